@@ -1,0 +1,416 @@
+// Package bus is the event bus over NATS Streaming (stan.go).
+//
+// A Client connects in the background and keeps reconnecting, so a service can
+// start before its broker and survive the broker's restarts. Subscriptions are
+// durable queue subscriptions with manual acks: a message is acked only after
+// its handler returned nil. A handler error means "not done": the message comes
+// back after AckWait. ErrNotYet marks an event that arrived before one it
+// depends on; it is retried without limit. Any other failure is retried up to
+// MaxDeliveries times, then the message is parked on a "parked.<queue>" channel
+// with the reason, and acked, so one poison message cannot block a consumer.
+//
+// On Close the client stops taking messages, waits for running handlers and
+// closes the connection. It never unsubscribes: the durable queue group keeps
+// its position for the next process.
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/stan.go"
+
+	"ticketing.dev/common/events"
+)
+
+// ErrNotConnected is returned by Publish while there is no broker connection.
+var ErrNotConnected = errors.New("bus: not connected to NATS Streaming")
+
+// ErrNotYet is wrapped by a handler's error when the event depends on one that
+// has not been applied yet (a version gap). The message is not acked and comes
+// back; it is never parked.
+var ErrNotYet = errors.New("depends on an event not applied yet")
+
+// Message is one delivered event.
+type Message struct {
+	events.Envelope
+	// Deliveries counts how often the broker has handed this message to the
+	// queue group since it started, this time included.
+	Deliveries int
+	Sequence   uint64
+}
+
+// Handler applies one message. It must be idempotent: the same event may come
+// more than once. Returning nil acks the message.
+type Handler func(ctx context.Context, m Message) error
+
+// Subscription is one durable queue subscription.
+type Subscription struct {
+	Subject events.Subject
+	// Queue is the consuming service's queue group, also the durable name.
+	Queue   string
+	Handler Handler
+	// AckWait is how long the broker waits for an ack before redelivering.
+	AckWait time.Duration
+	// MaxDeliveries bounds how often a failing message is tried before parking.
+	MaxDeliveries int
+}
+
+// Defaults for subscriptions that leave a field zero.
+const (
+	DefaultAckWait       = 5 * time.Second
+	DefaultMaxDeliveries = 10
+	maxInflight          = 256
+)
+
+// ParkedChannel is where Queue's poison messages go.
+func ParkedChannel(queue string) string { return "parked." + queue }
+
+// Parked is the record of one parked message.
+type Parked struct {
+	Queue    string          `json:"queue"`
+	Subject  string          `json:"subject"`
+	Reason   string          `json:"reason"`
+	ParkedAt time.Time       `json:"parkedAt"`
+	Message  json.RawMessage `json:"message"`
+}
+
+// Config says where the broker is and who this process is.
+type Config struct {
+	URL       string
+	ClusterID string
+	// ClientID must be unique per process (the pod name in Kubernetes).
+	ClientID string
+	Logger   *slog.Logger
+	// PingInterval (seconds) and PingMaxOut decide how fast a lost broker is noticed.
+	PingInterval int
+	PingMaxOut   int
+	// PubAckWait bounds how long Publish waits for the broker's ack.
+	PubAckWait time.Duration
+	// ReconnectWait is the pause between connection attempts.
+	ReconnectWait time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 2
+	}
+	if c.PingMaxOut == 0 {
+		c.PingMaxOut = 5
+	}
+	if c.PubAckWait == 0 {
+		c.PubAckWait = 5 * time.Second
+	}
+	if c.ReconnectWait == 0 {
+		c.ReconnectWait = time.Second
+	}
+}
+
+// Client is a self-healing connection to NATS Streaming.
+type Client struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	conn    stan.Conn
+	subs    []*Subscription
+	closing bool
+
+	lost     chan struct{}
+	stop     chan struct{}
+	loopDone chan struct{}
+
+	handlerCtx    context.Context
+	cancelHandler context.CancelFunc
+	handlers      sync.WaitGroup
+}
+
+// New starts connecting to the broker in the background and returns at once.
+func New(cfg Config) *Client {
+	cfg.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{
+		cfg:           cfg,
+		log:           cfg.Logger.With("component", "bus"),
+		lost:          make(chan struct{}, 1),
+		stop:          make(chan struct{}),
+		loopDone:      make(chan struct{}),
+		handlerCtx:    ctx,
+		cancelHandler: cancel,
+	}
+	go c.connectLoop()
+	return c
+}
+
+// Subscribe registers s. It takes effect now if connected, else on connect,
+// and again after every reconnect.
+func (c *Client) Subscribe(s Subscription) error {
+	if s.Subject == "" || s.Queue == "" || s.Handler == nil {
+		return errors.New("bus: a subscription needs a subject, a queue and a handler")
+	}
+	if s.AckWait == 0 {
+		s.AckWait = DefaultAckWait
+	}
+	if s.MaxDeliveries == 0 {
+		s.MaxDeliveries = DefaultMaxDeliveries
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.subs = append(c.subs, &s)
+	if c.conn != nil {
+		if err := c.subscribe(c.conn, &s); err != nil {
+			// The connection is likely going away; the next connect retries.
+			c.log.Warn("subscribing", "subject", s.Subject, "err", err)
+		}
+	}
+	return nil
+}
+
+// Connected reports whether the client holds a live connection.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil && c.conn.NatsConn() != nil && c.conn.NatsConn().IsConnected()
+}
+
+// Check is a readiness check: nil while connected.
+func (c *Client) Check(context.Context) error {
+	if !c.Connected() {
+		return ErrNotConnected
+	}
+	return nil
+}
+
+// WaitConnected blocks until connected or ctx ends.
+func (c *Client) WaitConnected(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !c.Connected() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for NATS Streaming: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// Publish sends e and waits for the broker's ack.
+func (c *Client) Publish(ctx context.Context, e events.Envelope) error {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("bus: encoding %s: %w", e.Subject, err)
+	}
+	return c.publishRaw(ctx, string(e.Subject), data)
+}
+
+func (c *Client) publishRaw(ctx context.Context, subject string, data []byte) error {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn == nil {
+		return ErrNotConnected
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// stan's Publish blocks until the ack or PubAckWait, which bounds it.
+	if err := conn.Publish(subject, data); err != nil {
+		return fmt.Errorf("bus: publishing %s: %w", subject, err)
+	}
+	return nil
+}
+
+// Close stops delivery, waits for running handlers (up to ctx's deadline, then
+// cancels their context), and closes the connection without unsubscribing.
+func (c *Client) Close(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closing = true
+	c.mu.Unlock()
+	close(c.stop)
+	<-c.loopDone
+
+	drained := make(chan struct{})
+	go func() { c.handlers.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		c.cancelHandler()
+		<-drained
+	}
+	c.cancelHandler()
+
+	c.mu.Lock()
+	conn := c.conn
+	c.conn = nil
+	c.mu.Unlock()
+	if conn != nil {
+		return conn.Close()
+	}
+	return nil
+}
+
+func (c *Client) connectLoop() {
+	defer close(c.loopDone)
+	for {
+		conn, err := c.connect()
+		if err != nil {
+			c.log.Warn("connecting to NATS Streaming", "url", c.cfg.URL, "err", err)
+			select {
+			case <-c.stop:
+				return
+			case <-time.After(c.cfg.ReconnectWait):
+				continue
+			}
+		}
+		c.log.Info("connected to NATS Streaming", "url", c.cfg.URL, "client_id", c.cfg.ClientID)
+		select {
+		case <-c.stop:
+			return
+		case <-c.lost:
+			c.mu.Lock()
+			c.conn = nil
+			c.mu.Unlock()
+			// stan has closed the dead connection already; make sure its
+			// NATS connection goes too.
+			if nc := conn.NatsConn(); nc != nil {
+				nc.Close()
+			}
+			c.log.Warn("lost NATS Streaming connection; reconnecting")
+		}
+	}
+}
+
+func (c *Client) connect() (stan.Conn, error) {
+	// Drop a stale loss signal from an earlier connection.
+	select {
+	case <-c.lost:
+	default:
+	}
+	conn, err := stan.Connect(c.cfg.ClusterID, c.cfg.ClientID,
+		stan.NatsURL(c.cfg.URL),
+		stan.NatsOptions(
+			nats.Name(c.cfg.ClientID),
+			nats.MaxReconnects(-1),
+			nats.ReconnectWait(c.cfg.ReconnectWait),
+		),
+		stan.ConnectWait(5*time.Second),
+		stan.PubAckWait(c.cfg.PubAckWait),
+		stan.Pings(c.cfg.PingInterval, c.cfg.PingMaxOut),
+		stan.SetConnectionLostHandler(func(_ stan.Conn, err error) {
+			c.log.Warn("NATS Streaming connection lost", "err", err)
+			select {
+			case c.lost <- struct{}{}:
+			default:
+			}
+		}),
+	)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.subs {
+		if err := c.subscribe(conn, s); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("subscribing to %s: %w", s.Subject, err)
+		}
+	}
+	c.conn = conn
+	return conn, nil
+}
+
+// subscribe opens s on conn. c.mu is held.
+func (c *Client) subscribe(conn stan.Conn, s *Subscription) error {
+	_, err := conn.QueueSubscribe(string(s.Subject), s.Queue,
+		func(m *stan.Msg) { c.deliver(s, m) },
+		stan.DurableName(s.Queue),
+		stan.DeliverAllAvailable(),
+		stan.SetManualAckMode(),
+		stan.AckWait(s.AckWait),
+		stan.MaxInflight(maxInflight),
+	)
+	return err
+}
+
+func (c *Client) deliver(s *Subscription, m *stan.Msg) {
+	c.mu.Lock()
+	if c.closing {
+		// Not acked: the broker hands it to the next member of the group.
+		c.mu.Unlock()
+		return
+	}
+	c.handlers.Add(1)
+	c.mu.Unlock()
+	defer c.handlers.Done()
+
+	log := c.log.With("subject", s.Subject, "queue", s.Queue, "seq", m.Sequence)
+	var env events.Envelope
+	if err := json.Unmarshal(m.Data, &env); err != nil || env.ID == "" || env.Subject != s.Subject {
+		c.park(log, s, m, fmt.Sprintf("malformed envelope: %v", err))
+		return
+	}
+	msg := Message{Envelope: env, Deliveries: int(m.RedeliveryCount) + 1, Sequence: m.Sequence}
+	log = log.With("event_id", env.ID, "deliveries", msg.Deliveries)
+
+	err := c.handle(s, msg)
+	switch {
+	case err == nil:
+		if ackErr := m.Ack(); ackErr != nil {
+			// The effect is stored; a redelivery will be recognised as such.
+			log.Warn("ack failed; the event will be redelivered", "err", ackErr)
+		}
+	case errors.Is(err, ErrNotYet):
+		level := slog.LevelDebug
+		if msg.Deliveries > s.MaxDeliveries {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "event waits for an earlier one", "err", err)
+	case msg.Deliveries >= s.MaxDeliveries:
+		c.park(log, s, m, err.Error())
+	default:
+		log.Warn("handler failed; the event will be redelivered", "err", err)
+	}
+}
+
+// handle runs the handler, turning a panic into an error so it counts toward parking.
+func (c *Client) handle(s *Subscription, msg Message) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return s.Handler(c.handlerCtx, msg)
+}
+
+func (c *Client) park(log *slog.Logger, s *Subscription, m *stan.Msg, reason string) {
+	raw := json.RawMessage(m.Data)
+	if !json.Valid(m.Data) {
+		raw, _ = json.Marshal(string(m.Data))
+	}
+	record, err := json.Marshal(Parked{Queue: s.Queue, Subject: string(s.Subject), Reason: reason, ParkedAt: time.Now().UTC(), Message: raw})
+	if err == nil {
+		err = c.publishRaw(context.Background(), ParkedChannel(s.Queue), record)
+	}
+	if err != nil {
+		log.Error("parking a poison message failed; it will be redelivered", "reason", reason, "err", err)
+		return
+	}
+	log.Error("parked a message that keeps failing", "reason", reason, "channel", ParkedChannel(s.Queue))
+	if err := m.Ack(); err != nil {
+		log.Warn("ack of parked message failed", "err", err)
+	}
+}

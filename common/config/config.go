@@ -1,0 +1,133 @@
+// Package config reads a service's settings from the environment (DESIGN.md §7).
+// Lookups collect every problem, so a service that is missing three variables
+// says so once, naming all three, instead of failing on the first.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Env reads variables through a lookup function (os.Getenv in main, a map in tests).
+type Env struct {
+	getenv   func(string) string
+	missing  []string
+	problems []string
+}
+
+// New returns an Env reading through getenv.
+func New(getenv func(string) string) *Env { return &Env{getenv: getenv} }
+
+// Required returns the value of name and records it as missing when empty.
+func (e *Env) Required(name string) string {
+	v := strings.TrimSpace(e.getenv(name))
+	if v == "" {
+		e.missing = append(e.missing, name)
+	}
+	return v
+}
+
+// String returns the value of name, or def when unset.
+func (e *Env) String(name, def string) string {
+	if v := strings.TrimSpace(e.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// Duration parses name as a Go duration ("15m"), or returns def when unset.
+func (e *Env) Duration(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(e.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		e.problems = append(e.problems, fmt.Sprintf("%s=%q is not a positive duration such as 15m", name, v))
+		return def
+	}
+	return d
+}
+
+// Bool parses name as a boolean, or returns def when unset.
+func (e *Env) Bool(name string, def bool) bool {
+	v := strings.TrimSpace(e.getenv(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.problems = append(e.problems, fmt.Sprintf("%s=%q is not true or false", name, v))
+		return def
+	}
+	return b
+}
+
+// Int parses name as an integer, or returns def when unset.
+func (e *Env) Int(name string, def int) int {
+	v := strings.TrimSpace(e.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		e.problems = append(e.problems, fmt.Sprintf("%s=%q is not a whole number", name, v))
+		return def
+	}
+	return n
+}
+
+// Err reports every missing or malformed variable seen so far.
+func (e *Env) Err() error {
+	var parts []string
+	if len(e.missing) > 0 {
+		parts = append(parts, "missing required environment variable(s): "+strings.Join(e.missing, ", "))
+	}
+	parts = append(parts, e.problems...)
+	if len(parts) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(parts, "; "))
+}
+
+// Common holds the settings every service shares.
+type Common struct {
+	Port          string
+	MongoURI      string
+	JWTKey        string
+	NATSURL       string
+	NATSClusterID string
+	NATSClientID  string
+	CookieSecure  bool
+}
+
+// Service names the parts of Common a service needs.
+type Service struct {
+	Name  string // default NATS client id prefix and database name
+	Mongo bool
+	JWT   bool
+	NATS  bool
+}
+
+// LoadCommon reads the shared settings a service declares it needs.
+func (e *Env) LoadCommon(s Service) Common {
+	c := Common{
+		Port:          e.String("PORT", "3000"),
+		NATSClusterID: e.String("NATS_CLUSTER_ID", "ticketing"),
+		CookieSecure:  e.Bool("COOKIE_SECURE", true),
+	}
+	if s.Mongo {
+		c.MongoURI = e.Required("MONGO_URI")
+	}
+	if s.JWT {
+		c.JWTKey = e.Required("JWT_KEY")
+	}
+	if s.NATS {
+		c.NATSURL = e.Required("NATS_URL")
+		c.NATSClientID = e.Required("NATS_CLIENT_ID")
+	}
+	return c
+}

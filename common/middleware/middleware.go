@@ -1,0 +1,109 @@
+// Package middleware holds the chi middleware every service mounts, in the order
+// Standard returns them.
+package middleware
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	chimw "github.com/go-chi/chi/v5/middleware"
+
+	"ticketing.dev/common/errs"
+	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/session"
+)
+
+// DefaultBodyLimit is the largest request body a JSON API accepts.
+const DefaultBodyLimit = 64 << 10
+
+// Standard returns the middleware chain shared by every service: request id,
+// request-scoped structured logging, panic recovery, body limit and current user.
+func Standard(logger *slog.Logger, sessions *session.Manager) []func(http.Handler) http.Handler {
+	return []func(http.Handler) http.Handler{
+		chimw.RequestID,
+		Logger(logger),
+		Recoverer,
+		BodyLimit(DefaultBodyLimit),
+		CurrentUser(sessions),
+	}
+}
+
+// Logger logs one line per request and stores a logger carrying the request id
+// in the context for handlers (httpx.LoggerFrom).
+func Logger(base *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			l := base.With("request_id", chimw.GetReqID(r.Context()))
+			ww := chimw.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r.WithContext(httpx.WithLogger(r.Context(), l)))
+			level := slog.LevelInfo
+			if ww.Status() >= http.StatusInternalServerError {
+				level = slog.LevelError
+			}
+			l.Log(r.Context(), level, "request",
+				"method", r.Method, "path", r.URL.Path, "status", ww.Status(),
+				"bytes", ww.BytesWritten(), "duration", time.Since(start))
+		})
+	}
+}
+
+// Recoverer turns a panic into a logged 500 in the common body. It re-panics
+// http.ErrAbortHandler, which net/http uses to abort a response on purpose.
+func Recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			rec := recover()
+			if rec == nil {
+				return
+			}
+			if rec == http.ErrAbortHandler {
+				panic(rec)
+			}
+			httpx.LoggerFrom(r.Context()).Error("panic", "panic", rec, "stack", string(debug.Stack()))
+			httpx.WriteError(w, r, fmt.Errorf("panic: %v", rec))
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// BodyLimit caps request bodies; httpx.DecodeJSON turns the overflow into 413.
+func BodyLimit(limit int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > limit {
+				httpx.WriteError(w, r, errs.PayloadTooLarge())
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// CurrentUser puts the session's user, if any, in the request context. An
+// invalid or expired cookie is the same as none: it is not an error here.
+func CurrentUser(sessions *session.Manager) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if u, ok := sessions.FromRequest(r); ok {
+				r = r.WithContext(session.WithUser(r.Context(), u))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// RequireAuth answers 401 unless CurrentUser found a valid session.
+func RequireAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := session.UserFrom(r.Context()); !ok {
+			httpx.WriteError(w, r, errs.NotAuthorized())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,98 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+)
+
+var sharedRedis shared[string]
+
+// RedisURL returns a redis:// URL on the package's shared Redis. Tests that
+// share it keep apart by key prefix or database number.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	return sharedRedis.get(t, func() (string, func(), error) {
+		if UseContainers() {
+			ctx := context.Background()
+			c, err := testcontainers.Run(ctx, "redis:7",
+				testcontainers.WithExposedPorts("6379/tcp"),
+				testcontainers.WithWaitStrategy(wait.ForListeningPort("6379/tcp")))
+			if err != nil {
+				return "", nil, fmt.Errorf("redis container: %w", err)
+			}
+			stop := func() { _ = testcontainers.TerminateContainer(c) }
+			endpoint, err := c.PortEndpoint(ctx, "6379/tcp", "redis")
+			if err != nil {
+				stop()
+				return "", nil, err
+			}
+			return endpoint, stop, nil
+		}
+		r, err := startRedis(false)
+		if err != nil {
+			return "", nil, err
+		}
+		return r.URL, r.shutdown, nil
+	})
+}
+
+// Redis is a Redis of one test's own that it may stop and start again.
+type Redis struct {
+	URL  string
+	proc *process
+	dir  string
+}
+
+// NewRedis starts a dedicated Redis; with persistent, append-only persistence
+// with fsync on every write, so a restart keeps everything acknowledged.
+func NewRedis(t testing.TB, persistent bool) *Redis {
+	t.Helper()
+	r, err := startRedis(persistent)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(r.shutdown)
+	return r
+}
+
+func startRedis(persistent bool) (*Redis, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "testenv-redis-")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", ""}
+	if persistent {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	p, err := startProcess("redis-server", port, args...)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &Redis{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port), proc: p, dir: dir}, nil
+}
+
+// Stop stops Redis (SIGTERM: it flushes its append-only file first).
+func (r *Redis) Stop(t testing.TB) { t.Helper(); r.proc.stop() }
+
+// Start starts the stopped Redis again on the same address and data.
+func (r *Redis) Start(t testing.TB) {
+	t.Helper()
+	if err := r.proc.start(); err != nil {
+		t.Fatalf("testenv: restarting redis: %v", err)
+	}
+}
+
+func (r *Redis) shutdown() { r.proc.stop(); os.RemoveAll(r.dir) }

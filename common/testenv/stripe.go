@@ -1,0 +1,52 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+)
+
+var sharedStripe shared[string]
+
+// StripeMockURL returns the base URL of the package's shared stripe-mock
+// (Stripe's official, stateless API mock), for STRIPE_API_BASE.
+func StripeMockURL(t testing.TB) string {
+	t.Helper()
+	return sharedStripe.get(t, func() (string, func(), error) {
+		if UseContainers() {
+			ctx := context.Background()
+			c, err := testcontainers.Run(ctx, "stripe/stripe-mock:v0.203.0",
+				testcontainers.WithExposedPorts("12111/tcp"),
+				testcontainers.WithWaitStrategy(wait.ForListeningPort("12111/tcp")))
+			if err != nil {
+				return "", nil, fmt.Errorf("stripe-mock container: %w", err)
+			}
+			stop := func() { _ = testcontainers.TerminateContainer(c) }
+			endpoint, err := c.PortEndpoint(ctx, "12111/tcp", "http")
+			if err != nil {
+				stop()
+				return "", nil, err
+			}
+			return endpoint, stop, nil
+		}
+		httpPort, err := FreePort()
+		if err != nil {
+			return "", nil, err
+		}
+		httpsPort, err := FreePort()
+		if err != nil {
+			return "", nil, err
+		}
+		p, err := startProcess("stripe-mock", httpPort,
+			"-http-addr", "127.0.0.1:"+strconv.Itoa(httpPort),
+			"-https-addr", "127.0.0.1:"+strconv.Itoa(httpsPort))
+		if err != nil {
+			return "", nil, err
+		}
+		return fmt.Sprintf("http://127.0.0.1:%d", httpPort), p.stop, nil
+	})
+}

@@ -1,0 +1,268 @@
+// Package testenv gives tests real servers: a MongoDB-protocol server, NATS
+// Streaming, Redis and stripe-mock (DESIGN.md §8).
+//
+// Where a Docker engine answers, the shared servers run in containers through
+// testcontainers-go (set TESTENV=local to opt out). Elsewhere, as on the
+// project's own CI machines, the helpers start the servers themselves on
+// loopback from the binaries `make tools` builds into bin/ (and Debian's
+// redis-server). Servers a test stops and restarts always run as local
+// processes, so their address survives the restart.
+//
+// One shared server of each kind serves a whole package run; each test gets
+// its own database. Packages call Main from TestMain so the servers stop with
+// the run. Only tests import this package: production binaries never link a
+// test server.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+)
+
+var (
+	stopMu   sync.Mutex
+	stoppers []func()
+)
+
+// onExit registers f to run when Main's test run ends.
+func onExit(f func()) {
+	stopMu.Lock()
+	defer stopMu.Unlock()
+	stoppers = append(stoppers, f)
+}
+
+// Main runs the package's tests, then stops every shared server they started.
+func Main(m *testing.M) {
+	code := m.Run()
+	stopMu.Lock()
+	for i := len(stoppers) - 1; i >= 0; i-- {
+		stoppers[i]()
+	}
+	stopMu.Unlock()
+	os.Exit(code)
+}
+
+var (
+	dockerOnce sync.Once
+	dockerOK   bool
+)
+
+// UseContainers reports whether shared servers run in containers: a Docker
+// engine answers and TESTENV is not "local".
+func UseContainers() bool {
+	dockerOnce.Do(func() {
+		if os.Getenv("TESTENV") == "local" {
+			return
+		}
+		p, err := testcontainers.NewDockerProvider()
+		if err != nil {
+			return
+		}
+		defer p.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		dockerOK = p.Health(ctx) == nil
+	})
+	return dockerOK
+}
+
+// binary finds a server binary: $TICKETING_BIN, then PATH, then the bin/ folder
+// of the repository the test runs in.
+func binary(name string) (string, error) {
+	if dir := os.Getenv("TICKETING_BIN"); dir != "" {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			p := filepath.Join(dir, "bin", name)
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", fmt.Errorf("%s not found in $TICKETING_BIN, PATH or bin/: run `make tools` (or `make test`, which does it)", name)
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// process is a server the helpers started on loopback.
+type process struct {
+	name string
+	path string
+	args []string
+	port int
+	log  *bytes.Buffer
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+type lockedBuffer struct {
+	mu  *sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (b lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func startProcess(name string, port int, args ...string) (*process, error) {
+	path, err := binary(name)
+	if err != nil {
+		return nil, err
+	}
+	p := &process{name: name, path: path, args: args, port: port, log: &bytes.Buffer{}}
+	return p, p.start()
+}
+
+func (p *process) start() error {
+	p.mu.Lock()
+	cmd := exec.Command(p.path, p.args...)
+	out := lockedBuffer{&p.mu, p.log}
+	cmd.Stdout, cmd.Stderr = out, out
+	// If the test binary dies without running Main's cleanup, the server dies too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	err := cmd.Start()
+	p.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("starting %s: %w", p.name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	p.mu.Lock()
+	p.cmd, p.done = cmd, done
+	p.mu.Unlock()
+	if err := waitForPort(p.port, 30*time.Second, done); err != nil {
+		p.stop()
+		return fmt.Errorf("%s did not come up on port %d: %w\n%s", p.name, p.port, err, p.output())
+	}
+	return nil
+}
+
+func (p *process) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// stop ends the process (SIGTERM, then SIGKILL) and waits until its port is closed.
+func (p *process) stop() {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+func waitForPort(port int, timeout time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(timeout)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return errors.New("the process exited")
+		default:
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// shared starts a package-wide server once and registers its stop with Main.
+type shared[T any] struct {
+	once sync.Once
+	val  T
+	err  error
+}
+
+func (s *shared[T]) get(t testing.TB, start func() (T, func(), error)) T {
+	t.Helper()
+	s.once.Do(func() {
+		var stop func()
+		s.val, stop, s.err = start()
+		if stop != nil {
+			onExit(stop)
+		}
+	})
+	if s.err != nil {
+		t.Fatalf("testenv: %v", s.err)
+	}
+	return s.val
+}
+
+// Context returns a context that ends with the test, bounded by a minute.
+func Context(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Logger returns a logger that writes through t.Log, so a test's output shows
+// what the code under test logged, and only for failing or verbose runs.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -39,7 +39,16 @@ func DecodeJSON(r *http.Request, dst any) error {
 		}
 		return errs.BadRequest("Request body must contain a single JSON object")
 	}
+	if n, ok := dst.(Normalizer); ok {
+		n.Normalize()
+	}
 	return Validate(dst)
+}
+
+// Normalizer is implemented by request types that tidy their input (trim,
+// lower-case) before it is validated.
+type Normalizer interface {
+	Normalize()
 }
 
 func decodeError(err error) error {

@@ -4,6 +4,7 @@ package session
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -143,4 +144,12 @@ func WithUser(ctx context.Context, u User) context.Context {
 func UserFrom(ctx context.Context) (User, bool) {
 	u, ok := ctx.Value(userKey{}).(User)
 	return u, ok
+}
+
+// Unusable returns a Manager whose key nobody holds, for services that have no
+// sessions but share the middleware chain. Every cookie fails to verify.
+func Unusable() *Manager {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	return &Manager{key: key, secure: true, ttl: DefaultTTL, now: time.Now}
 }

@@ -1,0 +1,207 @@
+// Package api serves auth's routes (DESIGN.md §2):
+//
+//	POST /api/users/signup      {email,password}  201 user, session cookie set
+//	POST /api/users/signin      {email,password}  200 user, session cookie set
+//	POST /api/users/signout                       200 {}, session cookie cleared
+//	GET  /api/users/currentuser                   200 {"currentUser": user or null}
+package api
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"ticketing.dev/auth/internal/ratelimit"
+	"ticketing.dev/auth/internal/user"
+	"ticketing.dev/common/errs"
+	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/session"
+)
+
+// Users is the storage the routes need.
+type Users interface {
+	Create(ctx context.Context, u *user.User) error
+	ByEmail(ctx context.Context, email string) (user.User, error)
+}
+
+// Limits bounds signin attempts.
+type Limits struct {
+	PerEmailBurst int
+	PerEmailEvery time.Duration
+	PerIPBurst    int
+	PerIPEvery    time.Duration
+	// TrustProxy reads the client address from the last X-Forwarded-For hop,
+	// which the ingress or gateway in front of us appends. Off, a client could
+	// forge the header to dodge the per-address limit.
+	TrustProxy bool
+}
+
+// DefaultLimits: 5 quick tries per email then one a minute; 30 per address
+// then one every 2 seconds.
+var DefaultLimits = Limits{PerEmailBurst: 5, PerEmailEvery: time.Minute, PerIPBurst: 30, PerIPEvery: 2 * time.Second}
+
+// Deps is what the handlers use.
+type Deps struct {
+	Users    Users
+	Hasher   *user.Hasher
+	Sessions *session.Manager
+	Limits   Limits
+	// Published is told after a write that queued an event (outbox.Relay.Notify).
+	Published func()
+	Now       func() time.Time
+}
+
+type handlers struct {
+	Deps
+	perEmail *ratelimit.Limiter
+	perIP    *ratelimit.Limiter
+}
+
+// Mount adds auth's routes to r.
+func Mount(r chi.Router, d Deps) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Published == nil {
+		d.Published = func() {}
+	}
+	h := &handlers{
+		Deps:     d,
+		perEmail: ratelimit.New(d.Limits.PerEmailBurst, d.Limits.PerEmailEvery),
+		perIP:    ratelimit.New(d.Limits.PerIPBurst, d.Limits.PerIPEvery),
+	}
+	r.Route("/api/users", func(r chi.Router) {
+		r.Post("/signup", httpx.Handle(h.signup))
+		r.Post("/signin", httpx.Handle(h.signin))
+		r.Post("/signout", httpx.Handle(h.signout))
+		r.Get("/currentuser", httpx.Handle(h.currentUser))
+	})
+}
+
+// credentials is the body of signup and signin.
+type credentials struct {
+	Email    string `json:"email" validate:"required,max=254,email"`
+	Password string `json:"password" validate:"required,min=8,max=128"`
+}
+
+func (c *credentials) Normalize() { c.Email = user.NormalizeEmail(c.Email) }
+
+// signinCredentials checks only presence: a signin never reveals the rules a
+// stored password once had to meet.
+type signinCredentials struct {
+	Email    string `json:"email" validate:"required,max=254,email"`
+	Password string `json:"password" validate:"required,max=128"`
+}
+
+func (c *signinCredentials) Normalize() { c.Email = user.NormalizeEmail(c.Email) }
+
+// userResponse is a user as clients see it: never a password or hash.
+type userResponse struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+}
+
+func (h *handlers) signup(w http.ResponseWriter, r *http.Request) error {
+	var req credentials
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	hash, err := h.Hasher.Hash(req.Password)
+	if err != nil {
+		return err
+	}
+	u := user.User{Email: req.Email, PasswordHash: hash, CreatedAt: h.Now().UTC()}
+	if err := h.Users.Create(r.Context(), &u); err != nil {
+		if errors.Is(err, user.ErrEmailInUse) {
+			return errs.Conflict("Email in use")
+		}
+		return err
+	}
+	h.Published()
+	if err := h.Sessions.SetCookie(w, session.User{ID: u.ID, Email: u.Email}); err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusCreated, userResponse{ID: u.ID, Email: u.Email})
+	return nil
+}
+
+func (h *handlers) signin(w http.ResponseWriter, r *http.Request) error {
+	var req signinCredentials
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	now := h.Now()
+	if ok, wait := h.perIP.Allow(clientIP(r, h.Limits.TrustProxy), now); !ok {
+		return tooMany(w, wait)
+	}
+	if ok, wait := h.perEmail.Allow(req.Email, now); !ok {
+		return tooMany(w, wait)
+	}
+	u, err := h.Users.ByEmail(r.Context(), req.Email)
+	if errors.Is(err, user.ErrNotFound) {
+		h.Hasher.CompareDummy(req.Password)
+		return errs.InvalidCredentials()
+	}
+	if err != nil {
+		return err
+	}
+	match, err := h.Hasher.Compare(u.PasswordHash, req.Password)
+	if err != nil {
+		return err
+	}
+	if !match {
+		return errs.InvalidCredentials()
+	}
+	if err := h.Sessions.SetCookie(w, session.User{ID: u.ID, Email: u.Email}); err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, userResponse{ID: u.ID, Email: u.Email})
+	return nil
+}
+
+func tooMany(w http.ResponseWriter, wait time.Duration) error {
+	seconds := int(wait.Round(time.Second).Seconds())
+	if seconds < 1 {
+		seconds = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(seconds))
+	return errs.TooManyRequests("Too many signin attempts; try again later")
+}
+
+func (h *handlers) signout(w http.ResponseWriter, _ *http.Request) error {
+	h.Sessions.ClearCookie(w)
+	httpx.WriteJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+func (h *handlers) currentUser(w http.ResponseWriter, r *http.Request) error {
+	var current *userResponse
+	if u, ok := session.UserFrom(r.Context()); ok {
+		current = &userResponse{ID: u.ID, Email: u.Email}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]*userResponse{"currentUser": current})
+	return nil
+}
+
+// clientIP is the address rate limits count against.
+func clientIP(r *http.Request, trustProxy bool) string {
+	if trustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			hops := strings.Split(xff, ",")
+			if ip := strings.TrimSpace(hops[len(hops)-1]); net.ParseIP(ip) != nil {
+				return ip
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,85 @@
+// Package store keeps users in MongoDB.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"ticketing.dev/auth/internal/user"
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/mongox"
+	"ticketing.dev/common/outbox"
+)
+
+// Users is the users collection.
+type Users struct {
+	coll *mongo.Collection
+}
+
+// NewUsers returns the store over db's "users" collection.
+func NewUsers(db *mongo.Database) *Users {
+	return &Users{coll: db.Collection("users")}
+}
+
+// Collection is the collection whose outbox the relay publishes.
+func (s *Users) Collection() *mongo.Collection { return s.coll }
+
+// EnsureIndexes creates the unique index that backs "email in use". Emails are
+// stored normalised, so a plain unique index is case-insensitive in effect.
+func (s *Users) EnsureIndexes(ctx context.Context) error {
+	_, err := s.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "email", Value: 1}},
+		Options: options.Index().SetUnique(true).SetName("email_unique"),
+	})
+	if err != nil {
+		return fmt.Errorf("creating users index: %w", err)
+	}
+	return nil
+}
+
+type userDoc struct {
+	ID           primitive.ObjectID `bson:"_id"`
+	Email        string             `bson:"email"`
+	PasswordHash string             `bson:"passwordHash"`
+	CreatedAt    time.Time          `bson:"createdAt"`
+	Outbox       []outbox.Pending   `bson:"outbox"`
+}
+
+// Create stores u with its user:created event in one write, and fills in u.ID.
+func (s *Users) Create(ctx context.Context, u *user.User) error {
+	id := primitive.NewObjectID()
+	ev, err := outbox.NewPending(events.UserCreated{ID: id.Hex(), Email: u.Email})
+	if err != nil {
+		return err
+	}
+	doc := userDoc{ID: id, Email: u.Email, PasswordHash: u.PasswordHash, CreatedAt: u.CreatedAt, Outbox: []outbox.Pending{ev}}
+	if _, err := s.coll.InsertOne(ctx, doc); err != nil {
+		if mongox.IsDuplicateKey(err) {
+			return user.ErrEmailInUse
+		}
+		return fmt.Errorf("inserting user: %w", err)
+	}
+	u.ID = id.Hex()
+	return nil
+}
+
+// ByEmail returns the user with that (normalised) email.
+func (s *Users) ByEmail(ctx context.Context, email string) (user.User, error) {
+	var doc userDoc
+	err := s.coll.FindOne(ctx, bson.M{"email": email},
+		options.FindOne().SetProjection(bson.M{"outbox": 0})).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return user.User{}, user.ErrNotFound
+	}
+	if err != nil {
+		return user.User{}, fmt.Errorf("finding user: %w", err)
+	}
+	return user.User{ID: doc.ID.Hex(), Email: doc.Email, PasswordHash: doc.PasswordHash, CreatedAt: doc.CreatedAt}, nil
+}

@@ -1,0 +1,54 @@
+package user_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/auth/internal/user"
+)
+
+func TestHashVerifiesOnlyItsPassword(t *testing.T) {
+	h := user.NewHasher()
+	hash, err := h.Hash("correct horse")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(hash, "$argon2id$v=19$m=19456,t=2,p=1$"), hash)
+
+	ok, err := h.Compare(hash, "correct horse")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	ok, err = h.Compare(hash, "correct horsE")
+	require.NoError(t, err)
+	assert.False(t, ok)
+}
+
+func TestHashesOfOnePasswordDiffer(t *testing.T) {
+	h := user.NewFastHasher()
+	a, err := h.Hash("same")
+	require.NoError(t, err)
+	b, err := h.Hash("same")
+	require.NoError(t, err)
+	assert.NotEqual(t, a, b, "a random salt per hash")
+}
+
+func TestHashesFromOtherParametersStillVerify(t *testing.T) {
+	old, err := user.NewFastHasher().Hash("pw-from-before")
+	require.NoError(t, err)
+	ok, err := user.NewHasher().Compare(old, "pw-from-before")
+	require.NoError(t, err)
+	assert.True(t, ok)
+}
+
+func TestCompareRefusesMalformedHashes(t *testing.T) {
+	h := user.NewFastHasher()
+	for _, bad := range []string{"", "plain", "$2a$10$bcrypt", "$argon2id$v=19$m=x$salt$key", "$argon2i$v=19$m=64,t=1,p=1$c2FsdA$a2V5"} {
+		_, err := h.Compare(bad, "pw")
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestNormalizeEmail(t *testing.T) {
+	assert.Equal(t, "ann@example.com", user.NormalizeEmail("  Ann@Example.COM\t"))
+}

@@ -1,0 +1,125 @@
+// Package service is the wiring every service shares: it opens the database,
+// the broker and the session manager a service declares it needs, builds the
+// router with the standard middleware and health endpoints, and serves until
+// shutdown. A service's own app package adds only its routes, listeners and
+// background work, so every service is put together the same way.
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"go.mongodb.org/mongo-driver/mongo"
+
+	"ticketing.dev/common/bus"
+	"ticketing.dev/common/config"
+	"ticketing.dev/common/health"
+	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/middleware"
+	"ticketing.dev/common/mongox"
+	"ticketing.dev/common/server"
+	"ticketing.dev/common/session"
+)
+
+// Deps is what the shared plumbing hands a service. Tests build it directly
+// from testenv's servers.
+type Deps struct {
+	Name     string
+	Logger   *slog.Logger
+	DB       *mongo.Database  // nil unless the service declared Mongo
+	Bus      *bus.Client      // nil unless the service declared NATS
+	Sessions *session.Manager // nil unless the service declared JWT
+	// Checks are the readiness checks beyond the database and broker.
+	Checks map[string]health.Check
+
+	closers []server.Closer
+}
+
+// Open connects what needs declares. Nothing here waits for a server to
+// answer: readiness reports that, and the bus keeps reconnecting.
+func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *slog.Logger) (*Deps, error) {
+	d := &Deps{Name: needs.Name, Logger: logger, Checks: map[string]health.Check{}}
+	if needs.JWT {
+		m, err := session.NewManager(cfg.JWTKey, cfg.CookieSecure)
+		if err != nil {
+			return nil, err
+		}
+		d.Sessions = m
+	}
+	if needs.Mongo {
+		client, db, err := mongox.Connect(ctx, cfg.MongoURI, needs.Name)
+		if err != nil {
+			return nil, err
+		}
+		d.DB = db
+		d.closers = append(d.closers, server.Closer{Name: "mongo", Close: client.Disconnect})
+	}
+	if needs.NATS {
+		d.Bus = bus.New(bus.Config{
+			URL:       cfg.NATSURL,
+			ClusterID: cfg.NATSClusterID,
+			ClientID:  cfg.NATSClientID,
+			Logger:    logger,
+		})
+		// The bus closes first: its handlers may still write to the database.
+		d.closers = append([]server.Closer{{Name: "nats", Close: d.Bus.Close}}, d.closers...)
+	}
+	return d, nil
+}
+
+// AddCloser registers something to close at shutdown, before the broker and
+// database close.
+func (d *Deps) AddCloser(name string, close func(ctx context.Context) error) {
+	d.closers = append([]server.Closer{{Name: name, Close: close}}, d.closers...)
+}
+
+// Router returns a chi router with the standard middleware, /healthz, /readyz,
+// and unknown routes and methods answered in the common error body.
+func (d *Deps) Router() chi.Router {
+	r := chi.NewRouter()
+	sessions := d.Sessions
+	if sessions == nil {
+		// A service without sessions still runs the middleware chain; no
+		// cookie will ever verify against a key nobody has.
+		sessions = session.Unusable()
+	}
+	r.Use(middleware.Standard(d.Logger, sessions)...)
+	r.NotFound(httpx.NotFoundHandler)
+	r.MethodNotAllowed(httpx.MethodNotAllowedHandler)
+	r.Get("/healthz", health.Liveness)
+	r.Get("/readyz", health.Readiness(d.Logger, d.readinessChecks()))
+	return r
+}
+
+func (d *Deps) readinessChecks() map[string]health.Check {
+	checks := map[string]health.Check{}
+	for name, c := range d.Checks {
+		checks[name] = c
+	}
+	if d.DB != nil {
+		checks["mongo"] = mongox.Ping(d.DB)
+	}
+	if d.Bus != nil {
+		checks["nats"] = d.Bus.Check
+	}
+	return checks
+}
+
+// Serve serves handler on port until ctx ends, running background work (the
+// outbox relay, queue workers) alongside, then shuts everything down in order.
+func (d *Deps) Serve(ctx context.Context, port string, handler http.Handler, background ...func(context.Context) error) error {
+	err := server.Serve(ctx, server.Config{
+		Addr:       ":" + port,
+		Handler:    handler,
+		Logger:     d.Logger,
+		Background: background,
+		Closers:    d.closers,
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.Name, err)
+	}
+	return nil
+}

@@ -1,16 +1,21 @@
 // Command ferretdb runs FerretDB with its SQLite backend: a MongoDB wire-protocol
 // server for tests and the local runner on machines without a real MongoDB.
-// It is never linked into a service binary.
+// It is never linked into a service binary. FerretDB itself listens on a Unix
+// socket; clients reach it through a proxy that makes single-document writes
+// atomic as they are in MongoDB (see serialize.go).
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -40,17 +45,34 @@ func run(addr, dir, logLevel string) error {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	// A socket path must stay short (108 bytes), so it does not live in dir.
+	sockDir, err := os.MkdirTemp("", "ferretdb-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(sockDir)
+	sock := filepath.Join(sockDir, "ferretdb.sock")
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: addr},
-		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Listener:  ferretdb.ListenerConfig{Unix: sock},
+		Logger:    logger,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
 	})
 	if err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintln(os.Stderr, "ferretdb: listening on", f.MongoDBURI())
-	return f.Run(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	s := &serializer{backend: sock, log: logger, locks: map[string]*sync.Mutex{}}
+	fmt.Fprintln(os.Stderr, "ferretdb: listening on", ln.Addr())
+	serveErr := s.serve(ctx, ln)
+	stop()
+	return errors.Join(serveErr, <-done)
 }

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FerretDB's SQLite backend runs update, findAndModify and delete as "query,
+// change in Go, write back by _id", with nothing keeping the document from
+// changing between the query and the write. Two concurrent conditional updates
+// of one document can therefore both match and both "win" (measured: 2 of 50
+// findOneAndUpdate calls on {orderId: ""} succeeded, 5 of 50 updateOne calls
+// on {version: 0}). MongoDB applies each single-document write atomically, and
+// the services are built on that guarantee (optimistic concurrency on a
+// version field, reservations as one conditional update, the outbox's guarded
+// $pop). So the server sits behind this proxy, which passes the wire protocol
+// through untouched but lets only one write command per collection run at a
+// time: a write's query and its write back can no longer interleave with
+// another write to the same collection.
+//
+// Reads are never held back; SQLite already gives each statement a consistent
+// view.
+
+// wire protocol constants (MongoDB wire protocol, OP_MSG).
+const (
+	headerLen      = 16
+	opMsg          = 2013
+	flagMoreToCome = 1 << 1
+	maxMessage     = 48 << 20
+)
+
+// writeCommands are the commands whose execution must not interleave.
+var writeCommands = map[string]bool{"insert": true, "update": true, "delete": true, "findandmodify": true}
+
+type serializer struct {
+	backend string // unix socket of the real FerretDB listener
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+func (s *serializer) lockFor(collection string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.locks[collection]
+	if !ok {
+		l = &sync.Mutex{}
+		s.locks[collection] = l
+	}
+	return l
+}
+
+func (s *serializer) serve(ctx context.Context, ln net.Listener) error {
+	go func() { <-ctx.Done(); ln.Close() }()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		go s.proxy(conn)
+	}
+}
+
+// dial reaches the FerretDB listener, waiting for it while it starts (the
+// proxy's port opens first).
+func (s *serializer) dial() (net.Conn, error) {
+	var err error
+	for range 100 {
+		var conn net.Conn
+		if conn, err = net.Dial("unix", s.backend); err == nil {
+			return conn, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil, err
+}
+
+// proxy relays one client connection. Client messages are relayed one at a
+// time; a write command holds its collection's lock until the reply to it has
+// been relayed back.
+func (s *serializer) proxy(client net.Conn) {
+	defer client.Close()
+	server, err := s.dial()
+	if err != nil {
+		s.log.Error("dialing FerretDB", "err", err)
+		return
+	}
+	defer server.Close()
+
+	var (
+		waitMu  sync.Mutex
+		waiting = map[int32]chan struct{}{}
+	)
+	serverDone := make(chan struct{})
+	go func() {
+		defer close(serverDone)
+		defer client.Close()
+		for {
+			msg, err := readMessage(server)
+			if err != nil {
+				return
+			}
+			if _, err := client.Write(msg); err != nil {
+				return
+			}
+			responseTo := int32(binary.LittleEndian.Uint32(msg[8:12]))
+			waitMu.Lock()
+			if ch, ok := waiting[responseTo]; ok {
+				close(ch)
+				delete(waiting, responseTo)
+			}
+			waitMu.Unlock()
+		}
+	}()
+
+	for {
+		msg, err := readMessage(client)
+		if err != nil {
+			return
+		}
+		collection, write := writeTarget(msg)
+		if !write {
+			if _, err := server.Write(msg); err != nil {
+				return
+			}
+			continue
+		}
+		lock := s.lockFor(collection)
+		lock.Lock()
+		replied := make(chan struct{})
+		requestID := int32(binary.LittleEndian.Uint32(msg[4:8]))
+		waitMu.Lock()
+		waiting[requestID] = replied
+		waitMu.Unlock()
+		if _, err := server.Write(msg); err != nil {
+			lock.Unlock()
+			return
+		}
+		select {
+		case <-replied:
+		case <-serverDone:
+		}
+		lock.Unlock()
+	}
+}
+
+func readMessage(r io.Reader) ([]byte, error) {
+	var header [headerLen]byte
+	if _, err := io.ReadFull(r, header[:]); err != nil {
+		return nil, err
+	}
+	n := int(binary.LittleEndian.Uint32(header[0:4]))
+	if n < headerLen || n > maxMessage {
+		return nil, fmt.Errorf("message length %d out of range", n)
+	}
+	msg := make([]byte, n)
+	copy(msg, header[:])
+	if _, err := io.ReadFull(r, msg[headerLen:]); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+// writeTarget reports whether msg is an acknowledged write command, and the
+// collection it writes. Anything it cannot read is treated as a read and
+// passed through.
+func writeTarget(msg []byte) (string, bool) {
+	if binary.LittleEndian.Uint32(msg[12:16]) != opMsg || len(msg) < headerLen+5 {
+		return "", false
+	}
+	flags := binary.LittleEndian.Uint32(msg[headerLen : headerLen+4])
+	if flags&flagMoreToCome != 0 {
+		// Unacknowledged (w:0): no reply will come to release a lock.
+		return "", false
+	}
+	body := msg[headerLen+4:]
+	for len(body) > 0 {
+		kind := body[0]
+		body = body[1:]
+		if len(body) < 4 {
+			return "", false
+		}
+		size := int(binary.LittleEndian.Uint32(body[:4]))
+		if size < 5 || size > len(body) {
+			return "", false
+		}
+		if kind == 0 {
+			command, collection, err := firstElement(body[:size])
+			if err != nil || !writeCommands[strings.ToLower(command)] {
+				return "", false
+			}
+			return collection, true
+		}
+		body = body[size:] // a kind-1 document sequence: its size covers it all
+	}
+	return "", false
+}
+
+// firstElement reads the first element of a BSON document: the command name
+// and, for the write commands, the collection name (a string).
+func firstElement(doc []byte) (key, value string, err error) {
+	if len(doc) < 6 || doc[4] != 0x02 { // 0x02: UTF-8 string
+		return "", "", errors.New("not a command with a string argument")
+	}
+	rest := doc[5:]
+	end := 0
+	for end < len(rest) && rest[end] != 0 {
+		end++
+	}
+	if end == len(rest) {
+		return "", "", errors.New("unterminated key")
+	}
+	key, rest = string(rest[:end]), rest[end+1:]
+	if len(rest) < 4 {
+		return "", "", errors.New("short string")
+	}
+	n := int(binary.LittleEndian.Uint32(rest[:4]))
+	if n < 1 || 4+n > len(rest) {
+		return "", "", errors.New("bad string length")
+	}
+	return key, string(rest[4 : 4+n-1]), nil
+}

@@ -68,7 +68,7 @@ func decodeError(err error) error {
 		if typeErr.Field == "" {
 			return errs.BadRequest("Request body must be a JSON object")
 		}
-		return errs.Validation(typeErr.Field, fmt.Sprintf("must be a %s", jsonKind(typeErr.Type)))
+		return errs.Validation(typeErr.Field, typeMessage(typeErr.Type))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return errs.Validation(field, "is not a known field")
@@ -80,6 +80,23 @@ func decodeError(err error) error {
 		}
 		return errs.BadRequest("Request body is not valid JSON")
 	}
+}
+
+// InvalidJSONMessager is implemented by types whose UnmarshalJSON refuses
+// some well-typed input (a price with three decimals) with a
+// *json.UnmarshalTypeError naming the type itself: the client reads the rule
+// instead of a bare type name.
+type InvalidJSONMessager interface {
+	InvalidJSONMessage() string
+}
+
+func typeMessage(t reflect.Type) string {
+	if t != nil {
+		if m, ok := reflect.Zero(t).Interface().(InvalidJSONMessager); ok {
+			return m.InvalidJSONMessage()
+		}
+	}
+	return fmt.Sprintf("must be a %s", jsonKind(t))
 }
 
 func jsonKind(t reflect.Type) string {

@@ -75,6 +75,10 @@ func (p Price) String() string {
 func (p Price) MarshalJSON() ([]byte, error) { return []byte(p.String()), nil }
 
 // UnmarshalJSON accepts a JSON number only (a string is a type error).
+//
+// Both refusals are *json.UnmarshalTypeError on purpose: encoding/json adds the
+// field's path only to that error type, so the client learns which field was
+// wrong ("price: must be a number with at most 2 decimal places").
 func (p *Price) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] == '"' || bytes.Equal(b, []byte("null")) || b[0] == '{' || b[0] == '[' || b[0] == 't' || b[0] == 'f' {
@@ -82,11 +86,14 @@ func (p *Price) UnmarshalJSON(b []byte) error {
 	}
 	v, err := Parse(string(b))
 	if err != nil {
-		return err
+		return &json.UnmarshalTypeError{Value: "number " + string(b), Type: reflect.TypeFor[Price]()}
 	}
 	*p = v
 	return nil
 }
+
+// InvalidJSONMessage is what httpx says about a number Price refused.
+func (Price) InvalidJSONMessage() string { return ErrInvalid.Error() }
 
 // priceType makes a non-number read as "must be a number" in httpx's messages.
 var priceType = reflect.TypeFor[float64]()

@@ -358,15 +358,15 @@ func (c *Client) deliver(s *Subscription, m *stan.Msg) {
 	defer c.handlers.Done()
 
 	log := c.log.With("subject", s.Subject, "queue", s.Queue, "seq", m.Sequence)
-	var env events.Envelope
-	if err := json.Unmarshal(m.Data, &env); err != nil || env.ID == "" || env.Subject != s.Subject {
-		c.park(log, s, m, fmt.Sprintf("malformed envelope: %v", err))
+	env, err := decodeEnvelope(m.Data, s.Subject)
+	if err != nil {
+		c.park(log, s, m, "malformed envelope: "+err.Error())
 		return
 	}
 	msg := Message{Envelope: env, Deliveries: int(m.RedeliveryCount) + 1, Sequence: m.Sequence}
 	log = log.With("event_id", env.ID, "deliveries", msg.Deliveries)
 
-	err := c.handle(s, msg)
+	err = c.handle(s, msg)
 	switch {
 	case err == nil:
 		if ackErr := m.Ack(); ackErr != nil {
@@ -384,6 +384,22 @@ func (c *Client) deliver(s *Subscription, m *stan.Msg) {
 	default:
 		log.Warn("handler failed; the event will be redelivered", "err", err)
 	}
+}
+
+// decodeEnvelope reads a message's envelope and says what is wrong with one
+// that no handler could apply.
+func decodeEnvelope(data []byte, subject events.Subject) (events.Envelope, error) {
+	var env events.Envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return env, err
+	}
+	if env.ID == "" {
+		return env, errors.New("no event id")
+	}
+	if env.Subject != subject {
+		return env, fmt.Errorf("subject %q on channel %q", env.Subject, subject)
+	}
+	return env, nil
 }
 
 // handle runs the handler, turning a panic into an error so it counts toward parking.

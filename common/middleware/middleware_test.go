@@ -1,0 +1,161 @@
+package middleware_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/common/errs"
+	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/middleware"
+	"ticketing.dev/common/session"
+)
+
+const key = "a-test-key-of-some-length"
+
+var alice = session.User{ID: "6650a1b2c3d4e5f601234567", Email: "alice@example.com"}
+
+func newServer(t *testing.T, logger *slog.Logger) *httptest.Server {
+	t.Helper()
+	sessions, err := session.NewManager(key, false)
+	require.NoError(t, err)
+	r := chi.NewRouter()
+	r.Use(middleware.Standard(logger, sessions)...)
+	r.NotFound(httpx.NotFoundHandler)
+	// Anyone may ask who they are; an invalid cookie is the same as none.
+	r.Get("/whoami", func(w http.ResponseWriter, r *http.Request) {
+		var current *session.User
+		if u, ok := session.UserFrom(r.Context()); ok {
+			current = &u
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"currentUser": current})
+	})
+	r.With(middleware.RequireAuth).Get("/mine", func(w http.ResponseWriter, r *http.Request) {
+		u, _ := session.UserFrom(r.Context())
+		httpx.WriteJSON(w, http.StatusOK, u)
+	})
+	r.Get("/abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func token(t *testing.T, signingKey string, now time.Time) string {
+	t.Helper()
+	m, err := session.NewManager(signingKey, false, session.WithClock(func() time.Time { return now }))
+	require.NoError(t, err)
+	s, err := m.Token(alice)
+	require.NoError(t, err)
+	return s
+}
+
+func get(t *testing.T, srv *httptest.Server, path string, cookie *http.Cookie) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("GET", srv.URL+path, nil)
+	require.NoError(t, err)
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	res, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, res.Header, body
+}
+
+func TestCurrentUserAndRequireAuth(t *testing.T) {
+	srv := newServer(t, slog.New(slog.DiscardHandler))
+	sessionCookie := func(value string) *http.Cookie { return &http.Cookie{Name: session.CookieName, Value: value} }
+	for _, tc := range []struct {
+		name   string
+		cookie *http.Cookie
+		valid  bool
+	}{
+		{"valid session", sessionCookie(token(t, key, time.Now())), true},
+		{"no cookie", nil, false},
+		{"garbage cookie", sessionCookie("garbage"), false},
+		{"expired session", sessionCookie(token(t, key, time.Now().Add(-2*session.DefaultTTL))), false},
+		{"signed with another key", sessionCookie(token(t, "another-key-of-some-length", time.Now())), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, _, body := get(t, srv, "/whoami", tc.cookie)
+			require.Equal(t, http.StatusOK, status, "an invalid cookie is no error where no session is needed")
+			if tc.valid {
+				assert.JSONEq(t, `{"currentUser":{"id":"6650a1b2c3d4e5f601234567","email":"alice@example.com"}}`, string(body))
+			} else {
+				assert.JSONEq(t, `{"currentUser":null}`, string(body))
+			}
+
+			status, header, body := get(t, srv, "/mine", tc.cookie)
+			if tc.valid {
+				require.Equal(t, http.StatusOK, status)
+				assert.JSONEq(t, `{"id":"6650a1b2c3d4e5f601234567","email":"alice@example.com"}`, string(body))
+				return
+			}
+			require.Equal(t, http.StatusUnauthorized, status)
+			assert.Equal(t, "application/json; charset=utf-8", header.Get("Content-Type"))
+			var got errs.Body
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			require.NoError(t, dec.Decode(&got))
+			assert.Equal(t, errs.Body{Errors: []errs.Item{{Message: "Not authorized"}}}, got)
+		})
+	}
+}
+
+// lines records log records as maps.
+type lines struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lines) records(t *testing.T) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	dec := json.NewDecoder(bytes.NewReader(l.buf.Bytes()))
+	for dec.More() {
+		var rec map[string]any
+		require.NoError(t, dec.Decode(&rec))
+		out = append(out, rec)
+	}
+	return out
+}
+
+func TestLoggerWritesOneLinePerRequest(t *testing.T) {
+	logs := &lines{}
+	srv := newServer(t, slog.New(slog.NewJSONHandler(logs, nil)))
+	status, _, _ := get(t, srv, "/nowhere", nil)
+	require.Equal(t, http.StatusNotFound, status)
+
+	require.Eventually(t, func() bool { return len(logs.records(t)) == 1 }, 5*time.Second, 10*time.Millisecond)
+	rec := logs.records(t)[0]
+	assert.Equal(t, "request", rec["msg"])
+	assert.Equal(t, "GET", rec["method"])
+	assert.Equal(t, "/nowhere", rec["path"])
+	assert.EqualValues(t, http.StatusNotFound, rec["status"])
+	assert.NotEmpty(t, rec["request_id"])
+}
+
+func TestRecovererLetsAnAbortedResponseAbort(t *testing.T) {
+	srv := newServer(t, slog.New(slog.DiscardHandler))
+	_, err := srv.Client().Get(srv.URL + "/abort")
+	assert.Error(t, err, "http.ErrAbortHandler cuts the connection instead of answering 500")
+}

@@ -1,0 +1,106 @@
+package config_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/common/config"
+)
+
+func env(vars map[string]string) *config.Env {
+	return config.New(func(name string) string { return vars[name] })
+}
+
+var everything = config.Service{Name: "tickets", Mongo: true, JWT: true, NATS: true}
+
+func TestMissingRequiredVariablesAreAllNamedInOneError(t *testing.T) {
+	e := env(map[string]string{"JWT_KEY": "   "})
+	e.LoadCommon(everything)
+	err := e.Err()
+	require.Error(t, err)
+	for _, name := range []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLIENT_ID"} {
+		assert.Contains(t, err.Error(), name)
+	}
+}
+
+func TestOnlyWhatTheServiceNeedsIsRequired(t *testing.T) {
+	e := env(map[string]string{"JWT_KEY": "a-key-of-some-length"})
+	c := e.LoadCommon(config.Service{Name: "auth-lite", JWT: true})
+	require.NoError(t, e.Err())
+	assert.Equal(t, "a-key-of-some-length", c.JWTKey)
+	assert.Empty(t, c.MongoURI)
+	assert.Empty(t, c.NATSURL)
+}
+
+func TestDefaults(t *testing.T) {
+	e := env(map[string]string{
+		"MONGO_URI": "mongodb://db/tickets", "JWT_KEY": "k", "NATS_URL": "nats://nats:4222", "NATS_CLIENT_ID": "tickets-0",
+	})
+	c := e.LoadCommon(everything)
+	window := e.Duration("ORDER_EXPIRATION_WINDOW", 15*time.Minute)
+	workers := e.Int("WORKERS", 4)
+	require.NoError(t, e.Err())
+	assert.Equal(t, config.Common{
+		Port:          "3000",
+		MongoURI:      "mongodb://db/tickets",
+		JWTKey:        "k",
+		NATSURL:       "nats://nats:4222",
+		NATSClusterID: "ticketing",
+		NATSClientID:  "tickets-0",
+		CookieSecure:  true,
+	}, c)
+	assert.Equal(t, 15*time.Minute, window)
+	assert.Equal(t, 4, workers)
+}
+
+func TestSetValuesWin(t *testing.T) {
+	e := env(map[string]string{
+		"PORT": "4000", "NATS_CLUSTER_ID": "other", "COOKIE_SECURE": "false",
+		"ORDER_EXPIRATION_WINDOW": "90s", "WORKERS": " 8 ",
+	})
+	c := e.LoadCommon(config.Service{Name: "x"})
+	window := e.Duration("ORDER_EXPIRATION_WINDOW", 15*time.Minute)
+	workers := e.Int("WORKERS", 4)
+	require.NoError(t, e.Err())
+	assert.Equal(t, "4000", c.Port)
+	assert.Equal(t, "other", c.NATSClusterID)
+	assert.False(t, c.CookieSecure)
+	assert.Equal(t, 90*time.Second, window)
+	assert.Equal(t, 8, workers)
+}
+
+func TestMalformedValuesAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, value string
+		read        func(e *config.Env)
+	}{
+		{"ORDER_EXPIRATION_WINDOW", "15", func(e *config.Env) { e.Duration("ORDER_EXPIRATION_WINDOW", time.Minute) }},
+		{"ORDER_EXPIRATION_WINDOW", "soon", func(e *config.Env) { e.Duration("ORDER_EXPIRATION_WINDOW", time.Minute) }},
+		{"ORDER_EXPIRATION_WINDOW", "-1m", func(e *config.Env) { e.Duration("ORDER_EXPIRATION_WINDOW", time.Minute) }},
+		{"ORDER_EXPIRATION_WINDOW", "0s", func(e *config.Env) { e.Duration("ORDER_EXPIRATION_WINDOW", time.Minute) }},
+		{"COOKIE_SECURE", "yes", func(e *config.Env) { e.Bool("COOKIE_SECURE", true) }},
+		{"COOKIE_SECURE", "off", func(e *config.Env) { e.Bool("COOKIE_SECURE", true) }},
+		{"WORKERS", "four", func(e *config.Env) { e.Int("WORKERS", 4) }},
+	} {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			e := env(map[string]string{tc.name: tc.value})
+			tc.read(e)
+			err := e.Err()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.name)
+			assert.Contains(t, err.Error(), tc.value)
+		})
+	}
+}
+
+func TestMissingAndMalformedAreReportedTogether(t *testing.T) {
+	e := env(map[string]string{"COOKIE_SECURE": "maybe"})
+	e.LoadCommon(config.Service{Name: "x", Mongo: true})
+	err := e.Err()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "MONGO_URI")
+	assert.Contains(t, err.Error(), "COOKIE_SECURE")
+}

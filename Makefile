@@ -10,7 +10,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-GO_MODULES := common auth tickets orders expiration payments
+GO_MODULES := common auth tickets orders expiration payments infra/runner
 GO_PACKAGES := $(foreach m,$(wildcard $(GO_MODULES)),./$(m)/...)
 BIN := $(CURDIR)/bin
 TOOLS_SRC := $(wildcard infra/tools/*.go infra/tools/*/*.go) infra/tools/go.mod infra/tools/go.sum
@@ -61,6 +61,23 @@ test-go: tools ## Go tests of every module, with the race detector
 
 ## ---- running -------------------------------------------------------------------
 
+SERVICES := auth tickets orders expiration payments
+
+.PHONY: run
+run: deps tools build client-build ## run the whole system on this machine (prints the URL)
+	@$(BIN)/runner
+
 .PHONY: build
-build: ## build every service into bin/
-	go build -o $(BIN)/ $(foreach m,$(filter-out common,$(wildcard $(GO_MODULES))),./$(m))
+build: ## build every service and the runner into bin/
+	go build -o $(BIN)/ $(foreach s,$(wildcard $(SERVICES)),./$(s)) ./infra/runner
+
+# npm ci only when the lock file changed since the last install; next build only
+# when a source file is newer than the last build.
+.PHONY: client-build
+client-build: ## install the client's packages and build it (skipped when up to date)
+	@if [ -f client/package.json ]; then \
+		cd client; \
+		if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi; \
+		if [ ! -f .next/BUILD_ID ] || [ -n "$$(find . -path ./node_modules -prune -o -path ./.next -prune -o -newer .next/BUILD_ID -type f -print -quit)" ]; then \
+			NEXT_TELEMETRY_DISABLED=1 npm run build; fi; \
+	fi

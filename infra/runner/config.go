@@ -1,0 +1,133 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is what the runner reads from its environment.
+type config struct {
+	// Root is the repository root (binaries in Root/bin, client in Root/client).
+	Root string
+	// DataDir holds every process's data; delete it to start afresh.
+	DataDir string
+	// GatewayPort is the one port people use.
+	GatewayPort int
+	// BasePort is the first of the internal ports (infrastructure, services, client).
+	BasePort int
+	// Host the gateway binds to.
+	Host string
+
+	ExpirationWindow string
+	StripeKey        string
+	StripePublishKey string
+	JWTKey           string
+	// NoClient runs the API alone even when the client is built.
+	NoClient bool
+	// ReadyTimeout bounds how long a process may take to become ready.
+	ReadyTimeout time.Duration
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	cfg := config{
+		Root:             getenv("TICKETING_ROOT"),
+		DataDir:          getenv("DATA_DIR"),
+		Host:             orDefault(getenv("GATEWAY_HOST"), "127.0.0.1"),
+		ExpirationWindow: getenv("ORDER_EXPIRATION_WINDOW"),
+		StripeKey:        getenv("STRIPE_KEY"),
+		StripePublishKey: getenv("STRIPE_PUBLISHABLE_KEY"),
+		JWTKey:           getenv("JWT_KEY"),
+		NoClient:         getenv("NO_CLIENT") == "1" || getenv("NO_CLIENT") == "true",
+		ReadyTimeout:     90 * time.Second,
+	}
+	var errs []error
+	var err error
+	if cfg.GatewayPort, err = port(getenv, "GATEWAY_PORT", 8080); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.BasePort, err = port(getenv, "BASE_PORT", 4100); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.ExpirationWindow != "" {
+		if d, err := time.ParseDuration(cfg.ExpirationWindow); err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("ORDER_EXPIRATION_WINDOW=%q is not a positive duration such as 2m", cfg.ExpirationWindow))
+		}
+	}
+	if cfg.Root == "" {
+		if cfg.Root, err = findRoot(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = filepath.Join(cfg.Root, ".data")
+	}
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func port(getenv func(string) string, name string, def int) (int, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("%s=%q is not a port number", name, v)
+	}
+	return n, nil
+}
+
+// findRoot walks up from the working directory to the folder holding go.work.
+func findRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find the repository root (go.work); set TICKETING_ROOT")
+		}
+		dir = parent
+	}
+}
+
+// jwtKey returns the configured key, or one generated on first run and kept in
+// the data folder, so sessions survive restarts and no key is ever committed.
+func (c config) jwtKey() (string, error) {
+	if c.JWTKey != "" {
+		return c.JWTKey, nil
+	}
+	path := filepath.Join(c.DataDir, "jwt-key")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	key := hex.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("saving generated JWT key: %w", err)
+	}
+	return key, nil
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func backend(t *testing.T, name string) (*httptest.Server, int, *http.Header) {
+	t.Helper()
+	var seen http.Header
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = r.Header.Clone()
+		seen.Set("X-Seen-Host", r.Host)
+		mu.Unlock()
+		_, _ = io.WriteString(w, name+" "+r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	port, _ := strconv.Atoi(strings.TrimPrefix(srv.URL, "http://127.0.0.1:"))
+	return srv, port, &seen
+}
+
+func get(t *testing.T, url string, header ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	require.NoError(t, err)
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestGatewayRoutesLikeTheIngress(t *testing.T) {
+	_, authPort, authSeen := backend(t, "auth")
+	_, ticketsPort, _ := backend(t, "tickets")
+	_, clientPort, _ := backend(t, "client")
+	gw := httptest.NewServer(newGateway([]route{{"/api/users", authPort}, {"/api/tickets", ticketsPort}, {"/", clientPort}}, log.New(io.Discard, "", 0)))
+	defer gw.Close()
+
+	cases := map[string]string{
+		"/api/users/signup":    "auth /api/users/signup",
+		"/api/users":           "auth /api/users",
+		"/api/tickets/abc":     "tickets /api/tickets/abc",
+		"/":                    "client /",
+		"/tickets/abc":         "client /tickets/abc",
+		"/api/usersomething":   "client /api/usersomething",
+		"/_next/static/x.js":   "client /_next/static/x.js",
+		"/api/orders/anything": "client /api/orders/anything",
+	}
+	for path, want := range cases {
+		status, body := get(t, gw.URL+path)
+		assert.Equal(t, http.StatusOK, status, path)
+		assert.Equal(t, want, body, path)
+	}
+
+	get(t, gw.URL+"/api/users/currentuser", "Host", "ticketing.dev")
+	assert.Equal(t, "ticketing.dev", authSeen.Get("X-Seen-Host"), "the browser's Host is kept, as ingress-nginx does")
+	assert.Equal(t, "127.0.0.1", authSeen.Get("X-Forwarded-For"), "the client's address is appended for auth's rate limits")
+}
+
+func TestGatewayAnswersInTheCommonBodyWhenABackendIsDown(t *testing.T) {
+	free, err := freePort()
+	require.NoError(t, err)
+	gw := httptest.NewServer(newGateway([]route{{"/api/orders", free}}, log.New(io.Discard, "", 0)))
+	defer gw.Close()
+
+	status, body := get(t, gw.URL+"/api/orders")
+	assert.Equal(t, http.StatusBadGateway, status)
+	assert.Contains(t, body, `{"errors":[{"message":"The service behind /api/orders is not answering`)
+
+	status, body = get(t, gw.URL+"/")
+	assert.Equal(t, http.StatusNotFound, status, "no client route: the API's 404")
+	assert.Contains(t, body, `"errors"`)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func TestBusyPortsAreNamedBeforeAnythingStarts(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	busy := l.Addr().(*net.TCPAddr).Port
+	free, err := freePort()
+	require.NoError(t, err)
+
+	err = checkPorts("127.0.0.1", []portUse{{free, "auth", "BASE_PORT"}, {busy, "the gateway", "GATEWAY_PORT"}})
+	require.Error(t, err)
+	assert.Equal(t, "port "+strconv.Itoa(busy)+" (the gateway) is busy: stop what uses it, or choose another with GATEWAY_PORT", err.Error())
+	assert.NoError(t, checkPorts("127.0.0.1", []portUse{{free, "auth", "BASE_PORT"}}))
+}
+
+func TestLogLinesArePrefixedAndNeverInterleaved(t *testing.T) {
+	var buf bytes.Buffer
+	mux := newLogMux(&buf, "tickets")
+	a, b := mux.writer("auth"), mux.writer("tickets")
+	_, _ = a.Write([]byte("hello "))
+	_, _ = b.Write([]byte("one\ntwo\n"))
+	_, _ = a.Write([]byte("world\npartial"))
+	a.Flush()
+	assert.Equal(t, "tickets | one\ntickets | two\nauth    | hello world\nauth    | partial\n", buf.String())
+}
+
+// lockedBuffer collects the supervisor's output from several goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A tiny real server: python's http.server, which the runner treats like any
+// other process (ready when its port accepts).
+func serverSpec(t *testing.T, name string) spec {
+	t.Helper()
+	port, err := freePort()
+	require.NoError(t, err)
+	return spec{Name: name, Path: "python3", Args: []string{"-m", "http.server", "--bind", "127.0.0.1", strconv.Itoa(port)}, Port: port, Dir: t.TempDir()}
+}
+
+func pidOf(t *testing.T, dir, name string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name+".pid"))
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	require.NoError(t, err)
+	return pid
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func TestADeadProcessIsReportedAndRestarted(t *testing.T) {
+	out := &lockedBuffer{}
+	pids := t.TempDir()
+	sup := newSupervisor(newLogMux(out), pids, 20*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sp := serverSpec(t, "web")
+	require.NoError(t, sup.start(ctx, sp))
+	first := pidOf(t, pids, "web")
+
+	require.NoError(t, syscall.Kill(first, syscall.SIGKILL))
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "web is back") }, 20*time.Second, 50*time.Millisecond)
+	assert.Contains(t, out.String(), "web died (signal: killed); restarting in 500ms")
+	second := pidOf(t, pids, "web")
+	assert.NotEqual(t, first, second)
+	status, _ := get(t, "http://127.0.0.1:"+strconv.Itoa(sp.Port)+"/")
+	assert.Equal(t, http.StatusOK, status)
+
+	sup.stopAll()
+	assert.False(t, alive(second), "stopAll leaves no process behind")
+	_, err := os.Stat(filepath.Join(pids, "web.pid"))
+	assert.True(t, os.IsNotExist(err), "pid file removed")
+}
+
+func TestAProcessThatKeepsDyingStopsTheRun(t *testing.T) {
+	out := &lockedBuffer{}
+	sup := newSupervisor(newLogMux(out), "", 5*time.Second)
+	sup.backoff = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	port, err := freePort()
+	require.NoError(t, err)
+	// Ready at once (it listens), then dies a moment later, every time.
+	sp := spec{Name: "flaky", Path: "python3", Args: []string{"-c",
+		"import socket,time,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1'," + strconv.Itoa(port) + ")); s.listen(); time.sleep(0.2); sys.exit(3)"},
+		Port: port}
+	require.NoError(t, sup.start(ctx, sp))
+	select {
+	case err := <-sup.failed:
+		assert.Contains(t, err.Error(), "flaky died 6 times within 1m0s (last: exit status 3); stopping")
+	case <-time.After(60 * time.Second):
+		t.Fatal("the run was not stopped")
+	}
+	sup.stopAll()
+}
+
+func TestStopAllStopsChildrenOfAProcessToo(t *testing.T) {
+	sup := newSupervisor(newLogMux(io.Discard), "", 10*time.Second)
+	port, err := freePort()
+	require.NoError(t, err)
+	childPidFile := filepath.Join(t.TempDir(), "child")
+	// A shell that starts a server as its child, as npm starts node.
+	sp := spec{Name: "parent", Path: "sh", Args: []string{"-c",
+		"python3 -m http.server --bind 127.0.0.1 " + strconv.Itoa(port) + " & echo $! > " + childPidFile + "; wait"}, Port: port}
+	require.NoError(t, sup.start(context.Background(), sp))
+	b, err := os.ReadFile(childPidFile)
+	require.NoError(t, err)
+	child, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	require.NoError(t, err)
+	require.True(t, alive(child))
+
+	sup.stopAll()
+	require.Eventually(t, func() bool { return !alive(child) || isZombie(child) }, 5*time.Second, 20*time.Millisecond)
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err == nil && strings.Contains(string(b), ") Z ")
+}
+
+func TestConfigNamesBadValues(t *testing.T) {
+	env := map[string]string{"GATEWAY_PORT": "eighty", "ORDER_EXPIRATION_WINDOW": "soon", "TICKETING_ROOT": t.TempDir()}
+	_, err := loadConfig(func(k string) string { return env[k] })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `GATEWAY_PORT="eighty" is not a port number`)
+	assert.Contains(t, err.Error(), `ORDER_EXPIRATION_WINDOW="soon" is not a positive duration`)
+}
+
+func TestGeneratedJWTKeyIsKeptBetweenRuns(t *testing.T) {
+	cfg := config{DataDir: t.TempDir()}
+	first, err := cfg.jwtKey()
+	require.NoError(t, err)
+	second, err := cfg.jwtKey()
+	require.NoError(t, err)
+	assert.Len(t, first, 64)
+	assert.Equal(t, first, second)
+	cfg.JWTKey = "from-the-environment"
+	third, err := cfg.jwtKey()
+	require.NoError(t, err)
+	assert.Equal(t, "from-the-environment", third)
+}
+
+func TestASecondRunnerOnOneDataFolderIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	release, err := lockDataDir(dir)
+	require.NoError(t, err)
+	_, err = lockDataDir(dir)
+	assert.EqualError(t, err, "another runner is using "+dir)
+	release()
+	release2, err := lockDataDir(dir)
+	require.NoError(t, err)
+	release2()
+}

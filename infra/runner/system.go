@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Port offsets from BASE_PORT. Only the gateway's port is meant for people.
+const (
+	offFerretDB    = 0
+	offNATS        = 1
+	offNATSMonitor = 2
+	offRedis       = 3
+	offStripeHTTP  = 4
+	offStripeHTTPS = 5
+	offAuth        = 10
+	offTickets     = 11
+	offOrders      = 12
+	offExpiration  = 13
+	offPayments    = 14
+	offClient      = 20
+)
+
+// portUse names what a port is for, for the "port busy" message.
+type portUse struct {
+	Port int
+	What string
+	Env  string
+}
+
+func (c config) ports(withStripeMock, withClient bool) []portUse {
+	b := c.BasePort
+	uses := []portUse{
+		{c.GatewayPort, "the gateway", "GATEWAY_PORT"},
+		{b + offFerretDB, "FerretDB", "BASE_PORT"},
+		{b + offNATS, "NATS Streaming", "BASE_PORT"},
+		{b + offNATSMonitor, "NATS monitoring", "BASE_PORT"},
+		{b + offRedis, "Redis", "BASE_PORT"},
+		{b + offAuth, "auth", "BASE_PORT"},
+		{b + offTickets, "tickets", "BASE_PORT"},
+		{b + offOrders, "orders", "BASE_PORT"},
+		{b + offExpiration, "expiration", "BASE_PORT"},
+		{b + offPayments, "payments", "BASE_PORT"},
+	}
+	if withStripeMock {
+		uses = append(uses, portUse{b + offStripeHTTP, "stripe-mock", "BASE_PORT"}, portUse{b + offStripeHTTPS, "stripe-mock (https)", "BASE_PORT"})
+	}
+	if withClient {
+		uses = append(uses, portUse{b + offClient, "the web client", "BASE_PORT"})
+	}
+	return uses
+}
+
+// checkPorts fails with a clear message if any port is taken, before anything starts.
+func checkPorts(host string, uses []portUse) error {
+	var errs []error
+	for _, u := range uses {
+		h := "127.0.0.1"
+		if u.Env == "GATEWAY_PORT" {
+			h = host
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(h, strconv.Itoa(u.Port)))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("port %d (%s) is busy: stop what uses it, or choose another with %s", u.Port, u.What, u.Env))
+			continue
+		}
+		l.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// lockDataDir keeps two runners off one data folder.
+func lockDataDir(dir string) (release func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, "runner.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another runner is using %s", dir)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+func run(ctx context.Context, cfg config, stdout io.Writer) error {
+	bin := filepath.Join(cfg.Root, "bin")
+	clientDir := filepath.Join(cfg.Root, "client")
+	withStripeMock := cfg.StripeKey == ""
+	withClient := !cfg.NoClient && exists(filepath.Join(clientDir, ".next", "BUILD_ID"))
+
+	for _, dir := range []string{"ferretdb", "nats", "redis", "run"} {
+		if err := os.MkdirAll(filepath.Join(cfg.DataDir, dir), 0o755); err != nil {
+			return err
+		}
+	}
+	release, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := checkPorts(cfg.Host, cfg.ports(withStripeMock, withClient)); err != nil {
+		return err
+	}
+	for _, name := range []string{"ferretdb", "nats-streaming-server", "redis-server", "auth", "tickets", "orders", "expiration", "payments"} {
+		if _, err := lookBinary(bin, name); err != nil {
+			return err
+		}
+	}
+	jwtKey, err := cfg.jwtKey()
+	if err != nil {
+		return err
+	}
+
+	out := newLogMux(stdout, "nats-streaming", "stripe-mock", "expiration")
+	sup := newSupervisor(out, filepath.Join(cfg.DataDir, "run"), cfg.ReadyTimeout)
+	defer func() {
+		out.say("stopping everything")
+		sup.stopAll()
+		out.say("stopped")
+	}()
+
+	b := cfg.BasePort
+	local := func(off int) string { return "127.0.0.1:" + strconv.Itoa(b+off) }
+	mongo := func(db string) string { return fmt.Sprintf("mongodb://%s/%s", local(offFerretDB), db) }
+	natsURL := "nats://" + local(offNATS)
+	stripeKey, stripeBase := cfg.StripeKey, ""
+	if withStripeMock {
+		// stripe-mock accepts any key shaped like a test key; this one is not a secret.
+		stripeKey, stripeBase = "sk_test_local_stripe_mock", "http://"+local(offStripeHTTP)
+	}
+
+	infra := []spec{
+		{Name: "ferretdb", Port: b + offFerretDB, Args: []string{"-listen-addr", local(offFerretDB), "-data-dir", filepath.Join(cfg.DataDir, "ferretdb")}},
+		{Name: "nats-streaming", Path: "nats-streaming-server", Port: b + offNATS, Args: []string{
+			"-cid", "ticketing", "-a", "127.0.0.1", "-p", strconv.Itoa(b + offNATS), "-m", strconv.Itoa(b + offNATSMonitor),
+			"-store", "file", "-dir", filepath.Join(cfg.DataDir, "nats")}},
+		{Name: "redis", Path: "redis-server", Port: b + offRedis, Args: []string{
+			"--bind", "127.0.0.1", "--port", strconv.Itoa(b + offRedis), "--dir", filepath.Join(cfg.DataDir, "redis"),
+			"--appendonly", "yes", "--appendfsync", "everysec", "--save", ""}},
+	}
+	if withStripeMock {
+		infra = append(infra, spec{Name: "stripe-mock", Port: b + offStripeHTTP, Args: []string{"-http-addr", local(offStripeHTTP), "-https-addr", local(offStripeHTTPS)}})
+	}
+	common := []string{"NATS_URL=" + natsURL, "NATS_CLUSTER_ID=ticketing", "COOKIE_SECURE=false", "JWT_KEY=" + jwtKey}
+	service := func(name string, off int, env ...string) spec {
+		return spec{Name: name, Port: b + off, ReadyPath: "/readyz",
+			Env: append(append([]string{"PORT=" + strconv.Itoa(b+off), "NATS_CLIENT_ID=" + name + "-local"}, common...), env...)}
+	}
+	ordersEnv := []string{"MONGO_URI=" + mongo("orders")}
+	if cfg.ExpirationWindow != "" {
+		ordersEnv = append(ordersEnv, "ORDER_EXPIRATION_WINDOW="+cfg.ExpirationWindow)
+	}
+	services := []spec{
+		service("auth", offAuth, "MONGO_URI="+mongo("auth"), "TRUST_PROXY=true"),
+		service("tickets", offTickets, "MONGO_URI="+mongo("tickets")),
+		service("orders", offOrders, ordersEnv...),
+		service("expiration", offExpiration, "REDIS_URL=redis://"+local(offRedis)+"/0"),
+		service("payments", offPayments, "MONGO_URI="+mongo("payments"), "STRIPE_KEY="+stripeKey, "STRIPE_API_BASE="+stripeBase),
+	}
+
+	gatewayURL := fmt.Sprintf("http://%s", net.JoinHostPort(displayHost(cfg.Host), strconv.Itoa(cfg.GatewayPort)))
+	routes := []route{
+		{"/api/users", b + offAuth}, {"/api/tickets", b + offTickets},
+		{"/api/orders", b + offOrders}, {"/api/payments", b + offPayments},
+	}
+	var client []spec
+	if withClient {
+		client = append(client, spec{Name: "client", Path: "npm", Args: []string{"run", "start"}, Dir: clientDir,
+			Port: b + offClient, ReadyPath: "/",
+			Env: []string{"PORT=" + strconv.Itoa(b+offClient), "HOSTNAME=127.0.0.1", "NEXT_TELEMETRY_DISABLED=1",
+				// Server-side rendering calls the API through the gateway, by
+				// IPv4 loopback: Node may resolve "localhost" to ::1 first.
+				"API_BASE_URL=" + fmt.Sprintf("http://127.0.0.1:%d", cfg.GatewayPort), "STRIPE_PUBLISHABLE_KEY=" + cfg.StripePublishKey}})
+		routes = append(routes, route{"/", b + offClient})
+	} else {
+		out.say("the web client is not built (or NO_CLIENT is set): serving the API alone")
+	}
+
+	out.say("data folder: %s (delete it to start afresh)", cfg.DataDir)
+	for _, group := range [][]spec{infra, services, client} {
+		for _, sp := range group {
+			if sp.Path == "" {
+				sp.Path = sp.Name
+			}
+			if sp.Path != "npm" {
+				if sp.Path, err = lookBinary(bin, sp.Path); err != nil {
+					return err
+				}
+			}
+			if err := sup.start(ctx, sp); err != nil {
+				return err
+			}
+			out.say("%s is ready on port %d", sp.Name, sp.Port)
+		}
+	}
+
+	gw := &http.Server{
+		Addr:              net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.GatewayPort)),
+		Handler:           newGateway(routes, log.New(out.writer("gateway"), "", 0)),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	ln, err := net.Listen("tcp", gw.Addr)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	gwErr := make(chan error, 1)
+	go func() { gwErr <- gw.Serve(ln) }()
+	defer func() {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = gw.Shutdown(shutdownCtx)
+	}()
+	fmt.Fprintf(stdout, "\n  Ticketing is running: %s\n  (Ctrl-C stops everything)\n\n", gatewayURL)
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-sup.failed:
+		return err
+	case err := <-gwErr:
+		return fmt.Errorf("gateway: %w", err)
+	}
+}
+
+func displayHost(h string) string {
+	if h == "0.0.0.0" || h == "" || h == "127.0.0.1" {
+		return "localhost"
+	}
+	return h
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// lookBinary finds a program in bin/ first, then on PATH.
+func lookBinary(bin, name string) (string, error) {
+	p := filepath.Join(bin, name)
+	if exists(p) {
+		return p, nil
+	}
+	if p, err := execLookPath(name); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s not found in %s or PATH: run `make run` (it builds everything), or `make build tools`", name, bin)
+}

@@ -1,0 +1,49 @@
+package app_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/expiration/internal/app"
+)
+
+func TestMissingConfigurationIsNamed(t *testing.T) {
+	_, err := app.LoadConfig(func(string) string { return "" })
+	require.Error(t, err)
+	for _, name := range []string{"NATS_URL", "NATS_CLIENT_ID", "REDIS_URL"} {
+		assert.Contains(t, err.Error(), name)
+	}
+	for _, name := range []string{"MONGO_URI", "JWT_KEY"} {
+		assert.NotContains(t, err.Error(), name, "expiration has no database and no sessions")
+	}
+}
+
+func TestConfiguration(t *testing.T) {
+	env := map[string]string{"NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "expiration-1", "REDIS_URL": "redis://:secret@redis:6379/2"}
+	getenv := func(k string) string { return env[k] }
+	cfg, err := app.LoadConfig(getenv)
+	require.NoError(t, err)
+	assert.Equal(t, "3000", cfg.Port)
+	assert.Equal(t, time.Second, cfg.CheckInterval)
+	assert.Equal(t, "redis:6379", cfg.Redis.Addr)
+	assert.Equal(t, 2, cfg.Redis.DB)
+	assert.Equal(t, "secret", cfg.Redis.Password)
+
+	env["EXPIRATION_CHECK_INTERVAL"] = "250ms"
+	cfg, err = app.LoadConfig(getenv)
+	require.NoError(t, err)
+	assert.Equal(t, 250*time.Millisecond, cfg.CheckInterval)
+
+	env["EXPIRATION_CHECK_INTERVAL"] = "soon"
+	_, err = app.LoadConfig(getenv)
+	assert.ErrorContains(t, err, "EXPIRATION_CHECK_INTERVAL")
+
+	env["EXPIRATION_CHECK_INTERVAL"] = ""
+	env["REDIS_URL"] = "http://:secret@redis:6379"
+	_, err = app.LoadConfig(getenv)
+	require.ErrorContains(t, err, "REDIS_URL")
+	assert.NotContains(t, err.Error(), "secret", "a password in the URL never reaches the log")
+}

@@ -1,0 +1,87 @@
+// Package listeners keeps one hold per open order: order:created schedules its
+// expiry job; order:cancelled and order:completed remove it early.
+package listeners
+
+import (
+	"context"
+	"fmt"
+
+	"ticketing.dev/common/bus"
+	"ticketing.dev/common/events"
+	"ticketing.dev/expiration/internal/expiry"
+)
+
+// Queue is expiration's queue group (and durable name) on every subject.
+const Queue = "expiration-service"
+
+// maxDeliveries is how often a failing event is tried before it is parked.
+// Every failure here is Redis being unreachable (events are redelivered every
+// bus.DefaultAckWait), so this rides out ten minutes of Redis outage instead of
+// parking the holds of every order created meanwhile.
+const maxDeliveries = 120
+
+// Holds is where the expiry jobs live (store.Holds).
+type Holds interface {
+	Schedule(ctx context.Context, h expiry.Hold) error
+	Cancel(ctx context.Context, orderID string) error
+}
+
+// Subscriber is the broker connection (bus.Client).
+type Subscriber interface {
+	Subscribe(s bus.Subscription) error
+}
+
+// Subscribe registers expiration's handlers.
+func Subscribe(b Subscriber, holds Holds) error {
+	h := handlers{holds: holds}
+	for _, s := range []bus.Subscription{
+		{Subject: events.SubjectOrderCreated, Handler: h.orderCreated},
+		{Subject: events.SubjectOrderCancelled, Handler: h.orderCancelled},
+		{Subject: events.SubjectOrderCompleted, Handler: h.orderCompleted},
+	} {
+		s.Queue = Queue
+		s.MaxDeliveries = maxDeliveries
+		if err := b.Subscribe(s); err != nil {
+			return fmt.Errorf("subscribing to %s: %w", s.Subject, err)
+		}
+	}
+	return nil
+}
+
+type handlers struct {
+	holds Holds
+}
+
+// orderCreated schedules the hold. A redelivery finds the job already there
+// and is acked.
+func (h handlers) orderCreated(ctx context.Context, m bus.Message) error {
+	e, err := events.Decode[events.OrderCreated](m.Envelope)
+	if err != nil {
+		return err
+	}
+	hold, err := expiry.FromOrderCreated(e)
+	if err != nil {
+		return err
+	}
+	return h.holds.Schedule(ctx, hold)
+}
+
+// orderCancelled removes the hold of an order cancelled before it lapsed. If
+// the cancellation overtakes the order:created, the job scheduled afterwards
+// still fires, and orders ignores an expiry for a cancelled order.
+func (h handlers) orderCancelled(ctx context.Context, m bus.Message) error {
+	e, err := events.Decode[events.OrderCancelled](m.Envelope)
+	if err != nil {
+		return err
+	}
+	return h.holds.Cancel(ctx, e.ID)
+}
+
+// orderCompleted removes the hold of a paid order.
+func (h handlers) orderCompleted(ctx context.Context, m bus.Message) error {
+	e, err := events.Decode[events.OrderCompleted](m.Envelope)
+	if err != nil {
+		return err
+	}
+	return h.holds.Cancel(ctx, e.ID)
+}

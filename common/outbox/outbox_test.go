@@ -19,10 +19,12 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// collector subscribes to a subject and records what arrives, in order.
+// collector subscribes to a subject and records what arrives for one ticket,
+// in order. Other tests' tickets on the shared broker are not its business.
 type collector struct {
-	mu  sync.Mutex
-	got []events.Envelope
+	ticket string
+	mu     sync.Mutex
+	got    []events.Envelope
 }
 
 func (c *collector) handle(_ context.Context, m bus.Message) error {
@@ -39,14 +41,16 @@ func (c *collector) titles(t *testing.T) []string {
 	for _, e := range c.got {
 		p, err := events.Decode[events.TicketUpdated](e)
 		require.NoError(t, err)
-		out = append(out, p.Title)
+		if p.ID == c.ticket {
+			out = append(out, p.Title)
+		}
 	}
 	return out
 }
 
-func pending(t *testing.T, title string, version int64) outbox.Pending {
+func pending(t *testing.T, ticket, title string, version int64) outbox.Pending {
 	t.Helper()
-	p, err := outbox.NewPending(events.TicketUpdated{ID: "t1", Version: version, Title: title, Price: 1000, UserID: "u1"})
+	p, err := outbox.NewPending(events.TicketUpdated{ID: ticket, Version: version, Title: title, Price: 1000, UserID: "u1"})
 	require.NoError(t, err)
 	return p
 }
@@ -56,13 +60,14 @@ func TestRelayPublishesInOrderAndEmptiesTheOutbox(t *testing.T) {
 	db := testenv.NewDatabase(t)
 	coll := db.Collection("tickets")
 	client := testenv.NewBus(t, testenv.NATSURL(t))
-	got := &collector{}
+	ticket := testenv.RandomName("t")
+	got := &collector{ticket: ticket}
 	queue := testenv.RandomName("q")
 	require.NoError(t, client.Subscribe(bus.Subscription{Subject: events.SubjectTicketUpdated, Queue: queue, Handler: got.handle}))
 
-	_, err := coll.InsertOne(ctx, bson.M{"_id": "t1", "title": "a", outbox.Field: []outbox.Pending{pending(t, "a", 1)}})
+	_, err := coll.InsertOne(ctx, bson.M{"_id": ticket, "title": "a", outbox.Field: []outbox.Pending{pending(t, ticket, "a", 1)}})
 	require.NoError(t, err)
-	_, err = coll.UpdateOne(ctx, bson.M{"_id": "t1"}, bson.D{{Key: "$set", Value: bson.M{"title": "b"}}, outbox.Push(pending(t, "b", 2), pending(t, "c", 3))})
+	_, err = coll.UpdateOne(ctx, bson.M{"_id": ticket}, bson.D{{Key: "$set", Value: bson.M{"title": "b"}}, outbox.Push(pending(t, ticket, "b", 2), pending(t, ticket, "c", 3))})
 	require.NoError(t, err)
 
 	relay := outbox.NewRelay(client, testenv.Logger(t), coll)
@@ -74,7 +79,7 @@ func TestRelayPublishesInOrderAndEmptiesTheOutbox(t *testing.T) {
 	assert.Equal(t, []string{"a", "b", "c"}, got.titles(t))
 
 	var doc bson.M
-	require.NoError(t, coll.FindOne(ctx, bson.M{"_id": "t1"}).Decode(&doc))
+	require.NoError(t, coll.FindOne(ctx, bson.M{"_id": ticket}).Decode(&doc))
 	assert.Empty(t, doc[outbox.Field], "published events are removed from the document")
 	assert.Equal(t, "b", doc["title"], "the relay touches only the outbox")
 
@@ -96,7 +101,7 @@ func TestRelayPublishesWhatWasWrittenWhileTheBrokerWasDown(t *testing.T) {
 	t.Cleanup(func() { stopRelay(); <-relayDone })
 
 	nats.Stop(t)
-	_, err := coll.InsertOne(ctx, bson.M{"_id": "t1", outbox.Field: []outbox.Pending{pending(t, "written during outage", 1)}})
+	_, err := coll.InsertOne(ctx, bson.M{"_id": "t1", outbox.Field: []outbox.Pending{pending(t, "t1", "written during outage", 1)}})
 	require.NoError(t, err, "the write itself never depends on the broker")
 	relay.Notify()
 
@@ -109,7 +114,7 @@ func TestRelayPublishesWhatWasWrittenWhileTheBrokerWasDown(t *testing.T) {
 	require.Len(t, doc.Outbox, 1, "an unpublished event stays on its document")
 
 	nats.Start(t)
-	got := &collector{}
+	got := &collector{ticket: "t1"}
 	subscriber := testenv.NewBus(t, nats.URL)
 	require.NoError(t, subscriber.Subscribe(bus.Subscription{Subject: events.SubjectTicketUpdated, Queue: "q", Handler: got.handle}))
 
@@ -124,7 +129,7 @@ func TestRelayPublishesWhatWasWrittenWhileTheBrokerWasDown(t *testing.T) {
 }
 
 func TestPendingCarriesAUniqueEnvelope(t *testing.T) {
-	a, b := pending(t, "x", 1), pending(t, "x", 1)
+	a, b := pending(t, "t1", "x", 1), pending(t, "t1", "x", 1)
 	assert.NotEqual(t, a.ID, b.ID)
 	var env events.Envelope
 	require.NoError(t, json.Unmarshal(a.Envelope, &env))

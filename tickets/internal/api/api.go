@@ -1,0 +1,226 @@
+// Package api serves the tickets routes (DESIGN.md §2):
+//
+//	POST /api/tickets       {title,price}  201 ticket (version 0)           signed in
+//	GET  /api/tickets       ?limit=&after= 200 tickets for sale, a page
+//	GET  /api/tickets/mine  ?limit=&after= 200 the caller's tickets, any state  signed in
+//	GET  /api/tickets/:id                  200 ticket
+//	PUT  /api/tickets/:id   {title,price}  200 ticket, version+1            the seller
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"ticketing.dev/common/errs"
+	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/middleware"
+	"ticketing.dev/common/money"
+	"ticketing.dev/common/mongox"
+	"ticketing.dev/common/paging"
+	"ticketing.dev/common/session"
+	"ticketing.dev/tickets/internal/ticket"
+)
+
+// Tickets is the storage the routes need.
+type Tickets interface {
+	Create(ctx context.Context, t *ticket.Ticket) error
+	Get(ctx context.Context, id string) (ticket.Ticket, error)
+	Update(ctx context.Context, id string, change func(*ticket.Ticket) error) (ticket.Ticket, error)
+	ForSale(ctx context.Context, p paging.Page) ([]ticket.Ticket, string, error)
+	BySeller(ctx context.Context, sellerID string, p paging.Page) ([]ticket.Ticket, string, error)
+}
+
+// Deps is what the handlers use.
+type Deps struct {
+	Tickets Tickets
+	// Published is told after a write that queued an event (outbox.Relay.Notify).
+	Published func()
+	Now       func() time.Time
+}
+
+type handlers struct{ Deps }
+
+// Mount adds the tickets routes to r.
+func Mount(r chi.Router, d Deps) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Published == nil {
+		d.Published = func() {}
+	}
+	h := &handlers{d}
+	r.Route("/api/tickets", func(r chi.Router) {
+		r.Get("/", httpx.Handle(h.forSale))
+		r.Get("/{id}", httpx.Handle(h.show))
+		r.Group(func(r chi.Router) {
+			r.Use(middleware.RequireAuth)
+			r.Post("/", httpx.Handle(h.create))
+			r.Get("/mine", httpx.Handle(h.mine))
+			r.Put("/{id}", httpx.Handle(h.update))
+		})
+	})
+}
+
+// ticketInput is the body of create and update.
+type ticketInput struct {
+	Title string       `json:"title" validate:"required,max=200"`
+	Price *money.Price `json:"price" validate:"required"`
+}
+
+func (in *ticketInput) Normalize() { in.Title = ticket.NormalizeTitle(in.Title) }
+
+// decodeTicketInput reads and checks a body, reporting every bad field at once.
+func decodeTicketInput(r *http.Request) (title string, price money.Price, err error) {
+	var in ticketInput
+	err = httpx.DecodeJSON(r, &in)
+	invalid := &errs.RequestValidationError{}
+	if err != nil && !errors.As(err, &invalid) {
+		return "", 0, err
+	}
+	// A price the decoder refused is named already, and left a zero behind.
+	if in.Price != nil && !names(invalid, "price") {
+		if perr := ticket.ValidatePrice(*in.Price); perr != nil {
+			invalid.Fields = append(invalid.Fields, errs.FieldError{Field: "price", Message: perr.Error()})
+		}
+	}
+	if len(invalid.Fields) > 0 {
+		return "", 0, invalid
+	}
+	return in.Title, *in.Price, nil
+}
+
+func names(invalid *errs.RequestValidationError, field string) bool {
+	for _, f := range invalid.Fields {
+		if f.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+// ticketResponse is a ticket as clients see it. Which order holds a ticket
+// is the buyer's business: clients see only whether it is reserved or sold.
+type ticketResponse struct {
+	ID        string      `json:"id"`
+	Title     string      `json:"title"`
+	Price     money.Price `json:"price"`
+	UserID    string      `json:"userId"`
+	Version   int64       `json:"version"`
+	Reserved  bool        `json:"reserved"`
+	Sold      bool        `json:"sold"`
+	CreatedAt time.Time   `json:"createdAt"`
+}
+
+func toResponse(t ticket.Ticket) ticketResponse {
+	return ticketResponse{
+		ID: t.ID, Title: t.Title, Price: t.Price, UserID: t.UserID, Version: t.Version,
+		Reserved: t.Reserved(), Sold: t.Sold, CreatedAt: t.CreatedAt,
+	}
+}
+
+// listResponse is one page; Next is the `after` of the following page, null
+// on the last.
+type listResponse struct {
+	Tickets []ticketResponse `json:"tickets"`
+	Next    *string          `json:"next"`
+}
+
+func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
+	user, _ := session.UserFrom(r.Context())
+	title, price, err := decodeTicketInput(r)
+	if err != nil {
+		return err
+	}
+	t := ticket.New(user.ID, title, price, h.Now())
+	if err := h.Tickets.Create(r.Context(), &t); err != nil {
+		return domainError(err)
+	}
+	h.Published()
+	httpx.WriteJSON(w, http.StatusCreated, toResponse(t))
+	return nil
+}
+
+func (h *handlers) show(w http.ResponseWriter, r *http.Request) error {
+	t, err := h.Tickets.Get(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		return domainError(err)
+	}
+	httpx.WriteJSON(w, http.StatusOK, toResponse(t))
+	return nil
+}
+
+func (h *handlers) update(w http.ResponseWriter, r *http.Request) error {
+	user, _ := session.UserFrom(r.Context())
+	id := chi.URLParam(r, "id")
+	if _, ok := mongox.ParseID(id); !ok {
+		return domainError(ticket.ErrNotFound)
+	}
+	title, price, err := decodeTicketInput(r)
+	if err != nil {
+		return err
+	}
+	t, err := h.Tickets.Update(r.Context(), id, func(t *ticket.Ticket) error {
+		return t.Edit(user.ID, title, price)
+	})
+	if err != nil {
+		return domainError(err)
+	}
+	h.Published()
+	httpx.WriteJSON(w, http.StatusOK, toResponse(t))
+	return nil
+}
+
+func (h *handlers) forSale(w http.ResponseWriter, r *http.Request) error {
+	p, err := paging.FromQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	list, next, err := h.Tickets.ForSale(r.Context(), p)
+	return writeList(w, list, next, err)
+}
+
+func (h *handlers) mine(w http.ResponseWriter, r *http.Request) error {
+	user, _ := session.UserFrom(r.Context())
+	p, err := paging.FromQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	list, next, err := h.Tickets.BySeller(r.Context(), user.ID, p)
+	return writeList(w, list, next, err)
+}
+
+func writeList(w http.ResponseWriter, list []ticket.Ticket, next string, err error) error {
+	if err != nil {
+		return domainError(err)
+	}
+	out := listResponse{Tickets: make([]ticketResponse, len(list))}
+	for i, t := range list {
+		out.Tickets[i] = toResponse(t)
+	}
+	if next != "" {
+		out.Next = &next
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// domainError is the one place where ticket errors become HTTP errors.
+func domainError(err error) error {
+	switch {
+	case errors.Is(err, ticket.ErrNotFound):
+		return errs.NotFound("Ticket not found")
+	case errors.Is(err, ticket.ErrNotOwner):
+		return errs.Forbidden("Only the seller may change this ticket")
+	case errors.Is(err, ticket.ErrReserved):
+		return errs.Conflict("Ticket is reserved")
+	case errors.Is(err, ticket.ErrSold):
+		return errs.Conflict("Ticket is sold")
+	case mongox.IsUnavailable(err):
+		return errs.DatabaseConnection(err)
+	}
+	return err
+}

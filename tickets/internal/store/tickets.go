@@ -1,0 +1,190 @@
+// Package store keeps tickets in MongoDB. Every write that changes a ticket
+// stores the event it causes on the ticket itself (common/outbox), in the same
+// single-document write, so a broker outage delays the event and never loses
+// it.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/money"
+	"ticketing.dev/common/mongox"
+	"ticketing.dev/common/outbox"
+	"ticketing.dev/common/paging"
+	"ticketing.dev/tickets/internal/ticket"
+)
+
+// maxConflicts bounds how often Update retries after another writer changed
+// the ticket between its read and its write.
+const maxConflicts = 20
+
+// Tickets is the tickets collection.
+type Tickets struct {
+	coll *mongo.Collection
+}
+
+// NewTickets returns the store over db's "tickets" collection.
+func NewTickets(db *mongo.Database) *Tickets {
+	return &Tickets{coll: db.Collection("tickets")}
+}
+
+// Collection is the collection whose outbox the relay publishes.
+func (s *Tickets) Collection() *mongo.Collection { return s.coll }
+
+// EnsureIndexes creates the indexes behind the two listings. One call per
+// index: FerretDB 1.24 drops the connection (a panic in its handler) when one
+// createIndexes names several indexes that exist already, as on every restart.
+func (s *Tickets) EnsureIndexes(ctx context.Context) error {
+	for _, idx := range []mongo.IndexModel{
+		{
+			Keys:    bson.D{{Key: "orderId", Value: 1}, {Key: "sold", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
+			Options: options.Index().SetName("for_sale"),
+		},
+		{
+			Keys:    bson.D{{Key: "userId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
+			Options: options.Index().SetName("by_seller"),
+		},
+	} {
+		if _, err := s.coll.Indexes().CreateOne(ctx, idx); err != nil {
+			return fmt.Errorf("creating tickets index: %w", err)
+		}
+	}
+	return nil
+}
+
+type ticketDoc struct {
+	ID           primitive.ObjectID `bson:"_id"`
+	UserID       string             `bson:"userId"`
+	Title        string             `bson:"title"`
+	Price        money.Price        `bson:"price"`
+	Version      int64              `bson:"version"`
+	OrderID      string             `bson:"orderId"`
+	Sold         bool               `bson:"sold"`
+	ClosedOrders []string           `bson:"closedOrders"`
+	CreatedAt    time.Time          `bson:"createdAt"`
+	Outbox       []outbox.Pending   `bson:"outbox,omitempty"`
+}
+
+func (d ticketDoc) ticket() ticket.Ticket {
+	return ticket.Ticket{
+		ID: d.ID.Hex(), UserID: d.UserID, Title: d.Title, Price: d.Price, Version: d.Version,
+		OrderID: d.OrderID, Sold: d.Sold, ClosedOrders: d.ClosedOrders, CreatedAt: d.CreatedAt,
+	}
+}
+
+// withoutOutbox keeps pending events out of reads: they are the relay's business.
+var withoutOutbox = bson.M{outbox.Field: 0}
+
+// Create stores t with its ticket:created event in one insert, and fills in
+// t.ID and t.CreatedAt's stored precision.
+func (s *Tickets) Create(ctx context.Context, t *ticket.Ticket) error {
+	id := primitive.NewObjectID()
+	t.ID = id.Hex()
+	t.CreatedAt = paging.Truncate(t.CreatedAt)
+	ev, err := outbox.NewPending(events.TicketCreated{ID: t.ID, Version: t.Version, Title: t.Title, Price: t.Price, UserID: t.UserID})
+	if err != nil {
+		return err
+	}
+	doc := ticketDoc{
+		ID: id, UserID: t.UserID, Title: t.Title, Price: t.Price, Version: t.Version,
+		ClosedOrders: []string{}, CreatedAt: t.CreatedAt, Outbox: []outbox.Pending{ev},
+	}
+	if _, err := s.coll.InsertOne(ctx, doc); err != nil {
+		return fmt.Errorf("inserting ticket: %w", err)
+	}
+	return nil
+}
+
+// Get returns the ticket with id; ticket.ErrNotFound also for a malformed id.
+func (s *Tickets) Get(ctx context.Context, id string) (ticket.Ticket, error) {
+	oid, ok := mongox.ParseID(id)
+	if !ok {
+		return ticket.Ticket{}, ticket.ErrNotFound
+	}
+	var doc ticketDoc
+	err := s.coll.FindOne(ctx, bson.M{"_id": oid}, options.FindOne().SetProjection(withoutOutbox)).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return ticket.Ticket{}, ticket.ErrNotFound
+	}
+	if err != nil {
+		return ticket.Ticket{}, fmt.Errorf("finding ticket: %w", err)
+	}
+	return doc.ticket(), nil
+}
+
+// Update applies change to the ticket and stores the result, with its
+// ticket:updated event, in one write conditional on the version it read. If
+// another writer got there first, it reads the ticket again and retries. A
+// change that leaves the version alone (a repeated event) writes nothing. It
+// returns the ticket as stored.
+func (s *Tickets) Update(ctx context.Context, id string, change func(*ticket.Ticket) error) (ticket.Ticket, error) {
+	for range maxConflicts {
+		t, err := s.Get(ctx, id)
+		if err != nil {
+			return ticket.Ticket{}, err
+		}
+		read := t.Version
+		if err := change(&t); err != nil {
+			return t, err
+		}
+		if t.Version == read {
+			return t, nil
+		}
+		if t.Version != read+1 {
+			return t, fmt.Errorf("a change must bump the version by one, not from %d to %d", read, t.Version)
+		}
+		ev, err := outbox.NewPending(events.TicketUpdated{
+			ID: t.ID, Version: t.Version, Title: t.Title, Price: t.Price, UserID: t.UserID, OrderID: t.OrderID, Sold: t.Sold,
+		})
+		if err != nil {
+			return t, err
+		}
+		oid, _ := mongox.ParseID(t.ID)
+		res, err := s.coll.UpdateOne(ctx, bson.M{"_id": oid, "version": read}, bson.D{
+			{Key: "$set", Value: bson.M{
+				"title": t.Title, "price": t.Price, "version": t.Version,
+				"orderId": t.OrderID, "sold": t.Sold, "closedOrders": t.ClosedOrders,
+			}},
+			outbox.Push(ev),
+		})
+		if err != nil {
+			return t, fmt.Errorf("updating ticket: %w", err)
+		}
+		if res.MatchedCount == 1 {
+			return t, nil
+		}
+	}
+	return ticket.Ticket{}, fmt.Errorf("updating ticket %s: still conflicting after %d attempts", id, maxConflicts)
+}
+
+// ForSale lists tickets nobody holds, newest first.
+func (s *Tickets) ForSale(ctx context.Context, p paging.Page) ([]ticket.Ticket, string, error) {
+	return s.list(ctx, bson.M{"orderId": "", "sold": false}, p)
+}
+
+// BySeller lists one seller's tickets in every state, newest first.
+func (s *Tickets) BySeller(ctx context.Context, sellerID string, p paging.Page) ([]ticket.Ticket, string, error) {
+	return s.list(ctx, bson.M{"userId": sellerID}, p)
+}
+
+func (s *Tickets) list(ctx context.Context, filter bson.M, p paging.Page) ([]ticket.Ticket, string, error) {
+	docs, next, err := paging.Find(ctx, s.coll, filter, withoutOutbox, p,
+		func(d ticketDoc) paging.Cursor { return paging.Cursor{CreatedAt: d.CreatedAt, ID: d.ID} })
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]ticket.Ticket, len(docs))
+	for i, d := range docs {
+		out[i] = d.ticket()
+	}
+	return out, next, nil
+}

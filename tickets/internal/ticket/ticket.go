@@ -1,0 +1,142 @@
+// Package ticket holds the rules about listings: what a valid title and price
+// are, who may change a ticket and when, and how the order events from the
+// orders service reserve, release and sell it, in whatever order they arrive.
+package ticket
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"ticketing.dev/common/money"
+)
+
+// MaxTitleLength bounds a title, in characters, after trimming.
+const MaxTitleLength = 200
+
+// Ticket is one listing.
+type Ticket struct {
+	ID     string
+	UserID string // the seller
+	Title  string
+	Price  money.Price
+	// Version starts at 0 and grows by one with every change; each change is
+	// published as ticket:updated carrying it.
+	Version int64
+	// OrderID is the order that holds the ticket (reserved) or bought it
+	// (sold); "" while it is for sale.
+	OrderID string
+	Sold    bool
+	// ClosedOrders are the orders that were cancelled for this ticket. Events
+	// travel on separate channels, so an order's order:created may arrive after
+	// its order:cancelled; remembering the cancelled ones is what lets that late
+	// order:created be recognised and ignored instead of locking the ticket
+	// forever.
+	ClosedOrders []string
+	CreatedAt    time.Time
+}
+
+var (
+	ErrNotFound = errors.New("ticket not found")
+	ErrNotOwner = errors.New("only the seller may change a ticket")
+	ErrReserved = errors.New("ticket is reserved")
+	ErrSold     = errors.New("ticket is sold")
+	// ErrHeldByAnotherOrder: order:created arrived while another order still
+	// holds the ticket here. Orders lets only one order hold a ticket, so the
+	// other order's order:cancelled is on its way (or this event is older than
+	// it and its own order:cancelled is): either way, try again later.
+	ErrHeldByAnotherOrder = errors.New("ticket is held by another order here; its release has not arrived yet")
+	// ErrSoldToAnotherOrder: two orders completed for one ticket, which orders
+	// never allows. It is a bug to report, not an event to retry.
+	ErrSoldToAnotherOrder = errors.New("ticket is already sold to another order")
+
+	ErrPriceNotPositive = errors.New("must be greater than 0")
+	ErrPriceTooHigh     = fmt.Errorf("must be at most %s", money.MaxPrice)
+)
+
+// NormalizeTitle trims the surrounding space a form tends to add.
+func NormalizeTitle(title string) string { return strings.TrimSpace(title) }
+
+// ValidatePrice checks a price against the listing rules: more than zero and
+// at most money.MaxPrice. (money.Price itself refuses more than two decimals.)
+func ValidatePrice(p money.Price) error {
+	switch {
+	case p <= 0:
+		return ErrPriceNotPositive
+	case p > money.MaxPrice:
+		return ErrPriceTooHigh
+	}
+	return nil
+}
+
+// New is a fresh listing at version 0, for sale.
+func New(sellerID, title string, price money.Price, now time.Time) Ticket {
+	return Ticket{UserID: sellerID, Title: title, Price: price, CreatedAt: now}
+}
+
+// Reserved reports whether an order holds the ticket and has not bought it.
+func (t Ticket) Reserved() bool { return t.OrderID != "" && !t.Sold }
+
+// ForSale reports whether a buyer could reserve the ticket.
+func (t Ticket) ForSale() bool { return t.OrderID == "" && !t.Sold }
+
+// Edit changes title and price for the seller, while nobody holds the ticket.
+func (t *Ticket) Edit(userID, title string, price money.Price) error {
+	switch {
+	case t.UserID != userID:
+		return ErrNotOwner
+	case t.Sold:
+		return ErrSold
+	case t.OrderID != "":
+		return ErrReserved
+	}
+	t.Title, t.Price = title, price
+	t.Version++
+	return nil
+}
+
+// Reserve applies order:created. A repeat, a late event for an order that was
+// cancelled already, and any order for a sold ticket change nothing.
+func (t *Ticket) Reserve(orderID string) error {
+	switch {
+	case t.OrderID == orderID, t.Sold, slices.Contains(t.ClosedOrders, orderID):
+		return nil
+	case t.OrderID != "":
+		return ErrHeldByAnotherOrder
+	}
+	t.OrderID = orderID
+	t.Version++
+	return nil
+}
+
+// Release applies order:cancelled: the ticket is for sale again only if this
+// order holds it. Either way the order is remembered as closed, so its
+// order:created, should it come later, cannot reserve the ticket.
+func (t *Ticket) Release(orderID string) {
+	if t.Sold || slices.Contains(t.ClosedOrders, orderID) {
+		return
+	}
+	t.ClosedOrders = append(t.ClosedOrders, orderID)
+	if t.OrderID == orderID {
+		t.OrderID = ""
+	}
+	t.Version++
+}
+
+// MarkSold applies order:completed. Orders completes only the order that
+// holds the ticket, and a completed order holds it for good, so the ticket is
+// sold to that order even if its order:created, or another order's
+// order:cancelled, has not arrived yet.
+func (t *Ticket) MarkSold(orderID string) error {
+	if t.Sold {
+		if t.OrderID == orderID {
+			return nil
+		}
+		return ErrSoldToAnotherOrder
+	}
+	t.OrderID, t.Sold = orderID, true
+	t.Version++
+	return nil
+}

@@ -1,0 +1,185 @@
+// Package api serves the orders routes (DESIGN.md §2), all for signed-in users:
+//
+//	POST   /api/orders       {ticketId}      201 order (the ticket is reserved)
+//	GET    /api/orders       ?limit=&after=  200 the caller's orders, a page
+//	GET    /api/orders/:id                   200 order                  the buyer
+//	DELETE /api/orders/:id                   204 cancelled, released    the buyer
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"ticketing.dev/common/errs"
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/middleware"
+	"ticketing.dev/common/money"
+	"ticketing.dev/common/mongox"
+	"ticketing.dev/common/paging"
+	"ticketing.dev/common/session"
+	"ticketing.dev/orders/internal/order"
+)
+
+// Orders is the storage the routes need.
+type Orders interface {
+	Reserve(ctx context.Context, buyerID, ticketID string, window time.Duration) (order.Order, error)
+	Order(ctx context.Context, id string) (order.Order, error)
+	ByBuyer(ctx context.Context, buyerID string, p paging.Page) ([]order.Order, string, error)
+	Cancel(ctx context.Context, id string, check func(order.Order) error) (order.Order, error)
+}
+
+// Deps is what the handlers use.
+type Deps struct {
+	Orders Orders
+	// ExpirationWindow is how long a reservation lasts (ORDER_EXPIRATION_WINDOW).
+	ExpirationWindow time.Duration
+	// Published is told after a write that queued an event (outbox.Relay.Notify).
+	Published func()
+}
+
+type handlers struct{ Deps }
+
+// Mount adds the orders routes to r.
+func Mount(r chi.Router, d Deps) {
+	if d.ExpirationWindow == 0 {
+		d.ExpirationWindow = order.DefaultExpirationWindow
+	}
+	if d.Published == nil {
+		d.Published = func() {}
+	}
+	h := &handlers{d}
+	r.Route("/api/orders", func(r chi.Router) {
+		r.Use(middleware.RequireAuth)
+		r.Post("/", httpx.Handle(h.create))
+		r.Get("/", httpx.Handle(h.list))
+		r.Get("/{id}", httpx.Handle(h.show))
+		r.Delete("/{id}", httpx.Handle(h.cancel))
+	})
+}
+
+type createRequest struct {
+	TicketID string `json:"ticketId" validate:"required,mongodb"`
+}
+
+type ticketResponse struct {
+	ID    string      `json:"id"`
+	Title string      `json:"title"`
+	Price money.Price `json:"price"`
+}
+
+type orderResponse struct {
+	ID        string             `json:"id"`
+	UserID    string             `json:"userId"`
+	Status    events.OrderStatus `json:"status"`
+	ExpiresAt time.Time          `json:"expiresAt"`
+	Ticket    ticketResponse     `json:"ticket"`
+	Version   int64              `json:"version"`
+	CreatedAt time.Time          `json:"createdAt"`
+}
+
+func toResponse(o order.Order) orderResponse {
+	return orderResponse{
+		ID: o.ID, UserID: o.UserID, Status: o.Status, ExpiresAt: o.ExpiresAt,
+		Ticket:  ticketResponse{ID: o.Ticket.ID, Title: o.Ticket.Title, Price: o.Ticket.Price},
+		Version: o.Version, CreatedAt: o.CreatedAt,
+	}
+}
+
+// listResponse is one page; Next is the `after` of the following page, null
+// on the last.
+type listResponse struct {
+	Orders []orderResponse `json:"orders"`
+	Next   *string         `json:"next"`
+}
+
+func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
+	user, _ := session.UserFrom(r.Context())
+	var req createRequest
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	o, err := h.Orders.Reserve(r.Context(), user.ID, req.TicketID, h.ExpirationWindow)
+	if err != nil {
+		return domainError(err)
+	}
+	h.Published()
+	httpx.WriteJSON(w, http.StatusCreated, toResponse(o))
+	return nil
+}
+
+func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
+	user, _ := session.UserFrom(r.Context())
+	p, err := paging.FromQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	list, next, err := h.Orders.ByBuyer(r.Context(), user.ID, p)
+	if err != nil {
+		return domainError(err)
+	}
+	out := listResponse{Orders: make([]orderResponse, len(list))}
+	for i, o := range list {
+		out.Orders[i] = toResponse(o)
+	}
+	if next != "" {
+		out.Next = &next
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *handlers) show(w http.ResponseWriter, r *http.Request) error {
+	user, _ := session.UserFrom(r.Context())
+	o, err := h.Orders.Order(r.Context(), chi.URLParam(r, "id"))
+	if err == nil {
+		err = o.CheckOwner(user.ID)
+	}
+	if err != nil {
+		return domainError(err)
+	}
+	httpx.WriteJSON(w, http.StatusOK, toResponse(o))
+	return nil
+}
+
+// cancel answers 204 also for an order cancelled already: DELETE is
+// idempotent, and the buyer's intent (no reservation) holds.
+func (h *handlers) cancel(w http.ResponseWriter, r *http.Request) error {
+	user, _ := session.UserFrom(r.Context())
+	_, err := h.Orders.Cancel(r.Context(), chi.URLParam(r, "id"), func(o order.Order) error {
+		return o.CheckOwner(user.ID)
+	})
+	if err != nil {
+		return domainError(err)
+	}
+	h.Published()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// domainError is the one place where order errors become HTTP errors.
+func domainError(err error) error {
+	switch {
+	case errors.Is(err, order.ErrNotFound):
+		return errs.NotFound("Order not found")
+	case errors.Is(err, order.ErrNotOwner):
+		return errs.Forbidden("This order belongs to someone else")
+	case errors.Is(err, order.ErrComplete):
+		return errs.Conflict("Order is complete")
+	case errors.Is(err, order.ErrTicketNotFound):
+		return errs.NotFound("Ticket not found")
+	case errors.Is(err, order.ErrTicketReserved):
+		return errs.Conflict("Ticket is reserved")
+	case errors.Is(err, order.ErrTicketSold):
+		return errs.Conflict("Ticket is sold")
+	case errors.Is(err, order.ErrOwnTicket):
+		return errs.BadRequest("You cannot buy your own ticket")
+	case mongox.IsUnavailable(err):
+		return errs.DatabaseConnection(err)
+	}
+	return err
+}

@@ -1,0 +1,38 @@
+package app_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/orders/internal/app"
+)
+
+func TestMissingConfigurationIsNamed(t *testing.T) {
+	_, err := app.LoadConfig(func(string) string { return "" })
+	require.Error(t, err)
+	for _, name := range []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLIENT_ID"} {
+		assert.Contains(t, err.Error(), name)
+	}
+}
+
+func TestExpirationWindow(t *testing.T) {
+	env := map[string]string{"MONGO_URI": "mongodb://x/orders", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "orders-1"}
+	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	assert.Equal(t, 15*time.Minute, cfg.ExpirationWindow, "the default")
+	assert.Equal(t, "3000", cfg.Port)
+
+	env["ORDER_EXPIRATION_WINDOW"] = "90s"
+	cfg, err = app.LoadConfig(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	assert.Equal(t, 90*time.Second, cfg.ExpirationWindow)
+
+	for _, bad := range []string{"soon", "-1m", "0s"} {
+		env["ORDER_EXPIRATION_WINDOW"] = bad
+		_, err = app.LoadConfig(func(k string) string { return env[k] })
+		assert.ErrorContains(t, err, "ORDER_EXPIRATION_WINDOW", bad)
+	}
+}

@@ -1,0 +1,107 @@
+// Package listeners applies other services' events to orders:
+//
+//	ticket:created       the ticket joins the replica
+//	ticket:updated       vN is applied on top of vN-1 only (else: not yet)
+//	expiration:complete  the order is cancelled unless it is complete
+//	payment:created      the order completes and order:completed is published
+//
+// Every handler is idempotent: a repeat finds nothing left to do.
+package listeners
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"ticketing.dev/common/bus"
+	"ticketing.dev/common/events"
+	"ticketing.dev/orders/internal/order"
+)
+
+// Queue is the orders service's queue group (and durable name).
+const Queue = "orders-service"
+
+// Store is the storage the handlers need.
+type Store interface {
+	ApplyTicketCreated(ctx context.Context, e events.TicketCreated) error
+	ApplyTicketUpdated(ctx context.Context, e events.TicketUpdated) error
+	Cancel(ctx context.Context, id string, check func(order.Order) error) (order.Order, error)
+	Complete(ctx context.Context, id, paymentID string) (order.Order, error)
+}
+
+// Subscriptions returns orders' subscriptions. published is told after a
+// change queued an event (outbox.Relay.Notify).
+func Subscriptions(store Store, logger *slog.Logger, published func()) []bus.Subscription {
+	h := handlers{store: store, log: logger, published: published}
+	return []bus.Subscription{
+		{Subject: events.SubjectTicketCreated, Queue: Queue, Handler: h.ticketCreated},
+		{Subject: events.SubjectTicketUpdated, Queue: Queue, Handler: h.ticketUpdated},
+		{Subject: events.SubjectExpirationComplete, Queue: Queue, Handler: h.expirationComplete},
+		{Subject: events.SubjectPaymentCreated, Queue: Queue, Handler: h.paymentCreated},
+	}
+}
+
+type handlers struct {
+	store     Store
+	log       *slog.Logger
+	published func()
+}
+
+func (h handlers) ticketCreated(ctx context.Context, m bus.Message) error {
+	p, err := events.Decode[events.TicketCreated](m.Envelope)
+	if err != nil {
+		return err
+	}
+	return h.store.ApplyTicketCreated(ctx, p)
+}
+
+func (h handlers) ticketUpdated(ctx context.Context, m bus.Message) error {
+	p, err := events.Decode[events.TicketUpdated](m.Envelope)
+	if err != nil {
+		return err
+	}
+	err = h.store.ApplyTicketUpdated(ctx, p)
+	if errors.Is(err, order.ErrReplicaBehind) {
+		return fmt.Errorf("%w: %w", bus.ErrNotYet, err)
+	}
+	return err
+}
+
+func (h handlers) expirationComplete(ctx context.Context, m bus.Message) error {
+	p, err := events.Decode[events.ExpirationComplete](m.Envelope)
+	if err != nil {
+		return err
+	}
+	o, err := h.store.Cancel(ctx, p.OrderID, func(order.Order) error { return nil })
+	switch {
+	case errors.Is(err, order.ErrComplete):
+		return nil // paid in time: nothing expires
+	case err != nil:
+		// order.ErrNotFound included: expiration learns of orders only from
+		// us, so it is a bug worth parking, not a message to drop silently.
+		return fmt.Errorf("expiring order %s: %w", p.OrderID, err)
+	}
+	h.log.Info("order expired", "order_id", o.ID, "ticket_id", o.Ticket.ID)
+	h.published()
+	return nil
+}
+
+func (h handlers) paymentCreated(ctx context.Context, m bus.Message) error {
+	p, err := events.Decode[events.PaymentCreated](m.Envelope)
+	if err != nil {
+		return err
+	}
+	_, err = h.store.Complete(ctx, p.OrderID, p.ID)
+	switch {
+	case errors.Is(err, order.ErrCancelled):
+		// Paid too late: the order stays cancelled and payments refunds the
+		// charge when it sees order:cancelled (DESIGN.md §5, late payment).
+		h.log.Warn("payment for a cancelled order; it stays cancelled", "order_id", p.OrderID, "payment_id", p.ID)
+		return nil
+	case err != nil:
+		return fmt.Errorf("completing order %s: %w", p.OrderID, err)
+	}
+	h.published()
+	return nil
+}

@@ -1,0 +1,187 @@
+// Package ordertest builds the orders service over real servers for the
+// orders packages' tests and benchmarks: a fresh database, the shared NATS
+// Streaming server, the outbox relay, the HTTP handler and the listeners'
+// handlers, plus helpers that feed the replica the events tickets would send.
+package ordertest
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
+	"ticketing.dev/common/apitest"
+	"ticketing.dev/common/bus"
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/money"
+	"ticketing.dev/common/outbox"
+	"ticketing.dev/common/service"
+	"ticketing.dev/common/session"
+	"ticketing.dev/common/testenv"
+	"ticketing.dev/orders/internal/app"
+	"ticketing.dev/orders/internal/listeners"
+	"ticketing.dev/orders/internal/order"
+	"ticketing.dev/orders/internal/store"
+)
+
+// JWTKey signs the sessions tests act with.
+const JWTKey = "orders-test-key-0123456789"
+
+// Window is the reservation window of the test service.
+const Window = 15 * time.Minute
+
+// Env is one orders service over its own database.
+type Env struct {
+	t        testing.TB
+	Store    *store.Store
+	Bus      *bus.Client
+	API      *apitest.Client
+	handlers map[events.Subject]bus.Handler
+}
+
+// Option adjusts the environment.
+type Option func(*options)
+
+type options struct{ logger *slog.Logger }
+
+// Quiet drops the service's logs, which otherwise go to the test's log: for
+// benchmarks, where logging every request would be what is measured.
+func Quiet() Option { return func(o *options) { o.logger = slog.New(slog.DiscardHandler) } }
+
+// New starts the service: relay running, HTTP served, handlers ready to be
+// called directly (Deliver). Listeners are not subscribed to the broker.
+func New(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	o := options{logger: testenv.Logger(t)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	db := testenv.NewDatabase(t)
+	st := store.New(db)
+	require.NoError(t, st.EnsureIndexes(testenv.Context(t)))
+	b := testenv.NewBus(t, testenv.NATSURL(t))
+	logger := o.logger
+	relay := outbox.NewRelay(b, logger, st.Orders()).WithInterval(100 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = relay.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	sessions, err := session.NewManager(JWTKey, false)
+	require.NoError(t, err)
+	deps := &service.Deps{Name: "orders", Logger: logger, DB: db, Bus: b, Sessions: sessions}
+	srv := httptest.NewServer(app.Handler(deps, st, Window, relay.Notify))
+	t.Cleanup(srv.Close)
+
+	e := &Env{t: t, Store: st, Bus: b, API: apitest.New(t, srv.URL), handlers: map[events.Subject]bus.Handler{}}
+	for _, s := range listeners.Subscriptions(st, logger, relay.Notify) {
+		e.handlers[s.Subject] = s.Handler
+	}
+	return e
+}
+
+// User returns a session token for userID.
+func (e *Env) User(userID string) string { return apitest.Session(e.t, JWTKey, userID) }
+
+// Message wraps p in an envelope as the bus delivers it.
+func Message(t testing.TB, p events.Payload) bus.Message {
+	t.Helper()
+	env, err := events.New(p)
+	require.NoError(t, err)
+	return bus.Message{Envelope: env, Deliveries: 1}
+}
+
+// Deliver hands m to the listener for its subject, as the bus would, and
+// returns what the handler returned (nil means acked).
+func (e *Env) Deliver(m bus.Message) error {
+	return e.handlers[m.Subject](context.Background(), m)
+}
+
+// Handle delivers a fresh event carrying p.
+func (e *Env) Handle(p events.Payload) error { return e.Deliver(Message(e.t, p)) }
+
+// ListTicket feeds the replica a ticket:created and returns the ticket's id.
+func (e *Env) ListTicket(sellerID, title string, price money.Price) string {
+	e.t.Helper()
+	id := primitive.NewObjectID().Hex()
+	require.NoError(e.t, e.Handle(events.TicketCreated{ID: id, Version: 0, Title: title, Price: price, UserID: sellerID}))
+	return id
+}
+
+// Replica returns the replica of a ticket.
+func (e *Env) Replica(id string) order.ReplicaTicket {
+	e.t.Helper()
+	rt, err := e.Store.Ticket(context.Background(), id)
+	require.NoError(e.t, err)
+	return rt
+}
+
+// Order returns an order as stored.
+func (e *Env) Order(id string) order.Order {
+	e.t.Helper()
+	o, err := e.Store.Order(context.Background(), id)
+	require.NoError(e.t, err)
+	return o
+}
+
+// Recorder collects the events published on some subjects.
+type Recorder struct {
+	mu  sync.Mutex
+	got []events.Envelope
+}
+
+// Record subscribes a fresh queue group to subjects on e's broker.
+func (e *Env) Record(subjects ...events.Subject) *Recorder {
+	e.t.Helper()
+	r := &Recorder{}
+	queue := testenv.RandomName("recorder")
+	for _, s := range subjects {
+		require.NoError(e.t, e.Bus.Subscribe(bus.Subscription{Subject: s, Queue: queue, Handler: func(_ context.Context, m bus.Message) error {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.got = append(r.got, m.Envelope)
+			return nil
+		}}))
+	}
+	return r
+}
+
+// About returns the recorded events whose payload has "id" orderID, in
+// arrival order, as subject names.
+func (r *Recorder) About(orderID string) []events.Subject {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []events.Subject
+	for _, env := range r.got {
+		if payloadID(env) == orderID {
+			out = append(out, env.Subject)
+		}
+	}
+	return out
+}
+
+// Find returns the first recorded event with subject about orderID.
+func (r *Recorder) Find(subject events.Subject, orderID string) (events.Envelope, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, env := range r.got {
+		if env.Subject == subject && payloadID(env) == orderID {
+			return env, true
+		}
+	}
+	return events.Envelope{}, false
+}
+
+func payloadID(env events.Envelope) string {
+	var p struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(env.Data, &p)
+	return p.ID
+}

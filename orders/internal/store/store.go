@@ -1,0 +1,65 @@
+// Package store keeps orders and orders' replica of tickets in MongoDB.
+//
+// Every change to an order is stored with the event it causes on the order
+// itself (common/outbox), in one single-document write. A reservation, a
+// cancellation and a completion each touch two documents (the replica's hold
+// and the order), and neither MongoDB without a replica set nor FerretDB has
+// multi-document transactions; flows.go orders the two writes so that a crash
+// between them leaves nothing worse than a hold without an order, which the
+// sweeper (sweep.go) finds and releases.
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+)
+
+// maxConflicts bounds how often an update retries after another writer
+// changed the document between its read and its write.
+const maxConflicts = 20
+
+// Store is the orders and tickets-replica collections.
+type Store struct {
+	orders  *mongo.Collection
+	tickets *mongo.Collection
+	now     func() time.Time
+}
+
+// New returns the store over db's "orders" and "tickets" collections.
+func New(db *mongo.Database) *Store {
+	return &Store{orders: db.Collection("orders"), tickets: db.Collection("tickets"), now: time.Now}
+}
+
+// WithClock sets the clock (tests).
+func (s *Store) WithClock(now func() time.Time) *Store {
+	s.now = now
+	return s
+}
+
+// Orders is the collection whose outbox the relay publishes.
+func (s *Store) Orders() *mongo.Collection { return s.orders }
+
+// Tickets is the replica collection.
+func (s *Store) Tickets() *mongo.Collection { return s.tickets }
+
+// EnsureIndexes creates the indexes behind the buyer's list and the sweeper.
+func (s *Store) EnsureIndexes(ctx context.Context) error {
+	if _, err := s.orders.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "userId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
+		Options: options.Index().SetName("by_buyer"),
+	}); err != nil {
+		return fmt.Errorf("creating orders index: %w", err)
+	}
+	if _, err := s.tickets.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "sold", Value: 1}, {Key: "heldAt", Value: 1}},
+		Options: options.Index().SetName("holds"),
+	}); err != nil {
+		return fmt.Errorf("creating tickets index: %w", err)
+	}
+	return nil
+}

@@ -10,7 +10,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-GO_MODULES := common auth tickets orders expiration payments infra/runner
+GO_MODULES := common auth tickets orders expiration payments infra/runner infra/systemtest
 GO_PACKAGES := $(foreach m,$(wildcard $(GO_MODULES)),./$(m)/...)
 BIN := $(CURDIR)/bin
 TOOLS_SRC := $(wildcard infra/tools/*.go infra/tools/*/*.go) infra/tools/go.mod infra/tools/go.sum

@@ -1,0 +1,245 @@
+// Package harness runs the services as real processes for tests that cross
+// service boundaries: each service is its own binary, built from the
+// workspace, started with the environment DESIGN.md §7 names, talking to one
+// real NATS Streaming server and to its own database on the shared
+// MongoDB-protocol server. Tests drive them only as users and other services
+// would: over HTTP and through events. A service and the broker can be
+// stopped, killed and started again.
+//
+//	sys := harness.New(t)
+//	tickets := sys.Start("tickets", nil)
+//	orders := sys.Start("orders", harness.Env{"ORDER_EXPIRATION_WINDOW": "1m"})
+//	res := tickets.API.Do("POST", "/api/tickets", body, apitest.As(sys.Session("seller")))
+//
+// Any service in the workspace can be started by its folder name; extra
+// settings (REDIS_URL, STRIPE_KEY, ...) go in Env.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"ticketing.dev/common/apitest"
+	"ticketing.dev/common/bus"
+	"ticketing.dev/common/testenv"
+)
+
+// JWTKey is the key every service of a System shares, as in production.
+const JWTKey = "systemtest-jwt-key-0123456789"
+
+// Env is extra (or overriding) environment for a service.
+type Env map[string]string
+
+// System is a set of service processes around one broker.
+type System struct {
+	t testing.TB
+	// NATS is the system's own broker: stop and start it to test outages.
+	NATS *testenv.NATS
+}
+
+// New starts a broker for the test. Services start with Start.
+func New(t testing.TB) *System {
+	t.Helper()
+	return &System{t: t, NATS: testenv.NewNATS(t)}
+}
+
+// Service is one running (or stopped) service process.
+type Service struct {
+	Name string
+	// URL is where it serves HTTP, the same across restarts.
+	URL string
+	// API talks to it.
+	API *apitest.Client
+	// DB is its database, for assertions a test cannot make through the API.
+	DB *mongo.Database
+
+	t    testing.TB
+	bin  string
+	env  []string
+	logs *logBuffer
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	runs int
+}
+
+// Start builds (once) and starts service name, and waits until its /readyz
+// answers 200. It gets PORT, MONGO_URI (a database of its own), NATS_URL,
+// NATS_CLUSTER_ID, NATS_CLIENT_ID, JWT_KEY and COOKIE_SECURE=false; extra
+// adds to or overrides them.
+func (s *System) Start(name string, extra Env) *Service {
+	s.t.Helper()
+	bin := Binary(s.t, name)
+	port, err := testenv.FreePort()
+	require.NoError(s.t, err)
+	uri := testenv.DatabaseURI(s.t)
+	client, err := mongo.Connect(context.Background(), options.Client().ApplyURI(uri))
+	require.NoError(s.t, err)
+	s.t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	db := client.Database(dbName(uri))
+
+	env := Env{
+		"PORT":            strconv.Itoa(port),
+		"MONGO_URI":       uri,
+		"NATS_URL":        s.NATS.URL,
+		"NATS_CLUSTER_ID": testenv.ClusterID,
+		"JWT_KEY":         JWTKey,
+		"COOKIE_SECURE":   "false",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	svc := &Service{
+		Name: name, URL: fmt.Sprintf("http://127.0.0.1:%d", port), DB: db,
+		t: s.t, bin: bin, logs: &logBuffer{},
+	}
+	for k, v := range env {
+		svc.env = append(svc.env, k+"="+v)
+	}
+	svc.API = apitest.New(s.t, svc.URL)
+	// Cleanups run last first: the process stops before its database goes.
+	s.t.Cleanup(func() {
+		svc.Stop()
+		if s.t.Failed() {
+			s.t.Logf("---- %s logs ----\n%s", svc.Name, svc.Logs())
+		}
+	})
+	svc.Start()
+	return svc
+}
+
+func dbName(uri string) string {
+	for i := len(uri) - 1; i >= 0; i-- {
+		if uri[i] == '/' {
+			return uri[i+1:]
+		}
+	}
+	return uri
+}
+
+// Start starts the (stopped) process again, on the same port and database,
+// with a new NATS_CLIENT_ID as a new pod would have, and waits until ready.
+func (svc *Service) Start() {
+	svc.t.Helper()
+	svc.mu.Lock()
+	svc.runs++
+	cmd := exec.Command(svc.bin)
+	cmd.Env = append(os.Environ(), svc.env...)
+	cmd.Env = append(cmd.Env, fmt.Sprintf("NATS_CLIENT_ID=%s-%s", svc.Name, testenv.RandomName(strconv.Itoa(svc.runs))))
+	fmt.Fprintf(svc.logs, "---- start %d ----\n", svc.runs)
+	cmd.Stdout, cmd.Stderr = svc.logs, svc.logs
+	// The service dies with the test binary, even if cleanup never runs.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	err := cmd.Start()
+	done := make(chan struct{})
+	if err == nil {
+		go func() { _ = cmd.Wait(); close(done) }()
+		svc.cmd, svc.done = cmd, done
+	}
+	svc.mu.Unlock()
+	require.NoError(svc.t, err, "starting %s", svc.Name)
+	svc.waitReady(done)
+}
+
+func (svc *Service) waitReady(exited <-chan struct{}) {
+	svc.t.Helper()
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			svc.t.Fatalf("harness: %s exited while starting:\n%s", svc.Name, svc.Logs())
+		default:
+		}
+		res, err := client.Get(svc.URL + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	svc.t.Fatalf("harness: %s not ready after 60s:\n%s", svc.Name, svc.Logs())
+}
+
+// Stop shuts the process down gracefully (SIGTERM) and waits for it.
+func (svc *Service) Stop() { svc.signal(syscall.SIGTERM) }
+
+// Kill ends the process at once (SIGKILL), as a crash would.
+func (svc *Service) Kill() { svc.signal(syscall.SIGKILL) }
+
+func (svc *Service) signal(sig syscall.Signal) {
+	svc.mu.Lock()
+	cmd, done := svc.cmd, svc.done
+	svc.cmd = nil
+	svc.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// Logs returns what the process wrote, every run included.
+func (svc *Service) Logs() string { return svc.logs.String() }
+
+// Session returns a session token for userID, signed with the system's
+// JWT_KEY exactly as auth signs one.
+func (s *System) Session(userID string) string {
+	return apitest.Session(s.t, JWTKey, userID)
+}
+
+// Bus returns a client on the system's broker, for a test that plays another
+// service: publishing its events or watching ours. Closed with the test.
+func (s *System) Bus() *bus.Client {
+	return testenv.NewBus(s.t, s.NATS.URL)
+}
+
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Run runs a binary to completion with only env (and PATH) as its
+// environment, for a test of how a service refuses to start.
+func Run(bin string, env map[string]string) (string, error) {
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}

@@ -44,7 +44,7 @@ $(BIN)/ferretdb $(BIN)/nats-streaming-server $(BIN)/stripe-mock &: $(TOOLS_SRC)
 ## ---- checks and tests ----------------------------------------------------------
 
 .PHONY: test
-test: deps tools lint test-go ## install what is needed, then run every test
+test: deps tools lint test-go test-manifests lint-workflows ## install what is needed, then run every test
 
 .PHONY: lint
 lint: ## gofmt, go vet, and each module building without the workspace
@@ -58,6 +58,23 @@ lint: ## gofmt, go vet, and each module building without the workspace
 .PHONY: test-go
 test-go: tools ## Go tests of every module, with the race detector
 	go test -race -count=1 -timeout 15m $(GO_PACKAGES)
+
+# The Kubernetes manifests, proved without a cluster (docs/kubernetes.md). The
+# validator is its own module outside go.work: the Kubernetes libraries never
+# enter the services' build list.
+.PHONY: test-manifests
+test-manifests: ## render every Kustomize overlay, decode strictly, check the invariants
+	cd infra/k8s/validate && GOWORK=off go test -count=1 ./...
+
+ACTIONLINT_VERSION := v1.7.12
+
+.PHONY: lint-workflows
+lint-workflows: ## actionlint on .github/workflows (installs the pinned version into bin/)
+	@if [ "$$($(BIN)/actionlint -version 2>/dev/null | head -n 1)" != "$(ACTIONLINT_VERSION)" ]; then \
+		echo "installing actionlint $(ACTIONLINT_VERSION) into bin/"; \
+		GOWORK=off GOBIN=$(BIN) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION); \
+	fi
+	$(BIN)/actionlint
 
 ## ---- running -------------------------------------------------------------------
 

@@ -1,0 +1,382 @@
+package validate
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Each check must catch the mistake it exists for: break a freshly rendered
+// overlay in one place and the check names that place.
+
+func container(t *testing.T, m *Manifests, deployment string) *corev1.Container {
+	t.Helper()
+	d := m.Deployment(deployment)
+	require.NotNil(t, d, deployment)
+	return &d.Spec.Template.Spec.Containers[0]
+}
+
+func envVar(t *testing.T, c *corev1.Container, name string) *corev1.EnvVar {
+	t.Helper()
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			return &c.Env[i]
+		}
+	}
+	t.Fatalf("%s has no %s", c.Name, name)
+	return nil
+}
+
+func withoutEnv(c *corev1.Container, name string) {
+	var kept []corev1.EnvVar
+	for _, e := range c.Env {
+		if e.Name != name {
+			kept = append(kept, e)
+		}
+	}
+	c.Env = kept
+}
+
+func policy(t *testing.T, m *Manifests, name string) *networkingv1.NetworkPolicy {
+	t.Helper()
+	for _, np := range m.NetworkPolicies {
+		if np.Name == name {
+			return np
+		}
+	}
+	t.Fatalf("no NetworkPolicy %s", name)
+	return nil
+}
+
+// assertProblem wants a problem containing every fragment.
+func assertProblem(t *testing.T, problems []string, fragments ...string) {
+	t.Helper()
+	for _, p := range problems {
+		all := true
+		for _, f := range fragments {
+			all = all && strings.Contains(p, f)
+		}
+		if all {
+			return
+		}
+	}
+	t.Errorf("no problem mentions %q; got %q", fragments, problems)
+}
+
+func TestHardeningCatches(t *testing.T) {
+	f := false
+	tru := true
+	root := int64(0)
+	cases := map[string]struct {
+		breakIt func(m *Manifests)
+		want    []string
+	}{
+		"a writable root filesystem": {func(m *Manifests) {
+			container(t, m, "auth").SecurityContext.ReadOnlyRootFilesystem = &f
+		}, []string{"Deployment/auth", "readOnlyRootFilesystem"}},
+		"privilege escalation": {func(m *Manifests) {
+			container(t, m, "orders").SecurityContext.AllowPrivilegeEscalation = &tru
+		}, []string{"Deployment/orders", "allowPrivilegeEscalation"}},
+		"capabilities kept": {func(m *Manifests) {
+			container(t, m, "tickets").SecurityContext.Capabilities.Drop = nil
+		}, []string{"Deployment/tickets", "capabilities"}},
+		"an added capability": {func(m *Manifests) {
+			container(t, m, "tickets").SecurityContext.Capabilities.Add = []corev1.Capability{"NET_ADMIN"}
+		}, []string{"Deployment/tickets", "NET_ADMIN"}},
+		"root": {func(m *Manifests) {
+			m.Deployment("payments").Spec.Template.Spec.SecurityContext.RunAsUser = &root
+		}, []string{"Deployment/payments", "runAsUser"}},
+		"no seccomp profile": {func(m *Manifests) {
+			m.Deployment("payments").Spec.Template.Spec.SecurityContext.SeccompProfile = nil
+		}, []string{"Deployment/payments", "seccomp"}},
+		"a mounted token": {func(m *Manifests) {
+			m.Deployment("expiration").Spec.Template.Spec.AutomountServiceAccountToken = &tru
+		}, []string{"Deployment/expiration", "automountServiceAccountToken"}},
+		"the default service account": {func(m *Manifests) {
+			m.Deployment("expiration").Spec.Template.Spec.ServiceAccountName = "default"
+		}, []string{"Deployment/expiration", "serviceAccountName"}},
+		"a database on the host network": {func(m *Manifests) {
+			m.StatefulSets[0].Spec.Template.Spec.HostNetwork = true
+		}, []string{"StatefulSet/", "host namespace"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			m := renderDev(t)
+			require.Empty(t, CheckHardening(m, devWritable))
+			tc.breakIt(m)
+			assertProblem(t, CheckHardening(m, devWritable), tc.want...)
+		})
+	}
+	t.Run("the client's writable root outside development", func(t *testing.T) {
+		assertProblem(t, CheckHardening(renderDev(t), WritableRoot{}), "Deployment/client", "readOnlyRootFilesystem")
+	})
+}
+
+func TestProbesResourcesAndGraceCatch(t *testing.T) {
+	r := theRepo(t)
+	t.Run("a missing readiness probe", func(t *testing.T) {
+		m := renderDev(t)
+		container(t, m, "auth").ReadinessProbe = nil
+		assertProblem(t, CheckProbes(m, r.skaffold), "Deployment/auth", "no readiness probe")
+	})
+	t.Run("a liveness probe that is not /healthz", func(t *testing.T) {
+		m := renderDev(t)
+		container(t, m, "orders").LivenessProbe.HTTPGet.Path = "/readyz"
+		assertProblem(t, CheckProbes(m, r.skaffold), "Deployment/orders", "GET /healthz")
+	})
+	t.Run("a probe at an undeclared port", func(t *testing.T) {
+		m := renderDev(t)
+		container(t, m, "client").ReadinessProbe.HTTPGet.Port = intstr.FromString("web")
+		assertProblem(t, CheckProbes(m, r.skaffold), "Deployment/client", "does not declare")
+	})
+	t.Run("no memory limit", func(t *testing.T) {
+		m := renderDev(t)
+		delete(container(t, m, "payments").Resources.Limits, corev1.ResourceMemory)
+		assertProblem(t, CheckResources(m), "Deployment/payments", "no memory limit")
+	})
+	t.Run("a request above its limit", func(t *testing.T) {
+		m := renderDev(t)
+		c := container(t, m, "tickets")
+		c.Resources.Requests[corev1.ResourceCPU] = c.Resources.Limits[corev1.ResourceCPU].DeepCopy()
+		c.Resources.Limits[corev1.ResourceCPU] = resource.MustParse("10m")
+		assertProblem(t, CheckResources(m), "Deployment/tickets", "cpu request")
+	})
+	t.Run("a grace period shorter than the drain", func(t *testing.T) {
+		m := renderDev(t)
+		short := int64(20)
+		m.Deployment("orders").Spec.Template.Spec.TerminationGracePeriodSeconds = &short
+		assertProblem(t, CheckGracePeriod(m, r.skaffold, r.drain), "Deployment/orders", "terminationGracePeriodSeconds")
+	})
+}
+
+func TestImagesAndEnvironmentCatch(t *testing.T) {
+	r := theRepo(t)
+	t.Run("an image of ours nothing builds", func(t *testing.T) {
+		m := renderDev(t)
+		container(t, m, "auth").Image = "ticketing/authentication"
+		assertProblem(t, CheckImages(m, r.skaffold, "ticketing/"), "ticketing/authentication", "no skaffold artifact")
+	})
+	t.Run("an unpinned public image", func(t *testing.T) {
+		m := renderDev(t)
+		m.StatefulSets[0].Spec.Template.Spec.Containers[0].Image = "mongo"
+		assertProblem(t, CheckImages(m, r.skaffold, "ticketing/"), "no pinned tag")
+	})
+	t.Run("a required variable missing", func(t *testing.T) {
+		m := renderDev(t)
+		withoutEnv(container(t, m, "tickets"), "JWT_KEY")
+		assertProblem(t, CheckEnv(m, r.skaffold, r.required), "Deployment/tickets", "required JWT_KEY")
+	})
+	t.Run("a variable the code requires but the contract does not list", func(t *testing.T) {
+		m := renderDev(t)
+		required := map[string][]string{"expiration": {"EXPIRATION_QUEUE"}}
+		assertProblem(t, CheckEnv(m, r.skaffold, required), "Deployment/expiration", "required EXPIRATION_QUEUE")
+	})
+	t.Run("a client id that is not the pod's name", func(t *testing.T) {
+		m := renderDev(t)
+		e := envVar(t, container(t, m, "payments"), "NATS_CLIENT_ID")
+		e.ValueFrom, e.Value = nil, "payments"
+		assertProblem(t, CheckEnv(m, r.skaffold, r.required), "Deployment/payments", "NATS_CLIENT_ID")
+	})
+	t.Run("a secret key from the wrong secret", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "payments"), "STRIPE_KEY").ValueFrom.SecretKeyRef.Name = "jwt-secret"
+		assertProblem(t, CheckEnv(m, r.skaffold, r.required), "Deployment/payments", "STRIPE_KEY")
+	})
+	t.Run("another service's database", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "orders"), "MONGO_URI").Value = "mongodb://tickets-mongo:27017/tickets"
+		problems := CheckEnv(m, r.skaffold, r.required)
+		assertProblem(t, problems, "Deployment/orders", `names database "tickets"`)
+		assertProblem(t, problems, "shared by")
+		assertProblem(t, CheckNetwork(m), "needed but denied: orders -> tickets-mongo")
+	})
+	t.Run("a malformed reservation window", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "orders"), "ORDER_EXPIRATION_WINDOW").Value = "15"
+		assertProblem(t, CheckEnv(m, r.skaffold, r.required), "ORDER_EXPIRATION_WINDOW")
+	})
+	t.Run("insecure cookies", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "auth"), "COOKIE_SECURE").Value = "false"
+		assertProblem(t, CheckEnv(m, r.skaffold, r.required), "COOKIE_SECURE")
+	})
+}
+
+func TestServicesAndIngressCatch(t *testing.T) {
+	t.Run("a selector that matches nothing", func(t *testing.T) {
+		m := renderDev(t)
+		m.Service("tickets").Spec.Selector = map[string]string{"app.kubernetes.io/name": "ticket"}
+		problems := CheckServices(m)
+		assertProblem(t, problems, "Service tickets", "matches no pods")
+		assertProblem(t, problems, "Deployment/tickets", "no Service selects it")
+	})
+	t.Run("a target port the container does not declare", func(t *testing.T) {
+		m := renderDev(t)
+		m.Service("nats").Spec.Ports[1].TargetPort = intstr.FromString("monitoring")
+		assertProblem(t, CheckServices(m), "Service nats port 8222", "monitoring")
+	})
+	t.Run("a StatefulSet whose service selects other pods", func(t *testing.T) {
+		m := renderDev(t)
+		for _, s := range m.StatefulSets {
+			if s.Name == "orders-mongo" {
+				s.Spec.ServiceName = "tickets-mongo"
+			}
+		}
+		assertProblem(t, CheckServices(m), "StatefulSet/orders-mongo", "selects other pods")
+	})
+	t.Run("a path to a missing service", func(t *testing.T) {
+		m := renderDev(t)
+		m.Ingresses[0].Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name = "users"
+		problems := CheckIngress(m)
+		assertProblem(t, problems, "Service users does not exist")
+		assertProblem(t, problems, "/api/users does not route to auth")
+	})
+	t.Run("a path to a port the service does not expose", func(t *testing.T) {
+		m := renderDev(t)
+		m.Ingresses[0].Spec.Rules[0].HTTP.Paths[1].Backend.Service.Port = networkingv1.ServiceBackendPort{Number: 80}
+		assertProblem(t, CheckIngress(m), "exposes no port")
+	})
+	t.Run("the public host without TLS", func(t *testing.T) {
+		m := renderDev(t)
+		m.Ingresses[0].Spec.TLS = nil
+		assertProblem(t, CheckIngress(m), "ticketing.dev is served without TLS")
+	})
+	t.Run("server-side calls to the TLS host", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "client"), "API_HOST_HEADER").Value = "ticketing.dev"
+		assertProblem(t, CheckIngress(m), "API_HOST_HEADER", "redirect")
+	})
+}
+
+func TestSecretsDocumentedCatches(t *testing.T) {
+	r := theRepo(t)
+	t.Run("a key the guide does not create", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "auth"), "JWT_KEY").ValueFrom.SecretKeyRef.Key = "JWT_SECRET"
+		assertProblem(t, CheckSecretsDocumented(m, r.docSecrets), "key JWT_SECRET of jwt-secret")
+	})
+	t.Run("a secret the guide does not create", func(t *testing.T) {
+		m := renderDev(t)
+		m.Ingresses[0].Spec.TLS[0].SecretName = "ticketing-tls"
+		assertProblem(t, CheckSecretsDocumented(m, r.docSecrets), "ticketing-tls", "never creates")
+	})
+	t.Run("secrets created in another namespace", func(t *testing.T) {
+		docs := SecretsInDoc("kubectl create secret generic jwt-secret --from-literal=JWT_KEY=x\n" +
+			"kubectl create secret generic stripe-secret -n ticketing --from-literal=STRIPE_KEY=y --from-literal=STRIPE_PUBLISHABLE_KEY=z\n" +
+			"kubectl create secret tls ticketing-dev-tls -n ticketing --cert=c --key=k\n")
+		assertProblem(t, CheckSecretsDocumented(renderDev(t), docs), "docs create jwt-secret in namespace \"\"")
+	})
+}
+
+func TestNetworkCheckCatches(t *testing.T) {
+	t.Run("a database open to another service", func(t *testing.T) {
+		m := renderDev(t)
+		np := policy(t, m, "auth-mongo")
+		np.Spec.Ingress[0].From = append(np.Spec.Ingress[0].From, networkingv1.NetworkPolicyPeer{
+			PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "tickets"}},
+		})
+		// tickets' own egress policy still blocks it; open that too.
+		tp := policy(t, m, "tickets")
+		tp.Spec.Egress = append(tp.Spec.Egress, networkingv1.NetworkPolicyEgressRule{
+			To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "auth-mongo"}}}},
+		})
+		assertProblem(t, CheckNetwork(m), "allowed but not needed: tickets -> auth-mongo TCP/27017")
+	})
+	t.Run("egress to anywhere", func(t *testing.T) {
+		m := renderDev(t)
+		policy(t, m, "client").Spec.Egress = append(policy(t, m, "client").Spec.Egress, networkingv1.NetworkPolicyEgressRule{})
+		problems := CheckNetwork(m)
+		assertProblem(t, problems, "allowed but not needed: client -> the internet")
+		assertProblem(t, problems, "allowed but not needed: client -> the cloud metadata server")
+	})
+	t.Run("a service cut off from NATS", func(t *testing.T) {
+		m := renderDev(t)
+		policy(t, m, "nats").Spec.Ingress[0].From[0].PodSelector.MatchExpressions[0].Values = []string{"auth", "tickets", "orders", "payments"}
+		assertProblem(t, CheckNetwork(m), "needed but denied: expiration -> nats TCP/4222")
+	})
+	t.Run("the default deny removed", func(t *testing.T) {
+		m := renderDev(t)
+		var kept []*networkingv1.NetworkPolicy
+		for _, np := range m.NetworkPolicies {
+			if np.Name != "default-deny" && np.Name != "nats" {
+				kept = append(kept, np)
+			}
+		}
+		m.NetworkPolicies = kept
+		// The client's own egress policy still holds; the controller's side has none.
+		assertProblem(t, CheckNetwork(m), "allowed but not needed: ingress-nginx controller -> nats TCP/4222")
+	})
+	t.Run("a policy whose selector matches no pod", func(t *testing.T) {
+		m := renderDev(t)
+		policy(t, m, "auth").Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] = "users"
+		assertProblem(t, CheckNetwork(m), "NetworkPolicy auth selects no pod")
+	})
+	t.Run("a URL to a service that does not exist", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "expiration"), "REDIS_URL").Value = "redis://redis:6379/0"
+		assertProblem(t, CheckNetwork(m), "REDIS_URL", `no Service "redis"`)
+	})
+}
+
+func TestProductionCheckCatches(t *testing.T) {
+	one := int32(1)
+	t.Run("a single replica", func(t *testing.T) {
+		m := renderProd(t)
+		m.Deployment("auth").Spec.Replicas = &one
+		assertProblem(t, CheckProduction(m, []string{"tickets", "orders"}), "Deployment/auth", "fewer than 2")
+	})
+	t.Run("replicas fighting the autoscaler", func(t *testing.T) {
+		m := renderProd(t)
+		two := int32(2)
+		m.Deployment("orders").Spec.Replicas = &two
+		assertProblem(t, CheckProduction(m, []string{"tickets", "orders"}), "Deployment/orders", "autoscaler owns them")
+	})
+	t.Run("no disruption budget", func(t *testing.T) {
+		m := renderProd(t)
+		m.PDBs = m.PDBs[1:]
+		assertProblem(t, CheckProduction(m, []string{"tickets", "orders"}), "has 0 disruption budgets")
+	})
+	t.Run("a budget that blocks every eviction", func(t *testing.T) {
+		m := renderProd(t)
+		zero := intstr.FromInt32(0)
+		m.PDBs[0].Spec.MaxUnavailable = &zero
+		assertProblem(t, CheckProduction(m, []string{"tickets", "orders"}), "never lets a pod")
+	})
+	t.Run("no autoscaler", func(t *testing.T) {
+		m := renderProd(t)
+		m.HPAs = m.HPAs[:1]
+		assertProblem(t, CheckProduction(m, []string{"tickets", "orders"}), "has no HorizontalPodAutoscaler")
+	})
+	t.Run("a replicated database", func(t *testing.T) {
+		m := renderProd(t)
+		three := int32(3)
+		m.StatefulSets[0].Spec.Replicas = &three
+		assertProblem(t, CheckProduction(m, []string{"tickets", "orders"}), "single-instance store")
+	})
+	t.Run("development is not production", func(t *testing.T) {
+		assertProblem(t, CheckProduction(renderDev(t), []string{"tickets", "orders"}), "fewer than 2")
+	})
+}
+
+func TestStrictDecodingRejects(t *testing.T) {
+	for name, doc := range map[string]string{
+		"an unknown field": "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec:\n  selectr:\n    app: a\n",
+		"a wrong type":     "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec:\n  ports:\n    - port: http\n",
+		"a duplicated key": "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: a\n  name: b\n",
+		"an unknown kind":  "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n",
+		"a bad name":       "apiVersion: v1\nkind: Service\nmetadata:\n  name: Auth_Service\n",
+		"a bad label":      "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: a\n  labels:\n    app: \"not a value\"\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Decode([][]byte{[]byte(doc)})
+			assert.Error(t, err)
+		})
+	}
+}

@@ -1,0 +1,140 @@
+package validate
+
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ContractEnv is DESIGN.md §7 per service: the variables each service needs
+// set in Kubernetes. PORT and NATS_CLUSTER_ID have defaults in the code but
+// are set explicitly so the manifests say where everything is; COOKIE_SECURE
+// stays true behind TLS; auth trusts the ingress's X-Forwarded-For.
+var ContractEnv = map[string][]string{
+	"auth":       {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "TRUST_PROXY"},
+	"tickets":    {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE"},
+	"orders":     {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "ORDER_EXPIRATION_WINDOW"},
+	"expiration": {"PORT", "REDIS_URL", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID"},
+	"payments":   {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "STRIPE_KEY"},
+	// The client stops at start without API_BASE_URL (client/lib/config.ts);
+	// API_HOST_HEADER makes the ingress route its server-side calls.
+	"client": {"PORT", "API_BASE_URL", "API_HOST_HEADER"},
+}
+
+// RequiredEnvInSource reads what a Go service's internal/app package makes
+// required at start: the parts of common/config.Service it declares
+// (Mongo -> MONGO_URI, JWT -> JWT_KEY, NATS -> NATS_URL and NATS_CLIENT_ID)
+// and every env.Required("NAME") it calls. A service that is not written yet
+// requires nothing here; ContractEnv still applies.
+func RequiredEnvInSource(root, service string) ([]string, error) {
+	dir := filepath.Join(root, service, "internal", "app")
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	add := func(names ...string) {
+		for _, n := range names {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	fset := token.NewFileSet()
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, 0)
+		if err != nil {
+			return nil, err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.CompositeLit:
+				if sel, ok := n.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "Service" && isIdent(sel.X, "config") {
+					for _, el := range n.Elts {
+						kv, ok := el.(*ast.KeyValueExpr)
+						if !ok || !isIdent(kv.Value, "true") {
+							continue
+						}
+						switch {
+						case isIdent(kv.Key, "Mongo"):
+							add("MONGO_URI")
+						case isIdent(kv.Key, "JWT"):
+							add("JWT_KEY")
+						case isIdent(kv.Key, "NATS"):
+							add("NATS_URL", "NATS_CLIENT_ID")
+						}
+					}
+				}
+			case *ast.CallExpr:
+				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Required" && len(n.Args) == 1 {
+					if lit, ok := n.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						if v, err := strconv.Unquote(lit.Value); err == nil {
+							add(v)
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
+	return out, nil
+}
+
+func isIdent(e ast.Expr, name string) bool {
+	id, ok := e.(*ast.Ident)
+	return ok && id.Name == name
+}
+
+// ShutdownTimeout reads common/server.DefaultShutdownTimeout, the time a
+// service takes to drain at SIGTERM, from the source (written as
+// `N * time.Second`).
+func ShutdownTimeout(root string) (time.Duration, error) {
+	p := filepath.Join(root, "common", "server", "server.go")
+	f, err := parser.ParseFile(token.NewFileSet(), p, nil, 0)
+	if err != nil {
+		return 0, err
+	}
+	var found time.Duration
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "DefaultShutdownTimeout" || len(vs.Values) != 1 {
+			return true
+		}
+		be, ok := vs.Values[0].(*ast.BinaryExpr)
+		if !ok || be.Op != token.MUL {
+			return true
+		}
+		lit, ok := be.X.(*ast.BasicLit)
+		unit, ok2 := be.Y.(*ast.SelectorExpr)
+		if !ok || !ok2 || !isIdent(unit.X, "time") {
+			return true
+		}
+		n64, err := strconv.ParseInt(lit.Value, 10, 64)
+		if err != nil {
+			return true
+		}
+		units := map[string]time.Duration{"Millisecond": time.Millisecond, "Second": time.Second, "Minute": time.Minute}
+		if u, ok := units[unit.Sel.Name]; ok {
+			found = time.Duration(n64) * u
+		}
+		return false
+	})
+	if found == 0 {
+		return 0, fmt.Errorf("%s: DefaultShutdownTimeout = N * time.Second not found", p)
+	}
+	return found, nil
+}

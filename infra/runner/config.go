@@ -27,6 +27,7 @@ type config struct {
 
 	ExpirationWindow string
 	StripeKey        string
+	StripeAPIBase    string
 	StripePublishKey string
 	JWTKey           string
 	// NoClient runs the API alone even when the client is built.
@@ -42,6 +43,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Host:             orDefault(getenv("GATEWAY_HOST"), "127.0.0.1"),
 		ExpirationWindow: getenv("ORDER_EXPIRATION_WINDOW"),
 		StripeKey:        getenv("STRIPE_KEY"),
+		StripeAPIBase:    getenv("STRIPE_API_BASE"),
 		StripePublishKey: getenv("STRIPE_PUBLISHABLE_KEY"),
 		JWTKey:           getenv("JWT_KEY"),
 		NoClient:         getenv("NO_CLIENT") == "1" || getenv("NO_CLIENT") == "true",

@@ -95,7 +95,8 @@ func lockDataDir(dir string) (release func(), err error) {
 func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	bin := filepath.Join(cfg.Root, "bin")
 	clientDir := filepath.Join(cfg.Root, "client")
-	withStripeMock := cfg.StripeKey == ""
+	// stripe-mock serves unless a real key or another Stripe (a test's) is named.
+	withStripeMock := cfg.StripeKey == "" && cfg.StripeAPIBase == ""
 	withClient := !cfg.NoClient && exists(filepath.Join(clientDir, ".next", "BUILD_ID"))
 
 	for _, dir := range []string{"ferretdb", "nats", "redis", "run"} {
@@ -133,10 +134,13 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	local := func(off int) string { return "127.0.0.1:" + strconv.Itoa(b+off) }
 	mongo := func(db string) string { return fmt.Sprintf("mongodb://%s/%s", local(offFerretDB), db) }
 	natsURL := "nats://" + local(offNATS)
-	stripeKey, stripeBase := cfg.StripeKey, ""
+	stripeKey, stripeBase := cfg.StripeKey, cfg.StripeAPIBase
 	if withStripeMock {
+		stripeBase = "http://" + local(offStripeHTTP)
+	}
+	if stripeKey == "" {
 		// stripe-mock accepts any key shaped like a test key; this one is not a secret.
-		stripeKey, stripeBase = "sk_test_local_stripe_mock", "http://"+local(offStripeHTTP)
+		stripeKey = "sk_test_local_stripe_mock"
 	}
 
 	infra := []spec{

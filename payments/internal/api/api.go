@@ -1,0 +1,137 @@
+// Package api serves payments' route (DESIGN.md §2):
+//
+//	POST /api/payments  {orderId, token}  201 the completed charge
+//
+// and is the one place where payment's errors become HTTP answers.
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"ticketing.dev/common/errs"
+	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/middleware"
+	"ticketing.dev/common/money"
+	"ticketing.dev/common/mongox"
+	"ticketing.dev/common/session"
+	"ticketing.dev/payments/internal/payment"
+)
+
+// Payer pays for orders (payment.Payer).
+type Payer interface {
+	Pay(ctx context.Context, userID, orderID, token string) (payment.Charge, error)
+}
+
+// Deps is what the handler uses.
+type Deps struct {
+	Payer Payer
+	// Published is told after a payment may have queued payment:created
+	// (outbox.Relay.Notify).
+	Published func()
+}
+
+// Mount adds payments' route to r.
+func Mount(r chi.Router, d Deps) {
+	if d.Published == nil {
+		d.Published = func() {}
+	}
+	h := handlers{d}
+	r.With(middleware.RequireAuth).Post("/api/payments", httpx.Handle(h.create))
+}
+
+type handlers struct{ Deps }
+
+// createRequest is the body of POST /api/payments. token is the card token
+// Stripe.js (or Stripe's test tokens, such as tok_visa) produced.
+type createRequest struct {
+	OrderID string `json:"orderId" validate:"required"`
+	Token   string `json:"token" validate:"required,max=255"`
+}
+
+func (r *createRequest) Normalize() {
+	r.OrderID = strings.TrimSpace(r.OrderID)
+	r.Token = strings.TrimSpace(r.Token)
+}
+
+// chargeResponse is a charge as clients see it: never the card token.
+type chargeResponse struct {
+	ID       string         `json:"id"`
+	OrderID  string         `json:"orderId"`
+	Status   payment.Status `json:"status"`
+	Amount   money.Price    `json:"amount"`
+	Currency string         `json:"currency"`
+	StripeID string         `json:"stripeId"`
+}
+
+func (h handlers) create(w http.ResponseWriter, r *http.Request) error {
+	var req createRequest
+	if err := httpx.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if _, ok := mongox.ParseID(req.OrderID); !ok {
+		return errs.NotFound("Order not found")
+	}
+	user, _ := session.UserFrom(r.Context())
+	c, err := h.Payer.Pay(r.Context(), user.ID, req.OrderID, req.Token)
+	// Whatever the answer, a charge that completed queued payment:created.
+	h.Published()
+	if err != nil {
+		return toHTTP(err)
+	}
+	httpx.WriteJSON(w, http.StatusCreated, chargeResponse{
+		ID: c.ID, OrderID: c.OrderID, Status: c.Status, Amount: c.Amount, Currency: payment.Currency, StripeID: c.StripeID,
+	})
+	return nil
+}
+
+// toHTTP maps payment's errors to the contract's answers.
+func toHTTP(err error) error {
+	var (
+		late     *payment.LatePaymentError
+		declined *payment.DeclinedError
+		rejected *payment.RejectedError
+	)
+	switch {
+	case errors.Is(err, payment.ErrOrderNotFound):
+		return errs.NotFound("Order not found")
+	case errors.Is(err, payment.ErrNotOwner):
+		return errs.Forbidden("You can only pay for your own orders")
+	case errors.As(err, &late):
+		if late.Refunded {
+			return errs.Conflict("Order was cancelled while it was being paid; the charge has been refunded")
+		}
+		return errs.Conflict("Order was cancelled while it was being paid; the charge will be refunded")
+	case errors.Is(err, payment.ErrCancelled):
+		return errs.Conflict("Order is cancelled")
+	case errors.Is(err, payment.ErrExpired):
+		return errs.Conflict("Order has expired")
+	case errors.Is(err, payment.ErrAlreadyPaid):
+		return errs.Conflict("Order is already paid")
+	case errors.Is(err, payment.ErrInProgress):
+		return errs.Conflict("A payment for this order is already in progress")
+	case errors.As(err, &declined):
+		msg := declined.Message
+		if msg == "" {
+			msg = "Your card was declined."
+		}
+		return errs.PaymentRequired(msg)
+	case errors.As(err, &rejected):
+		switch rejected.Param {
+		case "", "source", "card":
+			return errs.Validation("token", rejected.Message)
+		default:
+			return errs.BadRequest(rejected.Message)
+		}
+	case errors.Is(err, payment.ErrNotCharged):
+		return errs.ServiceUnavailable("The payment provider is unavailable; you were not charged. Please try again.")
+	case errors.Is(err, payment.ErrOutcomeUnknown):
+		return errs.BadGateway("The payment provider did not answer; please try again. You will not be charged twice.")
+	default:
+		return err
+	}
+}

@@ -1,0 +1,96 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/common/apitest"
+	"ticketing.dev/common/testenv"
+	"ticketing.dev/payments/internal/app"
+	"ticketing.dev/payments/internal/apptest"
+)
+
+func TestMissingConfigurationIsNamed(t *testing.T) {
+	_, err := app.LoadConfig(func(string) string { return "" })
+	require.Error(t, err)
+	for _, name := range []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLIENT_ID", "STRIPE_KEY"} {
+		assert.Contains(t, err.Error(), name)
+	}
+	assert.NotContains(t, err.Error(), "STRIPE_API_BASE", "optional: empty means Stripe itself")
+}
+
+func TestConfiguration(t *testing.T) {
+	env := map[string]string{
+		"MONGO_URI": "mongodb://x/payments", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "payments-1",
+		"STRIPE_KEY": apptest.StripeKey,
+	}
+	getenv := func(k string) string { return env[k] }
+	cfg, err := app.LoadConfig(getenv)
+	require.NoError(t, err)
+	assert.Equal(t, "3000", cfg.Port)
+	assert.Equal(t, apptest.StripeKey, cfg.StripeKey)
+	assert.Empty(t, cfg.StripeAPIBase)
+	assert.Equal(t, app.DefaultReconcileInterval, cfg.ReconcileInterval)
+
+	env["STRIPE_API_BASE"] = "http://stripe-mock:12111"
+	env["PAYMENTS_RECONCILE_INTERVAL"] = "5s"
+	cfg, err = app.LoadConfig(getenv)
+	require.NoError(t, err)
+	assert.Equal(t, "http://stripe-mock:12111", cfg.StripeAPIBase)
+	assert.Equal(t, 5*time.Second, cfg.ReconcileInterval)
+
+	env["STRIPE_API_BASE"] = "stripe-mock:12111"
+	_, err = app.LoadConfig(getenv)
+	assert.ErrorContains(t, err, "STRIPE_API_BASE")
+}
+
+// Run is payments as main runs it: it serves the API and reports readiness
+// of its database and broker.
+func TestRunServesUntilStopped(t *testing.T) {
+	port, err := testenv.FreePort()
+	require.NoError(t, err)
+	nats := testenv.NewNATS(t)
+	env := map[string]string{
+		"PORT": strconv.Itoa(port), "MONGO_URI": testenv.DatabaseURI(t), "JWT_KEY": apptest.JWTKey,
+		"NATS_URL": nats.URL, "NATS_CLIENT_ID": testenv.RandomName("payments"), "STRIPE_KEY": apptest.StripeKey,
+		"STRIPE_API_BASE": testenv.StripeMockURL(t), "COOKIE_SECURE": "false",
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, func(k string) string { return env[k] }) }()
+	t.Cleanup(func() {
+		stop()
+		assert.NoError(t, <-done)
+	})
+
+	api := apitest.New(t, fmt.Sprintf("http://127.0.0.1:%d", port))
+	require.Eventually(t, func() bool {
+		res, err := api.Try("GET", "/readyz", nil)
+		return err == nil && res.Status == http.StatusOK
+	}, 30*time.Second, 50*time.Millisecond)
+	assert.Equal(t, http.StatusOK, api.Do("GET", "/healthz", nil).Status)
+	res := api.Do("POST", "/api/payments", map[string]string{"orderId": "x", "token": "tok_visa"})
+	assert.Equal(t, http.StatusUnauthorized, res.Status)
+	res = api.Do("POST", "/api/payments", map[string]string{"orderId": "64b000000000000000000001", "token": "tok_visa"},
+		apitest.As(apitest.Session(t, apptest.JWTKey, "buyer")))
+	assert.Equal(t, http.StatusNotFound, res.Status, res.Raw)
+
+	nats.Stop(t)
+	require.Eventually(t, func() bool {
+		res, err := api.Try("GET", "/readyz", nil)
+		return err == nil && res.Status == http.StatusServiceUnavailable
+	}, 30*time.Second, 50*time.Millisecond)
+	assert.Equal(t, "nats is not reachable", api.Do("GET", "/readyz", nil).Message(t))
+	nats.Start(t)
+	require.Eventually(t, func() bool {
+		res, err := api.Try("GET", "/readyz", nil)
+		return err == nil && res.Status == http.StatusOK
+	}, 30*time.Second, 50*time.Millisecond, "ready again once the broker is back")
+}

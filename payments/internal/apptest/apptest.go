@@ -1,0 +1,225 @@
+// Package apptest runs payments wired as in production — the real router,
+// a real database, a real NATS Streaming server, stripe-go — for tests, with
+// Stripe played by stripe-mock or by stripetest's small Stripe-shaped server
+// (for declines, outages and counting requests). Only tests import it.
+package apptest
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
+	"ticketing.dev/common/apitest"
+	"ticketing.dev/common/bus"
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/money"
+	"ticketing.dev/common/service"
+	"ticketing.dev/common/session"
+	"ticketing.dev/common/testenv"
+	"ticketing.dev/payments/internal/app"
+	"ticketing.dev/payments/internal/gateway"
+	"ticketing.dev/payments/internal/payment"
+	"ticketing.dev/payments/internal/stripetest"
+)
+
+// JWTKey signs the sessions the harness mints.
+const JWTKey = "payments-test-key-0123456789"
+
+// StripeKey is a made-up test-mode key, built at run time so no key-shaped
+// string sits in the repository.
+var StripeKey = "sk_test_" + strings.Repeat("x", 24)
+
+// Harness is one payments service.
+type Harness struct {
+	t   testing.TB
+	API *apitest.Client
+	App *app.App
+	// Stripe is the fake Stripe; nil when the harness runs on stripe-mock.
+	Stripe *stripetest.Server
+	NATS   *testenv.NATS
+	// Bus is a client of the test's own, to publish other services' events.
+	Bus *bus.Client
+	// Paid records the payment:created events the broker delivered.
+	Paid *Seen[events.PaymentCreated]
+}
+
+// Options choose the harness's Stripe.
+type Options struct {
+	// StripeMock runs against stripe-mock instead of the fake server.
+	StripeMock bool
+}
+
+// New starts payments for the test.
+func New(t testing.TB, opts Options) *Harness {
+	t.Helper()
+	ctx := testenv.Context(t)
+	h := &Harness{t: t, Paid: &Seen[events.PaymentCreated]{}}
+	var base string
+	if opts.StripeMock {
+		base = testenv.StripeMockURL(t)
+	} else {
+		h.Stripe = stripetest.New(t)
+		base = h.Stripe.URL
+	}
+	h.NATS = testenv.NewNATS(t)
+	serviceBus := testenv.NewBus(t, h.NATS.URL)
+	sessions, err := session.NewManager(JWTKey, false)
+	require.NoError(t, err)
+	deps := &service.Deps{Name: "payments", Logger: testenv.Logger(t), DB: testenv.NewDatabase(t), Bus: serviceBus, Sessions: sessions}
+	gw := gateway.New(gateway.Config{Key: StripeKey, APIBase: base, Logger: deps.Logger, Timeout: 2 * time.Second})
+	h.App, err = app.Wire(ctx, deps, gw)
+	require.NoError(t, err)
+	h.App.Payer.CallTimeout = 2 * time.Second
+
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.App.Relay.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	h.Bus = testenv.NewBus(t, h.NATS.URL)
+	require.NoError(t, h.Bus.Subscribe(bus.Subscription{Subject: events.SubjectPaymentCreated, Queue: "watch", Handler: h.Paid.Record}))
+
+	srv := httptest.NewServer(h.App.Handler)
+	t.Cleanup(srv.Close)
+	h.API = apitest.New(t, srv.URL)
+	return h
+}
+
+// Session is a session token for user.
+func (h *Harness) Session(user string) string { return apitest.Session(h.t, JWTKey, user) }
+
+// Order puts an open order in payments' replica, as order:created would,
+// and returns its id.
+func (h *Harness) Order(buyer string, price money.Price, window time.Duration) string {
+	h.t.Helper()
+	e := OrderCreated(buyer, price, window)
+	require.NoError(h.t, h.App.Orders.ApplyOrderCreated(testenv.Context(h.t), e))
+	return e.ID
+}
+
+// OrderCreated is a new order's order:created.
+func OrderCreated(buyer string, price money.Price, window time.Duration) events.OrderCreated {
+	return events.OrderCreated{
+		ID: primitive.NewObjectID().Hex(), Version: 0, Status: events.StatusCreated, UserID: buyer,
+		ExpiresAt: time.Now().Add(window), Ticket: events.OrderTicket{ID: primitive.NewObjectID().Hex(), Price: price},
+	}
+}
+
+// SetStatus applies version of the order with status to the replica.
+func (h *Harness) SetStatus(orderID string, version int64, status events.OrderStatus) {
+	h.t.Helper()
+	require.NoError(h.t, h.App.Orders.ApplyOrderStatus(testenv.Context(h.t), orderID, version, status))
+}
+
+// Publish sends another service's event.
+func (h *Harness) Publish(p events.Payload) {
+	h.t.Helper()
+	env, err := events.New(p)
+	require.NoError(h.t, err)
+	require.NoError(h.t, h.Bus.Publish(testenv.Context(h.t), env))
+}
+
+// Pay is POST /api/payments as user.
+func (h *Harness) Pay(user, orderID, token string) apitest.Response {
+	h.t.Helper()
+	return h.API.Do("POST", "/api/payments", map[string]string{"orderId": orderID, "token": token}, apitest.As(h.Session(user)))
+}
+
+// PayAsync is Pay from another goroutine; the answer arrives on the channel
+// (a transport error as status 0, in Raw).
+func (h *Harness) PayAsync(user, orderID, token string) <-chan apitest.Response {
+	session := h.Session(user)
+	answer := make(chan apitest.Response, 1)
+	go func() {
+		res, err := h.API.Try("POST", "/api/payments", map[string]string{"orderId": orderID, "token": token}, apitest.As(session))
+		if err != nil {
+			res.Raw = err.Error()
+		}
+		answer <- res
+	}()
+	return answer
+}
+
+// PayAndLoseTheAnswer pays for the order while Stripe answers too late:
+// Stripe makes the charge, but only after the call gave up, so the payment
+// answers 502 and its outcome stays open. It returns once Stripe has charged.
+func (h *Harness) PayAndLoseTheAnswer(user, orderID, token string) {
+	h.t.Helper()
+	hold := make(chan struct{})
+	h.Stripe.Next(stripetest.Held(hold))
+	charged := h.Stripe.ChargesMade() + 1
+	timeout := h.App.Payer.CallTimeout
+	h.App.Payer.CallTimeout = 300 * time.Millisecond
+	res := h.Pay(user, orderID, token)
+	h.App.Payer.CallTimeout = timeout
+	close(hold)
+	require.Equal(h.t, http.StatusBadGateway, res.Status, res.Raw)
+	require.Eventually(h.t, func() bool { return h.Stripe.ChargesMade() == charged }, 10*time.Second, 10*time.Millisecond)
+}
+
+// Charge is the order's charge, which must exist.
+func (h *Harness) Charge(orderID string) payment.Charge {
+	h.t.Helper()
+	c, err := h.App.Charges.Get(testenv.Context(h.t), orderID)
+	require.NoError(h.t, err)
+	return c
+}
+
+// HasCharge reports whether the order has a charge.
+func (h *Harness) HasCharge(orderID string) bool {
+	h.t.Helper()
+	_, err := h.App.Charges.Get(testenv.Context(h.t), orderID)
+	if err != nil {
+		require.ErrorIs(h.t, err, payment.ErrChargeNotFound)
+		return false
+	}
+	return true
+}
+
+// Replica is the order as payments' replica has it.
+func (h *Harness) Replica(orderID string) (payment.Order, error) {
+	return h.App.Orders.Get(testenv.Context(h.t), orderID)
+}
+
+// Seen records the events of one kind the broker delivered.
+type Seen[T events.Payload] struct {
+	mu  sync.Mutex
+	got []T
+}
+
+// Record is a bus.Handler.
+func (s *Seen[T]) Record(_ context.Context, m bus.Message) error {
+	e, err := events.Decode[T](m.Envelope)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, e)
+	return nil
+}
+
+// Where returns the events keep accepts.
+func (s *Seen[T]) Where(keep func(T) bool) []T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []T
+	for _, e := range s.got {
+		if keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// ForOrder returns the payment:created events of one order.
+func ForOrder(s *Seen[events.PaymentCreated], orderID string) []events.PaymentCreated {
+	return s.Where(func(e events.PaymentCreated) bool { return e.OrderID == orderID })
+}

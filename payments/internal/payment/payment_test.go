@@ -1,0 +1,78 @@
+package payment_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"ticketing.dev/common/events"
+	"ticketing.dev/payments/internal/payment"
+)
+
+func TestWhoMayPayWhen(t *testing.T) {
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	open := payment.Order{ID: "o", UserID: "buyer", Status: events.StatusCreated, Price: 2050, ExpiresAt: now.Add(time.Minute)}
+	with := func(change func(*payment.Order)) payment.Order {
+		o := open
+		change(&o)
+		return o
+	}
+	for _, tc := range []struct {
+		name  string
+		order payment.Order
+		user  string
+		want  error
+	}{
+		{"the buyer, in time", open, "buyer", nil},
+		{"someone else", open, "other", payment.ErrNotOwner},
+		{"someone else, even when it is cancelled", with(func(o *payment.Order) { o.Status = events.StatusCancelled }), "other", payment.ErrNotOwner},
+		{"cancelled", with(func(o *payment.Order) { o.Status = events.StatusCancelled }), "buyer", payment.ErrCancelled},
+		{"complete", with(func(o *payment.Order) { o.Status = events.StatusComplete }), "buyer", payment.ErrAlreadyPaid},
+		{"the window closes now", with(func(o *payment.Order) { o.ExpiresAt = now }), "buyer", payment.ErrExpired},
+		{"the window closed", with(func(o *payment.Order) { o.ExpiresAt = now.Add(-time.Second) }), "buyer", payment.ErrExpired},
+		{"a millisecond left", with(func(o *payment.Order) { o.ExpiresAt = now.Add(time.Millisecond) }), "buyer", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.order.CheckPayable(tc.user, now)
+			if tc.want == nil {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestOneIdempotencyKeyPerAttempt(t *testing.T) {
+	c := payment.Charge{OrderID: "64b000000000000000000001", Attempt: 1}
+	assert.Equal(t, "charge-64b000000000000000000001-1", c.IdempotencyKey())
+	again := c
+	again.Token = "tok_other"
+	assert.Equal(t, c.IdempotencyKey(), again.IdempotencyKey(), "a replay of one attempt carries its key, whatever card the new request brought")
+	c.Attempt = 2
+	assert.Equal(t, "charge-64b000000000000000000001-2", c.IdempotencyKey(), "a new card after a decline is a new request to Stripe")
+	assert.Equal(t, "refund-64b000000000000000000001", payment.RefundKey("64b000000000000000000001"), "one refund per order")
+}
+
+func TestWhichProviderAnswersMeanNotCharged(t *testing.T) {
+	for _, tc := range []struct {
+		err      error
+		definite bool
+	}{
+		{&payment.DeclinedError{Message: "Your card was declined."}, true},
+		{&payment.RejectedError{Param: "source", Message: "No such token"}, true},
+		{fmt.Errorf("%w: connection refused", payment.ErrNotCharged), true},
+		{fmt.Errorf("%w: 500", payment.ErrOutcomeUnknown), false},
+		{errors.New("anything else"), false},
+	} {
+		assert.Equal(t, tc.definite, payment.Definite(tc.err), tc.err.Error())
+	}
+}
+
+func TestALatePaymentIsACancellation(t *testing.T) {
+	err := error(&payment.LatePaymentError{Charge: payment.Charge{OrderID: "o"}, Refunded: true})
+	assert.ErrorIs(t, err, payment.ErrCancelled)
+}

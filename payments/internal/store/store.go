@@ -1,0 +1,54 @@
+// Package store keeps payments' state in MongoDB: the replica of orders, and
+// one charge document per order.
+//
+// Every change is one conditional write on one document, so nothing here
+// needs a multi-document transaction (FerretDB has none). The charge document
+// carries its payment:created event in its outbox (common/outbox), written by
+// the same update that marks the charge completed.
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+)
+
+// Charges is the charges collection: one document per order, across
+// attempts.
+type Charges struct {
+	coll *mongo.Collection
+}
+
+// NewCharges returns the store over db's "charges" collection.
+func NewCharges(db *mongo.Database) *Charges {
+	return &Charges{coll: db.Collection("charges")}
+}
+
+// Collection is the collection whose outbox the relay publishes.
+func (s *Charges) Collection() *mongo.Collection { return s.coll }
+
+// EnsureIndexes creates the unique index that makes "one charge per order"
+// hold under concurrent requests, and the reconciler's index.
+func (s *Charges) EnsureIndexes(ctx context.Context) error {
+	_, err := s.coll.Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "orderId", Value: 1}}, Options: options.Index().SetUnique(true).SetName("order_unique")},
+		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "leaseUntil", Value: 1}}, Options: options.Index().SetName("undecided")},
+	})
+	if err != nil {
+		return fmt.Errorf("creating charges indexes: %w", err)
+	}
+	return nil
+}
+
+// Orders is the replica of orders, keyed by order id.
+type Orders struct {
+	coll *mongo.Collection
+}
+
+// NewOrders returns the store over db's "orders" collection.
+func NewOrders(db *mongo.Database) *Orders {
+	return &Orders{coll: db.Collection("orders")}
+}

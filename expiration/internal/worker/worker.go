@@ -36,7 +36,9 @@ type Config struct {
 	// CheckInterval is how often asynq looks for jobs that came due, and so
 	// the bound on how late a hold lapses.
 	CheckInterval time.Duration
-	// Concurrency is how many due jobs run at once.
+	// Concurrency is how many due jobs run at once. A job may wait up to a
+	// second for its deadline before it publishes, so this is also how many
+	// holds can lapse within one second without any of them being late.
 	Concurrency int
 }
 
@@ -54,7 +56,7 @@ type Worker struct {
 // New returns a worker over rdb (the caller closes it) publishing through pub.
 func New(rdb redis.UniversalClient, pub Publisher, logger *slog.Logger, cfg Config) *Worker {
 	if cfg.Concurrency == 0 {
-		cfg.Concurrency = 10
+		cfg.Concurrency = 50
 	}
 	log := logger.With("component", "worker")
 	w := &Worker{pub: pub, log: log}

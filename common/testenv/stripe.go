@@ -16,7 +16,16 @@ var sharedStripe shared[string]
 // (Stripe's official, stateless API mock), for STRIPE_API_BASE.
 func StripeMockURL(t testing.TB) string {
 	t.Helper()
-	return sharedStripe.get(t, func() (string, func(), error) {
+	url, err := StartStripeMock()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return url
+}
+
+// StartStripeMock is StripeMockURL outside a test, for TestMain.
+func StartStripeMock() (string, error) {
+	return sharedStripe.start(func() (string, func(), error) {
 		if UseContainers() {
 			ctx := context.Background()
 			c, err := testcontainers.Run(ctx, "stripe/stripe-mock:v0.203.0",

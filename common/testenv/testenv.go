@@ -49,12 +49,19 @@ func onExit(f func()) {
 // Main runs the package's tests, then stops every shared server they started.
 func Main(m *testing.M) {
 	code := m.Run()
+	StopAll()
+	os.Exit(code)
+}
+
+// StopAll stops every shared server started so far (last started, first
+// stopped). Main calls it; a TestMain that needs more than Main calls it itself.
+func StopAll() {
 	stopMu.Lock()
+	defer stopMu.Unlock()
 	for i := len(stoppers) - 1; i >= 0; i-- {
 		stoppers[i]()
 	}
-	stopMu.Unlock()
-	os.Exit(code)
+	stoppers = nil
 }
 
 var (
@@ -233,6 +240,15 @@ type shared[T any] struct {
 
 func (s *shared[T]) get(t testing.TB, start func() (T, func(), error)) T {
 	t.Helper()
+	v, err := s.start(start)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return v
+}
+
+// start is get outside a test, for TestMain.
+func (s *shared[T]) start(start func() (T, func(), error)) (T, error) {
 	s.once.Do(func() {
 		var stop func()
 		s.val, stop, s.err = start()
@@ -240,10 +256,7 @@ func (s *shared[T]) get(t testing.TB, start func() (T, func(), error)) T {
 			onExit(stop)
 		}
 	})
-	if s.err != nil {
-		t.Fatalf("testenv: %v", s.err)
-	}
-	return s.val
+	return s.val, s.err
 }
 
 // Context returns a context that ends with the test, bounded by a minute.

@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The whole purchase, as DESIGN §5 tells it: list, reserve (a rival is
+// refused), pay, complete; the ticket is sold and locked.
+func TestAFullPurchase(t *testing.T) {
+	seller, buyer, rival := newUser(t, "seller"), newUser(t, "buyer"), newUser(t, "rival")
+	tk := seller.list(t, "Full purchase")
+
+	var o order
+	buyer.eventually("POST", "/api/orders", map[string]string{"ticketId": tk.ID}, http.StatusCreated, &o)
+	if o.Status != "created" || o.Ticket.Price != 42.5 || time.Until(o.ExpiresAt) <= 0 {
+		t.Fatalf("unexpected order %+v", o)
+	}
+	rival.mustDo("POST", "/api/orders", map[string]string{"ticketId": tk.ID}, http.StatusConflict, nil)
+	waitFor(t, "tickets to lock the reserved ticket", func() bool {
+		status, _ := seller.do("PUT", "/api/tickets/"+tk.ID, map[string]any{"title": "x", "price": 1}, nil)
+		return status == http.StatusConflict
+	})
+
+	var charge map[string]any
+	buyer.eventually("POST", "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, http.StatusCreated, &charge)
+	if charge["id"] == "" {
+		t.Fatalf("no charge id in %v", charge)
+	}
+	waitFor(t, "the order to complete", func() bool { return orderStatus(buyer, o.ID) == "complete" })
+	waitFor(t, "the ticket to leave the list", func() bool { return !forSale(buyer, tk.ID) })
+	seller.mustDo("PUT", "/api/tickets/"+tk.ID, map[string]any{"title": "x", "price": 1}, http.StatusConflict, nil)
+	rival.mustDo("POST", "/api/orders", map[string]string{"ticketId": tk.ID}, http.StatusConflict, nil)
+	buyer.mustDo("DELETE", "/api/orders/"+o.ID, nil, http.StatusConflict, nil)
+
+	charges := system.stripe.seen("POST /v1/charges", "amount=4250")
+	if len(charges) != 1 {
+		t.Fatalf("want exactly one charge of 4250 cents at Stripe, saw %d: %v", len(charges), charges)
+	}
+}
+
+// A hold that is not paid lapses: the order is cancelled and the ticket is for
+// sale again, through real Redis, NATS Streaming and every service.
+func TestAnUnpaidHoldLapses(t *testing.T) {
+	seller, buyer, next := newUser(t, "seller"), newUser(t, "buyer"), newUser(t, "next")
+	tk := seller.list(t, "Lapsing hold")
+	var o order
+	buyer.eventually("POST", "/api/orders", map[string]string{"ticketId": tk.ID}, http.StatusCreated, &o)
+	waitFor(t, "the ticket to be reserved", func() bool { return !forSale(buyer, tk.ID) })
+
+	deadline := time.Now().Add(expirationWindow + 30*time.Second)
+	for orderStatus(buyer, o.ID) != "cancelled" {
+		if time.Now().After(deadline) {
+			t.Fatalf("order %s was not cancelled within its window (expiresAt %s)", o.ID, o.ExpiresAt)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if time.Now().Before(o.ExpiresAt) {
+		t.Fatalf("order cancelled before it expired at %s", o.ExpiresAt)
+	}
+	t.Logf("order cancelled %s after expiresAt", time.Since(o.ExpiresAt).Round(time.Millisecond))
+	waitFor(t, "the ticket to be for sale again", func() bool { return forSale(buyer, tk.ID) })
+	buyer.mustDo("POST", "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, http.StatusConflict, nil)
+	next.eventually("POST", "/api/orders", map[string]string{"ticketId": tk.ID}, http.StatusCreated, nil)
+}
+
+// A charge that succeeds after its order was cancelled is refunded, and the
+// order stays cancelled: nobody pays for a ticket they did not get.
+func TestALatePaymentIsRefunded(t *testing.T) {
+	seller, buyer, rival := newUser(t, "seller"), newUser(t, "buyer"), newUser(t, "rival")
+	tk := seller.list(t, "Late payment")
+	var o order
+	buyer.eventually("POST", "/api/orders", map[string]string{"ticketId": tk.ID}, http.StatusCreated, &o)
+	// A stranger is refused (403) only once payments knows the order (404 before).
+	rival.eventually("POST", "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, http.StatusForbidden, nil)
+
+	release := system.stripe.holdCharges()
+	defer release()
+	var wg sync.WaitGroup
+	var payStatus int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		payStatus, _ = buyer.do("POST", "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, nil)
+	}()
+	waitFor(t, "the charge to reach Stripe", func() bool { return len(system.stripe.seen("POST /v1/charges", "amount=4250")) > 0 })
+	buyer.mustDo("DELETE", "/api/orders/"+o.ID, nil, http.StatusNoContent, nil)
+	waitFor(t, "the order to be cancelled", func() bool { return orderStatus(buyer, o.ID) == "cancelled" })
+	time.Sleep(time.Second) // let order:cancelled reach payments while the charge is held
+	release()
+	wg.Wait()
+	t.Logf("the late payment answered %d", payStatus)
+
+	waitFor(t, "a refund at Stripe", func() bool { return len(system.stripe.seen("POST /v1/refunds")) > 0 &&
+		strings.Contains(strings.Join(system.stripe.seen("POST /v1/refunds"), "\n"), "charge=") })
+	if got := orderStatus(buyer, o.ID); got != "cancelled" {
+		t.Fatalf("order is %q after the late payment, want cancelled", got)
+	}
+	waitFor(t, "the ticket to be for sale again", func() bool { return forSale(buyer, tk.ID) })
+}
+
+// Every service is killed outright (SIGKILL, no graceful shutdown) at some
+// point of a purchase; the runner restarts it, and no order or event is lost.
+func TestEveryServiceKilledMidFlow(t *testing.T) {
+	seller, buyer := newUser(t, "seller"), newUser(t, "buyer")
+
+	kill(t, "tickets")
+	var tk ticket
+	seller.eventually("POST", "/api/tickets", map[string]any{"title": "Survivor", "price": 12.34}, http.StatusCreated, &tk)
+	kill(t, "orders") // ticket:created may be in flight: orders must still get it
+	var o order
+	buyer.eventually("POST", "/api/orders", map[string]string{"ticketId": tk.ID}, http.StatusCreated, &o)
+	kill(t, "expiration") // its hold must survive in Redis
+	kill(t, "payments")   // order:created may be in flight: payments must still get it
+	buyer.eventually("POST", "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, http.StatusCreated, nil)
+	kill(t, "auth")
+	kill(t, "tickets") // order:completed may be in flight: tickets must still mark it sold
+	waitFor(t, "the order to complete", func() bool { return orderStatus(buyer, o.ID) == "complete" })
+	waitFor(t, "the ticket to be sold", func() bool {
+		var page struct {
+			Tickets []ticket `json:"tickets"`
+		}
+		if s, _ := seller.do("GET", "/api/tickets/mine?limit=100", nil, &page); s != http.StatusOK {
+			return false
+		}
+		for _, x := range page.Tickets {
+			if x.ID == tk.ID {
+				return x.Sold
+			}
+		}
+		return false
+	})
+	seller.eventually("GET", "/api/users/currentuser", nil, http.StatusOK, nil)
+	if n := len(system.stripe.seen("POST /v1/charges", "amount=1234")); n != 1 {
+		t.Fatalf("want one charge of 1234 cents, saw %d", n)
+	}
+}
+
+// The Postman collection passes against the running system (newman).
+func TestPostmanCollection(t *testing.T) {
+	dir := filepath.Join(system.root, "infra", "postman")
+	newman := filepath.Join(dir, "node_modules", ".bin", "newman")
+	if _, err := os.Stat(newman); err != nil {
+		t.Fatalf("newman is not installed: run `npm ci` in infra/postman (make test-e2e does)")
+	}
+	cmd := exec.Command(newman, "run", "ticketing.postman_collection.json",
+		"--env-var", "baseUrl="+system.baseURL, "--color", "off", "--reporters", "cli")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	t.Log(string(out))
+	if err != nil {
+		t.Fatalf("newman failed: %v", err)
+	}
+}

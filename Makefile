@@ -59,6 +59,15 @@ lint: ## gofmt, go vet, and each module building without the workspace
 test-go: tools ## Go tests of every module, with the race detector
 	go test -race -count=1 -timeout 15m $(GO_PACKAGES)
 
+# The browser tests (client/e2e) need a running system: see client/README.md.
+.PHONY: test-client
+test-client: ## the web client: chromium (apt), npm ci, next build, unit tests
+	@if ! command -v chromium >/dev/null; then \
+		echo "installing chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+	cd client && npm ci --no-audit --no-fund && NEXT_TELEMETRY_DISABLED=1 npm run build && npm test
+
 # The Kubernetes manifests, proved without a cluster (docs/kubernetes.md). The
 # validator is its own module outside go.work: the Kubernetes libraries never
 # enter the services' build list.

@@ -139,8 +139,9 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		stripeBase = "http://" + local(offStripeHTTP)
 	}
 	if stripeKey == "" {
-		// stripe-mock accepts any key shaped like a test key; this one is not a secret.
-		stripeKey = "sk_test_local_stripe_mock"
+		// stripe-mock accepts any key shaped like a test key (no further
+		// underscores); this one is not a secret.
+		stripeKey = "sk_test_localstripemock"
 	}
 
 	infra := []spec{
@@ -180,7 +181,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	var client []spec
 	if withClient {
 		client = append(client, spec{Name: "client", Path: "npm", Args: []string{"run", "start"}, Dir: clientDir,
-			Port: b + offClient, ReadyPath: "/",
+			Port: b + offClient, ReadyPath: "/healthz",
 			Env: []string{"PORT=" + strconv.Itoa(b+offClient), "HOSTNAME=127.0.0.1", "NEXT_TELEMETRY_DISABLED=1",
 				// Server-side rendering calls the API through the gateway, by
 				// IPv4 loopback: Node may resolve "localhost" to ::1 first.

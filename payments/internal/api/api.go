@@ -8,6 +8,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -121,12 +122,14 @@ func toHTTP(err error) error {
 		}
 		return errs.PaymentRequired(msg)
 	case errors.As(err, &rejected):
-		switch rejected.Param {
-		case "", "source", "card":
+		// Only a refusal of the card token is the buyer's to read. Any other
+		// invalid request is ours (a bad key, a bad parameter), and Stripe's
+		// message may quote the key: it goes to the log, never to the client.
+		if rejected.Param == "source" || rejected.Param == "card" {
 			return errs.Validation("token", rejected.Message)
-		default:
-			return errs.BadRequest(rejected.Message)
 		}
+		return fmt.Errorf("payment provider rejected our request (param %q): %s: %w", rejected.Param, rejected.Message,
+			errs.BadGateway("The payment provider refused the request; you were not charged"))
 	case errors.Is(err, payment.ErrNotCharged):
 		return errs.ServiceUnavailable("The payment provider is unavailable; you were not charged. Please try again.")
 	case errors.Is(err, payment.ErrOutcomeUnknown):

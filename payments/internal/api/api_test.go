@@ -203,6 +203,20 @@ func TestABadTokenNamesTheField(t *testing.T) {
 	assert.Equal(t, payment.StatusFailed, h.Charge(id).Status)
 }
 
+// Stripe's message for a request it refuses for our own reasons (a bad key, a
+// parameter we got wrong) can quote the secret key: the buyer gets a generic
+// 502 and the detail goes to the log only.
+func TestARefusalThatIsNotAboutTheCardRevealsNothing(t *testing.T) {
+	h := apptest.New(t, apptest.Options{})
+	id := h.Order("buyer", 2000, time.Hour)
+	h.Stripe.Next(stripetest.Reject("", "Invalid API Key provided: sk_test_secret_value"))
+	res := h.Pay("buyer", id, "tok_visa")
+	require.Equal(t, http.StatusBadGateway, res.Status, res.Raw)
+	assert.NotContains(t, res.Raw, "sk_test")
+	assert.Equal(t, "The payment provider refused the request; you were not charged", res.Message(t))
+	assert.NotEqual(t, payment.StatusCompleted, h.Charge(id).Status)
+}
+
 func TestAnUnreachableStripeIs503AndNothingIsPaid(t *testing.T) {
 	h := apptest.New(t, apptest.Options{})
 	id := h.Order("buyer", 2000, time.Hour)

@@ -61,3 +61,16 @@ func IsUnavailable(err error) bool {
 	return mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.As(err, &selection) ||
 		errors.Is(err, mongo.ErrClientDisconnected)
 }
+
+// EnsureIndexes creates coll's indexes one call per index. Creating an index
+// that exists is a no-op in MongoDB, but FerretDB 1.24 (tests and local runs)
+// drops the connection when one createIndexes call names several indexes that
+// all exist already — which is every restart.
+func EnsureIndexes(ctx context.Context, coll *mongo.Collection, models ...mongo.IndexModel) error {
+	for _, m := range models {
+		if _, err := coll.Indexes().CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("creating index on %s: %w", coll.Name(), err)
+		}
+	}
+	return nil
+}

@@ -91,3 +91,21 @@ func TestParseID(t *testing.T) {
 		}
 	}
 }
+
+// Every restart creates indexes that exist already. Two of them in one
+// createIndexes call make FerretDB drop the connection; EnsureIndexes must not.
+func TestEnsureIndexesTwiceIsANoOp(t *testing.T) {
+	ctx := testenv.Context(t)
+	coll := testenv.NewDatabase(t).Collection("things")
+	models := []mongo.IndexModel{
+		{Keys: bson.D{{Key: "a", Value: 1}}, Options: options.Index().SetUnique(true).SetName("a_unique")},
+		{Keys: bson.D{{Key: "b", Value: 1}, {Key: "c", Value: -1}}, Options: options.Index().SetName("b_c")},
+	}
+	require.NoError(t, mongox.EnsureIndexes(ctx, coll, models...))
+	require.NoError(t, mongox.EnsureIndexes(ctx, coll, models...), "as on a restart")
+
+	_, err := coll.InsertOne(ctx, bson.M{"a": 1})
+	require.NoError(t, err)
+	_, err = coll.InsertOne(ctx, bson.M{"a": 1})
+	assert.True(t, mongox.IsDuplicateKey(err), "the unique index is in force: %v", err)
+}

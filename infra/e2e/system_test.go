@@ -49,7 +49,8 @@ func TestMain(m *testing.M) {
 		defer stop()
 		code := m.Run()
 		if code != 0 {
-			fmt.Fprintf(os.Stderr, "\n--- the runner's last output ---\n%s\n", tail(filepath.Join(system.dataDir, "runner.log")))
+			system.log.Sync()
+			fmt.Fprintf(os.Stderr, "\n--- the runner's last output ---\n%s\n", tail(system.log.Name()))
 		}
 		return code
 	}()

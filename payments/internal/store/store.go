@@ -9,11 +9,12 @@ package store
 
 import (
 	"context"
-	"fmt"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"ticketing.dev/common/mongox"
 )
 
 // Charges is the charges collection: one document per order, across
@@ -33,14 +34,10 @@ func (s *Charges) Collection() *mongo.Collection { return s.coll }
 // EnsureIndexes creates the unique index that makes "one charge per order"
 // hold under concurrent requests, and the reconciler's index.
 func (s *Charges) EnsureIndexes(ctx context.Context) error {
-	_, err := s.coll.Indexes().CreateMany(ctx, []mongo.IndexModel{
-		{Keys: bson.D{{Key: "orderId", Value: 1}}, Options: options.Index().SetUnique(true).SetName("order_unique")},
-		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "leaseUntil", Value: 1}}, Options: options.Index().SetName("undecided")},
-	})
-	if err != nil {
-		return fmt.Errorf("creating charges indexes: %w", err)
-	}
-	return nil
+	return mongox.EnsureIndexes(ctx, s.coll,
+		mongo.IndexModel{Keys: bson.D{{Key: "orderId", Value: 1}}, Options: options.Index().SetUnique(true).SetName("order_unique")},
+		mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "leaseUntil", Value: 1}}, Options: options.Index().SetName("undecided")},
+	)
 }
 
 // Orders is the replica of orders, keyed by order id.

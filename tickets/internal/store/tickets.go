@@ -40,25 +40,18 @@ func NewTickets(db *mongo.Database) *Tickets {
 // Collection is the collection whose outbox the relay publishes.
 func (s *Tickets) Collection() *mongo.Collection { return s.coll }
 
-// EnsureIndexes creates the indexes behind the two listings. One call per
-// index: FerretDB 1.24 drops the connection (a panic in its handler) when one
-// createIndexes names several indexes that exist already, as on every restart.
+// EnsureIndexes creates the indexes behind the list for sale and a seller's listings.
 func (s *Tickets) EnsureIndexes(ctx context.Context) error {
-	for _, idx := range []mongo.IndexModel{
-		{
+	return mongox.EnsureIndexes(ctx, s.coll,
+		mongo.IndexModel{
 			Keys:    bson.D{{Key: "orderId", Value: 1}, {Key: "sold", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
 			Options: options.Index().SetName("for_sale"),
 		},
-		{
+		mongo.IndexModel{
 			Keys:    bson.D{{Key: "userId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
 			Options: options.Index().SetName("by_seller"),
 		},
-	} {
-		if _, err := s.coll.Indexes().CreateOne(ctx, idx); err != nil {
-			return fmt.Errorf("creating tickets index: %w", err)
-		}
-	}
-	return nil
+	)
 }
 
 type ticketDoc struct {

@@ -44,13 +44,13 @@ $(BIN)/ferretdb $(BIN)/nats-streaming-server $(BIN)/stripe-mock &: $(TOOLS_SRC)
 ## ---- checks and tests ----------------------------------------------------------
 
 .PHONY: test
-test: deps tools lint test-go test-manifests lint-workflows ## install what is needed, then run every test
+test: deps tools lint test-go test-manifests lint-workflows test-client test-e2e ## install what is needed, then run every test
 
 .PHONY: lint
 lint: ## gofmt, go vet, and each module building without the workspace
-	@unformatted=$$(gofmt -l $(wildcard $(GO_MODULES)) infra/tools); \
+	@unformatted=$$(gofmt -l $(wildcard $(GO_MODULES)) infra/e2e infra/tools infra/k8s/validate); \
 		if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
-	go vet $(GO_PACKAGES)
+	go vet $(GO_PACKAGES) ./infra/e2e/...
 	@for m in $(wildcard $(GO_MODULES)); do \
 		(cd $$m && GOWORK=off go list ./... >/dev/null) || { echo "$$m does not resolve without go.work (replace directives?)"; exit 1; }; \
 	done
@@ -61,12 +61,8 @@ test-go: tools ## Go tests of every module, with the race detector
 
 # The browser tests (client/e2e) need a running system: see client/README.md.
 .PHONY: test-client
-test-client: ## the web client: chromium (apt), npm ci, next build, unit tests
-	@if ! command -v chromium >/dev/null; then \
-		echo "installing chromium"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	fi
-	cd client && npm ci --no-audit --no-fund && NEXT_TELEMETRY_DISABLED=1 npm run build && npm test
+test-client: client-build ## the web client: npm ci, next build (type-checks), unit tests
+	cd client && npm test
 
 # The Kubernetes manifests, proved without a cluster (docs/kubernetes.md). The
 # validator is its own module outside go.work: the Kubernetes libraries never
@@ -84,6 +80,29 @@ lint-workflows: ## actionlint on .github/workflows (installs the pinned version 
 		GOWORK=off GOBIN=$(BIN) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION); \
 	fi
 	$(BIN)/actionlint
+
+# The running system from outside: bin/runner on ports of its own, driven
+# through its gateway by Go flows (infra/e2e), newman (infra/postman) and the
+# client's browser tests (client/e2e).
+.PHONY: test-e2e
+test-e2e: deps browser tools build client-build postman-deps ## end-to-end: Go flows, the Postman collection, browser tests
+	@status=0; go test -count=1 -timeout 20m -v ./infra/e2e/... > $(E2E_LOG) 2>&1 || status=$$?; \
+		grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+[a-z_]+_test\.go:)' $(E2E_LOG) || true; \
+		if [ $$status -ne 0 ]; then echo "--- last lines of $(E2E_LOG):"; tail -n 150 $(E2E_LOG); fi; \
+		exit $$status
+
+E2E_LOG := /tmp/ticketing-e2e.log
+
+.PHONY: browser
+browser: ## install Debian's Chromium for the browser tests, if missing
+	@if ! command -v chromium >/dev/null; then \
+		echo "installing chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+.PHONY: postman-deps
+postman-deps: ## install newman for the Postman collection (skipped when up to date)
+	@cd infra/postman && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
 
 ## ---- running -------------------------------------------------------------------
 

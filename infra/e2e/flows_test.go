@@ -158,3 +158,20 @@ func TestPostmanCollection(t *testing.T) {
 		t.Fatalf("newman failed: %v", err)
 	}
 }
+
+// The web client's browser tests (client/e2e: playwright-core driving Debian's
+// Chromium) pass against the running system, through the same gateway.
+func TestBrowser(t *testing.T) {
+	dir := filepath.Join(system.root, "client")
+	if _, err := os.Stat(filepath.Join(dir, ".next", "BUILD_ID")); err != nil {
+		t.Fatalf("the client is not built: run `make client-build` (make test-e2e does)")
+	}
+	cmd := exec.Command("npm", "run", "test:e2e")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "BASE_URL="+system.baseURL, "ORDER_EXPIRATION_WINDOW="+expirationWindow.String())
+	out, err := cmd.CombinedOutput()
+	t.Log(string(out))
+	if err != nil {
+		t.Fatalf("browser tests failed: %v", err)
+	}
+}

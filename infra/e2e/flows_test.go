@@ -97,8 +97,10 @@ func TestALatePaymentIsRefunded(t *testing.T) {
 	wg.Wait()
 	t.Logf("the late payment answered %d", payStatus)
 
-	waitFor(t, "a refund at Stripe", func() bool { return len(system.stripe.seen("POST /v1/refunds")) > 0 &&
-		strings.Contains(strings.Join(system.stripe.seen("POST /v1/refunds"), "\n"), "charge=") })
+	waitFor(t, "a refund at Stripe", func() bool {
+		return len(system.stripe.seen("POST /v1/refunds")) > 0 &&
+			strings.Contains(strings.Join(system.stripe.seen("POST /v1/refunds"), "\n"), "charge=")
+	})
 	if got := orderStatus(buyer, o.ID); got != "cancelled" {
 		t.Fatalf("order is %q after the late payment, want cancelled", got)
 	}

@@ -63,10 +63,6 @@ func startSystem() (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	runner := filepath.Join(root, "bin", "runner")
-	if _, err := os.Stat(runner); err != nil {
-		return nil, fmt.Errorf("%s is missing: run `make build` first (make test-e2e does)", runner)
-	}
 	dataDir, err := os.MkdirTemp("", "e2e-data-")
 	if err != nil {
 		return nil, err
@@ -76,66 +72,99 @@ func startSystem() (stop func(), err error) {
 		return nil, err
 	}
 	system.stripe = newStripeProxy(stripeMock)
-	gatewayPort, basePort, err := freePorts()
-	if err != nil {
-		return nil, err
-	}
-	logFile, err := os.Create(filepath.Join(dataDir, "runner.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(runner)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(),
-		"DATA_DIR="+dataDir,
-		"GATEWAY_PORT="+strconv.Itoa(gatewayPort),
-		"BASE_PORT="+strconv.Itoa(basePort),
+	r, err := startRunner(root, dataDir,
 		"ORDER_EXPIRATION_WINDOW="+expirationWindow.String(),
 		"EXPIRATION_CHECK_INTERVAL=250ms",
 		"STRIPE_API_BASE="+system.stripe.URL(),
 		"PAYMENTS_RECONCILE_INTERVAL=1s",
 	)
+	if err != nil {
+		system.stripe.Close()
+		os.RemoveAll(dataDir)
+		return nil, err
+	}
+	system.baseURL, system.dataDir, system.root, system.log = r.baseURL, dataDir, root, r.log
+	return func() {
+		_ = r.stop()
+		system.stripe.Close()
+		os.RemoveAll(dataDir)
+	}, nil
+}
+
+// runnerProc is one bin/runner started by a test.
+type runnerProc struct {
+	cmd         *exec.Cmd
+	exited      chan struct{}
+	exitErr     error
+	baseURL     string
+	gatewayPort int
+	basePort    int
+	log         *os.File
+}
+
+// startRunner starts bin/runner on free ports over dataDir and waits until its
+// gateway answers.
+func startRunner(root, dataDir string, env ...string) (*runnerProc, error) {
+	runner := filepath.Join(root, "bin", "runner")
+	if _, err := os.Stat(runner); err != nil {
+		return nil, fmt.Errorf("%s is missing: run `make build` first (make test-e2e does)", runner)
+	}
+	gatewayPort, basePort, err := freePorts()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.CreateTemp(dataDir, "runner-*.log")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(runner)
+	cmd.Dir = root
+	cmd.Env = append(append(os.Environ(),
+		"DATA_DIR="+dataDir,
+		"GATEWAY_PORT="+strconv.Itoa(gatewayPort),
+		"BASE_PORT="+strconv.Itoa(basePort),
+	), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	system.baseURL = fmt.Sprintf("http://127.0.0.1:%d", gatewayPort)
-	system.dataDir, system.root, system.log = dataDir, root, logFile
+	r := &runnerProc{cmd: cmd, exited: make(chan struct{}), gatewayPort: gatewayPort, basePort: basePort, log: logFile,
+		baseURL: fmt.Sprintf("http://127.0.0.1:%d", gatewayPort)}
+	go func() { r.exitErr = cmd.Wait(); close(r.exited) }()
 
-	stop = func() {
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-exited:
-		case <-time.After(60 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		system.stripe.Close()
-		logFile.Close()
-		os.RemoveAll(dataDir)
-	}
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		res, err := http.Get(system.baseURL + "/api/users/currentuser")
+		res, err := http.Get(r.baseURL + "/api/users/currentuser")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return stop, nil
+				return r, nil
 			}
 		}
 		select {
-		case err := <-exited:
-			stop()
-			return nil, fmt.Errorf("the runner exited (%v):\n%s", err, tail(filepath.Join(dataDir, "runner.log")))
+		case <-r.exited:
+			return nil, fmt.Errorf("the runner exited (%v):\n%s", r.exitErr, tail(logFile.Name()))
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			log := tail(filepath.Join(dataDir, "runner.log"))
-			stop()
-			return nil, fmt.Errorf("the system did not come up:\n%s", log)
+			_ = r.stop()
+			return nil, fmt.Errorf("the system did not come up:\n%s", tail(logFile.Name()))
 		}
+	}
+}
+
+// stop sends Ctrl-C's signal and waits for the runner to finish; a runner
+// that does not stop within a minute is killed and reported.
+func (r *runnerProc) stop() error {
+	_ = r.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-r.exited:
+		return r.exitErr
+	case <-time.After(60 * time.Second):
+		_ = r.cmd.Process.Kill()
+		<-r.exited
+		return errors.New("the runner did not stop within a minute of SIGINT")
 	}
 }
 

@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Ctrl-C leaves no process and no port behind, and a second run over the same
+// data folder finds everything the first one stored.
+func TestARunStopsCleanlyAndTheNextReusesItsData(t *testing.T) {
+	dataDir := t.TempDir()
+	first, err := startRunner(system.root, dataDir, "NO_CLIENT=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	seller := &user{t: t, client: &http.Client{Jar: jar, Timeout: 30 * time.Second}, email: "kept@example.com"}
+	withBase(first.baseURL, func() {
+		seller.mustDo("POST", "/api/users/signup", map[string]string{"email": seller.email, "password": "password123"}, http.StatusCreated, nil)
+		seller.list(t, "kept across runs")
+	})
+	pids := readPIDs(t, filepath.Join(dataDir, "run"))
+	if len(pids) < 8 {
+		t.Fatalf("want a pid file per process, got %v", pids)
+	}
+
+	if err := first.stop(); err != nil {
+		t.Fatalf("the runner did not stop cleanly: %v\n%s", err, tail(first.log.Name()))
+	}
+	for name, pid := range pids {
+		if syscall.Kill(pid, 0) == nil && !zombie(pid) {
+			t.Errorf("%s (pid %d) is still running after Ctrl-C", name, pid)
+		}
+	}
+	ports := []int{first.gatewayPort}
+	for _, off := range []int{0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14} {
+		ports = append(ports, first.basePort+off)
+	}
+	for _, p := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			t.Errorf("port %d is still taken after Ctrl-C: %v", p, err)
+			continue
+		}
+		l.Close()
+	}
+
+	second, err := startRunner(system.root, dataDir, "NO_CLIENT=1")
+	if err != nil {
+		t.Fatalf("a second run over the same data did not start: %v", err)
+	}
+	defer func() { _ = second.stop() }()
+	withBase(second.baseURL, func() {
+		jar, _ := cookiejar.New(nil)
+		again := &user{t: t, client: &http.Client{Jar: jar, Timeout: 30 * time.Second}, email: seller.email}
+		again.mustDo("POST", "/api/users/signin", map[string]string{"email": seller.email, "password": "password123"}, http.StatusOK, nil)
+		var page struct {
+			Tickets []ticket `json:"tickets"`
+		}
+		again.mustDo("GET", "/api/tickets/mine", nil, http.StatusOK, &page)
+		if len(page.Tickets) != 1 || page.Tickets[0].Title != "kept across runs" {
+			t.Fatalf("the seller's listing did not survive the restart: %+v", page.Tickets)
+		}
+	})
+}
+
+// withBase points the package's helpers at another runner for the length of f.
+func withBase(url string, f func()) {
+	saved := system.baseURL
+	system.baseURL = url
+	defer func() { system.baseURL = saved }()
+	f()
+}
+
+func readPIDs(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := map[string]int{}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			pids[strings.TrimSuffix(e.Name(), ".pid")] = n
+		}
+	}
+	return pids
+}
+
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err == nil && strings.Contains(string(b), ") Z ")
+}

@@ -10,6 +10,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
+SERVICES := auth tickets orders expiration payments
 GO_MODULES := common auth tickets orders expiration payments infra/runner infra/systemtest
 GO_PACKAGES := $(foreach m,$(wildcard $(GO_MODULES)),./$(m)/...)
 BIN := $(CURDIR)/bin
@@ -51,6 +52,10 @@ lint: ## gofmt, go vet, and each module building without the workspace
 	@unformatted=$$(gofmt -l $(wildcard $(GO_MODULES)) infra/e2e infra/tools infra/k8s/validate); \
 		if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet $(GO_PACKAGES) ./infra/e2e/...
+	@for s in $(wildcard $(SERVICES)) infra/runner; do \
+		if go list -deps ./$$s | grep -E 'testenv|testcontainers|FerretDB|/(apptest|ordertest|stripetest|harness)$$'; then \
+			echo "$$s links test-only code (above) into its production binary"; exit 1; fi; \
+	done
 	@for m in $(wildcard $(GO_MODULES)); do \
 		(cd $$m && GOWORK=off go list ./... >/dev/null) || { echo "$$m does not resolve without go.work (replace directives?)"; exit 1; }; \
 	done
@@ -105,8 +110,6 @@ postman-deps: ## install newman for the Postman collection (skipped when up to d
 	@cd infra/postman && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
 
 ## ---- running -------------------------------------------------------------------
-
-SERVICES := auth tickets orders expiration payments
 
 .PHONY: run
 run: deps tools build client-build ## run the whole system on this machine (prints the URL)

@@ -22,7 +22,7 @@ test('parsePriceInput reads plain decimals and rejects what Number() would half-
     ['$15', { kind: 'number', value: 15 }],
     ['.5', { kind: 'number', value: 0.5 }],
     ['5.', { kind: 'number', value: 5 }],
-    // The API owns "must be greater than 0" and says so next to the field.
+    // The API owns its price rules ("must be at least 0.5") and says so next to the field.
     ['-5', { kind: 'number', value: -5 }],
     ['0', { kind: 'number', value: 0 }],
     ['', { kind: 'empty' }],

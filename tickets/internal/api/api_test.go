@@ -165,8 +165,9 @@ func TestCreateRefusesBadInputNamingTheField(t *testing.T) {
 func TestPriceMessagesSayTheRule(t *testing.T) {
 	h := newHarness(t)
 	cases := map[string]string{
-		`-1`:         "must be greater than 0",
-		`0`:          "must be greater than 0",
+		`-1`:         "must be at least 0.5",
+		`0`:          "must be at least 0.5",
+		`0.49`:       "must be at least 0.5",
 		`10.123`:     "must be a number with at most 2 decimal places",
 		`1000000.01`: "must be at most 1000000",
 		`"10"`:       "must be a number",

@@ -52,19 +52,24 @@ var (
 	// never allows. It is a bug to report, not an event to retry.
 	ErrSoldToAnotherOrder = errors.New("ticket is already sold to another order")
 
-	ErrPriceNotPositive = errors.New("must be greater than 0")
-	ErrPriceTooHigh     = fmt.Errorf("must be at most %s", money.MaxPrice)
+	ErrPriceTooLow  = fmt.Errorf("must be at least %s", MinPrice)
+	ErrPriceTooHigh = fmt.Errorf("must be at most %s", money.MaxPrice)
 )
 
 // NormalizeTitle trims the surrounding space a form tends to add.
 func NormalizeTitle(title string) string { return strings.TrimSpace(title) }
 
-// ValidatePrice checks a price against the listing rules: more than zero and
-// at most money.MaxPrice. (money.Price itself refuses more than two decimals.)
+// MinPrice is the smallest price a listing may ask: Stripe will not charge a
+// card less than 0.50 in the currency we charge (USD), so a cheaper ticket
+// could be reserved but never paid for.
+const MinPrice money.Price = 50
+
+// ValidatePrice checks a price against the listing rules: at least MinPrice
+// and at most money.MaxPrice. (money.Price itself refuses more than two decimals.)
 func ValidatePrice(p money.Price) error {
 	switch {
-	case p <= 0:
-		return ErrPriceNotPositive
+	case p < MinPrice:
+		return ErrPriceTooLow
 	case p > money.MaxPrice:
 		return ErrPriceTooHigh
 	}

@@ -15,17 +15,19 @@ import (
 
 func TestPriceRules(t *testing.T) {
 	cases := map[money.Price]error{
-		1:                  nil,
-		2050:               nil,
-		money.MaxPrice:     nil,
-		0:                  ticket.ErrPriceNotPositive,
-		-100:               ticket.ErrPriceNotPositive,
-		money.MaxPrice + 1: ticket.ErrPriceTooHigh,
+		ticket.MinPrice:     nil,
+		2050:                nil,
+		money.MaxPrice:      nil,
+		ticket.MinPrice - 1: ticket.ErrPriceTooLow,
+		0:                   ticket.ErrPriceTooLow,
+		-100:                ticket.ErrPriceTooLow,
+		money.MaxPrice + 1:  ticket.ErrPriceTooHigh,
 	}
 	for price, want := range cases {
 		assert.Equal(t, want, ticket.ValidatePrice(price), "price %s", price)
 	}
 	assert.Equal(t, "must be at most 1000000", ticket.ErrPriceTooHigh.Error())
+	assert.Equal(t, "must be at least 0.5", ticket.ErrPriceTooLow.Error())
 }
 
 func TestEditNeedsTheSellerAndAFreeTicket(t *testing.T) {

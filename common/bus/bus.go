@@ -160,6 +160,11 @@ func (c *Client) Subscribe(s Subscription) error {
 	if s.AckWait == 0 {
 		s.AckWait = DefaultAckWait
 	}
+	if s.AckWait < time.Second {
+		// NATS Streaming refuses anything shorter; better to say so here than
+		// to have a subscription that never delivers.
+		return fmt.Errorf("bus: AckWait %s for %s is below NATS Streaming's minimum of 1s", s.AckWait, s.Subject)
+	}
 	if s.MaxDeliveries == 0 {
 		s.MaxDeliveries = DefaultMaxDeliveries
 	}
@@ -168,8 +173,13 @@ func (c *Client) Subscribe(s Subscription) error {
 	c.subs = append(c.subs, &s)
 	if c.conn != nil {
 		if err := c.subscribe(c.conn, &s); err != nil {
-			// The connection is likely going away; the next connect retries.
-			c.log.Warn("subscribing", "subject", s.Subject, "err", err)
+			// Most likely the connection is going away. Either way, starting
+			// over resubscribes everything on a fresh connection.
+			c.log.Warn("subscribing failed; reconnecting", "subject", s.Subject, "err", err)
+			select {
+			case c.lost <- struct{}{}:
+			default:
+			}
 		}
 	}
 	return nil

@@ -512,3 +512,12 @@ func TestCloseCancelsHandlersPastItsDeadline(t *testing.T) {
 		require.FailNow(t, "Close hung on a handler that waits for its context")
 	}
 }
+
+func TestAnAckWaitBelowTheBrokersMinimumIsRefused(t *testing.T) {
+	c := bus.New(testenv.BusConfig("nats://127.0.0.1:1"))
+	defer c.Close(context.Background())
+	err := c.Subscribe(bus.Subscription{Subject: "x", Queue: "q", AckWait: 500 * time.Millisecond,
+		Handler: func(context.Context, bus.Message) error { return nil }})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "below NATS Streaming's minimum of 1s")
+}

@@ -1,12 +1,16 @@
 package app_test
 
 import (
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"ticketing.dev/auth/internal/api"
 	"ticketing.dev/auth/internal/app"
+	"ticketing.dev/auth/internal/user"
 )
 
 func TestMissingConfigurationIsNamed(t *testing.T) {
@@ -25,4 +29,31 @@ func TestConfigurationDefaults(t *testing.T) {
 	assert.Equal(t, "ticketing", cfg.NATSClusterID)
 	assert.True(t, cfg.CookieSecure)
 	assert.False(t, cfg.TrustProxy)
+	assert.Equal(t, api.DefaultLimits, cfg.Limits, "signin limits are the defaults unless the benchmark knob is set")
+}
+
+func TestTheBenchmarkKnobRaisesOnlyThePerAddressSigninLimit(t *testing.T) {
+	env := map[string]string{"MONGO_URI": "mongodb://x/auth", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "auth-1",
+		"TRUST_PROXY": "true", "SIGNIN_ADDRESS_BURST": "1000000", "SIGNIN_ADDRESS_EVERY": "1ms"}
+	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	assert.Equal(t, api.Limits{
+		PerEmailBurst: api.DefaultLimits.PerEmailBurst, PerEmailEvery: api.DefaultLimits.PerEmailEvery,
+		PerIPBurst: 1000000, PerIPEvery: time.Millisecond, TrustProxy: true,
+	}, cfg.Limits)
+}
+
+func TestABadSigninLimitIsNamed(t *testing.T) {
+	env := map[string]string{"MONGO_URI": "mongodb://x/auth", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "auth-1",
+		"SIGNIN_ADDRESS_BURST": "0", "SIGNIN_ADDRESS_EVERY": "soon"}
+	_, err := app.LoadConfig(func(k string) string { return env[k] })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "SIGNIN_ADDRESS_BURST=0 must be at least 1")
+	assert.Contains(t, err.Error(), `SIGNIN_ADDRESS_EVERY="soon" is not a positive duration`)
+}
+
+func TestTheMemoryLimitLeavesRoomForEveryRunningHash(t *testing.T) {
+	h := user.NewHasher()
+	assert.Equal(t, int64(runtime.GOMAXPROCS(0))*19<<20, h.HashMemory(), "one 19 MiB hash per CPU the process may use")
+	assert.Greater(t, app.MemoryLimit(h), 2*h.HashMemory())
 }

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -16,9 +19,16 @@ import (
 //
 // The parameters are OWASP's minimum for argon2id (19 MiB, 2 passes, 1 lane):
 // memory-hard enough that a stolen table is slow to attack, small enough that
-// a signin costs tens of milliseconds. Hashes run at most one per CPU at once,
-// so a burst of signins queues instead of multiplying memory (the service
+// a signin costs tens of milliseconds. Hashes run at most one per CPU the
+// process may use (GOMAXPROCS) at once: more could not run any faster, and a
+// burst of signins queues instead of multiplying memory (the service
 // stays well inside its 128 MiB limit under load).
+//
+// Each hash's 19 MiB is garbage the moment it returns, and Go's collector
+// runs only once the heap has doubled: after a burst of signins the process
+// would keep ~100 MiB resident until some later collection. So once no hash
+// has run for reclaimAfter, the hasher collects and hands the memory back to
+// the operating system: one collection per burst, a few milliseconds.
 type Hasher struct {
 	memoryKiB uint32
 	passes    uint32
@@ -27,7 +37,15 @@ type Hasher struct {
 	// dummy is hashed against when the email is unknown, so an unknown email
 	// costs the same time as a wrong password.
 	dummy string
+
+	mu      sync.Mutex
+	running int
+	reclaim *time.Timer
 }
+
+// reclaimAfter is how long hashing must have stopped before its memory is
+// handed back: long enough that a steady stream of signins never pays for it.
+const reclaimAfter = time.Second
 
 const (
 	saltLen = 16
@@ -42,13 +60,19 @@ func NewHasher() *Hasher { return newHasher(19*1024, 2) }
 func NewFastHasher() *Hasher { return newHasher(64, 1) }
 
 func newHasher(memoryKiB, passes uint32) *Hasher {
-	h := &Hasher{memoryKiB: memoryKiB, passes: passes, lanes: 1, slots: make(chan struct{}, runtime.NumCPU())}
+	h := &Hasher{memoryKiB: memoryKiB, passes: passes, lanes: 1, slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	dummy, err := h.Hash("dummy password, never matches")
 	if err != nil {
 		panic(err) // crypto/rand failing is not recoverable
 	}
 	h.dummy = dummy
 	return h
+}
+
+// HashMemory is the most memory the hashes running at once hold: one hash's
+// memory per slot.
+func (h *Hasher) HashMemory() int64 {
+	return int64(cap(h.slots)) * int64(h.memoryKiB) << 10
 }
 
 // Hash returns the PHC-style encoding of password's argon2id hash.
@@ -97,6 +121,43 @@ func (h *Hasher) CompareDummy(password string) {
 
 func (h *Hasher) derive(password, salt []byte, memory, passes uint32, lanes uint8) []byte {
 	h.slots <- struct{}{}
-	defer func() { <-h.slots }()
+	h.started()
+	defer func() {
+		h.finished()
+		<-h.slots
+	}()
 	return argon2.IDKey(password, salt, passes, memory, lanes, keyLen)
+}
+
+func (h *Hasher) started() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.running++
+	if h.reclaim != nil {
+		h.reclaim.Stop()
+	}
+}
+
+// finished arms the reclaim once the last running hash is done.
+func (h *Hasher) finished() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.running--
+	if h.running > 0 {
+		return
+	}
+	if h.reclaim == nil {
+		h.reclaim = time.AfterFunc(reclaimAfter, h.reclaimIfIdle)
+		return
+	}
+	h.reclaim.Reset(reclaimAfter)
+}
+
+func (h *Hasher) reclaimIfIdle() {
+	h.mu.Lock()
+	idle := h.running == 0
+	h.mu.Unlock()
+	if idle {
+		debug.FreeOSMemory()
+	}
 }

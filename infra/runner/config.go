@@ -32,6 +32,9 @@ type config struct {
 	JWTKey           string
 	// NoClient runs the API alone even when the client is built.
 	NoClient bool
+	// GoMaxProcs is GOMAXPROCS as the runner was given it; empty, each
+	// service runs with the one CPU its Deployment's limit gives it.
+	GoMaxProcs string
 	// ReadyTimeout bounds how long a process may take to become ready.
 	ReadyTimeout time.Duration
 }
@@ -47,6 +50,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		StripePublishKey: getenv("STRIPE_PUBLISHABLE_KEY"),
 		JWTKey:           getenv("JWT_KEY"),
 		NoClient:         getenv("NO_CLIENT") == "1" || getenv("NO_CLIENT") == "true",
+		GoMaxProcs:       getenv("GOMAXPROCS"),
 		ReadyTimeout:     90 * time.Second,
 	}
 	var errs []error
@@ -111,6 +115,19 @@ func findRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// serviceEnv is the environment every Go service gets beyond its own
+// settings. In Kubernetes each service's CPU limit is at most one CPU, and Go
+// sizes GOMAXPROCS from it; here it would default to every CPU of the machine,
+// and five services each keeping several threads spinning for work cost a
+// fifth of the tickets service's CPU per request on two cores (0.20 -> 0.16
+// ms, infra/loadbench). A GOMAXPROCS given to the runner wins.
+func (c config) serviceEnv() []string {
+	if c.GoMaxProcs != "" {
+		return nil
+	}
+	return []string{"GOMAXPROCS=1"}
 }
 
 // jwtKey returns the configured key, or one generated on first run and kept in

@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 )
 
 // route sends a path prefix to a local port: the same routes as the ingress
@@ -23,9 +24,20 @@ type route struct {
 func newGateway(routes []route, errorLog *log.Logger) http.Handler {
 	mux := http.NewServeMux()
 	hasRoot := false
+	// The default transport keeps 2 idle connections per service: under load
+	// every further request opened (and closed) a connection of its own,
+	// thousands a second, leaving sockets in TIME_WAIT and spending the CPU
+	// the services need (3,350 sockets in TIME_WAIT after 10 s of 16 clients).
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConns = 0
+	transport.MaxIdleConnsPerHost = maxIdlePerService
+	// Without a pool, every response is copied through a fresh 32 KiB buffer.
+	buffers := &bufferPool{}
 	for _, r := range routes {
 		target := &url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", r.Port)}
 		proxy := &httputil.ReverseProxy{
+			Transport:  transport,
+			BufferPool: buffers,
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				pr.SetURL(target)
 				// Keep the Host the browser used, as ingress-nginx does, and
@@ -54,6 +66,22 @@ func newGateway(routes []route, errorLog *log.Logger) http.Handler {
 	}
 	return mux
 }
+
+// bufferPool recycles the buffers responses are copied through.
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get() []byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 32<<10)
+}
+
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+
+// maxIdlePerService bounds the idle connections the gateway keeps to each
+// service.
+const maxIdlePerService = 128
 
 func writeError(w http.ResponseWriter, status int, message string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

@@ -83,6 +83,62 @@ func TestGatewayRoutesLikeTheIngress(t *testing.T) {
 	assert.Equal(t, "127.0.0.1", authSeen.Get("X-Forwarded-For"), "the client's address is appended for auth's rate limits")
 }
 
+// A crowd of concurrent requests is carried over connections the gateway
+// keeps, not over a new connection per request.
+func TestGatewayKeepsConnectionsToABusyService(t *testing.T) {
+	const crowd = 20
+	var mu sync.Mutex
+	opened, arrived := 0, 0
+	all := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		// Every request of a round waits for the whole round, so they are
+		// all in flight at once.
+		mu.Lock()
+		arrived++
+		if arrived == crowd {
+			close(all)
+		}
+		round := all
+		mu.Unlock()
+		<-round
+		_, _ = io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			mu.Lock()
+			opened++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	gw := httptest.NewServer(newGateway([]route{{"/api/tickets", port}}, log.New(io.Discard, "", 0)))
+	defer gw.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: crowd}}
+
+	for range 3 {
+		mu.Lock()
+		arrived, all = 0, make(chan struct{})
+		mu.Unlock()
+		var wg sync.WaitGroup
+		for range crowd {
+			wg.Go(func() {
+				res, err := client.Get(gw.URL + "/api/tickets")
+				if assert.NoError(t, err) {
+					_, _ = io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					assert.Equal(t, http.StatusOK, res.StatusCode)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.LessOrEqual(t, opened, crowd, "3 rounds of %d requests opened %d connections to the service", crowd, opened)
+}
+
 func TestGatewayAnswersInTheCommonBodyWhenABackendIsDown(t *testing.T) {
 	free, err := freePort()
 	require.NoError(t, err)
@@ -246,6 +302,17 @@ func TestConfigNamesBadValues(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `GATEWAY_PORT="eighty" is not a port number`)
 	assert.Contains(t, err.Error(), `ORDER_EXPIRATION_WINDOW="soon" is not a positive duration`)
+}
+
+func TestServicesGetOneCPUUnlessTheRunnerIsToldOtherwise(t *testing.T) {
+	root := t.TempDir()
+	cfg, err := loadConfig(func(k string) string { return map[string]string{"TICKETING_ROOT": root}[k] })
+	require.NoError(t, err)
+	assert.Equal(t, []string{"GOMAXPROCS=1"}, cfg.serviceEnv(), "as their Deployments' CPU limits give them")
+
+	cfg, err = loadConfig(func(k string) string { return map[string]string{"TICKETING_ROOT": root, "GOMAXPROCS": "4"}[k] })
+	require.NoError(t, err)
+	assert.Empty(t, cfg.serviceEnv(), "the runner's own GOMAXPROCS reaches the services unchanged")
 }
 
 func TestGeneratedJWTKeyIsKeptBetweenRuns(t *testing.T) {

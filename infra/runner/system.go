@@ -156,7 +156,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if withStripeMock {
 		infra = append(infra, spec{Name: "stripe-mock", Port: b + offStripeHTTP, Args: []string{"-http-addr", local(offStripeHTTP), "-https-addr", local(offStripeHTTPS)}})
 	}
-	common := []string{"NATS_URL=" + natsURL, "NATS_CLUSTER_ID=ticketing", "COOKIE_SECURE=false", "JWT_KEY=" + jwtKey}
+	common := append([]string{"NATS_URL=" + natsURL, "NATS_CLUSTER_ID=ticketing", "COOKIE_SECURE=false", "JWT_KEY=" + jwtKey}, cfg.serviceEnv()...)
 	service := func(name string, off int, env ...string) spec {
 		return spec{Name: name, Port: b + off, ReadyPath: "/readyz",
 			Env: append(append([]string{"PORT=" + strconv.Itoa(b+off), "NATS_CLIENT_ID=" + name + "-local"}, common...), env...)}

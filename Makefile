@@ -11,7 +11,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SERVICES := auth tickets orders expiration payments
-GO_MODULES := common auth tickets orders expiration payments infra/runner infra/systemtest
+GO_MODULES := common auth tickets orders expiration payments infra/runner infra/systemtest infra/loadbench
 GO_PACKAGES := $(foreach m,$(wildcard $(GO_MODULES)),./$(m)/...)
 BIN := $(CURDIR)/bin
 TOOLS_SRC := $(wildcard infra/tools/*.go infra/tools/*/*.go) infra/tools/go.mod infra/tools/go.sum
@@ -114,6 +114,14 @@ postman-deps: ## install newman for the Postman collection (skipped when up to d
 .PHONY: run
 run: deps tools build client-build ## run the whole system on this machine (prints the URL)
 	@$(BIN)/runner
+
+# Not a test: it starts a system of its own (bin/runner, free ports, a temporary
+# data folder), loads it for a few minutes and prints figures against the
+# database's ceiling, exiting non-zero if a target is missed (docs/benchmarks.md).
+# BENCH_FLAGS passes flags, e.g. BENCH_FLAGS="-catalogue 1000".
+.PHONY: bench
+bench: deps tools build ## load benchmark: req/s, p50/p99 vs the database's ceiling, memory
+	go run ./infra/loadbench $(BENCH_FLAGS)
 
 .PHONY: build
 build: ## build every service and the runner into bin/

@@ -1,0 +1,124 @@
+// Command loadbench drives the running marketplace from a separate process,
+// through its gateway as any client would, and prints per scenario the
+// throughput, p50 and p99 latency, and the ceiling: what a bare MongoDB
+// driver loop achieves with the same query shape against the same database,
+// measured in the same run. The embedded database (FerretDB on SQLite) sets
+// that ceiling on this kind of machine, so each scenario is judged as a ratio
+// to it, not against an absolute figure that would only describe the machine.
+// It also prints each service's resident memory at rest and under load.
+//
+// By default it starts its own system (bin/runner with NO_CLIENT=1, a
+// temporary data folder, free ports), so it never disturbs a `make run`.
+// Given BASE_URL and DATA_DIR (and BASE_PORT, if not 4100) it drives that
+// running system instead, adding its own users and tickets to it.
+//
+//	make bench
+//	go run ./infra/loadbench -catalogue 1000 -sale-concurrency 50
+//
+// Every loop is bounded in count and in time; it stops by itself.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// config is the benchmark's knobs. Flags set the load; the environment
+// names an already running system, with the runner's own variable names.
+type config struct {
+	Duration        time.Duration
+	Concurrency     int
+	SaleConcurrency int
+	Buyers          int
+	SaleTickets     int
+	Catalogue       int
+	Sellers         int
+	Settle          time.Duration
+	Keep            bool
+
+	Root     string
+	BaseURL  string
+	DataDir  string
+	BasePort int
+}
+
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o config
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long each timed scenario runs (and its ceiling loop)")
+	fs.IntVar(&o.Concurrency, "concurrency", 8, "requests in flight at once, in every scenario and its ceiling loop")
+	fs.IntVar(&o.SaleConcurrency, "sale-concurrency", 0, "buyers clicking at the same moment in the flash sale (default: -concurrency)")
+	fs.IntVar(&o.Buyers, "buyers", 1000, "buyers in the flash sale (each signs up, then tries once)")
+	fs.IntVar(&o.SaleTickets, "sale-tickets", 100, "tickets in the flash sale")
+	fs.IntVar(&o.Catalogue, "catalogue", 100, "tickets listed before browsing (the 'list a ticket' scenario)")
+	fs.IntVar(&o.Sellers, "sellers", 10, "sellers who list the catalogue")
+	fs.DurationVar(&o.Settle, "settle", 5*time.Second, "pause before memory is read at rest")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary data folder and the runner's log")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.SaleConcurrency == 0 {
+		o.SaleConcurrency = o.Concurrency
+	}
+	o.Root = getenv("TICKETING_ROOT")
+	o.BaseURL = getenv("BASE_URL")
+	o.DataDir = getenv("DATA_DIR")
+	o.BasePort = 4100
+	if v := getenv("BASE_PORT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65535 {
+			return o, fmt.Errorf("BASE_PORT=%q is not a port number", v)
+		}
+		o.BasePort = n
+	}
+	var errs []error
+	if (o.BaseURL == "") != (o.DataDir == "") {
+		errs = append(errs, errors.New("name a running system with both BASE_URL and DATA_DIR, or neither to start one"))
+	}
+	for _, f := range []struct {
+		name  string
+		value int
+	}{{"-concurrency", o.Concurrency}, {"-sale-concurrency", o.SaleConcurrency}, {"-buyers", o.Buyers},
+		{"-sale-tickets", o.SaleTickets}, {"-catalogue", o.Catalogue}, {"-sellers", o.Sellers}} {
+		if f.value < 1 {
+			errs = append(errs, fmt.Errorf("%s must be at least 1", f.name))
+		}
+	}
+	if o.Duration <= 0 {
+		errs = append(errs, errors.New("-duration must be positive"))
+	}
+	if o.Buyers < o.SaleTickets {
+		errs = append(errs, errors.New("-buyers must be at least -sale-tickets"))
+	}
+	return o, errors.Join(errs...)
+}
+
+func main() {
+	opts, err := parseOptions(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadbench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	met, err := run(ctx, opts, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadbench:", err)
+		os.Exit(1)
+	}
+	if !met {
+		os.Exit(3)
+	}
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// memory is one reading of a process's /proc/<pid>/status, in KiB.
+type memory struct {
+	// RSS (VmRSS) is what is resident now.
+	RSS int64
+	// HWM (VmHWM) is the most that was ever resident, since the process
+	// started: the peak no sampling interval can miss.
+	HWM int64
+}
+
+// readMemory reads a process's resident memory.
+func readMemory(pid int) (memory, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return memory{}, err
+	}
+	defer f.Close()
+	return parseStatus(bufio.NewScanner(f))
+}
+
+// parseStatus reads VmRSS and VmHWM from the lines of a /proc status file.
+func parseStatus(lines *bufio.Scanner) (memory, error) {
+	var m memory
+	found := 0
+	for lines.Scan() {
+		key, value, ok := strings.Cut(lines.Text(), ":")
+		if !ok || (key != "VmRSS" && key != "VmHWM") {
+			continue
+		}
+		fields := strings.Fields(value)
+		if len(fields) != 2 || fields[1] != "kB" {
+			return memory{}, fmt.Errorf("unexpected %s line %q", key, lines.Text())
+		}
+		n, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil {
+			return memory{}, fmt.Errorf("%s: %w", key, err)
+		}
+		if key == "VmRSS" {
+			m.RSS = n
+		} else {
+			m.HWM = n
+		}
+		found++
+	}
+	if err := lines.Err(); err != nil {
+		return memory{}, err
+	}
+	if found != 2 {
+		return memory{}, fmt.Errorf("VmRSS or VmHWM missing (a kernel thread, or a process that exited?)")
+	}
+	return m, nil
+}
+
+// snapshot reads every process's memory now.
+func snapshot(pids map[string]int) map[string]memory {
+	out := map[string]memory{}
+	for name, pid := range pids {
+		if m, err := readMemory(pid); err == nil {
+			out[name] = m
+		}
+	}
+	return out
+}
+
+// watcher samples resident memory while load runs and keeps each process's
+// highest reading.
+type watcher struct {
+	mu   sync.Mutex
+	peak map[string]int64
+	stop chan struct{}
+	done chan struct{}
+}
+
+// watch samples the processes pids names every interval until Stop.
+func watch(pids func() map[string]int, every time.Duration) *watcher {
+	w := &watcher{peak: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			w.observe(snapshot(pids()))
+			select {
+			case <-w.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return w
+}
+
+func (w *watcher) observe(readings map[string]memory) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for name, m := range readings {
+		w.peak[name] = max(w.peak[name], m.RSS)
+	}
+}
+
+// Stop ends sampling and returns the highest RSS seen per process, in KiB.
+func (w *watcher) Stop() map[string]int64 {
+	close(w.stop)
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]int64, len(w.peak))
+	for k, v := range w.peak {
+		out[k] = v
+	}
+	return out
+}
+
+func mib(kib int64) float64 { return float64(kib) / 1024 }

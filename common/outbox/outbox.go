@@ -65,36 +65,45 @@ type Publisher interface {
 
 // Relay publishes the pending events of some collections.
 type Relay struct {
-	pub      Publisher
-	colls    []*mongo.Collection
-	log      *slog.Logger
-	interval time.Duration
-	wake     chan struct{}
+	pub   Publisher
+	colls []*mongo.Collection
+	log   *slog.Logger
+	idle  time.Duration
+	retry time.Duration
+	wake  chan struct{}
 }
 
-// DefaultInterval is how often the relay looks for pending events when
-// nothing woke it: the bound on an event's delay after an outage ends.
-const DefaultInterval = time.Second
+const (
+	// DefaultIdleInterval is how often a relay with nothing to do looks for
+	// pending events anyway: for events that another process wrote and did
+	// not live to publish. Each look reads its collections, which on FerretDB
+	// means every document, so it is not done every second.
+	DefaultIdleInterval = 5 * time.Second
+	// DefaultRetryInterval is how soon a relay tries again after publishing
+	// failed: the bound on an event's delay once a broker outage ends.
+	DefaultRetryInterval = time.Second
+)
 
 // NewRelay returns a relay for colls. Call Run to start it.
 func NewRelay(pub Publisher, logger *slog.Logger, colls ...*mongo.Collection) *Relay {
 	return &Relay{
-		pub:      pub,
-		colls:    colls,
-		log:      logger.With("component", "outbox"),
-		interval: DefaultInterval,
-		wake:     make(chan struct{}, 1),
+		pub:   pub,
+		colls: colls,
+		log:   logger.With("component", "outbox"),
+		idle:  DefaultIdleInterval,
+		retry: DefaultRetryInterval,
+		wake:  make(chan struct{}, 1),
 	}
 }
 
-// WithInterval sets the polling interval.
+// WithInterval sets both the idle and the retry interval (tests).
 func (r *Relay) WithInterval(d time.Duration) *Relay {
-	r.interval = d
+	r.idle, r.retry = d, d
 	return r
 }
 
 // Notify asks the relay to look now. Call it after a write that pushed events,
-// so they go out at once instead of at the next tick. It never blocks.
+// so they go out at once instead of at the next look. It never blocks.
 func (r *Relay) Notify() {
 	select {
 	case r.wake <- struct{}{}:
@@ -104,12 +113,15 @@ func (r *Relay) Notify() {
 
 // Run publishes pending events until ctx ends.
 func (r *Relay) Run(ctx context.Context) error {
-	t := time.NewTicker(r.interval)
+	t := time.NewTimer(r.idle)
 	defer t.Stop()
 	for {
+		wait := r.idle
 		if _, err := r.Flush(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("publishing pending events", "err", err)
+			r.log.Warn("publishing pending events; retrying", "in", r.retry, "err", err)
+			wait = r.retry
 		}
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return nil

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,20 @@ func (e *Env) Int(name string, def int) int {
 	return n
 }
 
+// Level parses name as a log level (debug, info, warn, error), or returns def when unset.
+func (e *Env) Level(name string, def slog.Level) slog.Level {
+	v := strings.TrimSpace(e.getenv(name))
+	if v == "" {
+		return def
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		e.problems = append(e.problems, fmt.Sprintf("%s=%q is not debug, info, warn or error", name, v))
+		return def
+	}
+	return l
+}
+
 // Err reports every missing or malformed variable seen so far.
 func (e *Env) Err() error {
 	var parts []string
@@ -102,6 +117,8 @@ type Common struct {
 	NATSClusterID string
 	NATSClientID  string
 	CookieSecure  bool
+	// LogLevel is the lowest level logged: debug shows every request.
+	LogLevel slog.Level
 }
 
 // Service names the parts of Common a service needs.
@@ -118,6 +135,7 @@ func (e *Env) LoadCommon(s Service) Common {
 		Port:          e.String("PORT", "3000"),
 		NATSClusterID: e.String("NATS_CLUSTER_ID", "ticketing"),
 		CookieSecure:  e.Bool("COOKIE_SECURE", true),
+		LogLevel:      e.Level("LOG_LEVEL", slog.LevelInfo),
 	}
 	if s.Mongo {
 		c.MongoURI = e.Required("MONGO_URI")

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"log/slog"
 	"testing"
 	"time"
 
@@ -103,4 +104,18 @@ func TestMissingAndMalformedAreReportedTogether(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "MONGO_URI")
 	assert.Contains(t, err.Error(), "COOKIE_SECURE")
+}
+
+func TestLogLevel(t *testing.T) {
+	e := config.New(func(k string) string { return map[string]string{"LOG_LEVEL": "debug"}[k] })
+	assert.Equal(t, slog.LevelDebug, e.LoadCommon(config.Service{Name: "x"}).LogLevel)
+	require.NoError(t, e.Err())
+
+	e = config.New(func(string) string { return "" })
+	assert.Equal(t, slog.LevelInfo, e.LoadCommon(config.Service{Name: "x"}).LogLevel, "info by default")
+
+	e = config.New(func(k string) string { return map[string]string{"LOG_LEVEL": "chatty"}[k] })
+	e.LoadCommon(config.Service{Name: "x"})
+	require.Error(t, e.Err())
+	assert.Contains(t, e.Err().Error(), `LOG_LEVEL="chatty" is not debug, info, warn or error`)
 }

@@ -40,14 +40,31 @@ func Logger(base *slog.Logger) func(http.Handler) http.Handler {
 			l := base.With("request_id", chimw.GetReqID(r.Context()))
 			ww := chimw.NewWrapResponseWriter(w, r.ProtoMajor)
 			next.ServeHTTP(ww, r.WithContext(httpx.WithLogger(r.Context(), l)))
-			level := slog.LevelInfo
-			if ww.Status() >= http.StatusInternalServerError {
-				level = slog.LevelError
-			}
-			l.Log(r.Context(), level, "request",
+			took := time.Since(start)
+			l.Log(r.Context(), requestLevel(ww.Status(), took), "request",
 				"method", r.Method, "path", r.URL.Path, "status", ww.Status(),
-				"bytes", ww.BytesWritten(), "duration", time.Since(start))
+				"bytes", ww.BytesWritten(), "duration", took)
 		})
+	}
+}
+
+// SlowRequest is how long a request may take before its log line is a warning.
+const SlowRequest = time.Second
+
+// requestLevel decides what a request's log line is worth. Failures and slow
+// requests are what an operator looks for; a fast success is a debug line,
+// because the ingress (or the local gateway) keeps the access log, and at a
+// few thousand requests a second the line costs more CPU than the request.
+func requestLevel(status int, took time.Duration) slog.Level {
+	switch {
+	case status >= http.StatusInternalServerError:
+		return slog.LevelError
+	case took >= SlowRequest:
+		return slog.LevelWarn
+	case status >= http.StatusBadRequest:
+		return slog.LevelInfo
+	default:
+		return slog.LevelDebug
 	}
 }
 

@@ -159,3 +159,24 @@ func TestRecovererLetsAnAbortedResponseAbort(t *testing.T) {
 	_, err := srv.Client().Get(srv.URL + "/abort")
 	assert.Error(t, err, "http.ErrAbortHandler cuts the connection instead of answering 500")
 }
+
+func TestAFastSuccessIsADebugLineAndAFailureIsNot(t *testing.T) {
+	logs := &lines{}
+	srv := newServer(t, slog.New(slog.NewJSONHandler(logs, nil))) // info and up, as services run
+	status, _, _ := get(t, srv, "/whoami", nil)
+	require.Equal(t, http.StatusOK, status)
+	status, _, _ = get(t, srv, "/nowhere", nil)
+	require.Equal(t, http.StatusNotFound, status)
+	require.Eventually(t, func() bool { return len(logs.records(t)) == 1 }, 5*time.Second, 10*time.Millisecond)
+	rec := logs.records(t)[0]
+	assert.Equal(t, "/nowhere", rec["path"], "only the failure is logged at info")
+	assert.Equal(t, "INFO", rec["level"])
+
+	debug := &lines{}
+	srv = newServer(t, slog.New(slog.NewJSONHandler(debug, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	status, _, _ = get(t, srv, "/whoami", nil)
+	require.Equal(t, http.StatusOK, status)
+	require.Eventually(t, func() bool { return len(debug.records(t)) == 1 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, "DEBUG", debug.records(t)[0]["level"])
+	assert.Equal(t, "/whoami", debug.records(t)[0]["path"])
+}

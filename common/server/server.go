@@ -125,7 +125,7 @@ func Main(name string, run func(ctx context.Context, getenv func(string) string)
 	}
 }
 
-// NewLogger returns the JSON logger services write to stdout.
-func NewLogger(service string) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("service", service)
+// NewLogger returns the JSON logger services write to stdout, from level up.
+func NewLogger(service string, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level})).With("service", service)
 }

@@ -56,7 +56,7 @@ func Run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	logger := server.NewLogger(needs.Name)
+	logger := server.NewLogger(needs.Name, cfg.LogLevel)
 	deps, err := service.Open(ctx, needs, cfg.Common, logger)
 	if err != nil {
 		return err

@@ -188,7 +188,10 @@ func repoRoot() (string, error) {
 // freePorts finds a gateway port and a block of 21 free ports for the runner.
 func freePorts() (gateway, base int, err error) {
 	for attempt := 0; attempt < 50; attempt++ {
-		candidate := 20000 + (os.Getpid()*7+attempt*97)%20000
+		// Below Linux's ephemeral range (32768 and up), where another
+		// process's outgoing connection could take a port between this
+		// check and the runner's listen.
+		candidate := 20000 + (os.Getpid()*7+attempt*97)%12000
 		ok := true
 		for p := candidate; p <= candidate+21 && ok; p++ {
 			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))

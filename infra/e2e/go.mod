@@ -2,7 +2,10 @@ module ticketing.dev/infra/e2e
 
 go 1.26.0
 
-require ticketing.dev/common v0.0.0
+require (
+	ticketing.dev/common v0.0.0
+	ticketing.dev/infra/runner v0.0.0
+)
 
 require (
 	dario.cat/mergo v1.0.2 // indirect
@@ -79,4 +82,7 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 )
 
-replace ticketing.dev/common => ../../common
+replace (
+	ticketing.dev/common => ../../common
+	ticketing.dev/infra/runner => ../runner
+)

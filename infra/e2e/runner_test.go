@@ -5,12 +5,13 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"ticketing.dev/infra/runner/launch"
 )
 
 // Ctrl-C leaves no process and no port behind, and a second run over the same
@@ -23,26 +24,26 @@ func TestARunStopsCleanlyAndTheNextReusesItsData(t *testing.T) {
 	}
 	jar, _ := cookiejar.New(nil)
 	seller := &user{t: t, client: &http.Client{Jar: jar, Timeout: 30 * time.Second}, email: "kept@example.com"}
-	withBase(first.baseURL, func() {
+	withBase(first.BaseURL, func() {
 		seller.mustDo("POST", "/api/users/signup", map[string]string{"email": seller.email, "password": "password123"}, http.StatusCreated, nil)
 		seller.list(t, "kept across runs")
 	})
-	pids := readPIDs(t, filepath.Join(dataDir, "run"))
+	pids := launch.PIDs(dataDir)
 	if len(pids) < 8 {
 		t.Fatalf("want a pid file per process, got %v", pids)
 	}
 
-	if err := first.stop(); err != nil {
-		t.Fatalf("the runner did not stop cleanly: %v\n%s", err, tail(first.log.Name()))
+	if err := first.Stop(); err != nil {
+		t.Fatalf("the runner did not stop cleanly: %v\n%s", err, launch.Tail(first.LogPath, 20000))
 	}
 	for name, pid := range pids {
 		if syscall.Kill(pid, 0) == nil && !zombie(pid) {
 			t.Errorf("%s (pid %d) is still running after Ctrl-C", name, pid)
 		}
 	}
-	ports := []int{first.gatewayPort}
+	ports := []int{first.GatewayPort}
 	for _, off := range []int{0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14} {
-		ports = append(ports, first.basePort+off)
+		ports = append(ports, first.BasePort+off)
 	}
 	for _, p := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
@@ -57,8 +58,8 @@ func TestARunStopsCleanlyAndTheNextReusesItsData(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a second run over the same data did not start: %v", err)
 	}
-	defer func() { _ = second.stop() }()
-	withBase(second.baseURL, func() {
+	defer func() { _ = second.Stop() }()
+	withBase(second.BaseURL, func() {
 		jar, _ := cookiejar.New(nil)
 		again := &user{t: t, client: &http.Client{Jar: jar, Timeout: 30 * time.Second}, email: seller.email}
 		again.mustDo("POST", "/api/users/signin", map[string]string{"email": seller.email, "password": "password123"}, http.StatusOK, nil)
@@ -78,25 +79,6 @@ func withBase(url string, f func()) {
 	system.baseURL = url
 	defer func() { system.baseURL = saved }()
 	f()
-}
-
-func readPIDs(t *testing.T, dir string) map[string]int {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pids := map[string]int{}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue
-		}
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			pids[strings.TrimSuffix(e.Name(), ".pid")] = n
-		}
-	}
-	return pids
 }
 
 func zombie(pid int) bool {

@@ -7,16 +7,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +20,7 @@ import (
 	"time"
 
 	"ticketing.dev/common/testenv"
+	"ticketing.dev/infra/runner/launch"
 )
 
 // system is the runner the package's tests share.
@@ -32,7 +29,7 @@ var system struct {
 	dataDir string
 	root    string
 	stripe  *stripeProxy
-	log     *os.File
+	logPath string
 }
 
 // expirationWindow is short so the expiry test is quick, and long enough for a
@@ -49,8 +46,7 @@ func TestMain(m *testing.M) {
 		defer stop()
 		code := m.Run()
 		if code != 0 {
-			system.log.Sync()
-			fmt.Fprintf(os.Stderr, "\n--- the runner's last output ---\n%s\n", tail(system.log.Name()))
+			fmt.Fprintf(os.Stderr, "\n--- the runner's last output ---\n%s\n", launch.Tail(system.logPath, 20000))
 		}
 		return code
 	}()
@@ -59,7 +55,7 @@ func TestMain(m *testing.M) {
 }
 
 func startSystem() (stop func(), err error) {
-	root, err := repoRoot()
+	root, err := launch.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -83,137 +79,22 @@ func startSystem() (stop func(), err error) {
 		os.RemoveAll(dataDir)
 		return nil, err
 	}
-	system.baseURL, system.dataDir, system.root, system.log = r.baseURL, dataDir, root, r.log
+	system.baseURL, system.dataDir, system.root, system.logPath = r.BaseURL, dataDir, root, r.LogPath
 	return func() {
-		_ = r.stop()
+		_ = r.Stop()
 		system.stripe.Close()
 		os.RemoveAll(dataDir)
 	}, nil
 }
 
-// runnerProc is one bin/runner started by a test.
-type runnerProc struct {
-	cmd         *exec.Cmd
-	exited      chan struct{}
-	exitErr     error
-	baseURL     string
-	gatewayPort int
-	basePort    int
-	log         *os.File
-}
-
-// startRunner starts bin/runner on free ports over dataDir and waits until its
-// gateway answers.
-func startRunner(root, dataDir string, env ...string) (*runnerProc, error) {
-	runner := filepath.Join(root, "bin", "runner")
-	if _, err := os.Stat(runner); err != nil {
-		return nil, fmt.Errorf("%s is missing: run `make build` first (make test-e2e does)", runner)
-	}
-	gatewayPort, basePort, err := freePorts()
+// startRunner starts bin/runner over dataDir, its output in a log file there.
+func startRunner(root, dataDir string, env ...string) (*launch.Runner, error) {
+	log, err := os.CreateTemp(dataDir, "runner-*.log")
 	if err != nil {
 		return nil, err
 	}
-	logFile, err := os.CreateTemp(dataDir, "runner-*.log")
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(runner)
-	cmd.Dir = root
-	cmd.Env = append(append(os.Environ(),
-		"DATA_DIR="+dataDir,
-		"GATEWAY_PORT="+strconv.Itoa(gatewayPort),
-		"BASE_PORT="+strconv.Itoa(basePort),
-	), env...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	r := &runnerProc{cmd: cmd, exited: make(chan struct{}), gatewayPort: gatewayPort, basePort: basePort, log: logFile,
-		baseURL: fmt.Sprintf("http://127.0.0.1:%d", gatewayPort)}
-	go func() { r.exitErr = cmd.Wait(); close(r.exited) }()
-
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		res, err := http.Get(r.baseURL + "/api/users/currentuser")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return r, nil
-			}
-		}
-		select {
-		case <-r.exited:
-			return nil, fmt.Errorf("the runner exited (%v):\n%s", r.exitErr, tail(logFile.Name()))
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			_ = r.stop()
-			return nil, fmt.Errorf("the system did not come up:\n%s", tail(logFile.Name()))
-		}
-	}
-}
-
-// stop sends Ctrl-C's signal and waits for the runner to finish; a runner
-// that does not stop within a minute is killed and reported.
-func (r *runnerProc) stop() error {
-	_ = r.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-r.exited:
-		return r.exitErr
-	case <-time.After(60 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.exited
-		return errors.New("the runner did not stop within a minute of SIGINT")
-	}
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.work above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// freePorts finds a gateway port and a block of 21 free ports for the runner.
-func freePorts() (gateway, base int, err error) {
-	for attempt := 0; attempt < 50; attempt++ {
-		// Below Linux's ephemeral range (32768 and up), where another
-		// process's outgoing connection could take a port between this
-		// check and the runner's listen.
-		candidate := 20000 + (os.Getpid()*7+attempt*97)%12000
-		ok := true
-		for p := candidate; p <= candidate+21 && ok; p++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				continue
-			}
-			l.Close()
-		}
-		if ok {
-			return candidate + 21, candidate, nil
-		}
-	}
-	return 0, 0, errors.New("no free block of ports")
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 20000 {
-		b = b[len(b)-20000:]
-	}
-	return string(b)
+	log.Close()
+	return launch.Start(context.Background(), launch.Options{Root: root, DataDir: dataDir, Env: env, LogPath: log.Name()})
 }
 
 // user is one person with a browser-like cookie jar.
@@ -349,32 +230,20 @@ func orderStatus(u *user, id string) string {
 	return o.Status
 }
 
-// pid reads a running process's id from the runner's pid files.
-func pid(t *testing.T, name string) int {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(system.dataDir, "run", name+".pid"))
-	if err != nil {
-		t.Fatalf("pid of %s: %v", name, err)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // kill kills a service outright (no graceful shutdown) and waits until the
 // runner has started it again.
 func kill(t *testing.T, name string) {
 	t.Helper()
-	old := pid(t, name)
+	old, ok := launch.PIDs(system.dataDir)[name]
+	if !ok {
+		t.Fatalf("no pid file for %s", name)
+	}
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatalf("killing %s: %v", name, err)
 	}
 	waitFor(t, name+" to be restarted", func() bool {
-		b, err := os.ReadFile(filepath.Join(system.dataDir, "run", name+".pid"))
-		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		return err == nil && n != old && n != 0
+		n, ok := launch.PIDs(system.dataDir)[name]
+		return ok && n != old
 	})
 }
 

@@ -16,6 +16,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
+
+	"ticketing.dev/infra/runner/launch"
 )
 
 // pageSize is the list page a browser asks for (the API's default).
@@ -62,7 +64,7 @@ func run(ctx context.Context, opts config, out io.Writer) (bool, error) {
 	} else {
 		root := opts.Root
 		if root == "" {
-			if root, err = findRoot(); err != nil {
+			if root, err = launch.RepoRoot(); err != nil {
 				return false, err
 			}
 		}

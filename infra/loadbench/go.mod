@@ -6,6 +6,7 @@ require (
 	github.com/stretchr/testify v1.12.1
 	go.mongodb.org/mongo-driver v1.17.10
 	golang.org/x/crypto v0.58.0
+	ticketing.dev/infra/runner v0.0.0
 )
 
 require (
@@ -21,3 +22,5 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )
+
+replace ticketing.dev/infra/runner => ../runner

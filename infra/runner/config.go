@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"ticketing.dev/infra/runner/launch"
 )
 
 // config is what the runner reads from its environment.
@@ -67,7 +69,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	if cfg.Root == "" {
-		if cfg.Root, err = findRoot(); err != nil {
+		if cfg.Root, err = launch.RepoRoot(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -97,24 +99,6 @@ func port(getenv func(string) string, name string, def int) (int, error) {
 		return 0, fmt.Errorf("%s=%q is not a port number", name, v)
 	}
 	return n, nil
-}
-
-// findRoot walks up from the working directory to the folder holding go.work.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cannot find the repository root (go.work); set TICKETING_ROOT")
-		}
-		dir = parent
-	}
 }
 
 // serviceEnv is the environment every Go service gets beyond its own

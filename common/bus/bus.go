@@ -440,3 +440,22 @@ func (c *Client) park(log *slog.Logger, s *Subscription, m *stan.Msg, reason str
 		log.Warn("ack of parked message failed", "err", err)
 	}
 }
+
+// On subscribes queue to the subject of T, with a handler that receives the
+// payload already decoded. The subject comes from the payload type, so a
+// handler cannot be wired to the wrong channel; a payload that does not decode
+// is an error like any other (redelivered, then parked).
+func On[T events.Payload](queue string, handle func(ctx context.Context, p T) error) Subscription {
+	var zero T
+	return Subscription{
+		Subject: zero.Subject(),
+		Queue:   queue,
+		Handler: func(ctx context.Context, m Message) error {
+			p, err := events.Decode[T](m.Envelope)
+			if err != nil {
+				return err
+			}
+			return handle(ctx, p)
+		},
+	}
+}

@@ -521,3 +521,21 @@ func TestAnAckWaitBelowTheBrokersMinimumIsRefused(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "below NATS Streaming's minimum of 1s")
 }
+
+// On takes the subject from the payload type and hands the handler the
+// decoded payload; a payload that does not decode fails like a handler error.
+func TestOnDecodesThePayloadForItsSubject(t *testing.T) {
+	var got events.OrderCancelled
+	sub := bus.On("q", func(_ context.Context, p events.OrderCancelled) error { got = p; return nil })
+	assert.Equal(t, events.SubjectOrderCancelled, sub.Subject)
+	assert.Equal(t, "q", sub.Queue)
+
+	env, err := events.New(events.OrderCancelled{ID: "o1", Version: 2, Ticket: events.TicketRef{ID: "t1"}})
+	require.NoError(t, err)
+	require.NoError(t, sub.Handler(context.Background(), bus.Message{Envelope: env}))
+	assert.Equal(t, events.OrderCancelled{ID: "o1", Version: 2, Ticket: events.TicketRef{ID: "t1"}}, got)
+
+	wrong, err := events.New(events.OrderCompleted{ID: "o1"})
+	require.NoError(t, err)
+	assert.Error(t, sub.Handler(context.Background(), bus.Message{Envelope: wrong}), "another subject's payload is refused")
+}

@@ -35,9 +35,9 @@ type Subscriber interface {
 func Subscribe(b Subscriber, holds Holds) error {
 	h := handlers{holds: holds}
 	for _, s := range []bus.Subscription{
-		{Subject: events.SubjectOrderCreated, Handler: h.orderCreated},
-		{Subject: events.SubjectOrderCancelled, Handler: h.orderCancelled},
-		{Subject: events.SubjectOrderCompleted, Handler: h.orderCompleted},
+		bus.On(Queue, h.orderCreated),
+		bus.On(Queue, h.orderCancelled),
+		bus.On(Queue, h.orderCompleted),
 	} {
 		s.Queue = Queue
 		s.MaxDeliveries = maxDeliveries
@@ -54,11 +54,7 @@ type handlers struct {
 
 // orderCreated schedules the hold. A redelivery finds the job already there
 // and is acked.
-func (h handlers) orderCreated(ctx context.Context, m bus.Message) error {
-	e, err := events.Decode[events.OrderCreated](m.Envelope)
-	if err != nil {
-		return err
-	}
+func (h handlers) orderCreated(ctx context.Context, e events.OrderCreated) error {
 	hold, err := expiry.FromOrderCreated(e)
 	if err != nil {
 		return err
@@ -69,19 +65,11 @@ func (h handlers) orderCreated(ctx context.Context, m bus.Message) error {
 // orderCancelled removes the hold of an order cancelled before it lapsed. If
 // the cancellation overtakes the order:created, the job scheduled afterwards
 // still fires, and orders ignores an expiry for a cancelled order.
-func (h handlers) orderCancelled(ctx context.Context, m bus.Message) error {
-	e, err := events.Decode[events.OrderCancelled](m.Envelope)
-	if err != nil {
-		return err
-	}
+func (h handlers) orderCancelled(ctx context.Context, e events.OrderCancelled) error {
 	return h.holds.Cancel(ctx, e.ID)
 }
 
 // orderCompleted removes the hold of a paid order.
-func (h handlers) orderCompleted(ctx context.Context, m bus.Message) error {
-	e, err := events.Decode[events.OrderCompleted](m.Envelope)
-	if err != nil {
-		return err
-	}
+func (h handlers) orderCompleted(ctx context.Context, e events.OrderCompleted) error {
 	return h.holds.Cancel(ctx, e.ID)
 }

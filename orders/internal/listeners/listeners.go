@@ -35,10 +35,10 @@ type Store interface {
 func Subscriptions(store Store, logger *slog.Logger, published func()) []bus.Subscription {
 	h := handlers{store: store, log: logger, published: published}
 	return []bus.Subscription{
-		{Subject: events.SubjectTicketCreated, Queue: Queue, Handler: h.ticketCreated},
-		{Subject: events.SubjectTicketUpdated, Queue: Queue, Handler: h.ticketUpdated},
-		{Subject: events.SubjectExpirationComplete, Queue: Queue, Handler: h.expirationComplete},
-		{Subject: events.SubjectPaymentCreated, Queue: Queue, Handler: h.paymentCreated},
+		bus.On(Queue, h.ticketCreated),
+		bus.On(Queue, h.ticketUpdated),
+		bus.On(Queue, h.expirationComplete),
+		bus.On(Queue, h.paymentCreated),
 	}
 }
 
@@ -48,31 +48,19 @@ type handlers struct {
 	published func()
 }
 
-func (h handlers) ticketCreated(ctx context.Context, m bus.Message) error {
-	p, err := events.Decode[events.TicketCreated](m.Envelope)
-	if err != nil {
-		return err
-	}
+func (h handlers) ticketCreated(ctx context.Context, p events.TicketCreated) error {
 	return h.store.ApplyTicketCreated(ctx, p)
 }
 
-func (h handlers) ticketUpdated(ctx context.Context, m bus.Message) error {
-	p, err := events.Decode[events.TicketUpdated](m.Envelope)
-	if err != nil {
-		return err
-	}
-	err = h.store.ApplyTicketUpdated(ctx, p)
+func (h handlers) ticketUpdated(ctx context.Context, p events.TicketUpdated) error {
+	err := h.store.ApplyTicketUpdated(ctx, p)
 	if errors.Is(err, order.ErrReplicaBehind) {
 		return fmt.Errorf("%w: %w", bus.ErrNotYet, err)
 	}
 	return err
 }
 
-func (h handlers) expirationComplete(ctx context.Context, m bus.Message) error {
-	p, err := events.Decode[events.ExpirationComplete](m.Envelope)
-	if err != nil {
-		return err
-	}
+func (h handlers) expirationComplete(ctx context.Context, p events.ExpirationComplete) error {
 	o, err := h.store.Cancel(ctx, p.OrderID, func(order.Order) error { return nil })
 	switch {
 	case errors.Is(err, order.ErrComplete):
@@ -87,12 +75,8 @@ func (h handlers) expirationComplete(ctx context.Context, m bus.Message) error {
 	return nil
 }
 
-func (h handlers) paymentCreated(ctx context.Context, m bus.Message) error {
-	p, err := events.Decode[events.PaymentCreated](m.Envelope)
-	if err != nil {
-		return err
-	}
-	_, err = h.store.Complete(ctx, p.OrderID, p.ID)
+func (h handlers) paymentCreated(ctx context.Context, p events.PaymentCreated) error {
+	_, err := h.store.Complete(ctx, p.OrderID, p.ID)
 	switch {
 	case errors.Is(err, order.ErrCancelled):
 		// Paid too late: the order stays cancelled and payments refunds the

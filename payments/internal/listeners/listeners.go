@@ -44,9 +44,9 @@ type Settler interface {
 func Subscriptions(replica Replica, settler Settler, logger *slog.Logger) []bus.Subscription {
 	h := handlers{replica: replica, settler: settler, log: logger.With("component", "listeners")}
 	subs := []bus.Subscription{
-		{Subject: events.SubjectOrderCreated, Handler: h.orderCreated},
-		{Subject: events.SubjectOrderCancelled, Handler: h.orderCancelled},
-		{Subject: events.SubjectOrderCompleted, Handler: h.orderCompleted},
+		bus.On(Queue, h.orderCreated),
+		bus.On(Queue, h.orderCancelled),
+		bus.On(Queue, h.orderCompleted),
 	}
 	for i := range subs {
 		subs[i].Queue = Queue
@@ -61,26 +61,18 @@ type handlers struct {
 	log     *slog.Logger
 }
 
-func (h handlers) orderCreated(ctx context.Context, m bus.Message) error {
-	e, err := events.Decode[events.OrderCreated](m.Envelope)
-	if err != nil {
-		return err
-	}
+func (h handlers) orderCreated(ctx context.Context, e events.OrderCreated) error {
 	return h.replica.ApplyOrderCreated(ctx, e)
 }
 
 // orderCancelled applies the cancellation, then settles the order's charge:
 // one that succeeded is refunded. A redelivery (the replica has the version
 // already) settles again, which finds nothing left to do once it is done.
-func (h handlers) orderCancelled(ctx context.Context, m bus.Message) error {
-	e, err := events.Decode[events.OrderCancelled](m.Envelope)
-	if err != nil {
-		return err
-	}
+func (h handlers) orderCancelled(ctx context.Context, e events.OrderCancelled) error {
 	if err := h.apply(ctx, e.ID, e.Version, events.StatusCancelled); err != nil {
 		return err
 	}
-	err = h.settler.Settle(ctx, e.ID)
+	err := h.settler.Settle(ctx, e.ID)
 	switch {
 	case err == nil:
 		return nil
@@ -100,11 +92,7 @@ func (h handlers) orderCancelled(ctx context.Context, m bus.Message) error {
 	}
 }
 
-func (h handlers) orderCompleted(ctx context.Context, m bus.Message) error {
-	e, err := events.Decode[events.OrderCompleted](m.Envelope)
-	if err != nil {
-		return err
-	}
+func (h handlers) orderCompleted(ctx context.Context, e events.OrderCompleted) error {
 	return h.apply(ctx, e.ID, e.Version, events.StatusComplete)
 }
 

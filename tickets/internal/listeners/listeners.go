@@ -31,9 +31,9 @@ type Tickets interface {
 func Subscriptions(tickets Tickets, published func()) []bus.Subscription {
 	h := handlers{tickets: tickets, published: published}
 	return []bus.Subscription{
-		{Subject: events.SubjectOrderCreated, Queue: Queue, Handler: h.orderCreated},
-		{Subject: events.SubjectOrderCancelled, Queue: Queue, Handler: h.orderCancelled},
-		{Subject: events.SubjectOrderCompleted, Queue: Queue, Handler: h.orderCompleted},
+		bus.On(Queue, h.orderCreated),
+		bus.On(Queue, h.orderCancelled),
+		bus.On(Queue, h.orderCompleted),
 	}
 }
 
@@ -42,27 +42,15 @@ type handlers struct {
 	published func()
 }
 
-func (h handlers) orderCreated(ctx context.Context, m bus.Message) error {
-	p, err := events.Decode[events.OrderCreated](m.Envelope)
-	if err != nil {
-		return err
-	}
+func (h handlers) orderCreated(ctx context.Context, p events.OrderCreated) error {
 	return h.change(ctx, p.Ticket.ID, func(t *ticket.Ticket) error { return t.Reserve(p.ID) })
 }
 
-func (h handlers) orderCancelled(ctx context.Context, m bus.Message) error {
-	p, err := events.Decode[events.OrderCancelled](m.Envelope)
-	if err != nil {
-		return err
-	}
+func (h handlers) orderCancelled(ctx context.Context, p events.OrderCancelled) error {
 	return h.change(ctx, p.Ticket.ID, func(t *ticket.Ticket) error { t.Release(p.ID); return nil })
 }
 
-func (h handlers) orderCompleted(ctx context.Context, m bus.Message) error {
-	p, err := events.Decode[events.OrderCompleted](m.Envelope)
-	if err != nil {
-		return err
-	}
+func (h handlers) orderCompleted(ctx context.Context, p events.OrderCompleted) error {
 	return h.change(ctx, p.Ticket.ID, func(t *ticket.Ticket) error { return t.MarkSold(p.ID) })
 }
 

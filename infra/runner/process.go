@@ -29,6 +29,8 @@ type spec struct {
 	// /readyz).
 	Port      int
 	ReadyPath string
+	// Host is where the runner reaches Port to see it ready; 127.0.0.1 if empty.
+	Host string
 }
 
 // restartPolicy: a process that dies is started again after a growing pause;
@@ -83,13 +85,29 @@ func (p *proc) launch(ctx context.Context) error {
 	cmd.Dir = p.spec.Dir
 	cmd.Env = append(os.Environ(), p.spec.Env...)
 	w := p.sup.out.writer(p.spec.Name)
-	cmd.Stdout, cmd.Stderr = w, w
+	// The output goes through a pipe of our own, not exec's copying: exec's
+	// Wait would also wait for every child holding the pipe to exit, and an
+	// orphaned child (nginx's worker, npm's node) holds it as long as it lives.
+	r, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
 	// Its own process group, so stopping it stops its children (npm -> node),
 	// and death with the runner if the runner is killed outright.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		r.Close()
 		return fmt.Errorf("starting %s: %w", p.spec.Name, err)
 	}
+	copied := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(w, r)
+		r.Close()
+		close(copied)
+	}()
 	exited := make(chan struct{})
 	p.mu.Lock()
 	p.cmd, p.exited = cmd, exited
@@ -97,6 +115,13 @@ func (p *proc) launch(ctx context.Context) error {
 	p.writePID(cmd.Process.Pid)
 	go func() {
 		err := cmd.Wait()
+		// What it started dies with it: an orphan would keep the port, and
+		// its replacement could not start.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-copied:
+		case <-time.After(time.Second): // a child that left the group keeps the pipe
+		}
 		w.Flush()
 		close(exited)
 		p.onExit(ctx, err)
@@ -117,7 +142,11 @@ func (p *proc) writePID(pid int) {
 func (p *proc) waitReady(ctx context.Context, exited <-chan struct{}) error {
 	deadline := time.Now().Add(p.sup.timeout)
 	client := &http.Client{Timeout: 2 * time.Second}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p.spec.Port))
+	host := p.spec.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(p.spec.Port))
 	for {
 		if p.ready(client, addr) {
 			return nil

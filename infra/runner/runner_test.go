@@ -272,6 +272,31 @@ func TestAProcessThatKeepsDyingStopsTheRun(t *testing.T) {
 	sup.stopAll()
 }
 
+func TestADeadProcessTakesItsChildrenWithIt(t *testing.T) {
+	out := &lockedBuffer{}
+	pids := t.TempDir()
+	sup := newSupervisor(newLogMux(out), pids, 10*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	defer sup.stopAll()
+	port, err := freePort()
+	require.NoError(t, err)
+	childPidFile := filepath.Join(t.TempDir(), "child")
+	// As nginx's master and its worker: the child holds the port.
+	sp := spec{Name: "parent", Path: "sh", Args: []string{"-c",
+		"python3 -m http.server --bind 127.0.0.1 " + strconv.Itoa(port) + " & echo $! > " + childPidFile + "; wait"}, Port: port}
+	require.NoError(t, sup.start(ctx, sp))
+	b, err := os.ReadFile(childPidFile)
+	require.NoError(t, err)
+	child, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	require.NoError(t, err)
+
+	require.NoError(t, syscall.Kill(pidOf(t, pids, "parent"), syscall.SIGKILL))
+	require.Eventually(t, func() bool { return !alive(child) || isZombie(child) }, 5*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "parent is back") }, 20*time.Second, 50*time.Millisecond,
+		"the port is free again for its replacement: %s", out)
+}
+
 func TestStopAllStopsChildrenOfAProcessToo(t *testing.T) {
 	sup := newSupervisor(newLogMux(io.Discard), "", 10*time.Second)
 	port, err := freePort()

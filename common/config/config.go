@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -110,6 +111,9 @@ func (e *Env) Err() error {
 
 // Common holds the settings every service shares.
 type Common struct {
+	// Host is the address to listen on; empty, every interface (as in a
+	// container). The local runner sets 127.0.0.1: only its gateway is for people.
+	Host          string
 	Port          string
 	MongoURI      string
 	JWTKey        string
@@ -120,6 +124,9 @@ type Common struct {
 	// LogLevel is the lowest level logged: debug shows every request.
 	LogLevel slog.Level
 }
+
+// Addr is where the HTTP server listens: HOST and PORT.
+func (c Common) Addr() string { return net.JoinHostPort(c.Host, c.Port) }
 
 // Service names the parts of Common a service needs.
 type Service struct {
@@ -132,6 +139,7 @@ type Service struct {
 // LoadCommon reads the shared settings a service declares it needs.
 func (e *Env) LoadCommon(s Service) Common {
 	c := Common{
+		Host:          e.String("HOST", ""),
 		Port:          e.String("PORT", "3000"),
 		NATSClusterID: e.String("NATS_CLUSTER_ID", "ticketing"),
 		CookieSecure:  e.Bool("COOKIE_SECURE", true),

@@ -55,11 +55,12 @@ func TestDefaults(t *testing.T) {
 	}, c)
 	assert.Equal(t, 15*time.Minute, window)
 	assert.Equal(t, 4, workers)
+	assert.Equal(t, ":3000", c.Addr(), "every interface, as in a container")
 }
 
 func TestSetValuesWin(t *testing.T) {
 	e := env(map[string]string{
-		"PORT": "4000", "NATS_CLUSTER_ID": "other", "COOKIE_SECURE": "false",
+		"HOST": "127.0.0.1", "PORT": "4000", "NATS_CLUSTER_ID": "other", "COOKIE_SECURE": "false",
 		"ORDER_EXPIRATION_WINDOW": "90s", "WORKERS": " 8 ",
 	})
 	c := e.LoadCommon(config.Service{Name: "x"})
@@ -67,6 +68,7 @@ func TestSetValuesWin(t *testing.T) {
 	workers := e.Int("WORKERS", 4)
 	require.NoError(t, e.Err())
 	assert.Equal(t, "4000", c.Port)
+	assert.Equal(t, "127.0.0.1:4000", c.Addr())
 	assert.Equal(t, "other", c.NATSClusterID)
 	assert.False(t, c.CookieSecure)
 	assert.Equal(t, 90*time.Second, window)

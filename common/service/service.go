@@ -108,11 +108,11 @@ func (d *Deps) readinessChecks() map[string]health.Check {
 	return checks
 }
 
-// Serve serves handler on port until ctx ends, running background work (the
+// Serve serves handler on addr (host:port) until ctx ends, running background work (the
 // outbox relay, queue workers) alongside, then shuts everything down in order.
-func (d *Deps) Serve(ctx context.Context, port string, handler http.Handler, background ...func(context.Context) error) error {
+func (d *Deps) Serve(ctx context.Context, addr string, handler http.Handler, background ...func(context.Context) error) error {
 	err := server.Serve(ctx, server.Config{
-		Addr:       ":" + port,
+		Addr:       addr,
 		Handler:    handler,
 		Logger:     d.Logger,
 		Background: background,

@@ -159,7 +159,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	common := append([]string{"NATS_URL=" + natsURL, "NATS_CLUSTER_ID=ticketing", "COOKIE_SECURE=false", "JWT_KEY=" + jwtKey}, cfg.serviceEnv()...)
 	service := func(name string, off int, env ...string) spec {
 		return spec{Name: name, Port: b + off, ReadyPath: "/readyz",
-			Env: append(append([]string{"PORT=" + strconv.Itoa(b+off), "NATS_CLIENT_ID=" + name + "-local"}, common...), env...)}
+			Env: append(append([]string{"HOST=127.0.0.1", "PORT=" + strconv.Itoa(b+off), "NATS_CLIENT_ID=" + name + "-local"}, common...), env...)}
 	}
 	ordersEnv := []string{"MONGO_URI=" + mongo("orders")}
 	if cfg.ExpirationWindow != "" {

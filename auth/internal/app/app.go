@@ -71,7 +71,7 @@ func Run(ctx context.Context, getenv func(string) string) error {
 		debug.SetMemoryLimit(MemoryLimit(hasher))
 	}
 	handler := Handler(deps, users, hasher, cfg.Limits, relay.Notify)
-	return deps.Serve(ctx, cfg.Port, handler, relay.Run)
+	return deps.Serve(ctx, cfg.Addr(), handler, relay.Run)
 }
 
 // MemoryLimit is the soft memory limit auth runs under when GOMEMLIMIT is not

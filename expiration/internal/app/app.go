@@ -73,7 +73,7 @@ func Run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	return deps.Serve(ctx, cfg.Port, a.Handler, a.Worker.Run)
+	return deps.Serve(ctx, cfg.Addr(), a.Handler, a.Worker.Run)
 }
 
 // App is expiration put together.

@@ -58,7 +58,7 @@ func Run(ctx context.Context, getenv func(string) string) error {
 	if err := Listen(deps.Bus, st, logger, relay.Notify); err != nil {
 		return err
 	}
-	return deps.Serve(ctx, cfg.Port, Handler(deps, st, cfg.ExpirationWindow, relay.Notify),
+	return deps.Serve(ctx, cfg.Addr(), Handler(deps, st, cfg.ExpirationWindow, relay.Notify),
 		relay.Run, st.Sweeper(logger, store.DefaultHoldGrace, store.DefaultSweepInterval))
 }
 

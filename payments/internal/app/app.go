@@ -71,7 +71,7 @@ func Run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	return deps.Serve(ctx, cfg.Port, a.Handler, a.Relay.Run, a.Payer.RunReconciler(cfg.ReconcileInterval))
+	return deps.Serve(ctx, cfg.Addr(), a.Handler, a.Relay.Run, a.Payer.RunReconciler(cfg.ReconcileInterval))
 }
 
 // App is payments put together. Run its Relay and the Payer's reconciler as

@@ -49,7 +49,7 @@ func Run(ctx context.Context, getenv func(string) string) error {
 	if err := Listen(deps.Bus, tickets, relay.Notify); err != nil {
 		return err
 	}
-	return deps.Serve(ctx, cfg.Port, Handler(deps, tickets, relay.Notify), relay.Run)
+	return deps.Serve(ctx, cfg.Addr(), Handler(deps, tickets, relay.Notify), relay.Run)
 }
 
 // Handler is the complete HTTP handler; tests serve it over real servers.

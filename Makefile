@@ -27,11 +27,14 @@ help: ## list the targets
 ## ---- set-up (idempotent) -------------------------------------------------------
 
 .PHONY: deps
-deps: ## install system packages the tests and the runner need (apt)
-	@if ! command -v redis-server >/dev/null; then \
-		echo "installing redis-server"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
-	fi
+deps: ## install system packages the tests and the runner need (apt): Redis, and nginx for the gateway
+	@missing=""; \
+		command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+		command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+		if [ -n "$$missing" ]; then \
+			echo "installing$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		fi
 
 .PHONY: tools
 tools: $(BIN)/ferretdb $(BIN)/nats-streaming-server $(BIN)/stripe-mock ## build the loopback servers into bin/

@@ -107,8 +107,9 @@ func TestALatePaymentIsRefunded(t *testing.T) {
 	waitFor(t, "the ticket to be for sale again", func() bool { return forSale(buyer, tk.ID) })
 }
 
-// Every service is killed outright (SIGKILL, no graceful shutdown) at some
-// point of a purchase; the runner restarts it, and no order or event is lost.
+// Every service, and the gateway, is killed outright (SIGKILL, no graceful
+// shutdown) at some point of a purchase; the runner restarts it, and no order
+// or event is lost.
 func TestEveryServiceKilledMidFlow(t *testing.T) {
 	seller, buyer := newUser(t, "seller"), newUser(t, "buyer")
 
@@ -120,6 +121,7 @@ func TestEveryServiceKilledMidFlow(t *testing.T) {
 	buyer.eventually("POST", "/api/orders", map[string]string{"ticketId": tk.ID}, http.StatusCreated, &o)
 	kill(t, "expiration") // its hold must survive in Redis
 	kill(t, "payments")   // order:created may be in flight: payments must still get it
+	kill(t, "gateway")    // the front door too: nginx's worker must not outlive its master
 	buyer.eventually("POST", "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, http.StatusCreated, nil)
 	kill(t, "auth")
 	kill(t, "tickets") // order:completed may be in flight: tickets must still mark it sold

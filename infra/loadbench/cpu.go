@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -15,8 +16,41 @@ const clockTick = 10 * time.Millisecond
 // selfName names the benchmark's own process in CPU accounts.
 const selfName = "loadbench"
 
-// readCPU returns the CPU time (user + system) a process has used so far.
+// readCPU returns the CPU time (user + system) a process and its children
+// (nginx's worker) have used so far.
 func readCPU(pid int) (time.Duration, error) {
+	var total time.Duration
+	for i, p := range family(pid) {
+		d, err := readOwnCPU(p)
+		if err != nil && i == 0 {
+			return 0, err
+		}
+		total += d
+	}
+	return total, nil
+}
+
+// family is pid and its descendants, as /proc lists them now.
+func family(pid int) []int {
+	out := []int{pid}
+	for i := 0; i < len(out) && i < 64; i++ {
+		lists, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", out[i]))
+		for _, l := range lists {
+			b, err := os.ReadFile(l)
+			if err != nil {
+				continue
+			}
+			for _, f := range strings.Fields(string(b)) {
+				if child, err := strconv.Atoi(f); err == nil {
+					out = append(out, child)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func readOwnCPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -56,7 +90,8 @@ func cpuNow(pids map[string]int) map[string]time.Duration {
 			out[name] = d
 		}
 	}
-	if d, err := readCPU(os.Getpid()); err == nil {
+	// Its own alone: when it started the system, the runner is its child.
+	if d, err := readOwnCPU(os.Getpid()); err == nil {
 		out[selfName] = d
 	}
 	return out

@@ -19,8 +19,22 @@ type memory struct {
 	HWM int64
 }
 
-// readMemory reads a process's resident memory.
+// readMemory reads the resident memory of a process and its children
+// (nginx's worker), added up.
 func readMemory(pid int) (memory, error) {
+	var total memory
+	for i, p := range family(pid) {
+		m, err := readOwnMemory(p)
+		if err != nil && i == 0 {
+			return memory{}, err
+		}
+		total.RSS += m.RSS
+		total.HWM += m.HWM
+	}
+	return total, nil
+}
+
+func readOwnMemory(pid int) (memory, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return memory{}, err

@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,4 +79,27 @@ func TestEnvIntFindsAVariableInAnEnvironmentBlock(t *testing.T) {
 	assert.False(t, ok, "the whole name must match")
 	_, ok = envInt("GOMAXPROCS=all\x00", "GOMAXPROCS")
 	assert.False(t, ok)
+}
+
+// nginx's work is done by its worker, a child of the pid the runner records:
+// a process is read together with its children.
+func TestAProcessIsReadWithItsChildren(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 30 & wait")
+	require.NoError(t, cmd.Start())
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	var kids []int
+	require.Eventually(t, func() bool { kids = family(cmd.Process.Pid); return len(kids) == 2 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, cmd.Process.Pid, kids[0])
+	defer func() { _ = syscall.Kill(kids[1], syscall.SIGKILL) }()
+
+	parent, err := readOwnMemory(kids[0])
+	require.NoError(t, err)
+	child, err := readOwnMemory(kids[1])
+	require.NoError(t, err)
+	both, err := readMemory(kids[0])
+	require.NoError(t, err)
+	assert.Equal(t, parent.RSS+child.RSS, both.RSS)
 }

@@ -18,9 +18,6 @@ type system struct {
 	baseURL  string
 	dataDir  string
 	mongoURI string
-	// runnerPID is the runner we started (its gateway lives in it); 0 when
-	// attached to someone else's.
-	runnerPID int
 	// ownLimits says the signin limit per address was raised for this run
 	// (see signinLimitEnv); an attached system keeps whatever it has.
 	ownLimits bool
@@ -60,7 +57,6 @@ func startSystem(ctx context.Context, root string) (*system, error) {
 		baseURL:   r.BaseURL,
 		dataDir:   dataDir,
 		mongoURI:  fmt.Sprintf("mongodb://127.0.0.1:%d/", r.BasePort),
-		runnerPID: r.PID,
 		ownLimits: true,
 		logPath:   logPath,
 		stop: func(keep bool) {
@@ -86,14 +82,11 @@ func attachSystem(ctx context.Context, baseURL, dataDir string, basePort int) (*
 	return s, launch.WaitReady(ctx, s.baseURL, 10*time.Second, nil)
 }
 
-// pids reads the runner's pid files (process name -> pid), and adds the
-// runner itself when we started it: its gateway is the load's front door.
+// pids reads the runner's pid files: process name -> pid. "gateway" is nginx,
+// the load's front door. The runner itself only watches over them; it is not
+// counted, and counting it with its children would count them twice.
 func (s *system) pids() map[string]int {
-	out := launch.PIDs(s.dataDir)
-	if s.runnerPID != 0 {
-		out["runner+gateway"] = s.runnerPID
-	}
-	return out
+	return launch.PIDs(s.dataDir)
 }
 
 // goMaxProcs reads GOMAXPROCS from a process's environment.

@@ -1,7 +1,8 @@
 // Command runner runs the whole marketplace on one machine, without Kubernetes:
 // the infrastructure (FerretDB, NATS Streaming, Redis, stripe-mock unless a real
 // STRIPE_KEY is given), every service as its own process, the web client, and a
-// gateway with exactly the ingress's routes. It prints one URL.
+// gateway (nginx, as the ingress is) with exactly the ingress's routes. It
+// prints one URL.
 //
 // Every process's output is prefixed with its name. A process that dies is
 // reported and restarted (with backoff; one that keeps dying stops the run).

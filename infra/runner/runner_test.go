@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -55,12 +54,33 @@ func get(t *testing.T, url string, header ...string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
+// startGateway runs nginx, as the runner does, in front of routes, and
+// returns its URL. nginx comes from `make deps`.
+func startGateway(t *testing.T, routes ...route) string {
+	t.Helper()
+	nginx, err := lookBinary(t.TempDir(), "nginx")
+	require.NoError(t, err, "the gateway is nginx: `make deps` installs it")
+	port, err := freePort()
+	require.NoError(t, err)
+	gw := newGatewayConfig("127.0.0.1", port, t.TempDir(), routes)
+	conf, err := gw.write()
+	require.NoError(t, err)
+	logs := &lockedBuffer{}
+	sup := newSupervisor(newLogMux(logs), "", 10*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	require.NoError(t, sup.start(ctx, gw.spec(nginx, conf, port)), "nginx said: %s", logs)
+	t.Cleanup(func() {
+		cancel()
+		sup.stopAll()
+	})
+	return "http://127.0.0.1:" + strconv.Itoa(port)
+}
+
 func TestGatewayRoutesLikeTheIngress(t *testing.T) {
 	_, authPort, authSeen := backend(t, "auth")
 	_, ticketsPort, _ := backend(t, "tickets")
 	_, clientPort, _ := backend(t, "client")
-	gw := httptest.NewServer(newGateway([]route{{"/api/users", authPort}, {"/api/tickets", ticketsPort}, {"/", clientPort}}, log.New(io.Discard, "", 0)))
-	defer gw.Close()
+	gw := startGateway(t, route{"auth", "/api/users", authPort}, route{"tickets", "/api/tickets", ticketsPort}, route{"client", "/", clientPort})
 
 	cases := map[string]string{
 		"/api/users/signup":    "auth /api/users/signup",
@@ -73,14 +93,39 @@ func TestGatewayRoutesLikeTheIngress(t *testing.T) {
 		"/api/orders/anything": "client /api/orders/anything",
 	}
 	for path, want := range cases {
-		status, body := get(t, gw.URL+path)
+		status, body := get(t, gw+path)
 		assert.Equal(t, http.StatusOK, status, path)
 		assert.Equal(t, want, body, path)
 	}
 
-	get(t, gw.URL+"/api/users/currentuser", "Host", "ticketing.dev")
-	assert.Equal(t, "ticketing.dev", authSeen.Get("X-Seen-Host"), "the browser's Host is kept, as ingress-nginx does")
-	assert.Equal(t, "127.0.0.1", authSeen.Get("X-Forwarded-For"), "the client's address is appended for auth's rate limits")
+	get(t, gw+"/api/users/currentuser", "Host", "ticketing.dev:8080")
+	assert.Equal(t, "ticketing.dev:8080", authSeen.Get("X-Seen-Host"), "the browser's Host is kept, as ingress-nginx does")
+	assert.Equal(t, "127.0.0.1", authSeen.Get("X-Forwarded-For"), "the client's address is given for auth's rate limits")
+	assert.Equal(t, "ticketing.dev:8080", authSeen.Get("X-Forwarded-Host"))
+	assert.Equal(t, "http", authSeen.Get("X-Forwarded-Proto"))
+
+	get(t, gw+"/api/users/currentuser", "X-Forwarded-For", "203.0.113.7")
+	assert.Equal(t, "203.0.113.7, 127.0.0.1", authSeen.Get("X-Forwarded-For"), "appended to, not replaced")
+}
+
+func TestGatewayRefusesBodiesOverItsLimitInTheCommonBody(t *testing.T) {
+	_, port, _ := backend(t, "tickets")
+	gw := startGateway(t, route{"tickets", "/api/tickets", port})
+
+	res, err := http.Post(gw+"/api/tickets", "application/json", bytes.NewReader(bytes.Repeat([]byte("x"), 2<<20)))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
+	assert.Equal(t, "application/json", res.Header.Get("Content-Type"))
+	assert.JSONEq(t, `{"errors":[{"message":"Request body too large"}]}`, string(body))
+
+	res, err = http.Post(gw+"/api/tickets", "application/json", bytes.NewReader(bytes.Repeat([]byte("x"), 100<<10)))
+	require.NoError(t, err)
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode, "under the gateway's limit the service decides (its own limit is 64 KiB)")
+	assert.Equal(t, "tickets /api/tickets", string(body))
 }
 
 // A crowd of concurrent requests is carried over connections the gateway
@@ -113,8 +158,7 @@ func TestGatewayKeepsConnectionsToABusyService(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
-	gw := httptest.NewServer(newGateway([]route{{"/api/tickets", port}}, log.New(io.Discard, "", 0)))
-	defer gw.Close()
+	gw := startGateway(t, route{"tickets", "/api/tickets", port})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: crowd}}
 
 	for range 3 {
@@ -124,7 +168,7 @@ func TestGatewayKeepsConnectionsToABusyService(t *testing.T) {
 		var wg sync.WaitGroup
 		for range crowd {
 			wg.Go(func() {
-				res, err := client.Get(gw.URL + "/api/tickets")
+				res, err := client.Get(gw + "/api/tickets")
 				if assert.NoError(t, err) {
 					_, _ = io.Copy(io.Discard, res.Body)
 					res.Body.Close()
@@ -142,14 +186,13 @@ func TestGatewayKeepsConnectionsToABusyService(t *testing.T) {
 func TestGatewayAnswersInTheCommonBodyWhenABackendIsDown(t *testing.T) {
 	free, err := freePort()
 	require.NoError(t, err)
-	gw := httptest.NewServer(newGateway([]route{{"/api/orders", free}}, log.New(io.Discard, "", 0)))
-	defer gw.Close()
+	gw := startGateway(t, route{"orders", "/api/orders", free})
 
-	status, body := get(t, gw.URL+"/api/orders")
+	status, body := get(t, gw+"/api/orders/123")
 	assert.Equal(t, http.StatusBadGateway, status)
-	assert.Contains(t, body, `{"errors":[{"message":"The service behind /api/orders is not answering`)
+	assert.JSONEq(t, `{"errors":[{"message":"The service behind /api/orders is not answering; it may be restarting"}]}`, body)
 
-	status, body = get(t, gw.URL+"/")
+	status, body = get(t, gw+"/")
 	assert.Equal(t, http.StatusNotFound, status, "no client route: the API's 404")
 	assert.Contains(t, body, `"errors"`)
 }

@@ -5,14 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"time"
 )
 
 // Port offsets from BASE_PORT. Only the gateway's port is meant for people.
@@ -112,7 +109,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err := checkPorts(cfg.Host, cfg.ports(withStripeMock, withClient)); err != nil {
 		return err
 	}
-	for _, name := range []string{"ferretdb", "nats-streaming-server", "redis-server", "auth", "tickets", "orders", "expiration", "payments"} {
+	for _, name := range []string{"ferretdb", "nats-streaming-server", "redis-server", "auth", "tickets", "orders", "expiration", "payments", "nginx"} {
 		if _, err := lookBinary(bin, name); err != nil {
 			return err
 		}
@@ -175,8 +172,8 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 
 	gatewayURL := fmt.Sprintf("http://%s", net.JoinHostPort(displayHost(cfg.Host), strconv.Itoa(cfg.GatewayPort)))
 	routes := []route{
-		{"/api/users", b + offAuth}, {"/api/tickets", b + offTickets},
-		{"/api/orders", b + offOrders}, {"/api/payments", b + offPayments},
+		{"auth", "/api/users", b + offAuth}, {"tickets", "/api/tickets", b + offTickets},
+		{"orders", "/api/orders", b + offOrders}, {"payments", "/api/payments", b + offPayments},
 	}
 	var client []spec
 	if withClient {
@@ -186,7 +183,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 				// Server-side rendering calls the API through the gateway, by
 				// IPv4 loopback: Node may resolve "localhost" to ::1 first.
 				"API_BASE_URL=" + fmt.Sprintf("http://127.0.0.1:%d", cfg.GatewayPort), "STRIPE_PUBLISHABLE_KEY=" + cfg.StripePublishKey}})
-		routes = append(routes, route{"/", b + offClient})
+		routes = append(routes, route{"client", "/", b + offClient})
 	} else {
 		out.say("the web client is not built (or NO_CLIENT is set): serving the API alone")
 	}
@@ -209,22 +206,20 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		}
 	}
 
-	gw := &http.Server{
-		Addr:              net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.GatewayPort)),
-		Handler:           newGateway(routes, log.New(out.writer("gateway"), "", 0)),
-		ReadHeaderTimeout: 10 * time.Second,
+	nginxPath, err := lookBinary(bin, "nginx")
+	if err != nil {
+		return err
 	}
-	ln, err := net.Listen("tcp", gw.Addr)
+	gw := newGatewayConfig(cfg.Host, cfg.GatewayPort, filepath.Join(cfg.DataDir, "run", "gateway"), routes)
+	conf, err := gw.write()
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	gwErr := make(chan error, 1)
-	go func() { gwErr <- gw.Serve(ln) }()
-	defer func() {
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = gw.Shutdown(shutdownCtx)
-	}()
+	gwSpec := gw.spec(nginxPath, conf, cfg.GatewayPort)
+	gwSpec.Host = dialHost(cfg.Host)
+	if err := sup.start(ctx, gwSpec); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "\n  Ticketing is running: %s\n  (Ctrl-C stops everything)\n\n", gatewayURL)
 
 	select {
@@ -232,9 +227,15 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		return nil
 	case err := <-sup.failed:
 		return err
-	case err := <-gwErr:
-		return fmt.Errorf("gateway: %w", err)
 	}
+}
+
+// dialHost is where the runner itself reaches a server that listens on h.
+func dialHost(h string) string {
+	if ip := net.ParseIP(h); h == "" || (ip != nil && ip.IsUnspecified()) {
+		return "127.0.0.1"
+	}
+	return h
 }
 
 func displayHost(h string) string {
@@ -249,7 +250,8 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// lookBinary finds a program in bin/ first, then on PATH.
+// lookBinary finds a program in bin/ first, then on PATH, then where Debian
+// puts servers (nginx is in /usr/sbin, off an ordinary user's PATH).
 func lookBinary(bin, name string) (string, error) {
 	p := filepath.Join(bin, name)
 	if exists(p) {
@@ -258,5 +260,10 @@ func lookBinary(bin, name string) (string, error) {
 	if p, err := execLookPath(name); err == nil {
 		return p, nil
 	}
-	return "", fmt.Errorf("%s not found in %s or PATH: run `make run` (it builds everything), or `make build tools`", name, bin)
+	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin"} {
+		if p := filepath.Join(dir, name); exists(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found in %s, PATH or /usr/sbin: run `make run` (it installs and builds everything), or `make deps build tools`", name, bin)
 }

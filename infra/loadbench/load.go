@@ -32,6 +32,8 @@ type sample struct {
 	Errors   int
 	FirstErr error
 	Elapsed  time.Duration
+	// Rounds are the slices versus cut the loop into, in order.
+	Rounds []*sample
 }
 
 // opTimeout bounds a single operation, so a stuck request cannot hold a
@@ -145,8 +147,10 @@ func measured(pids func() map[string]int, loop func() *sample) (*sample, cpuAcco
 	return s, cpu
 }
 
-// rounds is how many slices versus cuts a timed comparison into.
-const rounds = 5
+// rounds is how many slices versus cuts a timed comparison into: enough that
+// a burst of other work on the shared machine lands on both loops alike (five
+// slices of 2 s left 10-point swings between runs).
+const rounds = 10
 
 // versus runs the ceiling loop and the scenario in alternating slices, each
 // getting its budget's Time in total, so that whatever else the machine does
@@ -166,7 +170,9 @@ func versus(ctx context.Context, pids func() map[string]int, cb, b budget, ceili
 			cpu[k] += v
 		}
 	}
-	return merge(cs...), merge(ss...), ceilingCPU, cpu
+	ceiling, scenario = merge(cs...), merge(ss...)
+	ceiling.Rounds, scenario.Rounds = cs, ss
+	return ceiling, scenario, ceilingCPU, cpu
 }
 
 // sliceOf is one round's share of b, after the rounds done.

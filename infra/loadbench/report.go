@@ -65,6 +65,24 @@ func (r row) ratio() float64 {
 	return 0
 }
 
+// roundRatios is the ratio of each round the scenario and its ceiling both
+// ran in, to show how steady the machine was; nil when the row counts its
+// throughput otherwise (Rate).
+func (r row) roundRatios() []float64 {
+	if r.Ceiling == nil || r.Rate != 0 {
+		return nil
+	}
+	var out []float64
+	for i := 0; i < len(r.Sample.Rounds) && i < len(r.Ceiling.Rounds); i++ {
+		s, c := r.Sample.Rounds[i], r.Ceiling.Rounds[i]
+		if s.Elapsed <= 0 || c.Elapsed <= 0 || c.Count() == c.Errors {
+			continue
+		}
+		out = append(out, (float64(s.Only(r.Want...))/s.Elapsed.Seconds())/(float64(c.Count()-c.Errors)/c.Elapsed.Seconds()))
+	}
+	return out
+}
+
 // verdict judges every target of the row.
 func (r row) verdict() []check {
 	var out []check
@@ -128,6 +146,10 @@ func (b *bench) report() bool {
 		if r.Ceiling != nil {
 			lines = append(lines, fmt.Sprintf("ceiling: %s (%d ops, p50 %s, p99 %s)", r.CeilingWhat, r.Ceiling.Count(),
 				ms(r.Ceiling.Percentile(50)), ms(r.Ceiling.Percentile(99))))
+			if rr := r.roundRatios(); len(rr) > 1 {
+				lines = append(lines, fmt.Sprintf("ratio in each of %d alternating rounds: %.0f%% to %.0f%%, median %.0f%%",
+					len(rr), 100*slices.Min(rr), 100*slices.Max(rr), 100*median(rr)))
+			}
 		}
 		lines = append(lines, fmt.Sprintf("answers: %s", statuses(r.Sample)))
 		if line := perOp(r.CPU, r.Sample.Count()); line != "" {
@@ -229,7 +251,7 @@ func (b *bench) printMemory() bool {
 			mib(m.after[n].RSS), mib(hwm), result)
 	}
 	tw.Flush()
-	fmt.Fprintln(b.out, "  (a service restarted during the run shows only its new process; the runner+gateway row is the load's front door, not one of the services)")
+	fmt.Fprintln(b.out, "  (a service restarted during the run shows only its new process; the gateway row is nginx, master and worker, the load's front door, not one of the services)")
 	return met
 }
 
@@ -252,6 +274,14 @@ func perOp(cpu cpuAccount, ops int) string {
 		parts = append(parts, fmt.Sprintf("%s %.2f", n, float64(cpu[n].Microseconds())/1000/float64(ops)))
 	}
 	return strings.Join(parts, ", ")
+}
+
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func ms(d time.Duration) string {

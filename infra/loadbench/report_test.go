@@ -65,3 +65,25 @@ func TestARowIsJudgedAgainstItsCeilingAndTargets(t *testing.T) {
 		})
 	}
 }
+
+func TestEachRoundIsComparedWithTheCeilingsRoundBesideIt(t *testing.T) {
+	r := row{
+		Sample: &sample{Rounds: []*sample{
+			timedSample(80, time.Microsecond, map[int]int{200: 80}),
+			timedSample(50, time.Microsecond, map[int]int{200: 45, 500: 5}),
+			timedSample(90, time.Microsecond, map[int]int{200: 90}),
+		}},
+		Want: []int{200},
+		Ceiling: &sample{Rounds: []*sample{
+			timedSample(100, time.Microsecond, nil),
+			timedSample(50, time.Microsecond, nil),
+			{Took: []time.Duration{1}, Errors: 1, Elapsed: time.Second}, // nothing succeeded: no ratio
+		}},
+	}
+	assert.InDeltaSlice(t, []float64{0.8, 0.9}, r.roundRatios(), 0.0001)
+	assert.InDelta(t, 0.85, median(r.roundRatios()), 0.0001)
+	assert.InDelta(t, 2.0, median([]float64{3, 1, 2}), 0.0001)
+
+	r.Rate = 10
+	assert.Nil(t, r.roundRatios(), "a row that counts its rate otherwise has no per-round figure")
+}

@@ -64,7 +64,7 @@ lint: ## gofmt, go vet, and each module building without the workspace
 	done
 
 .PHONY: test-go
-test-go: tools ## Go tests of every module, with the race detector
+test-go: deps tools ## Go tests of every module, with the race detector (the runner's need nginx)
 	go test -race -count=1 -timeout 15m $(GO_PACKAGES)
 
 # The browser tests (client/e2e) need a running system: see client/README.md.

@@ -28,8 +28,9 @@ type route struct {
 
 // gateway is what the nginx configuration is made from.
 type gateway struct {
-	// Listen is host:port for people.
-	Listen string
+	// Host and Port are where it listens for people.
+	Host string
+	Port int
 	// Dir holds the configuration, nginx's pid file and its temporary files.
 	Dir    string
 	Routes []gatewayRoute
@@ -45,7 +46,7 @@ type gatewayRoute struct {
 }
 
 func newGatewayConfig(host string, port int, dir string, routes []route) gateway {
-	g := gateway{Listen: net.JoinHostPort(host, strconv.Itoa(port)), Dir: dir}
+	g := gateway{Host: host, Port: port, Dir: dir}
 	for _, r := range routes {
 		if r.Prefix == "/" {
 			g.HasRoot = true
@@ -55,6 +56,9 @@ func newGatewayConfig(host string, port int, dir string, routes []route) gateway
 	}
 	return g
 }
+
+// Listen is nginx's listen address.
+func (g gateway) Listen() string { return net.JoinHostPort(g.Host, strconv.Itoa(g.Port)) }
 
 // write renders the configuration into Dir and returns its path.
 func (g gateway) write() (string, error) {
@@ -71,17 +75,18 @@ func (g gateway) write() (string, error) {
 
 // spec runs nginx in the foreground on the configuration at conf; its errors
 // go to stderr from the first line (-e), before it has read the file.
-func (g gateway) spec(nginxPath, conf string, port int) spec {
-	return spec{Name: "gateway", Path: nginxPath, Port: port,
+func (g gateway) spec(nginxPath, conf string) spec {
+	return spec{Name: "gateway", Path: nginxPath, Host: dialHost(g.Host), Port: g.Port,
 		Args: []string{"-e", "stderr", "-p", g.Dir, "-c", conf}}
 }
 
 // nginxConf follows ingress-nginx's defaults where a client could tell the
 // difference: the Host the browser sent is kept, X-Forwarded-* are set, bodies
 // up to 1 MiB pass (services refuse above 64 KiB in the common error body),
-// responses are streamed, not buffered (so nginx writes no temporary files), connections to the services are kept
-// and reused (closed before the services' 120 s idle timeout would), upstream
-// connect timeout 5 s, read and send 60 s. What nginx itself answers (a
+// responses are streamed, not buffered (so nginx writes no temporary files),
+// connections to the services are kept and reused (closed before the
+// services' 120 s idle timeout would), upstream connect timeout 5 s, read and
+// send 60 s. What nginx itself answers (a
 // service down or slow, a body over the limit, no client) is in the API's
 // common error body.
 var nginxConf = template.Must(template.New("nginx.conf").Parse(`# Written by the runner at every start (infra/runner/gateway.go); edits are lost.

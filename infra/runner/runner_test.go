@@ -68,7 +68,7 @@ func startGateway(t *testing.T, routes ...route) string {
 	logs := &lockedBuffer{}
 	sup := newSupervisor(newLogMux(logs), "", 10*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
-	require.NoError(t, sup.start(ctx, gw.spec(nginx, conf, port)), "nginx said: %s", logs)
+	require.NoError(t, sup.start(ctx, gw.spec(nginx, conf)), "nginx said: %s", logs)
 	t.Cleanup(func() {
 		cancel()
 		sup.stopAll()
@@ -407,4 +407,14 @@ func TestASecondRunnerOnOneDataFolderIsRefused(t *testing.T) {
 	release2, err := lockDataDir(dir)
 	require.NoError(t, err)
 	release2()
+}
+
+func TestTheGatewayIsSeenReadyWhereItListens(t *testing.T) {
+	for host, dial := range map[string]string{"127.0.0.1": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "127.0.0.1", "192.0.2.10": "192.0.2.10"} {
+		gw := newGatewayConfig(host, 8080, t.TempDir(), nil)
+		sp := gw.spec("nginx", "nginx.conf")
+		assert.Equal(t, dial, sp.Host, host)
+		assert.Equal(t, 8080, sp.Port)
+		assert.Equal(t, net.JoinHostPort(host, "8080"), gw.Listen())
+	}
 }

@@ -215,9 +215,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	gwSpec := gw.spec(nginxPath, conf, cfg.GatewayPort)
-	gwSpec.Host = dialHost(cfg.Host)
-	if err := sup.start(ctx, gwSpec); err != nil {
+	if err := sup.start(ctx, gw.spec(nginxPath, conf)); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\n  Ticketing is running: %s\n  (Ctrl-C stops everything)\n\n", gatewayURL)

@@ -65,6 +65,9 @@ type Service struct {
 	API *apitest.Client
 	// DB is its database, for assertions a test cannot make through the API.
 	DB *mongo.Database
+	// DBProxy stands between the service and its database, to inject the
+	// faults of a network (a lost answer, an outage) into their connection.
+	DBProxy *testenv.FaultProxy
 
 	t    testing.TB
 	bin  string
@@ -91,10 +94,11 @@ func (s *System) Start(name string, extra Env) *Service {
 	require.NoError(s.t, err)
 	s.t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
 	db := client.Database(dbName(uri))
+	proxied, proxy := testenv.ProxyMongoURI(s.t, uri)
 
 	env := Env{
 		"PORT":            strconv.Itoa(port),
-		"MONGO_URI":       uri,
+		"MONGO_URI":       proxied,
 		"NATS_URL":        s.NATS.URL,
 		"NATS_CLUSTER_ID": testenv.ClusterID,
 		"JWT_KEY":         JWTKey,
@@ -104,7 +108,7 @@ func (s *System) Start(name string, extra Env) *Service {
 		env[k] = v
 	}
 	svc := &Service{
-		Name: name, URL: fmt.Sprintf("http://127.0.0.1:%d", port), DB: db,
+		Name: name, URL: fmt.Sprintf("http://127.0.0.1:%d", port), DB: db, DBProxy: proxy,
 		t: s.t, bin: bin, logs: &logBuffer{},
 	}
 	for k, v := range env {

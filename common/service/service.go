@@ -1,7 +1,7 @@
 // Package service is the wiring every service shares: it opens the database,
-// the broker and the session manager a service declares it needs, builds the
-// router with the standard middleware and health endpoints, and serves until
-// shutdown. A service's own app package adds only its routes, listeners and
+// the broker and the session manager a service declares it needs, creates the
+// service's indexes in the background, builds the router with the standard
+// middleware and health endpoints, and serves until shutdown. A service's own app package adds only its routes, listeners and
 // background work, so every service is put together the same way.
 package service
 
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -94,9 +95,9 @@ const NotReadyIndexes = "indexes are not ready"
 // once Serve runs, tried again with back-off until it succeeds: a service may
 // start before its database, and exiting for it would only restart the
 // service into the same wait. Until then /readyz answers 503 naming the
-// indexes, so no traffic is routed to writes a unique index must guard (on
-// an existing database they are there already from the previous run).
-// Call it before Router.
+// indexes, and Kubernetes sends the pod no requests: on a fresh database the
+// unique indexes some writes rely on do not exist yet (on an existing one they
+// remain from the previous run). Call it before Router.
 func (d *Deps) EnsureIndexes(ensure func(context.Context) error) {
 	var ready atomic.Bool
 	if d.Checks == nil {
@@ -174,7 +175,7 @@ func (d *Deps) Serve(ctx context.Context, addr string, handler http.Handler, bac
 		Addr:       addr,
 		Handler:    handler,
 		Logger:     d.Logger,
-		Background: append(d.background, background...),
+		Background: slices.Concat(d.background, background),
 		Closers:    d.closers,
 	})
 	if err != nil {

@@ -28,8 +28,25 @@ var uniqueA = mongo.IndexModel{Keys: bson.D{{Key: "a", Value: 1}}, Options: opti
 
 // running is a service serving over deps until the test ends.
 type running struct {
-	API  *apitest.Client
-	done chan error
+	API     *apitest.Client
+	done    chan error
+	stop    func()
+	stopped bool
+}
+
+// shutDown stops the service and waits for Serve to return, well within the
+// shutdown timeout (20 s) that would cut short background work that ignores
+// its context.
+func (r *running) shutDown(t *testing.T) {
+	t.Helper()
+	r.stop()
+	r.stopped = true
+	select {
+	case err := <-r.done:
+		assert.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the service did not stop")
+	}
 }
 
 func serve(t *testing.T, deps *service.Deps) *running {
@@ -37,12 +54,14 @@ func serve(t *testing.T, deps *service.Deps) *running {
 	port, err := testenv.FreePort()
 	require.NoError(t, err)
 	ctx, stop := context.WithCancel(context.Background())
-	r := &running{API: apitest.New(t, fmt.Sprintf("http://127.0.0.1:%d", port)), done: make(chan error, 1)}
+	r := &running{API: apitest.New(t, fmt.Sprintf("http://127.0.0.1:%d", port)), done: make(chan error, 1), stop: stop}
 	handler := deps.Router()
 	go func() { r.done <- deps.Serve(ctx, fmt.Sprintf("127.0.0.1:%d", port), handler) }()
 	t.Cleanup(func() {
 		stop()
-		assert.NoError(t, <-r.done)
+		if !r.stopped {
+			assert.NoError(t, <-r.done)
+		}
 	})
 	require.Eventually(t, func() bool {
 		_, err := r.API.Try("GET", "/healthz", nil)
@@ -149,4 +168,22 @@ func TestAnIndexInTheWayKeepsTheServiceUnreadyUntilItIsGone(t *testing.T) {
 		return status == http.StatusOK
 	}, 30*time.Second, 50*time.Millisecond)
 	assert.Contains(t, indexNames(t, coll), "a_unique")
+}
+
+// Stopped while its database is still down, a service shuts down at once:
+// the index creation waiting on the database ends with the service.
+func TestAServiceWaitingForItsIndexesStopsCleanly(t *testing.T) {
+	uri, proxy := testenv.ProxiedDatabaseURI(t)
+	proxy.Cut()
+	deps := open(t, uri)
+	coll := deps.DB.Collection("things")
+	var attempts atomic.Int32
+	deps.EnsureIndexes(func(ctx context.Context) error {
+		attempts.Add(1)
+		return mongox.EnsureIndexes(ctx, coll, uniqueA)
+	})
+	svc := serve(t, deps)
+	require.Eventually(t, func() bool { return attempts.Load() >= 1 }, 10*time.Second, 20*time.Millisecond)
+
+	svc.shutDown(t)
 }

@@ -88,12 +88,24 @@ func (r *running) stillRunning(t *testing.T) {
 	}
 }
 
-func open(t *testing.T, uri string) *service.Deps {
+// things is a service over uri whose one index is uniqueA on "things".
+type things struct {
+	deps     *service.Deps
+	coll     *mongo.Collection
+	attempts atomic.Int32 // at creating the index, so far
+}
+
+func newThings(t *testing.T, uri string) *things {
 	t.Helper()
 	deps, err := service.Open(testenv.Context(t), config.Service{Name: "things", Mongo: true},
 		config.Common{MongoURI: uri}, testenv.Logger(t))
 	require.NoError(t, err)
-	return deps
+	th := &things{deps: deps, coll: deps.DB.Collection("things")}
+	deps.EnsureIndexes(func(ctx context.Context) error {
+		th.attempts.Add(1)
+		return mongox.EnsureIndexes(ctx, th.coll, uniqueA)
+	})
+	return th
 }
 
 func indexNames(t *testing.T, coll *mongo.Collection) []string {
@@ -113,10 +125,8 @@ func indexNames(t *testing.T, coll *mongo.Collection) []string {
 func TestIndexesAreCreatedOnceTheDatabaseAnswers(t *testing.T) {
 	uri, proxy := testenv.ProxiedDatabaseURI(t)
 	proxy.Cut()
-	deps := open(t, uri)
-	coll := deps.DB.Collection("things")
-	deps.EnsureIndexes(func(ctx context.Context) error { return mongox.EnsureIndexes(ctx, coll, uniqueA) })
-	svc := serve(t, deps)
+	th := newThings(t, uri)
+	svc := serve(t, th.deps)
 
 	status, failed := svc.readiness(t)
 	assert.Equal(t, http.StatusServiceUnavailable, status)
@@ -134,7 +144,7 @@ func TestIndexesAreCreatedOnceTheDatabaseAnswers(t *testing.T) {
 		status, _ := svc.readiness(t)
 		return status == http.StatusOK
 	}, 30*time.Second, 50*time.Millisecond)
-	direct := testenv.NewDatabase(t).Client().Database(deps.DB.Name()).Collection("things")
+	direct := testenv.NewDatabase(t).Client().Database(th.deps.DB.Name()).Collection("things")
 	assert.Contains(t, indexNames(t, direct), "a_unique", "ready means the indexes exist")
 }
 
@@ -142,32 +152,25 @@ func TestIndexesAreCreatedOnceTheDatabaseAnswers(t *testing.T) {
 // same name with other keys is in the way) keeps the service unready and
 // retrying, not dead; once the obstacle is gone it becomes ready.
 func TestAnIndexInTheWayKeepsTheServiceUnreadyUntilItIsGone(t *testing.T) {
-	uri := testenv.DatabaseURI(t)
-	deps := open(t, uri)
-	coll := deps.DB.Collection("things")
+	th := newThings(t, testenv.DatabaseURI(t))
 	ctx := testenv.Context(t)
-	_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "b", Value: 1}}, Options: options.Index().SetName("a_unique")})
+	_, err := th.coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "b", Value: 1}}, Options: options.Index().SetName("a_unique")})
 	require.NoError(t, err)
-	var attempts atomic.Int32
-	deps.EnsureIndexes(func(ctx context.Context) error {
-		attempts.Add(1)
-		return mongox.EnsureIndexes(ctx, coll, uniqueA)
-	})
-	svc := serve(t, deps)
+	svc := serve(t, th.deps)
 
-	require.Eventually(t, func() bool { return attempts.Load() >= 3 }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return th.attempts.Load() >= 3 }, 30*time.Second, 20*time.Millisecond)
 	svc.stillRunning(t)
 	status, failed := svc.readiness(t)
 	assert.Equal(t, http.StatusServiceUnavailable, status)
 	assert.Equal(t, []errs.Item{{Message: service.NotReadyIndexes}}, failed, "the database itself answers")
 
-	_, err = coll.Indexes().DropOne(ctx, "a_unique")
+	_, err = th.coll.Indexes().DropOne(ctx, "a_unique")
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		status, _ := svc.readiness(t)
 		return status == http.StatusOK
 	}, 30*time.Second, 50*time.Millisecond)
-	assert.Contains(t, indexNames(t, coll), "a_unique")
+	assert.Contains(t, indexNames(t, th.coll), "a_unique")
 }
 
 // Stopped while its database is still down, a service shuts down at once:
@@ -175,15 +178,9 @@ func TestAnIndexInTheWayKeepsTheServiceUnreadyUntilItIsGone(t *testing.T) {
 func TestAServiceWaitingForItsIndexesStopsCleanly(t *testing.T) {
 	uri, proxy := testenv.ProxiedDatabaseURI(t)
 	proxy.Cut()
-	deps := open(t, uri)
-	coll := deps.DB.Collection("things")
-	var attempts atomic.Int32
-	deps.EnsureIndexes(func(ctx context.Context) error {
-		attempts.Add(1)
-		return mongox.EnsureIndexes(ctx, coll, uniqueA)
-	})
-	svc := serve(t, deps)
-	require.Eventually(t, func() bool { return attempts.Load() >= 1 }, 10*time.Second, 20*time.Millisecond)
+	th := newThings(t, uri)
+	svc := serve(t, th.deps)
+	require.Eventually(t, func() bool { return th.attempts.Load() >= 1 }, 10*time.Second, 20*time.Millisecond)
 
 	svc.shutDown(t)
 }

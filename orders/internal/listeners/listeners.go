@@ -26,7 +26,7 @@ const Queue = "orders-service"
 type Store interface {
 	ApplyTicketCreated(ctx context.Context, e events.TicketCreated) error
 	ApplyTicketUpdated(ctx context.Context, e events.TicketUpdated) error
-	Cancel(ctx context.Context, id string, check func(order.Order) error) (order.Order, error)
+	Expire(ctx context.Context, id string) (order.Order, error)
 	Complete(ctx context.Context, id, paymentID string) (order.Order, error)
 }
 
@@ -61,7 +61,7 @@ func (h handlers) ticketUpdated(ctx context.Context, p events.TicketUpdated) err
 }
 
 func (h handlers) expirationComplete(ctx context.Context, p events.ExpirationComplete) error {
-	o, err := h.store.Cancel(ctx, p.OrderID, func(order.Order) error { return nil })
+	o, err := h.store.Expire(ctx, p.OrderID)
 	switch {
 	case errors.Is(err, order.ErrComplete):
 		return nil // paid in time: nothing expires

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -31,8 +32,14 @@ import (
 // expiration never came is cancelled.
 const DefaultExpiryCheckInterval = 5 * time.Second
 
-// lapseBatch bounds one read of overdue orders.
-const lapseBatch = 100
+// lapseBatch bounds one read of overdue orders; lapseWorkers is how many of
+// them are cancelled at once, so that a batch (every order reserved in the
+// same rush expires in the same pass) lapses in a few round trips' time, not
+// in a hundred one after the other.
+const (
+	lapseBatch   = 100
+	lapseWorkers = 8
+)
 
 // Lapse cancels every order still created after its expiresAt, releasing its
 // hold and recording order:cancelled, and reports how many it cancelled.
@@ -51,18 +58,30 @@ func (s *Store) Lapse(ctx context.Context) (int, error) {
 		if err := cur.All(ctx, &overdue); err != nil {
 			return lapsed, fmt.Errorf("finding overdue orders: %w", err)
 		}
-		var errs []error
+		var (
+			mu   sync.Mutex
+			errs []error
+			wg   sync.WaitGroup
+			free = make(chan struct{}, lapseWorkers)
+		)
 		for _, o := range overdue {
-			_, err := s.Expire(ctx, o.ID.Hex())
-			switch {
-			case errors.Is(err, order.ErrComplete):
-				// Paid just in time.
-			case err != nil:
-				errs = append(errs, err)
-			default:
-				lapsed++
-			}
+			free <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-free }()
+				_, err := s.Expire(ctx, o.ID.Hex())
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case errors.Is(err, order.ErrComplete):
+					// Paid just in time.
+				case err != nil:
+					errs = append(errs, err)
+				default:
+					lapsed++
+				}
+			})
 		}
+		wg.Wait()
 		// A batch with failures is not read again at once: the same orders
 		// would come first again. The next interval retries them.
 		if len(overdue) < lapseBatch || len(errs) > 0 {

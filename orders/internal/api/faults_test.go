@@ -1,0 +1,131 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson"
+
+	"ticketing.dev/common/apitest"
+	"ticketing.dev/common/testenv"
+	"ticketing.dev/orders/internal/ordertest"
+)
+
+// ordersFor counts the real orders (not placeholders) for a ticket, read
+// past the proxy.
+func ordersFor(t *testing.T, e *ordertest.Env, ticketID string) int64 {
+	t.Helper()
+	n, err := e.Direct.Orders().CountDocuments(context.Background(), bson.M{"ticket.id": ticketID, "orphan": bson.M{"$ne": true}})
+	require.NoError(t, err)
+	return n
+}
+
+// The database stores the order and the answer is lost on the way back.
+// On main the hold was released at once, a second buyer got 201 too, and
+// both orders could be paid and completed.
+func TestALostInsertAnswerNeverSellsTheTicketTwice(t *testing.T) {
+	e := ordertest.New(t, ordertest.ThroughProxy())
+	ticketID := e.ListTicket("seller", "Concert", 1000)
+
+	e.Proxy.LoseAnswer("insert", 1)
+	res := e.API.Do("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(e.User("buyer")))
+	require.Equal(t, 1, e.Proxy.Lost(), "the order's insert was stored and its answer lost")
+	require.Equal(t, http.StatusCreated, res.Status, "decided by the order's id: it is stored: %s", res.Raw)
+	var o orderBody
+	res.Decode(t, &o)
+	assert.Equal(t, "buyer", o.UserID)
+	assert.Equal(t, o.ID, e.Replica(ticketID).OrderID, "the hold stays with the stored order")
+
+	other := e.API.Do("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(e.User("second-buyer")))
+	assert.Equal(t, http.StatusConflict, other.Status, other.Raw)
+
+	retry := e.API.Do("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(e.User("buyer")))
+	require.Equal(t, http.StatusOK, retry.Status, "the buyer's retry gets their own order back: %s", retry.Raw)
+	var again orderBody
+	retry.Decode(t, &again)
+	assert.Equal(t, o, again)
+	assert.EqualValues(t, 1, ordersFor(t, e, ticketID), "one live order for the ticket, never two")
+}
+
+// The hold's own answer is lost: the ticket is held by an order id that will
+// never be inserted, so Reserve releases it at once rather than leaving the
+// ticket locked until the sweeper comes.
+func TestALostHoldAnswerReleasesTheHold(t *testing.T) {
+	e := ordertest.New(t, ordertest.ThroughProxy())
+	ticketID := e.ListTicket("seller", "Concert", 1000)
+
+	e.Proxy.LoseAnswer("findAndModify", 1)
+	res := e.API.Do("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(e.User("buyer")))
+	require.Equal(t, 1, e.Proxy.Lost())
+	assert.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
+	assert.Empty(t, e.Replica(ticketID).OrderID, "nothing is held for an order that does not exist")
+	assert.Zero(t, ordersFor(t, e, ticketID))
+
+	reserve(t, e, e.User("buyer"), ticketID)
+}
+
+func TestReserveWhileTheDatabaseIsUnreachableAnswers503(t *testing.T) {
+	e := ordertest.New(t, ordertest.ThroughProxy())
+	ticketID := e.ListTicket("seller", "Concert", 1000)
+
+	e.Proxy.Cut()
+	res := e.API.Do("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(e.User("buyer")))
+	assert.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
+	assert.Equal(t, "Service temporarily unavailable", res.Message(t))
+	assert.Empty(t, e.Replica(ticketID).OrderID)
+
+	e.Proxy.Restore()
+	require.Eventually(t, func() bool {
+		res, err := e.API.Try("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(e.User("buyer")))
+		return err == nil && res.Status == http.StatusCreated
+	}, 30*time.Second, 100*time.Millisecond)
+}
+
+// cutBetweenHoldAndInsert cuts the database off the moment the reservation
+// has placed its hold and is about to insert the order: Reserve reads its
+// clock once for the hold and once for the order, so the cut comes with the
+// second reading.
+func cutBetweenHoldAndInsert(e *ordertest.Env) {
+	var reads atomic.Int32
+	e.Store.WithClock(func() time.Time {
+		if reads.Add(1) == 2 {
+			e.Proxy.Cut()
+		}
+		return time.Now()
+	})
+}
+
+// The database goes away between the hold and the insert, so not even the
+// placeholder can decide whether the order exists: 503, and the hold stays
+// (never released under an order that may exist). It holds nothing for
+// ever: the buyer's retry settles their own hold at once, as the sweeper
+// would (store tests show the sweeper doing it).
+func TestAnUndecidableReserveAnswers503AndTheRetrySettlesIt(t *testing.T) {
+	e := ordertest.New(t, ordertest.ThroughProxy())
+	ticketID := e.ListTicket("seller", "Concert", 1000)
+
+	cutBetweenHoldAndInsert(e)
+	res := e.API.Do("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(e.User("buyer")))
+	assert.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
+	ghost := e.Replica(ticketID).OrderID
+	require.NotEmpty(t, ghost, "the hold was placed before the cut, and stays")
+	e.Store.WithClock(time.Now)
+	e.Proxy.Restore()
+
+	require.Eventually(t, func() bool {
+		res, err := e.API.Try("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(e.User("second-buyer")))
+		return err == nil && res.Status == http.StatusConflict
+	}, 30*time.Second, 100*time.Millisecond, "another buyer cannot take a hold that may have an order")
+
+	o := reserve(t, e, e.User("buyer"), ticketID)
+	assert.NotEqual(t, ghost, o.ID)
+	assert.Equal(t, o.ID, e.Replica(ticketID).OrderID)
+	assert.EqualValues(t, 1, ordersFor(t, e, ticketID))
+	_, err := e.Direct.Order(testenv.Context(t), ghost)
+	assert.Error(t, err, "the undecided order can never appear now: its id holds a placeholder")
+}

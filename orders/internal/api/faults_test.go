@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,20 +85,6 @@ func TestReserveWhileTheDatabaseIsUnreachableAnswers503(t *testing.T) {
 	}, 30*time.Second, 100*time.Millisecond)
 }
 
-// cutBetweenHoldAndInsert cuts the database off the moment the reservation
-// has placed its hold and is about to insert the order: Reserve reads its
-// clock once for the hold and once for the order, so the cut comes with the
-// second reading.
-func cutBetweenHoldAndInsert(e *ordertest.Env) {
-	var reads atomic.Int32
-	e.Store.WithClock(func() time.Time {
-		if reads.Add(1) == 2 {
-			e.Proxy.Cut()
-		}
-		return time.Now()
-	})
-}
-
 // The database goes away between the hold and the insert, so not even the
 // placeholder can decide whether the order exists: 503, and the hold stays
 // (never released under an order that may exist). It holds nothing for
@@ -109,7 +94,7 @@ func TestAnUndecidableReserveAnswers503AndTheRetrySettlesIt(t *testing.T) {
 	e := ordertest.New(t, ordertest.ThroughProxy())
 	ticketID := e.ListTicket("seller", "Concert", 1000)
 
-	cutBetweenHoldAndInsert(e)
+	e.BetweenHoldAndInsert(e.Proxy.Cut)
 	res := e.API.Do("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(e.User("buyer")))
 	assert.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
 	ghost := e.Replica(ticketID).OrderID
@@ -128,4 +113,36 @@ func TestAnUndecidableReserveAnswers503AndTheRetrySettlesIt(t *testing.T) {
 	assert.EqualValues(t, 1, ordersFor(t, e, ticketID))
 	_, err := e.Direct.Order(testenv.Context(t), ghost)
 	assert.Error(t, err, "the undecided order can never appear now: its id holds a placeholder")
+}
+
+// The network hangs between the hold and the insert: the insert times out,
+// and so does the attempt to decide it, so the buyer hears 503 and the hold
+// stays. Then the network recovers and the insert, only slow, lands after
+// all. The order is the buyer's: their retry gets it back, another buyer
+// still gets 409, and there is one order for the ticket.
+func TestAnInsertThatLandsAfterIts503IsTheBuyersOrder(t *testing.T) {
+	e := ordertest.New(t, ordertest.ThroughProxy())
+	ticketID := e.ListTicket("seller", "Concert", 1000)
+
+	e.BetweenHoldAndInsert(e.Proxy.Stall)
+	res := e.API.Do("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(e.User("buyer")))
+	assert.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
+	e.Store.WithClock(time.Now)
+	late := e.Replica(ticketID).OrderID
+	require.NotEmpty(t, late)
+	e.Proxy.Resume()
+	require.Eventually(t, func() bool { return ordersFor(t, e, ticketID) == 1 }, 20*time.Second, 50*time.Millisecond,
+		"the stalled insert reaches the database after all")
+
+	require.Eventually(t, func() bool {
+		res, err := e.API.Try("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(e.User("second-buyer")))
+		return err == nil && res.Status == http.StatusConflict
+	}, 30*time.Second, 100*time.Millisecond)
+	retry := e.API.Do("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(e.User("buyer")))
+	require.Equal(t, http.StatusOK, retry.Status, retry.Raw)
+	var o orderBody
+	retry.Decode(t, &o)
+	assert.Equal(t, late, o.ID)
+	assert.Equal(t, "created", o.Status)
+	assert.EqualValues(t, 1, ordersFor(t, e, ticketID))
 }

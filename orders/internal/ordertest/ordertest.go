@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,6 +126,21 @@ func New(t testing.TB, opts ...Option) *Env {
 		e.handlers[s.Subject] = s.Handler
 	}
 	return e
+}
+
+// BetweenHoldAndInsert runs fault (say, e.Proxy.Cut) during the next
+// reservation, the moment it has placed its hold and is about to insert the
+// order: Reserve reads its clock once for the hold and once for the order,
+// and fault comes with the second reading. The test ends the fault and calls
+// e.Store.WithClock(time.Now) afterwards.
+func (e *Env) BetweenHoldAndInsert(fault func()) {
+	var reads atomic.Int32
+	e.Store.WithClock(func() time.Time {
+		if reads.Add(1) == 2 {
+			fault()
+		}
+		return time.Now()
+	})
 }
 
 // User returns a session token for userID.

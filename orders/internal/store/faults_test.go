@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,15 +28,7 @@ func TestTheSweeperSettlesAReserveTheDatabaseCouldNotDecide(t *testing.T) {
 	ctx := testenv.Context(t)
 	ticketID := e.ListTicket("seller", "Concert", 1000)
 
-	// Reserve reads its clock once for the hold, once for the order: the
-	// cut comes between the two writes.
-	var reads atomic.Int32
-	e.Store.WithClock(func() time.Time {
-		if reads.Add(1) == 2 {
-			e.Proxy.Cut()
-		}
-		return time.Now()
-	})
+	e.BetweenHoldAndInsert(e.Proxy.Cut)
 	_, _, err := e.Store.Reserve(ctx, "buyer", ticketID, time.Minute)
 	require.Error(t, err)
 	assert.True(t, mongox.IsUnavailable(err), "an outage, answered 503: %v", err)

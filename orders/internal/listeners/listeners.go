@@ -3,7 +3,8 @@
 //	ticket:created       the ticket joins the replica
 //	ticket:updated       vN is applied on top of vN-1 only (else: not yet)
 //	expiration:complete  the order is cancelled unless it is complete
-//	payment:created      the order completes and order:completed is published
+//	payment:created      the order completes and order:completed is published,
+//	                     only while it holds its ticket (else it is cancelled)
 //
 // Every handler is idempotent: a repeat finds nothing left to do.
 package listeners
@@ -79,9 +80,12 @@ func (h handlers) paymentCreated(ctx context.Context, p events.PaymentCreated) e
 	_, err := h.store.Complete(ctx, p.OrderID, p.ID)
 	switch {
 	case errors.Is(err, order.ErrCancelled):
-		// Paid too late: the order stays cancelled and payments refunds the
-		// charge when it sees order:cancelled (DESIGN.md §5, late payment).
-		h.log.Warn("payment for a cancelled order; it stays cancelled", "order_id", p.OrderID, "payment_id", p.ID)
+		// Paid too late, or for an order that lost its hold (cancelled just
+		// now, so its order:cancelled may be waiting to go out): the order
+		// stays cancelled and payments refunds the charge when it sees
+		// order:cancelled (DESIGN.md §5, late payment).
+		h.log.Warn("payment for a cancelled order; it stays cancelled", "order_id", p.OrderID, "payment_id", p.ID, "err", err)
+		h.published()
 		return nil
 	case err != nil:
 		return fmt.Errorf("completing order %s: %w", p.OrderID, err)

@@ -71,7 +71,9 @@ func (s *Store) Reserve(ctx context.Context, buyerID, ticketID string, window ti
 	stored, err := s.insertOutcome(ctx, &o, insertErr)
 	switch {
 	case err != nil:
-		return order.Order{}, false, errors.Join(insertErr, fmt.Errorf("undecided; the hold stays for the sweeper: %w", err))
+		// The decision's error first: it is what the buyer is answered by
+		// (an outage, 503), whatever the insert's own error was.
+		return order.Order{}, false, errors.Join(fmt.Errorf("undecided; the hold stays for the sweeper: %w", err), insertErr)
 	case stored:
 		return o, true, nil
 	}

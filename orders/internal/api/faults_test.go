@@ -2,13 +2,16 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/apitest"
 	"ticketing.dev/common/testenv"
@@ -145,4 +148,57 @@ func TestAnInsertThatLandsAfterIts503IsTheBuyersOrder(t *testing.T) {
 	assert.Equal(t, late, o.ID)
 	assert.Equal(t, "created", o.Status)
 	assert.EqualValues(t, 1, ordersFor(t, e, ticketID))
+}
+
+// Bursts of buyers on several tickets while inserts and holds lose their
+// answers here and there: whatever each buyer was told, no ticket ever has
+// two live orders, a live order always holds its ticket, and after the
+// sweeper's pass every hold belongs to a live order.
+func TestNoDoubleSellWhileAnswersAreLost(t *testing.T) {
+	e := ordertest.New(t, ordertest.ThroughProxy())
+	const tickets, perTicket = 5, 10
+	ids := make([]string, tickets)
+	for i := range ids {
+		ids[i] = e.ListTicket("seller", "Concert", 1000)
+	}
+	e.Proxy.LoseAnswer("insert", 3)
+	e.Proxy.LoseAnswer("findAndModify", 3)
+	var wg sync.WaitGroup
+	results := make([]map[int]int, tickets)
+	for i := range ids {
+		wg.Go(func() { results[i], _ = burst(t, e, ids[i], buyers(e, fmt.Sprint("t", i), perTicket)) })
+	}
+	wg.Wait()
+	t.Logf("answers lost: %d; statuses per ticket: %v", e.Proxy.Lost(), results)
+	require.Positive(t, e.Proxy.Lost())
+
+	_, err := e.Direct.Sweep(testenv.Context(t), 0)
+	require.NoError(t, err)
+	for i, ticketID := range ids {
+		assert.LessOrEqual(t, results[i][http.StatusCreated], 1, "ticket %d", i)
+		assert.Zero(t, results[i][http.StatusInternalServerError], "ticket %d", i)
+		live := liveOrdersFor(t, e, ticketID)
+		assert.LessOrEqual(t, len(live), 1, "ticket %d: never two live orders", i)
+		holder := e.Replica(ticketID).OrderID
+		if len(live) == 1 {
+			assert.Equal(t, live[0], holder, "ticket %d: the live order holds it", i)
+		} else {
+			assert.Empty(t, holder, "ticket %d: no hold without a live order after the sweep", i)
+		}
+	}
+}
+
+func liveOrdersFor(t *testing.T, e *ordertest.Env, ticketID string) []string {
+	t.Helper()
+	cur, err := e.Direct.Orders().Find(context.Background(), bson.M{"ticket.id": ticketID, "status": "created"})
+	require.NoError(t, err)
+	var docs []struct {
+		ID primitive.ObjectID `bson:"_id"`
+	}
+	require.NoError(t, cur.All(context.Background(), &docs))
+	out := make([]string, len(docs))
+	for i, d := range docs {
+		out[i] = d.ID.Hex()
+	}
+	return out
 }

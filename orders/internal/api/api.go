@@ -1,6 +1,7 @@
 // Package api serves the orders routes (DESIGN.md §2), all for signed-in users:
 //
-//	POST   /api/orders       {ticketId}      201 order (the ticket is reserved)
+//	POST   /api/orders       {ticketId}      201 order (the ticket is reserved),
+//	                                         200 the buyer's own live order for it
 //	GET    /api/orders       ?limit=&after=  200 the caller's orders, a page
 //	GET    /api/orders/:id                   200 order                  the buyer
 //	DELETE /api/orders/:id                   204 cancelled, released    the buyer
@@ -27,7 +28,9 @@ import (
 
 // Orders is the storage the routes need.
 type Orders interface {
-	Reserve(ctx context.Context, buyerID, ticketID string, window time.Duration) (order.Order, error)
+	// Reserve's fresh is false when the buyer's own live order already
+	// holds the ticket: that order is returned.
+	Reserve(ctx context.Context, buyerID, ticketID string, window time.Duration) (o order.Order, fresh bool, err error)
 	Order(ctx context.Context, id string) (order.Order, error)
 	ByBuyer(ctx context.Context, buyerID string, p paging.Page) ([]order.Order, string, error)
 	Cancel(ctx context.Context, id string, check func(order.Order) error) (order.Order, error)
@@ -103,9 +106,15 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	o, err := h.Orders.Reserve(r.Context(), user.ID, req.TicketID, h.ExpirationWindow)
+	o, fresh, err := h.Orders.Reserve(r.Context(), user.ID, req.TicketID, h.ExpirationWindow)
 	if err != nil {
 		return domainError(err)
+	}
+	if !fresh {
+		// A retry (or a second tab) of a reservation the buyer holds: the
+		// same order, nothing new created.
+		httpx.WriteJSON(w, http.StatusOK, toResponse(o))
+		return nil
 	}
 	h.Published()
 	httpx.WriteJSON(w, http.StatusCreated, toResponse(o))

@@ -1,6 +1,7 @@
 // Package app wires orders together: configuration, storage, routes, the
-// listeners, the outbox relay that publishes order events and the sweeper
-// that settles holds an interrupted write left behind.
+// listeners, the outbox relay that publishes order events, the sweeper that
+// settles holds an interrupted write left behind, and the lapse that expires
+// overdue orders should expiration's job never fire.
 package app
 
 import (
@@ -27,14 +28,18 @@ type Config struct {
 	config.Common
 	// ExpirationWindow is how long a reservation holds its ticket.
 	ExpirationWindow time.Duration
+	// ExpiryCheckInterval is how often overdue orders are lapsed, should
+	// their expiration:complete never come: how late, at most, they lapse.
+	ExpiryCheckInterval time.Duration
 }
 
 // LoadConfig reads Config from the environment.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	env := config.New(getenv)
 	cfg := Config{
-		Common:           env.LoadCommon(needs),
-		ExpirationWindow: env.Duration("ORDER_EXPIRATION_WINDOW", order.DefaultExpirationWindow),
+		Common:              env.LoadCommon(needs),
+		ExpirationWindow:    env.Duration("ORDER_EXPIRATION_WINDOW", order.DefaultExpirationWindow),
+		ExpiryCheckInterval: env.Duration("ORDER_EXPIRY_CHECK_INTERVAL", store.DefaultExpiryCheckInterval),
 	}
 	return cfg, env.Err()
 }
@@ -57,7 +62,8 @@ func Run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	return deps.Serve(ctx, cfg.Addr(), Handler(deps, st, cfg.ExpirationWindow, relay.Notify),
-		relay.Run, st.Sweeper(logger, store.DefaultHoldGrace, store.DefaultSweepInterval))
+		relay.Run, st.Sweeper(logger, store.DefaultHoldGrace, store.DefaultSweepInterval),
+		st.Lapser(logger, cfg.ExpiryCheckInterval, relay.Notify))
 }
 
 // Handler is the complete HTTP handler; tests serve it over real servers.

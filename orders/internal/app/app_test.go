@@ -30,6 +30,16 @@ func TestExpirationWindow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 90*time.Second, cfg.ExpirationWindow)
 
+	assert.Equal(t, 5*time.Second, cfg.ExpiryCheckInterval, "the default")
+	env["ORDER_EXPIRY_CHECK_INTERVAL"] = "10s"
+	cfg, err = app.LoadConfig(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	assert.Equal(t, 10*time.Second, cfg.ExpiryCheckInterval)
+	env["ORDER_EXPIRY_CHECK_INTERVAL"] = "0s"
+	_, err = app.LoadConfig(func(k string) string { return env[k] })
+	assert.ErrorContains(t, err, "ORDER_EXPIRY_CHECK_INTERVAL")
+	delete(env, "ORDER_EXPIRY_CHECK_INTERVAL")
+
 	for _, bad := range []string{"soon", "-1m", "0s"} {
 		env["ORDER_EXPIRATION_WINDOW"] = bad
 		_, err = app.LoadConfig(func(k string) string { return env[k] })

@@ -3,7 +3,8 @@
 //	ticket:created       the ticket joins the replica
 //	ticket:updated       vN is applied on top of vN-1 only (else: not yet)
 //	expiration:complete  the order is cancelled unless it is complete
-//	payment:created      the order completes and order:completed is published
+//	payment:created      the order completes and order:completed is published,
+//	                     only while it holds its ticket (else it is cancelled)
 //
 // Every handler is idempotent: a repeat finds nothing left to do.
 package listeners
@@ -26,7 +27,7 @@ const Queue = "orders-service"
 type Store interface {
 	ApplyTicketCreated(ctx context.Context, e events.TicketCreated) error
 	ApplyTicketUpdated(ctx context.Context, e events.TicketUpdated) error
-	Cancel(ctx context.Context, id string, check func(order.Order) error) (order.Order, error)
+	Expire(ctx context.Context, id string) (order.Order, error)
 	Complete(ctx context.Context, id, paymentID string) (order.Order, error)
 }
 
@@ -61,7 +62,7 @@ func (h handlers) ticketUpdated(ctx context.Context, p events.TicketUpdated) err
 }
 
 func (h handlers) expirationComplete(ctx context.Context, p events.ExpirationComplete) error {
-	o, err := h.store.Cancel(ctx, p.OrderID, func(order.Order) error { return nil })
+	o, err := h.store.Expire(ctx, p.OrderID)
 	switch {
 	case errors.Is(err, order.ErrComplete):
 		return nil // paid in time: nothing expires
@@ -79,9 +80,12 @@ func (h handlers) paymentCreated(ctx context.Context, p events.PaymentCreated) e
 	_, err := h.store.Complete(ctx, p.OrderID, p.ID)
 	switch {
 	case errors.Is(err, order.ErrCancelled):
-		// Paid too late: the order stays cancelled and payments refunds the
-		// charge when it sees order:cancelled (DESIGN.md §5, late payment).
-		h.log.Warn("payment for a cancelled order; it stays cancelled", "order_id", p.OrderID, "payment_id", p.ID)
+		// Paid too late, or for an order that lost its hold (cancelled just
+		// now, so its order:cancelled may be waiting to go out): the order
+		// stays cancelled and payments refunds the charge when it sees
+		// order:cancelled (DESIGN.md §5, late payment).
+		h.log.Warn("payment for a cancelled order; it stays cancelled", "order_id", p.OrderID, "payment_id", p.ID, "err", err)
+		h.published()
 		return nil
 	case err != nil:
 		return fmt.Errorf("completing order %s: %w", p.OrderID, err)

@@ -122,5 +122,8 @@ type ReplicaTicket struct {
 	// OrderID is the order holding the ticket: orders' own truth, written
 	// only by orders (reserve, release, sell), never from tickets' events.
 	OrderID string
-	Sold    bool
+	// HeldBy is the buyer OrderID was placed for, known before the order
+	// itself is stored: a buyer asking again finds their own hold by it.
+	HeldBy string
+	Sold   bool
 }

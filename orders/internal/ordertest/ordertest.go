@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"ticketing.dev/common/bus"
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/money"
+	"ticketing.dev/common/mongox"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/session"
@@ -38,33 +40,65 @@ const Window = 15 * time.Minute
 
 // Env is one orders service over its own database.
 type Env struct {
-	t        testing.TB
-	Store    *store.Store
+	t     testing.TB
+	Store *store.Store
+	// Proxy stands between the service and its database (ThroughProxy), nil
+	// otherwise; Direct reads and writes the database past it, for the
+	// test's own checks, whatever the proxy is doing.
+	Proxy    *testenv.FaultProxy
+	Direct   *store.Store
 	Bus      *bus.Client
 	API      *apitest.Client
+	Window   time.Duration
 	handlers map[events.Subject]bus.Handler
 }
 
 // Option adjusts the environment.
 type Option func(*options)
 
-type options struct{ logger *slog.Logger }
+type options struct {
+	logger        *slog.Logger
+	proxied       bool
+	window        time.Duration
+	lapseInterval time.Duration
+}
 
 // Quiet drops the service's logs, which otherwise go to the test's log: for
 // benchmarks, where logging every request would be what is measured.
 func Quiet() Option { return func(o *options) { o.logger = slog.New(slog.DiscardHandler) } }
 
+// ThroughProxy connects the service to its database through a fault proxy
+// (Env.Proxy), as production connects: the client's own timeouts, retries
+// and pool see the faults the proxy brings.
+func ThroughProxy() Option { return func(o *options) { o.proxied = true } }
+
+// WithWindow sets the reservation window (Window otherwise).
+func WithWindow(d time.Duration) Option { return func(o *options) { o.window = d } }
+
+// Lapsing runs the overdue lapse every interval, as the service does.
+func Lapsing(interval time.Duration) Option { return func(o *options) { o.lapseInterval = interval } }
+
 // New starts the service: relay running, HTTP served, handlers ready to be
 // called directly (Deliver). Listeners are not subscribed to the broker.
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
-	o := options{logger: testenv.Logger(t)}
+	o := options{logger: testenv.Logger(t), window: Window}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	db := testenv.NewDatabase(t)
-	st := store.New(db)
-	require.NoError(t, st.EnsureIndexes(testenv.Context(t)))
+	direct := store.New(db)
+	require.NoError(t, direct.EnsureIndexes(testenv.Context(t)))
+	st, proxy := direct, (*testenv.FaultProxy)(nil)
+	if o.proxied {
+		var uri string
+		uri, proxy = testenv.ProxyMongoURI(t, testenv.MongoURI(t)+db.Name())
+		client, proxiedDB, err := mongox.Connect(context.Background(), uri, db.Name())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+		st = store.New(proxiedDB)
+		db = proxiedDB
+	}
 	b := testenv.NewBus(t, testenv.NATSURL(t))
 	logger := o.logger
 	relay := outbox.NewRelay(b, logger, st.Orders()).WithInterval(100 * time.Millisecond)
@@ -72,18 +106,41 @@ func New(t testing.TB, opts ...Option) *Env {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = relay.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+	if o.lapseInterval > 0 {
+		lapsed := make(chan struct{})
+		go func() { defer close(lapsed); _ = st.Lapser(logger, o.lapseInterval, relay.Notify)(ctx) }()
+		t.Cleanup(func() { cancel(); <-lapsed })
+	}
 
 	sessions, err := session.NewManager(JWTKey, false)
 	require.NoError(t, err)
 	deps := &service.Deps{Name: "orders", Logger: logger, DB: db, Bus: b, Sessions: sessions}
-	srv := httptest.NewServer(app.Handler(deps, st, Window, relay.Notify))
+	srv := httptest.NewServer(app.Handler(deps, st, o.window, relay.Notify))
 	t.Cleanup(srv.Close)
 
-	e := &Env{t: t, Store: st, Bus: b, API: apitest.New(t, srv.URL), handlers: map[events.Subject]bus.Handler{}}
+	e := &Env{
+		t: t, Store: st, Proxy: proxy, Direct: direct, Bus: b, API: apitest.New(t, srv.URL),
+		Window: o.window, handlers: map[events.Subject]bus.Handler{},
+	}
 	for _, s := range listeners.Subscriptions(st, logger, relay.Notify) {
 		e.handlers[s.Subject] = s.Handler
 	}
 	return e
+}
+
+// BetweenHoldAndInsert runs fault (say, e.Proxy.Cut) during the next
+// reservation, the moment it has placed its hold and is about to insert the
+// order: Reserve reads its clock once for the hold and once for the order,
+// and fault comes with the second reading. The test ends the fault and calls
+// e.Store.WithClock(time.Now) afterwards.
+func (e *Env) BetweenHoldAndInsert(fault func()) {
+	var reads atomic.Int32
+	e.Store.WithClock(func() time.Time {
+		if reads.Add(1) == 2 {
+			fault()
+		}
+		return time.Now()
+	})
 }
 
 // User returns a session token for userID.
@@ -117,7 +174,7 @@ func (e *Env) ListTicket(sellerID, title string, price money.Price) string {
 // Replica returns the replica of a ticket.
 func (e *Env) Replica(id string) order.ReplicaTicket {
 	e.t.Helper()
-	rt, err := e.Store.Ticket(context.Background(), id)
+	rt, err := e.Direct.Ticket(context.Background(), id)
 	require.NoError(e.t, err)
 	return rt
 }
@@ -125,7 +182,7 @@ func (e *Env) Replica(id string) order.ReplicaTicket {
 // Order returns an order as stored.
 func (e *Env) Order(id string) order.Order {
 	e.t.Helper()
-	o, err := e.Store.Order(context.Background(), id)
+	o, err := e.Direct.Order(context.Background(), id)
 	require.NoError(e.t, err)
 	return o
 }

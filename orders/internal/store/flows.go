@@ -7,36 +7,187 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/mongox"
 	"ticketing.dev/orders/internal/order"
 )
+
+// decideTimeout bounds how long a flow keeps asking the database to decide
+// a write whose answer it lost, once the request itself may be gone.
+const decideTimeout = 5 * time.Second
 
 // Reserve creates an order for buyerID on ticketID. The reservation is the
 // hold, one conditional update on the replica that exactly one of any number
 // of concurrent buyers wins; nothing is checked first. Only then is the order
-// inserted, with order:created in its outbox. If the insert fails the hold is
-// released again; if the process dies in between, the sweeper does it.
-func (s *Store) Reserve(ctx context.Context, buyerID, ticketID string, window time.Duration) (order.Order, error) {
+// inserted, with order:created in its outbox.
+//
+// fresh is false when the buyer asked again for a ticket their own live order
+// holds, typically a retry after an answer that never reached them: they get
+// that order back, not a 409 against themselves.
+//
+// The hold is released only when the order is known not to exist. An insert
+// that returns an error may still have been stored — a dropped connection, a
+// timeout, a cancelled request lose the answer, not the write — and releasing
+// under a stored order would let a second buyer reserve the same ticket, both
+// pay and both complete. So an ambiguous insert is decided the way the
+// sweeper decides a hold without an order: by inserting a cancelled
+// placeholder under the order's id. A duplicate key means the order is there
+// (the buyer gets it); a placeholder that goes in means it is not and never
+// can be (the hold is released). If the database cannot answer even that,
+// the hold stays for the sweeper and the error is an outage (503).
+func (s *Store) Reserve(ctx context.Context, buyerID, ticketID string, window time.Duration) (o order.Order, fresh bool, err error) {
 	tid, err := parseTicketID(ticketID)
 	if err != nil {
-		return order.Order{}, err
+		return order.Order{}, false, err
 	}
 	orderID := primitive.NewObjectID().Hex()
 	held, err := s.hold(ctx, tid, orderID, buyerID)
-	if err != nil {
-		return order.Order{}, err
+	if errors.Is(err, order.ErrTicketReserved) && held.HeldBy == buyerID {
+		o, live, serr := s.settleOwnHold(ctx, held)
+		if serr != nil || live {
+			return o, false, serr
+		}
+		held, err = s.hold(ctx, tid, orderID, buyerID)
 	}
-	o := order.New(orderID, buyerID, order.Ticket{ID: held.ID, Title: held.Title, Price: held.Price},
-		held.Version, orderTime(s.now()), window)
-	if err := s.insert(ctx, &o); err != nil {
-		// The request may be gone; the release must not go with it.
-		if rerr := s.release(context.WithoutCancel(ctx), ticketID, orderID); rerr != nil {
+	if err != nil {
+		if isDomainError(err) {
+			return order.Order{}, false, err
+		}
+		// The hold may have been placed with its answer lost. No order is
+		// ever inserted under orderID now, so releasing it is always right.
+		if rerr := s.releaseDetached(ctx, ticketID, orderID); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("the sweeper will release it: %w", rerr))
 		}
-		return order.Order{}, err
+		return order.Order{}, false, err
 	}
-	return o, nil
+	o = order.New(orderID, buyerID, order.Ticket{ID: held.ID, Title: held.Title, Price: held.Price},
+		held.Version, orderTime(s.now()), window)
+	insertErr := s.insert(ctx, &o)
+	if insertErr == nil {
+		return o, true, nil
+	}
+	stored, err := s.insertOutcome(ctx, &o, insertErr)
+	switch {
+	case err != nil:
+		// The decision's error first: it is what the buyer is answered by
+		// (an outage, 503), whatever the insert's own error was.
+		return order.Order{}, false, errors.Join(fmt.Errorf("undecided; the hold stays for the sweeper: %w", err), insertErr)
+	case stored:
+		return o, true, nil
+	}
+	if rerr := s.releaseDetached(ctx, ticketID, orderID); rerr != nil {
+		insertErr = errors.Join(insertErr, fmt.Errorf("the sweeper will release it: %w", rerr))
+	}
+	if mongox.IsDuplicateKey(insertErr) {
+		// A placeholder took the id first: this attempt was settled as dead
+		// under it (the buyer's own retry, or the sweeper). The buyer's
+		// answer is about the ticket, not about our database.
+		return order.Order{}, false, errors.Join(order.ErrTicketReserved, insertErr)
+	}
+	return order.Order{}, false, insertErr
+}
+
+// insertOutcome decides whether the order whose insert returned insertErr is
+// stored. A definite refusal (a validation error, a duplicate on another
+// index) stored nothing. A duplicate key on the order's fresh id can only be
+// this very insert, applied once already by a retried write, or a
+// placeholder; reading the id tells which, and the answer is final because
+// the server did answer this insert. Any other error is ambiguous and is
+// decided by inserting the placeholder: the id is unique, so its answer is
+// final too, even if the original insert is still on its way.
+func (s *Store) insertOutcome(ctx context.Context, o *order.Order, insertErr error) (bool, error) {
+	refused := mongox.IsRefused(insertErr)
+	if refused && !mongox.IsDuplicateKey(insertErr) {
+		return false, nil
+	}
+	oid, _ := mongox.ParseID(o.ID)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), decideTimeout)
+	defer cancel()
+	var (
+		state orderState
+		err   error
+	)
+	for wait := 50 * time.Millisecond; ; wait *= 2 {
+		if refused {
+			state, err = s.orderState(ctx, oid)
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				return false, nil // the duplicate was on another index
+			}
+		} else {
+			state, err = s.orderStatusOrPlaceholder(ctx, o.ID, o.Ticket.ID)
+		}
+		if err == nil || !mongox.IsUnavailable(err) || !sleep(ctx, wait) {
+			break
+		}
+	}
+	switch {
+	case err != nil:
+		return false, err
+	case state.Status == events.StatusCancelled:
+		// Our placeholder, the sweeper's, or the order itself cancelled in
+		// the meantime: in every case nothing live holds the ticket.
+		o.Events = nil
+		return false, nil
+	}
+	stored, err := s.Order(ctx, o.ID)
+	if err != nil {
+		return false, err
+	}
+	*o = stored
+	return true, nil
+}
+
+// settleOwnHold looks at a hold placed for the buyer who asks again. If it is
+// their live order they get it back (live). Otherwise — the order was
+// cancelled, or was never stored (their earlier attempt died or answered 503)
+// — the hold is settled as the sweeper would, at once, so the buyer need not
+// wait for it.
+func (s *Store) settleOwnHold(ctx context.Context, held order.ReplicaTicket) (o order.Order, live bool, err error) {
+	state, err := s.settle(ctx, held.ID, held.OrderID)
+	if err != nil {
+		return order.Order{}, false, err
+	}
+	if state.Status != events.StatusCreated {
+		return order.Order{}, false, nil
+	}
+	o, err = s.Order(ctx, held.OrderID)
+	if err != nil {
+		return order.Order{}, false, err
+	}
+	return o, true, nil
+}
+
+// isDomainError is a refusal with an answer for the buyer, as opposed to a
+// database error.
+func isDomainError(err error) bool {
+	for _, e := range []error{order.ErrTicketNotFound, order.ErrTicketReserved, order.ErrTicketSold, order.ErrOwnTicket} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseDetached releases a hold after a failed request: the request may be
+// gone; the release must not go with it.
+func (s *Store) releaseDetached(ctx context.Context, ticketID, orderID string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), decideTimeout)
+	defer cancel()
+	return s.release(ctx, ticketID, orderID)
+}
+
+// sleep waits d unless ctx ends first (false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // orderTime is now at the precision MongoDB stores, so what Reserve returns
@@ -64,10 +215,44 @@ func (s *Store) Cancel(ctx context.Context, id string, check func(order.Order) e
 	return o, nil
 }
 
-// Complete completes a paid order and marks its ticket sold. A cancelled order
-// stays cancelled (order.ErrCancelled).
+// errHoldLost: a created order whose ticket is not held by it.
+var errHoldLost = errors.New("the order does not hold its ticket")
+
+// Complete completes a paid order and marks its ticket sold — only while the
+// order holds its ticket. A cancelled order stays cancelled, and a created
+// order whose hold is gone (whatever took it away) is cancelled now rather
+// than completed: the ticket may be someone else's. Both return
+// order.ErrCancelled, order:cancelled is (or was) published, and payments
+// refunds the charge (DESIGN.md §5, late payment).
+//
+// The order of the steps is what makes this safe without a transaction.
+// Every path that releases a hold does so only after the order left created
+// (Cancel, the overdue lapse, the sweeper) or when the order is known never
+// to exist (Reserve, the sweeper's placeholder). A created order is always
+// at version 0, and Update writes "complete" only on the version it read. So
+// the hold is checked after reading the order as created and before the
+// write conditional on that read: if the order is still at that version when
+// the write lands, nothing can have released its hold in between. Then the
+// ticket is marked sold; a crash before that leaves a complete order with an
+// unsold hold, which the sweeper finds and marks sold. Marking sold first
+// instead would, on a crash or a cancellation racing in, leave a ticket sold
+// to a cancelled order, which nothing looks for.
 func (s *Store) Complete(ctx context.Context, id, paymentID string) (order.Order, error) {
-	o, err := s.Update(ctx, id, func(o *order.Order) error { return o.Complete(paymentID) })
+	o, err := s.Update(ctx, id, func(o *order.Order) error {
+		if o.Status == events.StatusCreated {
+			if err := s.checkHold(ctx, o.Ticket.ID, o.ID); err != nil {
+				return err
+			}
+		}
+		return o.Complete(paymentID)
+	})
+	if errors.Is(err, errHoldLost) {
+		cancelled, cerr := s.Cancel(ctx, id, func(order.Order) error { return nil })
+		if cerr != nil {
+			return cancelled, fmt.Errorf("cancelling order %s: %w", id, errors.Join(err, cerr))
+		}
+		return cancelled, fmt.Errorf("order %s: %w: %w", id, err, order.ErrCancelled)
+	}
 	if err != nil {
 		return o, err
 	}
@@ -75,4 +260,13 @@ func (s *Store) Complete(ctx context.Context, id, paymentID string) (order.Order
 		return o, err
 	}
 	return o, nil
+}
+
+// checkHold is errHoldLost unless orderID holds ticketID.
+func (s *Store) checkHold(ctx context.Context, ticketID, orderID string) error {
+	t, err := s.Ticket(ctx, ticketID)
+	if errors.Is(err, order.ErrTicketNotFound) || err == nil && t.OrderID != orderID {
+		return errHoldLost
+	}
+	return err
 }

@@ -92,10 +92,12 @@ func (s *Store) Order(ctx context.Context, id string) (order.Order, error) {
 	if !ok {
 		return order.Order{}, order.ErrNotFound
 	}
+	// Exactly {_id}, and the placeholder told apart here: FerretDB looks a
+	// document up by its id only for that filter, and scans for any other.
 	var doc orderDoc
-	err := s.orders.FindOne(ctx, bson.M{"_id": oid, "orphan": bson.M{"$ne": true}},
+	err := s.orders.FindOne(ctx, bson.M{"_id": oid},
 		options.FindOne().SetProjection(withoutOutbox)).Decode(&doc)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	if errors.Is(err, mongo.ErrNoDocuments) || err == nil && doc.Orphan {
 		return order.Order{}, order.ErrNotFound
 	}
 	if err != nil {

@@ -18,8 +18,12 @@ import (
 )
 
 // replicaDoc is one replicated ticket. version, title, price and userId come
-// from tickets' events; orderId, heldAt and sold are orders' own hold and are
-// never written from tickets' events (see ApplyTicketUpdated).
+// from tickets' events; orderId, heldBy, heldAt and sold are orders' own hold
+// and are never written from tickets' events (see ApplyTicketUpdated).
+//
+// heldAt is when the hold was placed, until the sweeper has seen its order
+// live: then it is moved to the order's expiresAt, so that the sweeper does
+// not read the same live order again on every pass (see Sweep).
 type replicaDoc struct {
 	ID      primitive.ObjectID `bson:"_id"`
 	Version int64              `bson:"version"`
@@ -27,6 +31,7 @@ type replicaDoc struct {
 	Price   money.Price        `bson:"price"`
 	UserID  string             `bson:"userId"`
 	OrderID string             `bson:"orderId"`
+	HeldBy  string             `bson:"heldBy,omitempty"`
 	HeldAt  *time.Time         `bson:"heldAt"`
 	Sold    bool               `bson:"sold"`
 }
@@ -34,7 +39,7 @@ type replicaDoc struct {
 func (d replicaDoc) ticket() order.ReplicaTicket {
 	return order.ReplicaTicket{
 		ID: d.ID.Hex(), Version: d.Version, Title: d.Title, Price: d.Price,
-		SellerID: d.UserID, OrderID: d.OrderID, Sold: d.Sold,
+		SellerID: d.UserID, OrderID: d.OrderID, HeldBy: d.HeldBy, Sold: d.Sold,
 	}
 }
 
@@ -119,7 +124,8 @@ func (s *Store) Ticket(ctx context.Context, id string) (order.ReplicaTicket, err
 // ticket only if nobody holds it, it is not sold, and the buyer is not its
 // seller. It returns the ticket as the update left it, so the title, price and
 // version are exactly those the hold was placed on. Of any number of
-// concurrent buyers exactly one matches.
+// concurrent buyers exactly one matches. A refusal returns the ticket as it
+// was read, so the caller can see who holds it.
 func (s *Store) hold(ctx context.Context, ticketID primitive.ObjectID, orderID, buyerID string) (order.ReplicaTicket, error) {
 	// A miss is explained by reading the ticket afterwards. If it was freed
 	// in between, the hold is tried again, a few times at most.
@@ -127,7 +133,7 @@ func (s *Store) hold(ctx context.Context, ticketID primitive.ObjectID, orderID, 
 		var doc replicaDoc
 		err := s.tickets.FindOneAndUpdate(ctx,
 			bson.M{"_id": ticketID, "orderId": "", "sold": false, "userId": bson.M{"$ne": buyerID}},
-			bson.M{"$set": bson.M{"orderId": orderID, "heldAt": s.now().UTC()}},
+			bson.M{"$set": bson.M{"orderId": orderID, "heldBy": buyerID, "heldAt": s.now().UTC()}},
 			options.FindOneAndUpdate().SetReturnDocument(options.After),
 		).Decode(&doc)
 		if err == nil {
@@ -142,11 +148,11 @@ func (s *Store) hold(ctx context.Context, ticketID primitive.ObjectID, orderID, 
 		}
 		switch {
 		case current.SellerID == buyerID:
-			return order.ReplicaTicket{}, order.ErrOwnTicket
+			return current, order.ErrOwnTicket
 		case current.Sold:
-			return order.ReplicaTicket{}, order.ErrTicketSold
+			return current, order.ErrTicketSold
 		case current.OrderID != "":
-			return order.ReplicaTicket{}, order.ErrTicketReserved
+			return current, order.ErrTicketReserved
 		}
 	}
 	return order.ReplicaTicket{}, order.ErrTicketReserved
@@ -160,23 +166,38 @@ func (s *Store) release(ctx context.Context, ticketID, orderID string) error {
 		return err
 	}
 	_, err = s.tickets.UpdateOne(ctx, bson.M{"_id": id, "orderId": orderID, "sold": false},
-		bson.M{"$set": bson.M{"orderId": "", "heldAt": nil}})
+		bson.M{"$set": bson.M{"orderId": "", "heldAt": nil}, "$unset": bson.M{"heldBy": ""}})
 	if err != nil {
 		return fmt.Errorf("releasing ticket %s: %w", ticketID, err)
 	}
 	return nil
 }
 
-// markSold records that orderID, which holds the ticket, bought it.
+// markSold records that orderID, which holds the ticket, bought it. Matching
+// nothing is an error, never ignored: it means the order completed without
+// holding its ticket, which Complete exists to prevent.
 func (s *Store) markSold(ctx context.Context, ticketID, orderID string) error {
 	id, err := parseTicketID(ticketID)
 	if err != nil {
 		return err
 	}
-	_, err = s.tickets.UpdateOne(ctx, bson.M{"_id": id, "orderId": orderID},
+	res, err := s.tickets.UpdateOne(ctx, bson.M{"_id": id, "orderId": orderID},
 		bson.M{"$set": bson.M{"sold": true, "heldAt": nil}})
 	if err != nil {
 		return fmt.Errorf("marking ticket %s sold: %w", ticketID, err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("marking ticket %s sold: order %s does not hold it", ticketID, orderID)
+	}
+	return nil
+}
+
+// recheckAt moves a live order's hold out of the sweeper's sight until at.
+func (s *Store) recheckAt(ctx context.Context, ticketID primitive.ObjectID, orderID string, at time.Time) error {
+	_, err := s.tickets.UpdateOne(ctx, bson.M{"_id": ticketID, "orderId": orderID, "sold": false},
+		bson.M{"$set": bson.M{"heldAt": at.UTC()}})
+	if err != nil {
+		return fmt.Errorf("deferring the sweep of ticket %s: %w", ticketID.Hex(), err)
 	}
 	return nil
 }

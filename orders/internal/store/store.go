@@ -47,11 +47,18 @@ func (s *Store) Orders() *mongo.Collection { return s.orders }
 // Tickets is the replica collection.
 func (s *Store) Tickets() *mongo.Collection { return s.tickets }
 
-// EnsureIndexes creates the indexes behind the buyer's list and the sweeper.
+// EnsureIndexes creates the indexes behind the buyer's list, the overdue
+// lapse and the sweeper.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
 	if _, err := s.orders.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "userId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
 		Options: options.Index().SetName("by_buyer"),
+	}); err != nil {
+		return fmt.Errorf("creating orders index: %w", err)
+	}
+	if _, err := s.orders.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "status", Value: 1}, {Key: "expiresAt", Value: 1}},
+		Options: options.Index().SetName("overdue"),
 	}); err != nil {
 		return fmt.Errorf("creating orders index: %w", err)
 	}

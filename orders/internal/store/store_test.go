@@ -125,7 +125,7 @@ func TestAFailedOrderInsertReleasesTheHold(t *testing.T) {
 	_, err = e.Store.Orders().InsertOne(ctx, bson.M{"_id": primitive.NewObjectID(), "ticket": bson.M{"id": ticketID}, "orphan": true})
 	require.NoError(t, err)
 
-	_, err = e.Store.Reserve(ctx, "buyer", ticketID, time.Minute)
+	_, _, err = e.Store.Reserve(ctx, "buyer", ticketID, time.Minute)
 	require.Error(t, err)
 	assert.Empty(t, e.Replica(ticketID).OrderID, "the hold went with the failed order")
 }

@@ -1,9 +1,11 @@
 // Package health serves /healthz (the process is alive) and /readyz (its
-// database and broker answer right now).
+// database and broker answer right now, and what it needs from them, such as
+// its indexes, is in place).
 package health
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -15,6 +17,13 @@ import (
 
 // Check reports whether one dependency is usable.
 type Check func(ctx context.Context) error
+
+// NotReady is a check's failure that is not an outage: what the service needs
+// is on its way (indexes being created). Readiness shows its text as it is,
+// where any other failure reads "<check> is not reachable".
+type NotReady string
+
+func (e NotReady) Error() string { return string(e) }
 
 // Timeout bounds each readiness check, so a hung dependency fails the probe
 // instead of hanging it.
@@ -40,7 +49,7 @@ func Readiness(logger *slog.Logger, checks map[string]Check) http.HandlerFunc {
 		for _, name := range names {
 			if err := checks[name](ctx); err != nil {
 				logger.Warn("readiness check failed", "check", name, "err", err)
-				failed = append(failed, errs.Item{Message: name + " is not reachable"})
+				failed = append(failed, errs.Item{Message: failure(name, err)})
 			}
 		}
 		if len(failed) > 0 {
@@ -49,4 +58,12 @@ func Readiness(logger *slog.Logger, checks map[string]Check) http.HandlerFunc {
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}
+}
+
+func failure(name string, err error) string {
+	var notReady NotReady
+	if errors.As(err, &notReady) {
+		return string(notReady)
+	}
+	return name + " is not reachable"
 }

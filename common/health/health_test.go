@@ -124,3 +124,17 @@ func TestReadinessNamesEveryFailedCheck(t *testing.T) {
 	assert.Less(t, time.Since(start), health.Timeout+time.Second, "a hung check fails the probe instead of hanging it")
 	assert.Equal(t, []errs.Item{{Message: "redis is not reachable"}, {Message: "stripe is not reachable"}}, failed(t, a))
 }
+
+// A check that is not an outage says what it waits for, in its own words,
+// next to the outages named as usual.
+func TestReadinessShowsWhatIsNotReadyYet(t *testing.T) {
+	t.Parallel()
+	srv := serve(t, map[string]health.Check{
+		"indexes": func(context.Context) error {
+			return fmt.Errorf("creating: %w", health.NotReady("indexes are not ready"))
+		},
+		"mongo": func(context.Context) error { return fmt.Errorf("dial tcp: refused") },
+	})
+	assert.Equal(t, []errs.Item{{Message: "indexes are not ready"}, {Message: "mongo is not reachable"}},
+		failed(t, get(t, srv, "/readyz")))
+}

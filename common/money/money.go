@@ -17,8 +17,10 @@ import (
 // Price is an amount in cents.
 type Price int64
 
-// MaxPrice is the largest price a listing may have (one million units).
-const MaxPrice Price = 1_000_000_00
+// MaxPrice is the largest price a listing may have: 999,999.99, the largest
+// amount Stripe charges in one payment (its limit is eight digits of cents).
+// A dearer ticket could be reserved but never paid for.
+const MaxPrice Price = 999_999_99
 
 // ErrInvalid reports a price literal that is not a decimal with at most two
 // fraction digits.

@@ -22,7 +22,7 @@ func TestParse(t *testing.T) {
 		{"0.1", 10},
 		{"0.01", 1},
 		{"0", 0},
-		{"1000000", money.MaxPrice},
+		{"999999.99", money.MaxPrice},
 		{"999999999999999.99", 99999999999999999},
 		{"-1.5", -150},
 	} {
@@ -59,7 +59,7 @@ func TestString(t *testing.T) {
 		{0, "0"},
 		{100, "1"},
 		{-250, "-2.5"},
-		{money.MaxPrice, "1000000"},
+		{money.MaxPrice, "999999.99"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			assert.Equal(t, tc.want, tc.p.String())

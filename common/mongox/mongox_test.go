@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/event"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
@@ -108,4 +110,126 @@ func TestEnsureIndexesTwiceIsANoOp(t *testing.T) {
 	require.NoError(t, err)
 	_, err = coll.InsertOne(ctx, bson.M{"a": 1})
 	assert.True(t, mongox.IsDuplicateKey(err), "the unique index is in force: %v", err)
+}
+
+func TestConnectWritesWithMajorityAndJournal(t *testing.T) {
+	db := connect(t, testenv.DatabaseURI(t), "x")
+	wc := db.WriteConcern()
+	assert.Equal(t, "majority", wc.W)
+	require.NotNil(t, wc.Journal)
+	assert.True(t, *wc.Journal)
+}
+
+func TestTheURIsWriteConcernTakesPrecedence(t *testing.T) {
+	yes, no := true, false
+	for _, tc := range []struct {
+		query   string
+		w       any
+		journal *bool
+	}{
+		{"w=1", 1, &yes},
+		{"w=2", 2, &yes},
+		{"journal=false", "majority", &no},
+		{"w=1&journal=false", 1, &no},
+		// An unacknowledged write cannot wait for the journal; the driver
+		// refuses the combination.
+		{"w=0", 0, nil},
+		{"wtimeoutMS=500", "majority", &yes},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			wc := mongox.ClientOptions("mongodb://127.0.0.1:1/x?" + tc.query).WriteConcern
+			assert.Equal(t, tc.w, wc.W)
+			assert.Equal(t, tc.journal, wc.Journal)
+		})
+	}
+}
+
+// commands records the commands a client sends, by name.
+type commands struct {
+	mu   sync.Mutex
+	sent map[string][]bson.Raw
+}
+
+func (c *commands) monitor() *event.CommandMonitor {
+	c.sent = map[string][]bson.Raw{}
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.sent[e.CommandName] = append(c.sent[e.CommandName], e.Command)
+	}}
+}
+
+func (c *commands) named(name string) []bson.Raw {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sent[name]
+}
+
+// FerretDB (tests, local runs) must take the durable write concern and the
+// majority read concern on every kind of command the stores send, not refuse
+// them; each command here must also really carry them.
+func TestEveryCommandCarriesTheConcernsAndTheServerAcceptsThem(t *testing.T) {
+	ctx := testenv.Context(t)
+	var sent commands
+	client, err := mongo.Connect(ctx, mongox.ClientOptions(testenv.MongoURI(t)).SetMonitor(sent.monitor()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	coll := client.Database(testenv.RandomName("durable")).Collection("things")
+	t.Cleanup(func() { _ = coll.Database().Drop(context.Background()) })
+
+	require.NoError(t, mongox.EnsureIndexes(ctx, coll, mongo.IndexModel{Keys: bson.D{{Key: "n", Value: 1}}}))
+	_, err = coll.InsertOne(ctx, bson.M{"_id": 1, "n": 1})
+	require.NoError(t, err)
+	_, err = coll.UpdateOne(ctx, bson.M{"_id": 1}, bson.M{"$inc": bson.M{"n": 1}})
+	require.NoError(t, err)
+	require.NoError(t, coll.FindOneAndUpdate(ctx, bson.M{"_id": 1}, bson.M{"$inc": bson.M{"n": 1}}).Err())
+	_, err = coll.BulkWrite(ctx, []mongo.WriteModel{mongo.NewInsertOneModel().SetDocument(bson.M{"_id": 2, "n": 1})})
+	require.NoError(t, err)
+
+	majority := mongox.MajorityReads(coll)
+	var got struct{ N int }
+	require.NoError(t, majority.FindOne(ctx, bson.M{"_id": 1}).Decode(&got))
+	assert.Equal(t, 3, got.N, "a majority read sees the acknowledged writes")
+	// Checked below with the other deletes: its writes stay durable.
+	_, err = majority.DeleteOne(ctx, bson.M{"_id": 2})
+	require.NoError(t, err)
+
+	for _, name := range []string{"createIndexes", "insert", "update", "findAndModify", "delete"} {
+		cmds := sent.named(name)
+		require.NotEmpty(t, cmds, name)
+		for _, cmd := range cmds {
+			var wc struct {
+				W any
+				J bool
+			}
+			require.NoError(t, cmd.Lookup("writeConcern").Unmarshal(&wc), "%s: %s", name, cmd)
+			assert.Equal(t, "majority", wc.W, name)
+			assert.True(t, wc.J, name)
+		}
+	}
+	finds := sent.named("find")
+	require.Len(t, finds, 1)
+	assert.Equal(t, "majority", finds[0].Lookup("readConcern", "level").StringValue())
+}
+
+// With w=majority a write can be applied on the primary and still fail: its
+// concern was not met in time, or the primary stepped down. Such an error is
+// an outage to retry (503), never a refusal of the input or a 500.
+func TestAWriteConcernFailureIsUnavailable(t *testing.T) {
+	for name, err := range map[string]error{
+		"write concern timed out": mongo.WriteException{WriteConcernError: &mongo.WriteConcernError{
+			Code: 64, Name: "WriteConcernFailed", Message: "waiting for replication timed out"}},
+		"bulk write concern failed": mongo.BulkWriteException{WriteConcernError: &mongo.WriteConcernError{
+			Code: 100, Name: "UnsatisfiableWriteConcern", Message: "not enough data-bearing nodes"}},
+		"primary stepped down": mongo.CommandError{Code: 189, Name: "PrimarySteppedDown",
+			Labels: []string{"RetryableWriteError"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			wrapped := fmt.Errorf("inserting order: %w", err)
+			assert.True(t, mongox.IsUnavailable(wrapped))
+			assert.False(t, mongox.IsDuplicateKey(wrapped))
+		})
+	}
+	duplicate := mongo.WriteException{WriteErrors: []mongo.WriteError{{Code: 11000, Message: "E11000 duplicate key"}}}
+	assert.False(t, mongox.IsUnavailable(duplicate), "a refusal of the input stays one")
 }

@@ -1,7 +1,7 @@
 // Package service is the wiring every service shares: it opens the database,
-// the broker and the session manager a service declares it needs, builds the
-// router with the standard middleware and health endpoints, and serves until
-// shutdown. A service's own app package adds only its routes, listeners and
+// the broker and the session manager a service declares it needs, creates the
+// service's indexes in the background, builds the router with the standard
+// middleware and health endpoints, and serves until shutdown. A service's own app package adds only its routes, listeners and
 // background work, so every service is put together the same way.
 package service
 
@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"sync/atomic"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -35,7 +38,8 @@ type Deps struct {
 	// Checks are the readiness checks beyond the database and broker.
 	Checks map[string]health.Check
 
-	closers []server.Closer
+	closers    []server.Closer
+	background []func(context.Context) error
 }
 
 // Open connects what needs declares. Nothing here waits for a server to
@@ -76,6 +80,62 @@ func (d *Deps) AddCloser(name string, close func(ctx context.Context) error) {
 	d.closers = append([]server.Closer{{Name: name, Close: close}}, d.closers...)
 }
 
+// Index creation is retried from indexRetryFirst, doubling up to
+// indexRetryMax: once the database answers again the indexes follow within
+// a few seconds, and a database that stays away costs a log line per try.
+const (
+	indexRetryFirst = 100 * time.Millisecond
+	indexRetryMax   = 5 * time.Second
+)
+
+// NotReadyIndexes is what /readyz says until the indexes exist.
+const NotReadyIndexes = "indexes are not ready"
+
+// EnsureIndexes has ensure create the service's indexes in the background
+// once Serve runs, tried again with back-off until it succeeds: a service may
+// start before its database, and exiting for it would only restart the
+// service into the same wait. Until then /readyz answers 503 naming the
+// indexes, and Kubernetes sends the pod no requests: on a fresh database the
+// unique indexes some writes rely on do not exist yet (on an existing one they
+// remain from the previous run). Call it before Router.
+func (d *Deps) EnsureIndexes(ensure func(context.Context) error) {
+	var ready atomic.Bool
+	if d.Checks == nil {
+		d.Checks = map[string]health.Check{}
+	}
+	d.Checks["indexes"] = func(context.Context) error {
+		if ready.Load() {
+			return nil
+		}
+		return health.NotReady(NotReadyIndexes)
+	}
+	d.background = append(d.background, func(ctx context.Context) error {
+		pause := indexRetryFirst
+		for {
+			err := ensure(ctx)
+			if err == nil {
+				ready.Store(true)
+				d.Logger.Info("indexes ready")
+				return nil
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			level := slog.LevelError // a conflicting index needs an operator
+			if mongox.IsUnavailable(err) {
+				level = slog.LevelWarn
+			}
+			d.Logger.Log(ctx, level, "creating indexes failed; trying again", "err", err, "in", pause)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, indexRetryMax)
+		}
+	})
+}
+
 // Router returns a chi router with the standard middleware, /healthz, /readyz,
 // and unknown routes and methods answered in the common error body.
 func (d *Deps) Router() chi.Router {
@@ -109,13 +169,13 @@ func (d *Deps) readinessChecks() map[string]health.Check {
 }
 
 // Serve serves handler on addr (host:port) until ctx ends, running background work (the
-// outbox relay, queue workers) alongside, then shuts everything down in order.
+// outbox relay, queue workers, index creation) alongside, then shuts everything down in order.
 func (d *Deps) Serve(ctx context.Context, addr string, handler http.Handler, background ...func(context.Context) error) error {
 	err := server.Serve(ctx, server.Config{
 		Addr:       addr,
 		Handler:    handler,
 		Logger:     d.Logger,
-		Background: background,
+		Background: slices.Concat(d.background, background),
 		Closers:    d.closers,
 	})
 	if err != nil {

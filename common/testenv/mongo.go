@@ -13,7 +13,8 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"ticketing.dev/common/mongox"
 )
 
 var sharedMongo shared[string]
@@ -64,7 +65,9 @@ func startMongo() (string, func(), error) {
 func NewDatabase(t testing.TB) *mongo.Database {
 	t.Helper()
 	uri := MongoURI(t)
-	client, err := mongo.Connect(context.Background(), options.Client().ApplyURI(uri).
+	// The services' own client options, so every store test writes with the
+	// write concern production uses.
+	client, err := mongo.Connect(context.Background(), mongox.ClientOptions(uri).
 		SetServerSelectionTimeout(10*time.Second))
 	if err != nil {
 		t.Fatalf("testenv: connecting to %s: %v", uri, err)

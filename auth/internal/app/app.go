@@ -62,9 +62,7 @@ func Run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	users := store.NewUsers(deps.DB)
-	if err := users.EnsureIndexes(ctx); err != nil {
-		return err
-	}
+	deps.EnsureIndexes(users.EnsureIndexes)
 	relay := outbox.NewRelay(deps.Bus, logger, users.Collection())
 	hasher := user.NewHasher()
 	if getenv("GOMEMLIMIT") == "" {

@@ -56,9 +56,7 @@ func Run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	st := store.New(deps.DB)
-	if err := st.EnsureIndexes(ctx); err != nil {
-		return err
-	}
+	deps.EnsureIndexes(st.EnsureIndexes)
 	relay := outbox.NewRelay(deps.Bus, logger, st.Orders())
 	if err := Listen(deps.Bus, st, logger, relay.Notify); err != nil {
 		return err

@@ -88,9 +88,7 @@ type App struct {
 // subscribes its listeners.
 func Wire(ctx context.Context, deps *service.Deps, gw payment.Gateway) (*App, error) {
 	orders, charges := store.NewOrders(deps.DB), store.NewCharges(deps.DB)
-	if err := charges.EnsureIndexes(ctx); err != nil {
-		return nil, err
-	}
+	deps.EnsureIndexes(charges.EnsureIndexes)
 	payer := payment.NewPayer(orders, charges, gw, deps.Logger)
 	relay := outbox.NewRelay(deps.Bus, deps.Logger, charges.Collection())
 	for _, s := range listeners.Subscriptions(orders, payer, deps.Logger) {

@@ -76,6 +76,8 @@ func New(t testing.TB, opts Options) *Harness {
 	gw := gateway.New(gateway.Config{Key: StripeKey, APIBase: base, Logger: deps.Logger, Timeout: 2 * time.Second})
 	h.App, err = app.Wire(ctx, deps, gw)
 	require.NoError(t, err)
+	// Serve would create them in the background; the harness serves itself.
+	require.NoError(t, h.App.Charges.EnsureIndexes(ctx))
 	h.App.Payer.CallTimeout = 2 * time.Second
 
 	runCtx, stop := context.WithCancel(context.Background())

@@ -128,7 +128,7 @@ func TestCreateRefusesBadInputNamingTheField(t *testing.T) {
 	}{
 		{"title of 200 characters", `{"title":"` + long[:len(long)-2] + `","price":10}`, 201, nil},
 		{"price with 2 decimals", `{"title":"t","price":19.99}`, 201, nil},
-		{"highest price", `{"title":"t","price":1000000}`, 201, nil},
+		{"highest price", `{"title":"t","price":999999.99}`, 201, nil},
 		{"missing title", `{"price":10}`, 400, []string{"title"}},
 		{"blank title", `{"title":"   ","price":10}`, 400, []string{"title"}},
 		{"title of 201 characters", `{"title":"` + long + `","price":10}`, 400, []string{"title"}},
@@ -139,7 +139,7 @@ func TestCreateRefusesBadInputNamingTheField(t *testing.T) {
 		{"negative price", `{"title":"t","price":-10}`, 400, []string{"price"}},
 		{"price with 3 decimals", `{"title":"t","price":10.123}`, 400, []string{"price"}},
 		{"price in exponent form", `{"title":"t","price":1e3}`, 400, []string{"price"}},
-		{"price above the maximum", `{"title":"t","price":1000000.01}`, 400, []string{"price"}},
+		{"price above the maximum", `{"title":"t","price":1000000}`, 400, []string{"price"}},
 		{"price as a string", `{"title":"t","price":"10"}`, 400, []string{"price"}},
 		{"price as the string NaN", `{"title":"t","price":"NaN"}`, 400, []string{"price"}},
 		{"price as a word", `{"title":"t","price":"ten"}`, 400, []string{"price"}},
@@ -169,7 +169,7 @@ func TestPriceMessagesSayTheRule(t *testing.T) {
 		`0`:          "must be at least 0.5",
 		`0.49`:       "must be at least 0.5",
 		`10.123`:     "must be a number with at most 2 decimal places",
-		`1000000.01`: "must be at most 1000000",
+		`1000000.00`: "must be at most 999999.99",
 		`"10"`:       "must be a number",
 	}
 	for price, message := range cases {

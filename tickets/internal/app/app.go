@@ -42,9 +42,7 @@ func Run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	tickets := store.NewTickets(deps.DB)
-	if err := tickets.EnsureIndexes(ctx); err != nil {
-		return err
-	}
+	deps.EnsureIndexes(tickets.EnsureIndexes)
 	relay := outbox.NewRelay(deps.Bus, logger, tickets.Collection())
 	if err := Listen(deps.Bus, tickets, relay.Notify); err != nil {
 		return err

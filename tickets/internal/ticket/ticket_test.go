@@ -26,7 +26,7 @@ func TestPriceRules(t *testing.T) {
 	for price, want := range cases {
 		assert.Equal(t, want, ticket.ValidatePrice(price), "price %s", price)
 	}
-	assert.Equal(t, "must be at most 1000000", ticket.ErrPriceTooHigh.Error())
+	assert.Equal(t, "must be at most 999999.99", ticket.ErrPriceTooHigh.Error())
 	assert.Equal(t, "must be at least 0.5", ticket.ErrPriceTooLow.Error())
 }
 

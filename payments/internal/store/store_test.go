@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -89,21 +90,164 @@ func TestAClaimMovesThroughAttempts(t *testing.T) {
 	_, err = charges.Failed(ctx, resumed, "too late", now)
 	assert.Error(t, err, "a decided attempt cannot be decided again")
 
-	require.NoError(t, charges.MarkRefundDue(ctx, "o1", now))
-	ids, err := charges.Unsettled(ctx, now)
+	marked, err := charges.MarkCancelled(ctx, "o1", now)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"o1"}, ids)
+	assert.True(t, marked.RefundDue, "a cancellation after the charge completed makes its refund due")
+	due, err := charges.DueRefunds(ctx, "", 10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"o1"}, due.OrderIDs)
 	refunded, err := charges.Refunded(ctx, "o1", "re_1", now)
 	require.NoError(t, err)
 	assert.Equal(t, "re_1", refunded.StripeRefundID)
 	assert.False(t, refunded.RefundDue)
-	require.NoError(t, charges.MarkRefundDue(ctx, "o1", now))
+	again, err := charges.Refunded(ctx, "o1", "re_1", now.Add(time.Second))
+	require.NoError(t, err, "a second refunder with the same refund changes nothing")
+	assert.Equal(t, refunded.UpdatedAt, again.UpdatedAt)
+	_, err = charges.Refunded(ctx, "o1", "re_2", now)
+	assert.Error(t, err, "a refund is recorded once")
+	_, err = charges.MarkCancelled(ctx, "o1", now)
+	require.NoError(t, err)
 	c, err := charges.Get(ctx, "o1")
 	require.NoError(t, err)
 	assert.False(t, c.RefundDue, "a refunded charge is never due again")
-	ids, err = charges.Unsettled(ctx, now)
+	assert.Equal(t, "re_1", c.StripeRefundID)
+	due, err = charges.DueRefunds(ctx, "", 10)
 	require.NoError(t, err)
-	assert.Empty(t, ids)
+	assert.Empty(t, due.OrderIDs)
+}
+
+// Whichever of "charged" and "cancellation seen" is written second makes the
+// refund due, in that same write.
+func TestACancellationDuringAChargeMakesTheRefundDueWhicheverLandsSecond(t *testing.T) {
+	ctx := testenv.Context(t)
+	charges := store.NewCharges(testenv.NewDatabase(t))
+	require.NoError(t, charges.EnsureIndexes(ctx))
+	now := time.Now()
+	claim := func(order string) payment.Charge {
+		c, err := charges.Claim(ctx, payment.Charge{OrderID: order, UserID: "u", Amount: 100, Token: "tok", LeaseUntil: now.Add(time.Minute)}, now)
+		require.NoError(t, err)
+		return c
+	}
+
+	// Cancellation first, while the attempt is in flight.
+	inFlight := claim("first")
+	marked, err := charges.MarkCancelled(ctx, "first", now)
+	require.NoError(t, err)
+	assert.True(t, marked.CancelSeen)
+	assert.False(t, marked.RefundDue, "nothing charged yet")
+	assert.Equal(t, payment.StatusCreated, marked.Status, "the attempt goes on")
+	done, err := charges.Succeeded(ctx, inFlight, "ch_1", now)
+	require.NoError(t, err)
+	assert.Equal(t, payment.StatusCompleted, done.Status)
+	assert.True(t, done.RefundDue, "the completion lands second: it makes the refund due")
+
+	// Charge first.
+	paid := claim("second")
+	done, err = charges.Succeeded(ctx, paid, "ch_2", now)
+	require.NoError(t, err)
+	assert.False(t, done.RefundDue)
+	marked, err = charges.MarkCancelled(ctx, "second", now)
+	require.NoError(t, err)
+	assert.True(t, marked.RefundDue, "the cancellation lands second: it makes the refund due")
+
+	// A failed attempt owes nothing, and gets no next attempt.
+	declined := claim("third")
+	_, err = charges.Failed(ctx, declined, "declined", now)
+	require.NoError(t, err)
+	marked, err = charges.MarkCancelled(ctx, "third", now)
+	require.NoError(t, err)
+	assert.False(t, marked.RefundDue)
+	_, err = charges.Claim(ctx, payment.Charge{OrderID: "third", UserID: "u", Amount: 100, Token: "tok_b", LeaseUntil: now.Add(time.Minute)}, now)
+	assert.ErrorIs(t, err, payment.ErrCancelled)
+
+	due, err := charges.DueRefunds(ctx, "", 10)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"first", "second"}, due.OrderIDs)
+}
+
+// A cancellation that arrives before anyone claimed the charge is recorded
+// on a charge with no attempt, which keeps every later claim off: the buyer
+// who read the order as open a moment earlier cannot charge it.
+func TestACancellationBeforeTheClaimKeepsTheClaimOff(t *testing.T) {
+	ctx := testenv.Context(t)
+	charges := store.NewCharges(testenv.NewDatabase(t))
+	require.NoError(t, charges.EnsureIndexes(ctx))
+	now := time.Now()
+
+	marked, err := charges.MarkCancelled(ctx, "o1", now)
+	require.NoError(t, err)
+	assert.True(t, marked.CancelSeen)
+	assert.False(t, marked.Attempted())
+	_, err = charges.MarkCancelled(ctx, "o1", now)
+	require.NoError(t, err, "a redelivery records it again")
+
+	_, err = charges.Claim(ctx, payment.Charge{OrderID: "o1", UserID: "u", Amount: 100, Token: "tok", LeaseUntil: now.Add(time.Minute)}, now)
+	assert.ErrorIs(t, err, payment.ErrCancelled)
+	c, err := charges.Get(ctx, "o1")
+	require.NoError(t, err)
+	assert.False(t, c.Attempted())
+}
+
+// Cancellations racing completions of the same charges: every charge ends
+// completed with its refund due, whatever the interleaving.
+func TestConcurrentCancellationsAndCompletionsAlwaysLeaveTheRefundDue(t *testing.T) {
+	ctx := testenv.Context(t)
+	charges := store.NewCharges(testenv.NewDatabase(t))
+	require.NoError(t, charges.EnsureIndexes(ctx))
+	now := time.Now()
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		order := fmt.Sprintf("o%02d", i)
+		c, err := charges.Claim(ctx, payment.Charge{OrderID: order, UserID: "u", Amount: 100, Token: "tok", LeaseUntil: now.Add(time.Minute)}, now)
+		require.NoError(t, err)
+		gate := make(chan struct{})
+		wg.Go(func() { <-gate; _, err := charges.Succeeded(ctx, c, "ch_"+order, now); assert.NoError(t, err) })
+		wg.Go(func() { <-gate; _, err := charges.MarkCancelled(ctx, order, now); assert.NoError(t, err) })
+		close(gate)
+	}
+	wg.Wait()
+	due, err := charges.DueRefunds(ctx, "", 2*n)
+	require.NoError(t, err)
+	assert.Len(t, due.OrderIDs, n)
+}
+
+// The refunder reads due refunds in bounded batches, and its cursor moves
+// past a charge that stays due.
+func TestDueRefundsArePagedInBoundedBatches(t *testing.T) {
+	ctx := testenv.Context(t)
+	charges := store.NewCharges(testenv.NewDatabase(t))
+	require.NoError(t, charges.EnsureIndexes(ctx))
+	now := time.Now()
+	var want []string
+	for i := range 7 {
+		order := fmt.Sprintf("o%d", i)
+		c, err := charges.Claim(ctx, payment.Charge{OrderID: order, UserID: "u", Amount: 100, Token: "tok", LeaseUntil: now.Add(time.Minute)}, now)
+		require.NoError(t, err)
+		_, err = charges.Succeeded(ctx, c, "ch_"+order, now)
+		require.NoError(t, err)
+		if i%2 == 0 {
+			_, err = charges.MarkCancelled(ctx, order, now)
+			require.NoError(t, err)
+			want = append(want, order)
+		}
+	}
+	var got []string
+	pages := 0
+	cursor := ""
+	for {
+		p, err := charges.DueRefunds(ctx, cursor, 3)
+		require.NoError(t, err)
+		assert.LessOrEqual(t, len(p.OrderIDs), 3)
+		got = append(got, p.OrderIDs...)
+		pages++
+		if p.Next == "" {
+			break
+		}
+		cursor = p.Next
+	}
+	assert.Equal(t, want, got)
+	assert.Equal(t, 2, pages)
 }
 
 func TestTheReplicaAppliesVersionsInOrder(t *testing.T) {

@@ -73,6 +73,8 @@ type Options struct {
 	// same database, broker and Stripe — a replica, or the process that
 	// comes up after the first one died.
 	SameAs *Harness
+	// Now, when set, is the payer's clock (set before anything runs).
+	Now func() time.Time
 }
 
 // ReconcileInterval is the harness refunder's interval: longer than any
@@ -120,6 +122,9 @@ func New(t testing.TB, opts Options) *Harness {
 	h.App, err = app.Wire(ctx, deps, gw)
 	require.NoError(t, err)
 	h.App.Payer.CallTimeout = 2 * time.Second
+	if opts.Now != nil {
+		h.App.Payer.Now = opts.Now
+	}
 
 	runCtx, stop := context.WithCancel(context.Background())
 	var background sync.WaitGroup
@@ -161,6 +166,15 @@ func (h *Harness) Order(buyer string, price money.Price, window time.Duration) s
 	e := OrderCreated(buyer, price, window)
 	require.NoError(h.t, h.App.Orders.ApplyOrderCreated(testenv.Context(h.t), e))
 	return e.ID
+}
+
+// PaidOrder is Order, paid for by its buyer (201).
+func (h *Harness) PaidOrder(buyer string, price money.Price) string {
+	h.t.Helper()
+	id := h.Order(buyer, price, time.Hour)
+	res := h.Pay(buyer, id, "tok_visa")
+	require.Equal(h.t, http.StatusCreated, res.Status, res.Raw)
+	return id
 }
 
 // OrderCreated is a new order's order:created.
@@ -236,12 +250,26 @@ func (h *Harness) Charge(orderID string) payment.Charge {
 // cancellation alone leaves one with no attempt).
 func (h *Harness) HasCharge(orderID string) bool {
 	h.t.Helper()
+	c, ok := h.chargeIfAny(orderID)
+	return ok && c.Attempted()
+}
+
+// HasAnyCharge reports whether the order has a charge document, attempted
+// or not.
+func (h *Harness) HasAnyCharge(orderID string) bool {
+	h.t.Helper()
+	_, ok := h.chargeIfAny(orderID)
+	return ok
+}
+
+func (h *Harness) chargeIfAny(orderID string) (payment.Charge, bool) {
+	h.t.Helper()
 	c, err := h.charges.Get(testenv.Context(h.t), orderID)
 	if err != nil {
 		require.ErrorIs(h.t, err, payment.ErrChargeNotFound)
-		return false
+		return payment.Charge{}, false
 	}
-	return c.Attempted()
+	return c, true
 }
 
 // Replica is the order as payments' replica has it.

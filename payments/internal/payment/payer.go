@@ -33,15 +33,18 @@ type Charges interface {
 	// Release gives up the lease of an attempt whose outcome is not known.
 	Release(ctx context.Context, c Charge) error
 	// MarkCancelled records on the order's charge that the order was
-	// cancelled, whatever the charge is doing (creating a charge with no
-	// attempt if there is none yet, which keeps every later claim off). A
-	// completed, unrefunded charge becomes RefundDue in the same write.
+	// cancelled, whatever the charge is doing, and puts it on the refunder's
+	// list (RefundDue) unless it is refunded already. With no charge yet it
+	// creates one with no attempt, which keeps every later claim off.
 	MarkCancelled(ctx context.Context, orderID string, now time.Time) (Charge, error)
+	// NothingOwed takes a charge that never charged the card (failed, or
+	// never attempted) off the refunder's list.
+	NothingOwed(ctx context.Context, orderID string, now time.Time) error
 	// Refunded records the refund, once.
 	Refunded(ctx context.Context, orderID, refundID string, now time.Time) (Charge, error)
 	// Get returns the order's charge, or ErrChargeNotFound.
 	Get(ctx context.Context, orderID string) (Charge, error)
-	// DueRefunds pages through the charges whose refund is due.
+	// DueRefunds pages through the charges on the refunder's list.
 	DueRefunds(ctx context.Context, cursor string, limit int) (Page, error)
 	// Lapsed pages through the undecided attempts whose lease lapsed (within
 	// the ReplayWindow): work nobody is doing.
@@ -202,9 +205,9 @@ func failureMessage(err error) string {
 }
 
 // afterCharge refunds a charge whose order was cancelled while it was made.
-// The write that recorded the charge says so (RefundDue): no re-read of the
-// order, so nothing is lost if this request dies here — the refund is due on
-// the charge and the refunder makes it.
+// The write that recorded the charge says so (RefundDue, set by the
+// cancellation): no re-read of the order, so nothing is lost if this request
+// dies here — the refund is due on the charge and the refunder makes it.
 func (p *Payer) afterCharge(ctx context.Context, c Charge) (Charge, error) {
 	if !c.RefundDue {
 		return c, nil
@@ -238,16 +241,16 @@ func (p *Payer) refund(ctx context.Context, c Charge) (Charge, error) {
 // RecordCancellation records on orderID's charge that the order was
 // cancelled — one database write, never a call to the provider, so it is fit
 // for a bus handler — and wakes the refunder when there is something it can
-// do now. A charge in flight needs nothing more: whichever of its completion
-// and this lands second makes the refund due, and the refunder finds it
-// whether or not the request that charged lives on.
+// do now. A charge in flight needs nothing more: its completion finds the
+// refund due, and the request refunds, or the refunder does if the request
+// died.
 func (p *Payer) RecordCancellation(ctx context.Context, orderID string) error {
 	now := p.Now()
 	c, err := p.charges.MarkCancelled(ctx, orderID, now)
 	if err != nil {
 		return err
 	}
-	if c.RefundDue || (c.Undecided() && !c.LeaseUntil.After(now)) {
+	if c.RefundDue && !(c.Undecided() && c.LeaseUntil.After(now)) {
 		p.Wake()
 	}
 	return nil
@@ -288,10 +291,7 @@ func (p *Payer) Settle(ctx context.Context, orderID string) error {
 		case !resumed && c.Undecided():
 			return ErrInProgress
 		case resumed:
-			if c, err = p.attempt(ctx, c); err != nil {
-				if Definite(err) {
-					return nil
-				}
+			if c, err = p.attempt(ctx, c); err != nil && !Definite(err) {
 				return err
 			}
 		}
@@ -299,10 +299,14 @@ func (p *Payer) Settle(ctx context.Context, orderID string) error {
 	return p.refundIfDue(ctx, c)
 }
 
-// refundIfDue refunds a completed, unrefunded charge whose refund is due.
+// refundIfDue refunds a charge on the refunder's list that charged the card,
+// and takes one that did not off the list.
 func (p *Payer) refundIfDue(ctx context.Context, c Charge) error {
-	if c.Status != StatusCompleted || c.StripeRefundID != "" || !c.RefundDue {
+	switch {
+	case !c.RefundDue || c.Undecided():
 		return nil
+	case c.Status != StatusCompleted:
+		return p.charges.NothingOwed(ctx, c.OrderID, p.Now())
 	}
 	_, err := p.refund(ctx, c)
 	var late *LatePaymentError

@@ -107,9 +107,11 @@ type Charge struct {
 	// CancelSeen records that order:cancelled arrived for the order, whatever
 	// the charge was doing then. It never goes back to false.
 	CancelSeen bool
-	// RefundDue marks a completed charge whose order was cancelled (a late
-	// payment), until the refund is recorded. Whichever of "charged" and
-	// "cancellation seen" is written second sets it, in the same write.
+	// RefundDue puts the charge on the refunder's list: set by the
+	// cancellation whatever the charge was doing, so the write that records a
+	// completion finds it; cleared when the refund is recorded, or when the
+	// charge turns out never to have charged the card. A cancellation before
+	// any attempt does not set it: nothing can be charged after it.
 	RefundDue      bool
 	FailureMessage string
 	CreatedAt      time.Time

@@ -139,37 +139,24 @@ func (s *Charges) Resume(ctx context.Context, orderID string, now, leaseUntil ti
 	return c, false, err
 }
 
-// Succeeded implements payment.Charges. It is two conditional writes, one
-// for each state cancelSeen can be in, because cancelSeen only ever goes from
-// false to true: if the first finds a cancellation already recorded, the
-// second matches, and marks the refund due in the write that records the
-// charge. If the cancellation lands after it, MarkCancelled marks it.
+// Succeeded implements payment.Charges. It leaves refundDue as it is: a
+// cancellation recorded while the attempt was in flight already set it.
 func (s *Charges) Succeeded(ctx context.Context, c payment.Charge, stripeID string, now time.Time) (payment.Charge, error) {
 	ev, err := outbox.NewPending(events.PaymentCreated{ID: c.ID, OrderID: c.OrderID, StripeID: stripeID})
 	if err != nil {
 		return c, err
 	}
-	for _, cancelled := range []bool{false, true} {
-		filter := s.attemptFilter(c)
-		set := bson.M{"status": payment.StatusCompleted, "stripeId": stripeID, "leaseUntil": released, "updatedAt": stored(now)}
-		if cancelled {
-			filter["cancelSeen"] = true
-			set["refundDue"] = true
-		} else {
-			filter["cancelSeen"] = bson.M{"$ne": true}
-		}
-		var d chargeDoc
-		err = s.coll.FindOneAndUpdate(ctx, filter, bson.D{
-			{Key: "$set", Value: set},
-			{Key: "$unset", Value: bson.M{"token": ""}},
-			outbox.Push(ev),
-		}, after).Decode(&d)
-		if err == nil {
-			return d.charge(), nil
-		}
-		if !errors.Is(err, mongo.ErrNoDocuments) {
-			return c, err
-		}
+	var d chargeDoc
+	err = s.coll.FindOneAndUpdate(ctx, s.attemptFilter(c), bson.D{
+		{Key: "$set", Value: bson.M{"status": payment.StatusCompleted, "stripeId": stripeID, "leaseUntil": released, "updatedAt": stored(now)}},
+		{Key: "$unset", Value: bson.M{"token": ""}},
+		outbox.Push(ev),
+	}, after).Decode(&d)
+	if err == nil {
+		return d.charge(), nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return c, err
 	}
 	// A replay of the same attempt may have recorded it first.
 	cur, getErr := s.Get(ctx, c.OrderID)
@@ -212,18 +199,18 @@ func (s *Charges) attemptFilter(c payment.Charge) bson.M {
 	return bson.M{"orderId": c.OrderID, "status": payment.StatusCreated, "attempt": c.Attempt}
 }
 
-// MarkCancelled implements payment.Charges. Each write is conditional on the
-// charge's status, so it cannot miss a completion that lands between two of
-// them: a completed, unrefunded charge is marked due in the same write that
-// records the cancellation; any other charge (or none yet: the upsert) gets
-// cancelSeen, and Succeeded marks it due if it completes later. The upsert
-// meets the unique orderId index when the charge completed meanwhile, and
-// the next round marks it due.
+// MarkCancelled implements payment.Charges. On a charge that exists it is
+// one write whatever the charge is doing, so it cannot miss a completion
+// landing at the same moment: either the completion finds refundDue set, or
+// this finds the charge completed, and either way the refund is due. With no
+// charge yet it inserts one with no attempt (and nothing due); should a claim
+// insert the charge first, the upsert matches that one without marking it,
+// and the next round marks it.
 func (s *Charges) MarkCancelled(ctx context.Context, orderID string, now time.Time) (payment.Charge, error) {
 	for range 3 {
 		var d chargeDoc
 		err := s.coll.FindOneAndUpdate(ctx,
-			bson.M{"orderId": orderID, "status": payment.StatusCompleted, "stripeRefundId": bson.M{"$exists": false}},
+			bson.M{"orderId": orderID, "attempt": bson.M{"$gt": 0}, "stripeRefundId": bson.M{"$exists": false}},
 			bson.M{"$set": bson.M{"cancelSeen": true, "refundDue": true, "updatedAt": stored(now)}}, after).Decode(&d)
 		if err == nil {
 			return d.charge(), nil
@@ -231,27 +218,30 @@ func (s *Charges) MarkCancelled(ctx context.Context, orderID string, now time.Ti
 		if !errors.Is(err, mongo.ErrNoDocuments) {
 			return payment.Charge{}, fmt.Errorf("recording the cancellation of order %s: %w", orderID, err)
 		}
-		err = s.coll.FindOneAndUpdate(ctx,
-			bson.M{"orderId": orderID, "status": bson.M{"$ne": payment.StatusCompleted}},
-			bson.M{
-				"$set":         bson.M{"cancelSeen": true, "updatedAt": stored(now)},
-				"$setOnInsert": bson.M{"createdAt": stored(now), "attempt": 0},
-			}, options.FindOneAndUpdate().SetReturnDocument(options.After).SetUpsert(true)).Decode(&d)
-		if err == nil {
+		err = s.coll.FindOneAndUpdate(ctx, bson.M{"orderId": orderID},
+			bson.M{"$setOnInsert": bson.M{"cancelSeen": true, "attempt": 0, "createdAt": stored(now), "updatedAt": stored(now)}},
+			options.FindOneAndUpdate().SetReturnDocument(options.After).SetUpsert(true)).Decode(&d)
+		switch {
+		case err == nil && (d.CancelSeen || d.StripeRefundID != ""):
+			// Ours, or a charge already refunded: nothing more to record.
 			return d.charge(), nil
-		}
-		if !mongox.IsDuplicateKey(err) {
+		case err != nil && !mongox.IsDuplicateKey(err):
 			return payment.Charge{}, fmt.Errorf("recording the cancellation of order %s: %w", orderID, err)
-		}
-		c, err := s.Get(ctx, orderID)
-		if err != nil {
-			return payment.Charge{}, err
-		}
-		if c.StripeRefundID != "" {
-			return c, nil
 		}
 	}
 	return payment.Charge{}, fmt.Errorf("recording the cancellation of order %s: the charge kept changing", orderID)
+}
+
+// NothingOwed implements payment.Charges: only a charge that never charged
+// (failed, or never attempted) leaves the refunder's list this way.
+func (s *Charges) NothingOwed(ctx context.Context, orderID string, now time.Time) error {
+	_, err := s.coll.UpdateOne(ctx,
+		bson.M{"orderId": orderID, "refundDue": true, "status": bson.M{"$nin": bson.A{payment.StatusCreated, payment.StatusCompleted}}},
+		bson.M{"$unset": bson.M{"refundDue": ""}, "$set": bson.M{"updatedAt": stored(now)}})
+	if err != nil {
+		return fmt.Errorf("settling the charge of cancelled order %s: %w", orderID, err)
+	}
+	return nil
 }
 
 // Refunded implements payment.Charges. The refund is recorded once: a second

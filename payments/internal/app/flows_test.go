@@ -194,6 +194,29 @@ func TestACancellationDuringAChargeEndsRefundedWhenThePayerDiesBeforeRecording(t
 	assert.Equal(t, 1, h.Stripe.RefundsMade())
 }
 
+// The same, with the payer played step by step: it claimed, Stripe charged,
+// the cancellation arrived (and was acked), the payer recorded the charge —
+// and died before anything else. On main this charge was never refunded:
+// the handler had left it to the payer, and the reconciler did not look.
+func TestACancellationDuringAChargeEndsRefundedWhenThePayerDiesRightAfterRecording(t *testing.T) {
+	h := apptest.New(t, apptest.Options{})
+	ctx := testenv.Context(t)
+	id := h.Order("buyer", 2000, time.Hour)
+	claimed := h.Claim(id, "buyer", time.Now())
+	cancel(h, id)
+	require.Eventually(t, cancelSeen(h, id), wait, tick)
+	_, err := h.App.Charges.Succeeded(ctx, claimed, "ch_fake_1", time.Now())
+	require.NoError(t, err)
+	h.StopBackground()
+
+	next := apptest.New(t, apptest.Options{SameAs: h})
+	open, err := next.App.Payer.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, open)
+	assert.Equal(t, "re_fake_1", h.Charge(id).StripeRefundID)
+	assert.Equal(t, 1, h.Stripe.RefundsMade())
+}
+
 // order:cancelled's handler only records: the refund is made by the refunder
 // in the background, so a Stripe that hangs holds no event. While the first
 // cancelled order's refund hangs at Stripe, the next cancellation (same
@@ -285,8 +308,7 @@ func TestTheReconcilerFinishesAnAttemptWhoseRequestDied(t *testing.T) {
 	id := h.Order("buyer", 2000, time.Hour)
 	now := time.Now()
 	// What a request leaves behind when it dies after claiming.
-	claimed, err := h.App.Charges.Claim(ctx, payment.Charge{OrderID: id, UserID: "buyer", Amount: 2000, Token: "tok_visa", LeaseUntil: now.Add(time.Minute)}, now)
-	require.NoError(t, err)
+	claimed := h.Claim(id, "buyer", now)
 
 	res := h.Pay("buyer", id, "tok_visa")
 	assert.Equal(t, http.StatusConflict, res.Status, "while its lease is live, nobody else charges")

@@ -177,6 +177,18 @@ func (h *Harness) PaidOrder(buyer string, price money.Price) string {
 	return id
 }
 
+// Claim claims the order's charge for its buyer's "tok_visa" until a minute
+// after now, as a request does before it calls Stripe.
+func (h *Harness) Claim(orderID, buyer string, now time.Time) payment.Charge {
+	h.t.Helper()
+	o, err := h.orders.Get(testenv.Context(h.t), orderID)
+	require.NoError(h.t, err)
+	c, err := h.App.Charges.Claim(testenv.Context(h.t),
+		payment.Charge{OrderID: orderID, UserID: buyer, Amount: o.Price, Token: "tok_visa", LeaseUntil: now.Add(time.Minute)}, now)
+	require.NoError(h.t, err)
+	return c
+}
+
 // OrderCreated is a new order's order:created.
 func OrderCreated(buyer string, price money.Price, window time.Duration) events.OrderCreated {
 	return events.OrderCreated{

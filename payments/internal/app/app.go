@@ -94,6 +94,7 @@ func Wire(ctx context.Context, deps *service.Deps, gw payment.Gateway) (*App, er
 	}
 	payer := payment.NewPayer(orders, charges, gw, deps.Logger)
 	relay := outbox.NewRelay(deps.Bus, deps.Logger, charges.Collection())
+	payer.Recorded = relay.Notify
 	for _, s := range listeners.Subscriptions(orders, payer) {
 		if err := deps.Bus.Subscribe(s); err != nil {
 			return nil, fmt.Errorf("payments: %w", err)

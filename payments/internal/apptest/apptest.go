@@ -132,6 +132,9 @@ func New(t testing.TB, opts Options) *Harness {
 	background.Go(func() { _ = h.App.Payer.RunReconciler(ReconcileInterval)(runCtx) })
 	h.crash = func() { stop(); background.Wait() }
 	t.Cleanup(h.crash)
+	// The refunder's first pass settles what an earlier process left (with
+	// SameAs); waiting for it keeps it from racing the test.
+	require.Eventually(t, func() bool { return h.App.Payer.Passes() > 0 }, 20*time.Second, 5*time.Millisecond)
 
 	h.Bus = testenv.NewBus(t, h.NATS.URL)
 	require.NoError(t, h.Bus.Subscribe(bus.Subscription{Subject: events.SubjectPaymentCreated, Queue: "watch", Handler: h.Paid.Record}))

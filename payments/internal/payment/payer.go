@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -95,7 +96,8 @@ type Payer struct {
 	// also when the reconciler recorded it. Set before the Payer runs.
 	Recorded func()
 
-	wake chan struct{}
+	wake   chan struct{}
+	passes atomic.Int64
 }
 
 // Defaults for Payer.
@@ -376,6 +378,10 @@ func (p *Payer) each(ctx context.Context, list func(cursor string) (Page, error)
 	}
 }
 
+// Passes is how many passes the refunder has finished: the first one, at
+// start, settles what a process that died left behind.
+func (p *Payer) Passes() int64 { return p.passes.Load() }
+
 // RunReconciler is the refunder: it reconciles when woken (a cancellation
 // recorded, a refund that failed) and every interval until ctx ends. A pass
 // that left work open is retried sooner, backing off from a second up to the
@@ -386,6 +392,7 @@ func (p *Payer) RunReconciler(interval time.Duration) func(ctx context.Context) 
 		for {
 			next := interval
 			open, err := p.Reconcile(ctx)
+			p.passes.Add(1)
 			switch {
 			case ctx.Err() != nil:
 				return nil

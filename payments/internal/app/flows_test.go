@@ -136,6 +136,8 @@ func TestARefundThatFailedIsMadeByTheReconciler(t *testing.T) {
 func TestACancellationDuringAChargeEndsRefundedWhenThePayerLosesItsRecordAndDies(t *testing.T) {
 	h := apptest.New(t, apptest.Options{FaultProxy: true})
 	id, hold, answer := cancelledWhileCharging(t, h)
+	// The process is dying: its refunder is gone, the request runs on.
+	h.StopBackground()
 
 	h.Proxy.LoseAnswer("findAndModify", 1)
 	close(hold)
@@ -146,13 +148,27 @@ func TestACancellationDuringAChargeEndsRefundedWhenThePayerLosesItsRecordAndDies
 	assert.Equal(t, payment.StatusCompleted, c.Status, "the write landed")
 	assert.True(t, c.RefundDue, "and it found the cancellation")
 	assert.Empty(t, c.StripeRefundID, "the payer never heard back, so it did not refund")
-	h.StopBackground()
 
 	// The next process settles it in the pass it makes as it starts.
 	apptest.New(t, apptest.Options{SameAs: h})
 	c = h.Charge(id)
 	assert.Equal(t, "re_fake_1", c.StripeRefundID)
 	assert.False(t, c.RefundDue)
+	assert.Equal(t, 1, h.Stripe.ChargesMade())
+	assert.Equal(t, 1, h.Stripe.RefundsMade())
+}
+
+// The same lost answer in a process that lives on: the request fails, and
+// its refunder, woken by it, refunds at once.
+func TestACancellationDuringAChargeEndsRefundedWhenThePayerLosesItsRecord(t *testing.T) {
+	h := apptest.New(t, apptest.Options{FaultProxy: true})
+	id, hold, answer := cancelledWhileCharging(t, h)
+
+	h.Proxy.LoseAnswer("findAndModify", 1)
+	close(hold)
+	res := <-answer
+	assert.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
+	require.Eventually(t, refunded(h, id), wait, tick)
 	assert.Equal(t, 1, h.Stripe.ChargesMade())
 	assert.Equal(t, 1, h.Stripe.RefundsMade())
 }

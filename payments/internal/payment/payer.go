@@ -172,8 +172,15 @@ func (p *Payer) attempt(ctx context.Context, c Charge) (Charge, error) {
 	case err == nil:
 		done, recErr := p.charges.Succeeded(ctx, c, stripeID, p.Now())
 		if recErr != nil {
-			// The lease lapses and a replay with the same idempotency key
-			// finds this very charge, so it is recorded then.
+			// The write may have landed with its answer lost (then a due
+			// refund is there for the refunder now), or not (then a replay
+			// with the same idempotency key finds this very charge and
+			// records it). Releasing the lease, if the database lets us,
+			// makes that replay possible at once instead of when it lapses.
+			if relErr := p.charges.Release(ctx, c); relErr != nil {
+				log.Warn("releasing an unrecorded charge; it is replayed when its lease lapses", "err", relErr)
+			}
+			p.Wake()
 			return c, fmt.Errorf("recording charge %s of order %s: %w", stripeID, c.OrderID, recErr)
 		}
 		p.Recorded()

@@ -134,6 +134,10 @@ func toHTTP(err error) error {
 		return errs.ServiceUnavailable("The payment provider is unavailable; you were not charged. Please try again.")
 	case errors.Is(err, payment.ErrOutcomeUnknown):
 		return errs.BadGateway("The payment provider did not answer; please try again. You will not be charged twice.")
+	case mongox.IsUnavailable(err):
+		// Possibly after a charge whose record was lost with the connection:
+		// the attempt stays open and is settled from Stripe's answer to a replay.
+		return errs.DatabaseConnection(err)
 	default:
 		return err
 	}

@@ -25,7 +25,8 @@ import (
 var needs = config.Service{Name: "payments", Mongo: true, JWT: true, NATS: true}
 
 // DefaultReconcileInterval is how often charges left open (an undecided
-// attempt nobody holds, a refund still due) are settled.
+// attempt nobody holds, a refund still due) are settled when nothing wakes
+// the refunder sooner (a cancellation recorded does).
 const DefaultReconcileInterval = 30 * time.Second
 
 // Config is payments' configuration.
@@ -91,7 +92,8 @@ func Wire(ctx context.Context, deps *service.Deps, gw payment.Gateway) (*App, er
 	deps.EnsureIndexes(charges.EnsureIndexes)
 	payer := payment.NewPayer(orders, charges, gw, deps.Logger)
 	relay := outbox.NewRelay(deps.Bus, deps.Logger, charges.Collection())
-	for _, s := range listeners.Subscriptions(orders, payer, deps.Logger) {
+	payer.Recorded = relay.Notify
+	for _, s := range listeners.Subscriptions(orders, payer) {
 		if err := deps.Bus.Subscribe(s); err != nil {
 			return nil, fmt.Errorf("payments: %w", err)
 		}

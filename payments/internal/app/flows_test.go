@@ -4,12 +4,14 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"ticketing.dev/common/apitest"
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/testenv"
 	"ticketing.dev/payments/internal/apptest"
@@ -32,16 +34,22 @@ func refunded(h *apptest.Harness, orderID string) func() bool {
 	return func() bool { return h.Charge(orderID).StripeRefundID != "" }
 }
 
+// cancelUntilRefunded cancels the order and returns its charge once the
+// refund is recorded.
+func cancelUntilRefunded(t *testing.T, h *apptest.Harness, orderID string) payment.Charge {
+	t.Helper()
+	cancel(h, orderID)
+	require.Eventually(t, refunded(h, orderID), wait, tick)
+	return h.Charge(orderID)
+}
+
 // Late payment, one ordering: the order is cancelled after the charge went
 // through. order:cancelled refunds it.
 func TestAChargeForAnOrderCancelledAfterwardsIsRefunded(t *testing.T) {
 	h := apptest.New(t, apptest.Options{})
-	id := h.Order("buyer", 2000, time.Hour)
-	require.Equal(t, http.StatusCreated, h.Pay("buyer", id, "tok_visa").Status)
+	id := h.PaidOrder("buyer", 2000)
 
-	cancel(h, id)
-	require.Eventually(t, refunded(h, id), wait, tick)
-	c := h.Charge(id)
+	c := cancelUntilRefunded(t, h, id)
 	assert.Equal(t, "re_fake_1", c.StripeRefundID)
 	assert.Equal(t, payment.StatusCompleted, c.Status, "the charge happened; the refund is recorded on it")
 	assert.False(t, c.RefundDue)
@@ -55,25 +63,36 @@ func TestAChargeForAnOrderCancelledAfterwardsIsRefunded(t *testing.T) {
 
 	// The same cancellation again (a redelivery) refunds nothing more.
 	cancel(h, id)
-	sentinel := h.Order("buyer", 2000, time.Hour)
-	require.Equal(t, http.StatusCreated, h.Pay("buyer", sentinel, "tok_visa").Status)
-	cancel(h, sentinel)
-	require.Eventually(t, refunded(h, sentinel), wait, tick)
+	cancelUntilRefunded(t, h, h.PaidOrder("buyer", 2000))
 	assert.Equal(t, 2, h.Stripe.RefundsMade())
 }
 
-// Late payment, the other ordering: the cancellation arrives while Stripe is
-// charging. The request sees it once the charge is made and refunds it.
-func TestAChargeForAnOrderCancelledMeanwhileIsRefunded(t *testing.T) {
-	h := apptest.New(t, apptest.Options{})
-	id := h.Order("buyer", 2000, time.Hour)
-	hold := make(chan struct{})
-	h.Stripe.Next(stripetest.Held(hold))
+func cancelSeen(h *apptest.Harness, orderID string) func() bool {
+	return func() bool { return h.Charge(orderID).CancelSeen }
+}
 
-	answer := h.PayAsync("buyer", id, "tok_visa")
+// cancelledWhileCharging starts paying for a new order with Stripe holding
+// its answer, cancels the order once Stripe has the charge request, and
+// returns once the cancellation is recorded on the charge. Closing hold lets
+// Stripe charge and answer; the payment's answer arrives on answer.
+func cancelledWhileCharging(t *testing.T, h *apptest.Harness) (id string, hold chan struct{}, answer <-chan apitest.Response) {
+	t.Helper()
+	id = h.Order("buyer", 2000, time.Hour)
+	hold = make(chan struct{})
+	h.Stripe.Next(stripetest.Held(hold))
+	answer = h.PayAsync("buyer", id, "tok_visa")
 	require.Eventually(t, func() bool { return len(h.Stripe.Requests("/v1/charges")) == 1 }, wait, tick)
 	cancel(h, id)
-	require.Eventually(t, func() bool { o, err := h.Replica(id); return err == nil && o.Status == events.StatusCancelled }, wait, tick)
+	require.Eventually(t, cancelSeen(h, id), wait, tick)
+	return id, hold, answer
+}
+
+// Late payment, the other ordering: the cancellation arrives while Stripe is
+// charging. It is recorded on the charge; the write that records the charge
+// finds it and makes the refund due, and the request refunds.
+func TestAChargeForAnOrderCancelledMeanwhileIsRefunded(t *testing.T) {
+	h := apptest.New(t, apptest.Options{})
+	id, hold, answer := cancelledWhileCharging(t, h)
 	close(hold)
 
 	res := <-answer
@@ -86,34 +105,192 @@ func TestAChargeForAnOrderCancelledMeanwhileIsRefunded(t *testing.T) {
 
 func TestALatePaymentRefundThroughStripeMock(t *testing.T) {
 	h := apptest.New(t, apptest.Options{StripeMock: true})
-	id := h.Order("buyer", 2000, time.Hour)
-	require.Equal(t, http.StatusCreated, h.Pay("buyer", id, "tok_visa").Status)
+	id := h.PaidOrder("buyer", 2000)
 	cancel(h, id)
 	require.Eventually(t, refunded(h, id), wait, tick)
 	assert.True(t, strings.HasPrefix(h.Charge(id).StripeRefundID, "re_"), h.Charge(id).StripeRefundID)
 }
 
-// A refund Stripe could not make stays due, and the reconciler makes it.
+// A refund Stripe could not make stays due, and the refunder tries again by
+// itself, under the same idempotency key.
 func TestARefundThatFailedIsMadeByTheReconciler(t *testing.T) {
 	h := apptest.New(t, apptest.Options{})
-	id := h.Order("buyer", 2000, time.Hour)
-	require.Equal(t, http.StatusCreated, h.Pay("buyer", id, "tok_visa").Status)
+	id := h.PaidOrder("buyer", 2000)
 	h.Stripe.NextRefund(stripetest.Unavailable())
 
 	cancel(h, id)
-	require.Eventually(t, func() bool { return h.Charge(id).RefundDue }, wait, tick)
-	require.Eventually(t, func() bool { return len(h.Stripe.Requests("/v1/refunds")) == 1 }, wait, tick)
-	assert.Empty(t, h.Charge(id).StripeRefundID)
-
-	open, err := h.App.Payer.Reconcile(testenv.Context(t))
-	require.NoError(t, err)
-	assert.Zero(t, open)
+	require.Eventually(t, refunded(h, id), wait, tick)
 	c := h.Charge(id)
 	assert.Equal(t, "re_fake_1", c.StripeRefundID)
 	assert.False(t, c.RefundDue)
 	refunds := h.Stripe.Requests("/v1/refunds")
 	require.Len(t, refunds, 2)
 	assert.Equal(t, refunds[0].IdempotencyKey, refunds[1].IdempotencyKey, "one refund per order, however often it is tried")
+}
+
+// The must-hold: a cancellation during a charge ends refunded when the payer
+// dies between the charge and its re-read. Here the write that records the
+// charge reaches the database but its answer is lost (the fault proxy drops
+// the connection), so the request fails and the process dies; a new payments
+// process over the same database refunds.
+func TestACancellationDuringAChargeEndsRefundedWhenThePayerLosesItsRecordAndDies(t *testing.T) {
+	h := apptest.New(t, apptest.Options{FaultProxy: true})
+	id, hold, answer := cancelledWhileCharging(t, h)
+	// The process is dying: its refunder is gone, the request runs on.
+	h.StopBackground()
+
+	h.Proxy.LoseAnswer("findAndModify", 1)
+	close(hold)
+	res := <-answer
+	assert.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
+	assert.Equal(t, 1, h.Proxy.Lost())
+	c := h.Charge(id)
+	assert.Equal(t, payment.StatusCompleted, c.Status, "the write landed")
+	assert.True(t, c.RefundDue, "and it found the cancellation")
+	assert.Empty(t, c.StripeRefundID, "the payer never heard back, so it did not refund")
+
+	// The next process settles it in the pass it makes as it starts.
+	apptest.New(t, apptest.Options{SameAs: h})
+	c = h.Charge(id)
+	assert.Equal(t, "re_fake_1", c.StripeRefundID)
+	assert.False(t, c.RefundDue)
+	assert.Equal(t, 1, h.Stripe.ChargesMade())
+	assert.Equal(t, 1, h.Stripe.RefundsMade())
+}
+
+// The same lost answer in a process that lives on: the request fails, and
+// its refunder, woken by it, refunds at once.
+func TestACancellationDuringAChargeEndsRefundedWhenThePayerLosesItsRecord(t *testing.T) {
+	h := apptest.New(t, apptest.Options{FaultProxy: true})
+	id, hold, answer := cancelledWhileCharging(t, h)
+
+	h.Proxy.LoseAnswer("findAndModify", 1)
+	close(hold)
+	res := <-answer
+	assert.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
+	require.Eventually(t, refunded(h, id), wait, tick)
+	assert.Equal(t, 1, h.Stripe.ChargesMade())
+	assert.Equal(t, 1, h.Stripe.RefundsMade())
+}
+
+// The same, when the process dies before it records anything: Stripe charged,
+// the database was out of reach (cut), the request gave up and the process
+// died with the attempt open. The next process, once the lease lapsed,
+// replays the attempt (Stripe answers with the charge it made), records it
+// on top of the recorded cancellation — due — and refunds.
+func TestACancellationDuringAChargeEndsRefundedWhenThePayerDiesBeforeRecording(t *testing.T) {
+	h := apptest.New(t, apptest.Options{FaultProxy: true})
+	id, hold, answer := cancelledWhileCharging(t, h)
+
+	h.Proxy.Cut()
+	close(hold)
+	res := <-answer
+	assert.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
+	h.StopBackground()
+	h.Proxy.Restore()
+	c := h.Charge(id)
+	require.Equal(t, payment.StatusCreated, c.Status, "nothing was recorded")
+	assert.Equal(t, 1, h.Stripe.ChargesMade())
+
+	later := time.Now().Add(payment.DefaultLease + time.Minute)
+	apptest.New(t, apptest.Options{SameAs: h, Now: func() time.Time { return later }})
+	c = h.Charge(id)
+	assert.Equal(t, payment.StatusCompleted, c.Status)
+	assert.Equal(t, "ch_fake_1", c.StripeID)
+	assert.Equal(t, "re_fake_1", c.StripeRefundID)
+	charges := h.Stripe.Requests("/v1/charges")
+	require.Len(t, charges, 2)
+	assert.True(t, charges[1].Replayed, "the replay learned the charge; it did not make another")
+	assert.Equal(t, 1, h.Stripe.ChargesMade())
+	assert.Equal(t, 1, h.Stripe.RefundsMade())
+}
+
+// The same, with the payer played step by step: it claimed, Stripe charged,
+// the cancellation arrived (and was acked), the payer recorded the charge —
+// and died before anything else. On main this charge was never refunded:
+// the handler had left it to the payer, and the reconciler did not look.
+func TestACancellationDuringAChargeEndsRefundedWhenThePayerDiesRightAfterRecording(t *testing.T) {
+	h := apptest.New(t, apptest.Options{})
+	ctx := testenv.Context(t)
+	id := h.Order("buyer", 2000, time.Hour)
+	claimed := h.Claim(id, "buyer", time.Now())
+	cancel(h, id)
+	require.Eventually(t, cancelSeen(h, id), wait, tick)
+	_, err := h.App.Charges.Succeeded(ctx, claimed, "ch_fake_1", time.Now())
+	require.NoError(t, err)
+	h.StopBackground()
+
+	apptest.New(t, apptest.Options{SameAs: h})
+	assert.Equal(t, "re_fake_1", h.Charge(id).StripeRefundID)
+	assert.Equal(t, 1, h.Stripe.RefundsMade())
+}
+
+// order:cancelled's handler only records: the refund is made by the refunder
+// in the background, so a Stripe that hangs holds no event. While the first
+// cancelled order's refund hangs at Stripe, the next cancellation (same
+// subscription) is already recorded.
+func TestACancellationAfterTheChargeIsRefundedInTheBackgroundWhileStripeHangs(t *testing.T) {
+	h := apptest.New(t, apptest.Options{})
+	first, second := h.PaidOrder("buyer", 2000), h.PaidOrder("buyer", 2000)
+	hold := make(chan struct{})
+	h.Stripe.NextRefund(stripetest.Held(hold))
+
+	cancel(h, first)
+	require.Eventually(t, func() bool { return h.Stripe.InFlight("/v1/refunds") == 1 }, wait, tick)
+	cancel(h, second)
+	require.Eventually(t, func() bool { return h.Charge(second).RefundDue && h.Stripe.InFlight("/v1/refunds") == 1 }, wait, tick,
+		"the second cancellation was handled while the first refund was still hanging")
+	assert.Zero(t, h.Stripe.RefundsMade())
+
+	close(hold)
+	require.Eventually(t, refunded(h, first), wait, tick)
+	require.Eventually(t, refunded(h, second), wait, tick)
+	assert.Equal(t, 2, h.Stripe.RefundsMade())
+}
+
+// A refund is made once and recorded once, whatever repeats: the same
+// cancellation redelivered, two payments processes (each with its refunder),
+// and two reconciliations at once while Stripe is still making the refund.
+func TestARefundIsMadeOnceWithRedeliveriesAndTwoReconcilers(t *testing.T) {
+	h := apptest.New(t, apptest.Options{})
+	other := apptest.New(t, apptest.Options{SameAs: h})
+	ctx := testenv.Context(t)
+	id := h.PaidOrder("buyer", 2000)
+	hold := make(chan struct{})
+	h.Stripe.NextRefund(stripetest.Held(hold))
+
+	for range 3 {
+		cancel(h, id)
+	}
+	require.Eventually(t, func() bool { return h.Stripe.InFlight("/v1/refunds") == 1 }, wait, tick)
+	reconcileBoth := func() {
+		var wg sync.WaitGroup
+		for _, p := range []*payment.Payer{h.App.Payer, other.App.Payer} {
+			wg.Go(func() { _, err := p.Reconcile(ctx); assert.NoError(t, err) })
+		}
+		wg.Wait()
+	}
+	reconcileBoth()
+	close(hold)
+	require.Eventually(t, refunded(h, id), wait, tick)
+	recorded := h.Charge(id)
+	for range 3 {
+		cancel(other, id)
+	}
+	reconcileBoth()
+
+	// A sentinel behind the repeats: once it is refunded, they were handled.
+	cancelUntilRefunded(t, h, h.PaidOrder("buyer", 2000))
+
+	c := h.Charge(id)
+	assert.Equal(t, "re_fake_1", c.StripeRefundID)
+	assert.Equal(t, recorded.UpdatedAt, c.UpdatedAt, "recorded once: nothing rewrote it")
+	assert.Equal(t, 2, h.Stripe.RefundsMade(), "one refund each for the order and the sentinel")
+	for _, r := range h.Stripe.Requests("/v1/refunds") {
+		if r.Form.Get("charge") == "ch_fake_1" {
+			assert.Equal(t, payment.RefundKey(id), r.IdempotencyKey)
+		}
+	}
 }
 
 // Stripe charged, but its answer was lost; then the order was cancelled.
@@ -139,8 +316,7 @@ func TestTheReconcilerFinishesAnAttemptWhoseRequestDied(t *testing.T) {
 	id := h.Order("buyer", 2000, time.Hour)
 	now := time.Now()
 	// What a request leaves behind when it dies after claiming.
-	claimed, err := h.App.Charges.Claim(ctx, payment.Charge{OrderID: id, UserID: "buyer", Amount: 2000, Token: "tok_visa", LeaseUntil: now.Add(time.Minute)}, now)
-	require.NoError(t, err)
+	claimed := h.Claim(id, "buyer", now)
 
 	res := h.Pay("buyer", id, "tok_visa")
 	assert.Equal(t, http.StatusConflict, res.Status, "while its lease is live, nobody else charges")

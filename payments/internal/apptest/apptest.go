@@ -15,17 +15,20 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/apitest"
 	"ticketing.dev/common/bus"
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/money"
+	"ticketing.dev/common/mongox"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/testenv"
 	"ticketing.dev/payments/internal/app"
 	"ticketing.dev/payments/internal/gateway"
 	"ticketing.dev/payments/internal/payment"
+	"ticketing.dev/payments/internal/store"
 	"ticketing.dev/payments/internal/stripetest"
 )
 
@@ -48,42 +51,92 @@ type Harness struct {
 	Bus *bus.Client
 	// Paid records the payment:created events the broker delivered.
 	Paid *Seen[events.PaymentCreated]
+	// Proxy stands between payments and its database (Options.FaultProxy).
+	Proxy *testenv.FaultProxy
+	// DB is the service's database, reached directly (never through Proxy).
+	DB *mongo.Database
+
+	stripeBase string
+	crash      func()
+	charges    *store.Charges
+	orders     *store.Orders
 }
 
-// Options choose the harness's Stripe.
+// Options choose the harness's Stripe and database.
 type Options struct {
 	// StripeMock runs against stripe-mock instead of the fake server.
 	StripeMock bool
+	// FaultProxy puts a testenv.FaultProxy (Harness.Proxy) between payments
+	// and its database.
+	FaultProxy bool
+	// SameAs starts a second payments process beside another harness's: the
+	// same database, broker and Stripe — a replica, or the process that
+	// comes up after the first one died.
+	SameAs *Harness
+	// Now, when set, is the payer's clock (set before anything runs).
+	Now func() time.Time
 }
+
+// ReconcileInterval is the harness refunder's interval: longer than any
+// test, so only what wakes it (a cancellation recorded) or a test calling
+// Reconcile makes it act.
+const ReconcileInterval = time.Hour
 
 // New starts payments for the test.
 func New(t testing.TB, opts Options) *Harness {
 	t.Helper()
 	ctx := testenv.Context(t)
 	h := &Harness{t: t, Paid: &Seen[events.PaymentCreated]{}}
-	var base string
-	if opts.StripeMock {
-		base = testenv.StripeMockURL(t)
-	} else {
+	switch {
+	case opts.SameAs != nil:
+		h.Stripe, h.stripeBase, h.NATS = opts.SameAs.Stripe, opts.SameAs.stripeBase, opts.SameAs.NATS
+	case opts.StripeMock:
+		h.stripeBase = testenv.StripeMockURL(t)
+	default:
 		h.Stripe = stripetest.New(t)
-		base = h.Stripe.URL
+		h.stripeBase = h.Stripe.URL
 	}
-	h.NATS = testenv.NewNATS(t)
+	if h.NATS == nil {
+		h.NATS = testenv.NewNATS(t)
+	}
+	var db *mongo.Database
+	switch {
+	case opts.SameAs != nil:
+		h.DB = connect(t, testenv.MongoURI(t)+opts.SameAs.DB.Name())
+		db = h.DB
+	case opts.FaultProxy:
+		var uri string
+		uri, h.Proxy = testenv.ProxiedDatabaseURI(t)
+		db = connect(t, uri)
+		h.DB = connect(t, testenv.MongoURI(t)+db.Name())
+	default:
+		h.DB = testenv.NewDatabase(t)
+		db = h.DB
+	}
+	h.charges, h.orders = store.NewCharges(h.DB), store.NewOrders(h.DB)
 	serviceBus := testenv.NewBus(t, h.NATS.URL)
 	sessions, err := session.NewManager(JWTKey, false)
 	require.NoError(t, err)
-	deps := &service.Deps{Name: "payments", Logger: testenv.Logger(t), DB: testenv.NewDatabase(t), Bus: serviceBus, Sessions: sessions}
-	gw := gateway.New(gateway.Config{Key: StripeKey, APIBase: base, Logger: deps.Logger, Timeout: 2 * time.Second})
+	deps := &service.Deps{Name: "payments", Logger: testenv.Logger(t), DB: db, Bus: serviceBus, Sessions: sessions}
+	gw := gateway.New(gateway.Config{Key: StripeKey, APIBase: h.stripeBase, Logger: deps.Logger, Timeout: 2 * time.Second})
 	h.App, err = app.Wire(ctx, deps, gw)
 	require.NoError(t, err)
 	// Serve would create them in the background; the harness serves itself.
 	require.NoError(t, h.App.Charges.EnsureIndexes(ctx))
 	h.App.Payer.CallTimeout = 2 * time.Second
+	if opts.Now != nil {
+		h.App.Payer.Now = opts.Now
+	}
 
 	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = h.App.Relay.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
+	var background sync.WaitGroup
+	background.Go(func() { _ = h.App.Relay.Run(runCtx) })
+	background.Go(func() { _ = h.App.Payer.RunReconciler(ReconcileInterval)(runCtx) })
+	h.crash = func() { stop(); background.Wait() }
+	t.Cleanup(h.crash)
+	// The refunder's first pass settles what an earlier process left (with
+	// SameAs); waiting for it keeps it from racing the test.
+	require.Eventually(t, func() bool { return h.App.Payer.Passes() > 0 }, 20*time.Second, 5*time.Millisecond)
 
 	h.Bus = testenv.NewBus(t, h.NATS.URL)
 	require.NoError(t, h.Bus.Subscribe(bus.Subscription{Subject: events.SubjectPaymentCreated, Queue: "watch", Handler: h.Paid.Record}))
@@ -92,6 +145,20 @@ func New(t testing.TB, opts Options) *Harness {
 	t.Cleanup(srv.Close)
 	h.API = apitest.New(t, srv.URL)
 	return h
+}
+
+// StopBackground stops the relay and the refunder, as a process that died
+// would: what it left in the database is for another process to settle.
+func (h *Harness) StopBackground() { h.crash() }
+
+// connect is a client of the test's own on uri (with the service's client
+// timeouts), disconnected when the test ends.
+func connect(t testing.TB, uri string) *mongo.Database {
+	t.Helper()
+	client, db, err := mongox.Connect(context.Background(), uri, "")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return db
 }
 
 // Session is a session token for user.
@@ -104,6 +171,27 @@ func (h *Harness) Order(buyer string, price money.Price, window time.Duration) s
 	e := OrderCreated(buyer, price, window)
 	require.NoError(h.t, h.App.Orders.ApplyOrderCreated(testenv.Context(h.t), e))
 	return e.ID
+}
+
+// PaidOrder is Order, paid for by its buyer (201).
+func (h *Harness) PaidOrder(buyer string, price money.Price) string {
+	h.t.Helper()
+	id := h.Order(buyer, price, time.Hour)
+	res := h.Pay(buyer, id, "tok_visa")
+	require.Equal(h.t, http.StatusCreated, res.Status, res.Raw)
+	return id
+}
+
+// Claim claims the order's charge for its buyer's "tok_visa" until a minute
+// after now, as a request does before it calls Stripe.
+func (h *Harness) Claim(orderID, buyer string, now time.Time) payment.Charge {
+	h.t.Helper()
+	o, err := h.orders.Get(testenv.Context(h.t), orderID)
+	require.NoError(h.t, err)
+	c, err := h.App.Charges.Claim(testenv.Context(h.t),
+		payment.Charge{OrderID: orderID, UserID: buyer, Amount: o.Price, Token: "tok_visa", LeaseUntil: now.Add(time.Minute)}, now)
+	require.NoError(h.t, err)
+	return c
 }
 
 // OrderCreated is a new order's order:created.
@@ -166,28 +254,44 @@ func (h *Harness) PayAndLoseTheAnswer(user, orderID, token string) {
 	require.Eventually(h.t, func() bool { return h.Stripe.ChargesMade() == charged }, 10*time.Second, 10*time.Millisecond)
 }
 
-// Charge is the order's charge, which must exist.
+// Charge is the order's charge, which must exist (read directly, never
+// through the fault proxy).
 func (h *Harness) Charge(orderID string) payment.Charge {
 	h.t.Helper()
-	c, err := h.App.Charges.Get(testenv.Context(h.t), orderID)
+	c, err := h.charges.Get(testenv.Context(h.t), orderID)
 	require.NoError(h.t, err)
 	return c
 }
 
-// HasCharge reports whether the order has a charge.
+// HasCharge reports whether the order has a charge that was attempted (a
+// cancellation alone leaves one with no attempt).
 func (h *Harness) HasCharge(orderID string) bool {
 	h.t.Helper()
-	_, err := h.App.Charges.Get(testenv.Context(h.t), orderID)
+	c, ok := h.chargeIfAny(orderID)
+	return ok && c.Attempted()
+}
+
+// HasAnyCharge reports whether the order has a charge document, attempted
+// or not.
+func (h *Harness) HasAnyCharge(orderID string) bool {
+	h.t.Helper()
+	_, ok := h.chargeIfAny(orderID)
+	return ok
+}
+
+func (h *Harness) chargeIfAny(orderID string) (payment.Charge, bool) {
+	h.t.Helper()
+	c, err := h.charges.Get(testenv.Context(h.t), orderID)
 	if err != nil {
 		require.ErrorIs(h.t, err, payment.ErrChargeNotFound)
-		return false
+		return payment.Charge{}, false
 	}
-	return true
+	return c, true
 }
 
 // Replica is the order as payments' replica has it.
 func (h *Harness) Replica(orderID string) (payment.Order, error) {
-	return h.App.Orders.Get(testenv.Context(h.t), orderID)
+	return h.orders.Get(testenv.Context(h.t), orderID)
 }
 
 // Seen records the events of one kind the broker delivered.

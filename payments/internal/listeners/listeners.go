@@ -1,19 +1,22 @@
-// Package listeners keeps payments' replica of orders and settles charges
-// when an order is cancelled:
+// Package listeners keeps payments' replica of orders and records
+// cancellations on their charges:
 //
 //	order:created    the order joins the replica
-//	order:cancelled  vN is applied on top of vN-1; then a charge that
-//	                 succeeded for it (a late payment) is refunded
+//	order:cancelled  vN is applied on top of vN-1; then the cancellation is
+//	                 recorded on the order's charge (a completed charge's
+//	                 refund becomes due) and the refunder is woken
 //	order:completed  vN is applied on top of vN-1
 //
-// Every handler is idempotent: a repeat finds nothing left to do.
+// Every handler is idempotent: a repeat finds nothing left to do. No handler
+// calls Stripe: each is a write or two on payments' own database, so a
+// handler's time is the database's, never the provider's (up to 30 s a call),
+// and a slow Stripe cannot hold messages past their AckWait.
 package listeners
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 
 	"ticketing.dev/common/bus"
 	"ticketing.dev/common/events"
@@ -33,16 +36,17 @@ const maxDeliveries = 120
 type Replica interface {
 	ApplyOrderCreated(ctx context.Context, e events.OrderCreated) error
 	ApplyOrderStatus(ctx context.Context, id string, version int64, status events.OrderStatus) error
+	Get(ctx context.Context, id string) (payment.Order, error)
 }
 
-// Settler finishes what paying for an order left open (payment.Payer).
-type Settler interface {
-	Settle(ctx context.Context, orderID string) error
+// Canceller records a cancellation on the order's charge (payment.Payer).
+type Canceller interface {
+	RecordCancellation(ctx context.Context, orderID string) error
 }
 
 // Subscriptions returns payments' subscriptions.
-func Subscriptions(replica Replica, settler Settler, logger *slog.Logger) []bus.Subscription {
-	h := handlers{replica: replica, settler: settler, log: logger.With("component", "listeners")}
+func Subscriptions(replica Replica, canceller Canceller) []bus.Subscription {
+	h := handlers{replica: replica, canceller: canceller}
 	subs := []bus.Subscription{
 		bus.On(Queue, h.orderCreated),
 		bus.On(Queue, h.orderCancelled),
@@ -56,40 +60,31 @@ func Subscriptions(replica Replica, settler Settler, logger *slog.Logger) []bus.
 }
 
 type handlers struct {
-	replica Replica
-	settler Settler
-	log     *slog.Logger
+	replica   Replica
+	canceller Canceller
 }
 
 func (h handlers) orderCreated(ctx context.Context, e events.OrderCreated) error {
 	return h.replica.ApplyOrderCreated(ctx, e)
 }
 
-// orderCancelled applies the cancellation, then settles the order's charge:
-// one that succeeded is refunded. A redelivery (the replica has the version
-// already) settles again, which finds nothing left to do once it is done.
+// orderCancelled applies the cancellation, then records it on the order's
+// charge. A redelivery (the replica has the version already) records it
+// again, which changes nothing. A stale order:cancelled for an order the
+// replica knows as complete records nothing: only a cancelled order is
+// refunded.
 func (h handlers) orderCancelled(ctx context.Context, e events.OrderCancelled) error {
 	if err := h.apply(ctx, e.ID, e.Version, events.StatusCancelled); err != nil {
 		return err
 	}
-	err := h.settler.Settle(ctx, e.ID)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, payment.ErrInProgress):
-		// A request is charging the order right now; once it has charged it
-		// sees the cancellation and refunds (and if it dies, the reconciler
-		// takes over when its lease lapses).
-		h.log.Info("order cancelled while being paid; the payment refunds itself", "order_id", e.ID)
-		return nil
-	case isProviderError(err):
-		// What is owed is stored (an undecided attempt, a refund due); the
-		// reconciler retries Stripe, so the event need not come back.
-		h.log.Warn("settling a cancelled order's charge; the reconciler retries", "order_id", e.ID, "err", err)
-		return nil
-	default:
+	o, err := h.replica.Get(ctx, e.ID)
+	if err != nil {
 		return err
 	}
+	if o.Status != events.StatusCancelled {
+		return nil
+	}
+	return h.canceller.RecordCancellation(ctx, e.ID)
 }
 
 func (h handlers) orderCompleted(ctx context.Context, e events.OrderCompleted) error {
@@ -102,10 +97,4 @@ func (h handlers) apply(ctx context.Context, id string, version int64, status ev
 		return fmt.Errorf("%w: %w", bus.ErrNotYet, err)
 	}
 	return err
-}
-
-func isProviderError(err error) bool {
-	var late *payment.LatePaymentError
-	return payment.Definite(err) || errors.Is(err, payment.ErrOutcomeUnknown) || errors.As(err, &late) ||
-		errors.Is(err, payment.ErrRefundDue)
 }

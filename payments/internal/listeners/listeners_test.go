@@ -81,4 +81,30 @@ func TestACancelledOrderCannotBePaid(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, res.Status, res.Raw)
 	assert.False(t, h.HasCharge(created.ID))
 	assert.Empty(t, h.Stripe.Requests("/v1/charges"))
+	c := h.Charge(created.ID)
+	assert.True(t, c.CancelSeen, "the cancellation is recorded where a claim would meet it")
+	assert.False(t, c.RefundDue, "and nothing is owed")
+}
+
+// A stale order:cancelled (the replica has the order complete at that
+// version) records nothing on the charge: only a cancelled order is refunded.
+func TestAStaleCancellationOfAPaidOrderRefundsNothing(t *testing.T) {
+	h := apptest.New(t, apptest.Options{})
+	created := apptest.OrderCreated("buyer", 2000, time.Hour)
+	h.Publish(created)
+	require.Eventually(t, replicaIs(h, created.ID, 0, events.StatusCreated), wait, tick)
+	require.Equal(t, http.StatusCreated, h.Pay("buyer", created.ID, "tok_visa").Status)
+	h.Publish(events.OrderCompleted{ID: created.ID, Version: 1, Ticket: events.TicketRef{ID: created.Ticket.ID}})
+	require.Eventually(t, replicaIs(h, created.ID, 1, events.StatusComplete), wait, tick)
+
+	h.Publish(events.OrderCancelled{ID: created.ID, Version: 1, Ticket: events.TicketRef{ID: created.Ticket.ID}})
+	sentinel := apptest.OrderCreated("buyer", 2000, time.Hour)
+	h.Publish(sentinel)
+	h.Publish(events.OrderCancelled{ID: sentinel.ID, Version: 1, Ticket: events.TicketRef{ID: sentinel.Ticket.ID}})
+	require.Eventually(t, func() bool { return h.HasAnyCharge(sentinel.ID) && h.Charge(sentinel.ID).CancelSeen }, wait, tick)
+
+	c := h.Charge(created.ID)
+	assert.False(t, c.CancelSeen)
+	assert.False(t, c.RefundDue)
+	assert.Empty(t, h.Stripe.Requests("/v1/refunds"))
 }

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
-
-	"ticketing.dev/common/events"
 )
 
 // Orders reads payments' order replica.
@@ -34,19 +33,33 @@ type Charges interface {
 	Failed(ctx context.Context, c Charge, message string, now time.Time) (Charge, error)
 	// Release gives up the lease of an attempt whose outcome is not known.
 	Release(ctx context.Context, c Charge) error
-	// MarkRefundDue records that a completed charge must be refunded.
-	MarkRefundDue(ctx context.Context, orderID string, now time.Time) error
-	// Refunded records the refund.
+	// MarkCancelled records on the order's charge that the order was
+	// cancelled, whatever the charge is doing, and puts it on the refunder's
+	// list (RefundDue) unless it is refunded already. With no charge yet it
+	// creates one with no attempt, which keeps every later claim off.
+	MarkCancelled(ctx context.Context, orderID string, now time.Time) (Charge, error)
+	// NothingOwed takes a charge that never charged the card (failed, or
+	// never attempted) off the refunder's list.
+	NothingOwed(ctx context.Context, orderID string, now time.Time) error
+	// Refunded records the refund, once.
 	Refunded(ctx context.Context, orderID, refundID string, now time.Time) (Charge, error)
 	// Get returns the order's charge, or ErrChargeNotFound.
 	Get(ctx context.Context, orderID string) (Charge, error)
-	// Unsettled lists the orders whose charge needs work nobody is doing: a
-	// refund that is due, or an undecided attempt whose lease lapsed (within
-	// the ReplayWindow).
-	Unsettled(ctx context.Context, now time.Time) ([]string, error)
-	// Stuck lists the orders whose attempt is still undecided after the
+	// DueRefunds pages through the charges on the refunder's list.
+	DueRefunds(ctx context.Context, cursor string, limit int) (Page, error)
+	// Lapsed pages through the undecided attempts whose lease lapsed (within
+	// the ReplayWindow): work nobody is doing.
+	Lapsed(ctx context.Context, now time.Time, cursor string, limit int) (Page, error)
+	// Stuck pages through the attempts still undecided after the
 	// ReplayWindow.
-	Stuck(ctx context.Context, now time.Time) ([]string, error)
+	Stuck(ctx context.Context, now time.Time, cursor string, limit int) (Page, error)
+}
+
+// Page is one bounded batch of a listing of charges: their orders, and the
+// cursor of the next batch ("" after the last).
+type Page struct {
+	OrderIDs []string
+	Next     string
 }
 
 // Gateway is the payment provider.
@@ -59,7 +72,9 @@ type Gateway interface {
 	Refund(ctx context.Context, idempotencyKey, chargeID string) (string, error)
 }
 
-// Payer pays for orders and settles what paying leaves open.
+// Payer pays for orders and settles what paying leaves open. Its refunder
+// (RunReconciler) is the only place a refund for a cancellation is asked of
+// the provider outside a buyer's request: bus handlers only record.
 type Payer struct {
 	orders  Orders
 	charges Charges
@@ -74,19 +89,33 @@ type Payer struct {
 	// taken over while it still runs (harmless for the card — the replay
 	// carries the same idempotency key — but wasteful).
 	Lease time.Duration
+	// BatchSize bounds how many charges one reconciliation query reads.
+	BatchSize int
+	// Recorded is told when a completed charge (with its payment:created)
+	// was written, so the relay publishes it now, not at its next poll —
+	// also when the reconciler recorded it. Set before the Payer runs.
+	Recorded func()
+
+	wake   chan struct{}
+	passes atomic.Int64
 }
 
 // Defaults for Payer.
 const (
 	DefaultCallTimeout = 30 * time.Second
 	DefaultLease       = 2 * time.Minute
+	DefaultBatchSize   = 100
+	// firstRetry is how soon the refunder tries again after a pass that left
+	// work open (Stripe down), doubling up to the reconcile interval.
+	firstRetry = time.Second
 )
 
 // NewPayer returns a Payer with the default clock and timings.
 func NewPayer(orders Orders, charges Charges, gateway Gateway, logger *slog.Logger) *Payer {
 	return &Payer{
 		orders: orders, charges: charges, gateway: gateway, log: logger.With("component", "payer"),
-		Now: time.Now, CallTimeout: DefaultCallTimeout, Lease: DefaultLease,
+		Now: time.Now, CallTimeout: DefaultCallTimeout, Lease: DefaultLease, BatchSize: DefaultBatchSize,
+		Recorded: func() {}, wake: make(chan struct{}, 1),
 	}
 }
 
@@ -143,10 +172,18 @@ func (p *Payer) attempt(ctx context.Context, c Charge) (Charge, error) {
 	case err == nil:
 		done, recErr := p.charges.Succeeded(ctx, c, stripeID, p.Now())
 		if recErr != nil {
-			// The lease lapses and a replay with the same idempotency key
-			// finds this very charge, so it is recorded then.
+			// The write may have landed with its answer lost (then a due
+			// refund is there for the refunder now), or not (then a replay
+			// with the same idempotency key finds this very charge and
+			// records it). Releasing the lease, if the database lets us,
+			// makes that replay possible at once instead of when it lapses.
+			if relErr := p.charges.Release(ctx, c); relErr != nil {
+				log.Warn("releasing an unrecorded charge; it is replayed when its lease lapses", "err", relErr)
+			}
+			p.Wake()
 			return c, fmt.Errorf("recording charge %s of order %s: %w", stripeID, c.OrderID, recErr)
 		}
+		p.Recorded()
 		log.Info("order paid", "stripe_id", stripeID, "amount", c.Amount)
 		return done, nil
 	case Definite(err):
@@ -182,27 +219,23 @@ func failureMessage(err error) string {
 }
 
 // afterCharge refunds a charge whose order was cancelled while it was made.
+// The write that recorded the charge says so (RefundDue, set by the
+// cancellation): no re-read of the order, so nothing is lost if this request
+// dies here — the refund is due on the charge and the refunder makes it.
 func (p *Payer) afterCharge(ctx context.Context, c Charge) (Charge, error) {
-	o, err := p.orders.Get(ctx, c.OrderID)
-	if err != nil {
-		// Paid and recorded; if the order turns out cancelled, its
-		// order:cancelled settles the refund.
-		p.log.Warn("rereading a paid order", "order_id", c.OrderID, "err", err)
+	if !c.RefundDue {
 		return c, nil
 	}
-	if o.Status != events.StatusCancelled {
-		return c, nil
+	refunded, err := p.refund(ctx, c)
+	if late := (*LatePaymentError)(nil); errors.As(err, &late) && !late.Refunded {
+		p.Wake()
 	}
-	return p.refundLate(ctx, c)
+	return refunded, err
 }
 
-// refundLate marks c's refund due, then makes it. A refund that fails stays
-// due for the reconciler.
-func (p *Payer) refundLate(ctx context.Context, c Charge) (Charge, error) {
-	if err := p.charges.MarkRefundDue(ctx, c.OrderID, p.Now()); err != nil {
-		return c, fmt.Errorf("marking the refund of order %s due: %w", c.OrderID, err)
-	}
-	c.RefundDue = true
+// refund makes c's due refund and records it. A refund that fails stays due
+// for the refunder.
+func (p *Payer) refund(ctx context.Context, c Charge) (Charge, error) {
 	callCtx, cancel := context.WithTimeout(ctx, p.CallTimeout)
 	refundID, err := p.gateway.Refund(callCtx, RefundKey(c.OrderID), c.StripeID)
 	cancel()
@@ -219,11 +252,38 @@ func (p *Payer) refundLate(ctx context.Context, c Charge) (Charge, error) {
 	return refunded, &LatePaymentError{Charge: refunded, Refunded: true}
 }
 
+// RecordCancellation records on orderID's charge that the order was
+// cancelled — one database write, never a call to the provider, so it is fit
+// for a bus handler — and wakes the refunder when there is something it can
+// do now. A charge in flight needs nothing more: its completion finds the
+// refund due, and the request refunds, or the refunder does if the request
+// died.
+func (p *Payer) RecordCancellation(ctx context.Context, orderID string) error {
+	now := p.Now()
+	c, err := p.charges.MarkCancelled(ctx, orderID, now)
+	if err != nil {
+		return err
+	}
+	if c.RefundDue && !(c.Undecided() && c.LeaseUntil.After(now)) {
+		p.Wake()
+	}
+	return nil
+}
+
+// Wake makes the refunder run a pass now (or right after the one it is in).
+func (p *Payer) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
 // Settle finishes what paying for orderID left open, if nobody else is: an
 // undecided attempt is replayed (same idempotency key, same card) to learn
-// its outcome, and a charge for a cancelled order is refunded. It answers
-// ErrInProgress while a live request holds the charge (that request checks
-// for a cancellation itself once it has charged).
+// its outcome, and a charge whose refund is due is refunded. It answers
+// ErrInProgress while a live request holds the charge (whichever of that
+// request's completion and the cancellation is recorded second makes the
+// refund due, so the request refunds, or the refunder after it).
 func (p *Payer) Settle(ctx context.Context, orderID string) error {
 	c, err := p.charges.Get(ctx, orderID)
 	if errors.Is(err, ErrChargeNotFound) {
@@ -245,84 +305,122 @@ func (p *Payer) Settle(ctx context.Context, orderID string) error {
 		case !resumed && c.Undecided():
 			return ErrInProgress
 		case resumed:
-			if c, err = p.attempt(ctx, c); err != nil {
-				if Definite(err) {
-					return nil
-				}
+			if c, err = p.attempt(ctx, c); err != nil && !Definite(err) {
 				return err
 			}
 		}
 	}
-	return p.refundIfCancelled(ctx, c)
+	return p.refundIfDue(ctx, c)
 }
 
-// refundIfCancelled refunds a completed, unrefunded charge whose order is
-// cancelled (or whose refund is already due).
-func (p *Payer) refundIfCancelled(ctx context.Context, c Charge) error {
-	orderID := c.OrderID
-	if c.Status != StatusCompleted || c.StripeRefundID != "" {
+// refundIfDue refunds a charge on the refunder's list that charged the card,
+// and takes one that did not off the list.
+func (p *Payer) refundIfDue(ctx context.Context, c Charge) error {
+	switch {
+	case !c.RefundDue || c.Undecided():
 		return nil
+	case c.Status != StatusCompleted:
+		return p.charges.NothingOwed(ctx, c.OrderID, p.Now())
 	}
-	if !c.RefundDue {
-		o, err := p.orders.Get(ctx, orderID)
-		if err != nil {
-			return err
-		}
-		if o.Status != events.StatusCancelled {
-			return nil
-		}
-	}
-	_, err := p.refundLate(ctx, c)
+	_, err := p.refund(ctx, c)
 	var late *LatePaymentError
 	if errors.As(err, &late) {
 		if late.Refunded {
 			return nil
 		}
-		return fmt.Errorf("order %s: %w", orderID, ErrRefundDue)
+		return fmt.Errorf("order %s: %w", c.OrderID, ErrRefundDue)
 	}
 	return err
 }
 
-// Reconcile settles every charge that needs it and nobody is working on, and
-// reports how many it could not settle yet.
+// Reconcile settles every charge that needs it and nobody is working on — due
+// refunds first, then undecided attempts whose lease lapsed — and reports how
+// many it could not settle yet. Each listing is read in bounded batches.
 func (p *Payer) Reconcile(ctx context.Context) (int, error) {
 	now := p.Now()
-	stuck, err := p.charges.Stuck(ctx, now)
-	if err != nil {
-		return 0, err
-	}
-	for _, id := range stuck {
+	open := 0
+	err := p.each(ctx, func(cursor string) (Page, error) { return p.charges.Stuck(ctx, now, cursor, p.batch()) }, func(id string) {
 		p.log.Error("a charge's outcome is still unknown after the replay window; reconcile it in Stripe's dashboard",
 			"order_id", id, "idempotency_key_prefix", "charge-"+id)
-	}
-	ids, err := p.charges.Unsettled(ctx, now)
+		open++
+	})
 	if err != nil {
-		return 0, err
+		return open, err
 	}
-	open := len(stuck)
-	for _, id := range ids {
+	settle := func(id string) {
 		if err := p.Settle(ctx, id); err != nil && !errors.Is(err, ErrInProgress) {
 			p.log.Warn("settling a charge; retrying later", "order_id", id, "err", err)
 			open++
 		}
 	}
-	return open, nil
+	if err := p.each(ctx, func(cursor string) (Page, error) { return p.charges.DueRefunds(ctx, cursor, p.batch()) }, settle); err != nil {
+		return open, err
+	}
+	err = p.each(ctx, func(cursor string) (Page, error) { return p.charges.Lapsed(ctx, now, cursor, p.batch()) }, settle)
+	return open, err
 }
 
-// RunReconciler reconciles every interval until ctx ends.
+func (p *Payer) batch() int {
+	if p.BatchSize > 0 {
+		return p.BatchSize
+	}
+	return DefaultBatchSize
+}
+
+// each calls do for every order of a paged listing, one batch at a time.
+func (p *Payer) each(ctx context.Context, list func(cursor string) (Page, error), do func(orderID string)) error {
+	cursor := ""
+	for {
+		page, err := list(cursor)
+		if err != nil {
+			return err
+		}
+		for _, id := range page.OrderIDs {
+			do(id)
+		}
+		if page.Next == "" || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		cursor = page.Next
+	}
+}
+
+// Passes is how many passes the refunder has finished: the first one, at
+// start, settles what a process that died left behind.
+func (p *Payer) Passes() int64 { return p.passes.Load() }
+
+// RunReconciler is the refunder: it reconciles when woken (a cancellation
+// recorded, a refund that failed) and every interval until ctx ends. A pass
+// that left work open is retried sooner, backing off from a second up to the
+// interval, so a refund Stripe refused for a moment is not an interval late.
 func (p *Payer) RunReconciler(interval time.Duration) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		t := time.NewTicker(interval)
-		defer t.Stop()
+		retry := firstRetry
 		for {
-			if _, err := p.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			next := interval
+			open, err := p.Reconcile(ctx)
+			p.passes.Add(1)
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case err != nil:
 				p.log.Warn("reconciling charges", "err", err)
+				fallthrough
+			case open > 0:
+				next = min(retry, interval)
+				retry = min(2*retry, interval)
+			default:
+				retry = firstRetry
 			}
+			t := time.NewTimer(next)
 			select {
 			case <-ctx.Done():
+				t.Stop()
 				return nil
+			case <-p.wake:
 			case <-t.C:
 			}
+			t.Stop()
 		}
 	}
 }

@@ -104,8 +104,14 @@ type Charge struct {
 	LeaseUntil     time.Time
 	StripeID       string
 	StripeRefundID string
-	// RefundDue marks a completed charge for an order that was cancelled
-	// meanwhile (a late payment), until the refund is recorded.
+	// CancelSeen records that order:cancelled arrived for the order, whatever
+	// the charge was doing then. It never goes back to false.
+	CancelSeen bool
+	// RefundDue puts the charge on the refunder's list: set by the
+	// cancellation whatever the charge was doing, so the write that records a
+	// completion finds it; cleared when the refund is recorded, or when the
+	// charge turns out never to have charged the card. A cancellation before
+	// any attempt does not set it: nothing can be charged after it.
 	RefundDue      bool
 	FailureMessage string
 	CreatedAt      time.Time
@@ -117,6 +123,11 @@ func (c Charge) IdempotencyKey() string { return fmt.Sprintf("charge-%s-%d", c.O
 
 // RefundKey is the idempotency key of the one refund an order can get.
 func RefundKey(orderID string) string { return "refund-" + orderID }
+
+// Attempted reports whether the order was ever sent to the provider: a
+// cancellation that arrives first leaves a charge with no attempt, which keeps
+// every later claim off.
+func (c Charge) Attempted() bool { return c.Attempt > 0 }
 
 // Undecided reports whether the charge was (or is being) sent with no known
 // outcome.

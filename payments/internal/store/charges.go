@@ -30,12 +30,15 @@ type chargeDoc struct {
 	Currency string      `bson:"currency"`
 	Attempt  int         `bson:"attempt"`
 	// Token is kept only while the attempt's outcome is open.
-	Token          string           `bson:"token,omitempty"`
-	AttemptedAt    time.Time        `bson:"attemptedAt"`
-	LeaseUntil     time.Time        `bson:"leaseUntil"`
-	StripeID       string           `bson:"stripeId,omitempty"`
-	StripeRefundID string           `bson:"stripeRefundId,omitempty"`
-	RefundDue      bool             `bson:"refundDue"`
+	Token          string    `bson:"token,omitempty"`
+	AttemptedAt    time.Time `bson:"attemptedAt"`
+	LeaseUntil     time.Time `bson:"leaseUntil"`
+	StripeID       string    `bson:"stripeId,omitempty"`
+	StripeRefundID string    `bson:"stripeRefundId,omitempty"`
+	CancelSeen     bool      `bson:"cancelSeen,omitempty"`
+	// RefundDue is present only while a refund is owed, so its index holds
+	// just the charges the refunder has to visit.
+	RefundDue      bool             `bson:"refundDue,omitempty"`
 	FailureMessage string           `bson:"failureMessage,omitempty"`
 	Failures       []failureDoc     `bson:"failures,omitempty"`
 	RefundedAt     *time.Time       `bson:"refundedAt,omitempty"`
@@ -55,7 +58,7 @@ func (d chargeDoc) charge() payment.Charge {
 	return payment.Charge{
 		ID: d.ID.Hex(), OrderID: d.OrderID, UserID: d.UserID, Status: d.Status, Amount: d.Amount,
 		Attempt: d.Attempt, Token: d.Token, AttemptedAt: d.AttemptedAt, LeaseUntil: d.LeaseUntil, StripeID: d.StripeID,
-		StripeRefundID: d.StripeRefundID, RefundDue: d.RefundDue, FailureMessage: d.FailureMessage,
+		StripeRefundID: d.StripeRefundID, CancelSeen: d.CancelSeen, RefundDue: d.RefundDue, FailureMessage: d.FailureMessage,
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 	}
 }
@@ -91,7 +94,7 @@ func (s *Charges) Claim(ctx context.Context, want payment.Charge, now time.Time)
 		}
 
 		var next chargeDoc
-		err = s.coll.FindOneAndUpdate(ctx, bson.M{"orderId": want.OrderID, "status": payment.StatusFailed}, bson.M{
+		err = s.coll.FindOneAndUpdate(ctx, bson.M{"orderId": want.OrderID, "status": payment.StatusFailed, "cancelSeen": bson.M{"$ne": true}}, bson.M{
 			"$set": bson.M{"status": payment.StatusCreated, "token": want.Token, "attemptedAt": now, "leaseUntil": lease, "updatedAt": now},
 			"$inc": bson.M{"attempt": 1},
 		}, after).Decode(&next)
@@ -108,6 +111,8 @@ func (s *Charges) Claim(ctx context.Context, want payment.Charge, now time.Time)
 			return payment.Charge{}, err
 		case resumed:
 			return c, nil
+		case c.CancelSeen && !c.Undecided():
+			return payment.Charge{}, payment.ErrCancelled
 		case c.Status == payment.StatusCompleted:
 			return payment.Charge{}, payment.ErrAlreadyPaid
 		case c.Status == payment.StatusCreated:
@@ -134,7 +139,8 @@ func (s *Charges) Resume(ctx context.Context, orderID string, now, leaseUntil ti
 	return c, false, err
 }
 
-// Succeeded implements payment.Charges.
+// Succeeded implements payment.Charges. It leaves refundDue as it is: a
+// cancellation recorded while the attempt was in flight already set it.
 func (s *Charges) Succeeded(ctx context.Context, c payment.Charge, stripeID string, now time.Time) (payment.Charge, error) {
 	ev, err := outbox.NewPending(events.PaymentCreated{ID: c.ID, OrderID: c.OrderID, StripeID: stripeID})
 	if err != nil {
@@ -193,24 +199,76 @@ func (s *Charges) attemptFilter(c payment.Charge) bson.M {
 	return bson.M{"orderId": c.OrderID, "status": payment.StatusCreated, "attempt": c.Attempt}
 }
 
-// MarkRefundDue implements payment.Charges.
-func (s *Charges) MarkRefundDue(ctx context.Context, orderID string, now time.Time) error {
-	_, err := s.coll.UpdateOne(ctx,
-		bson.M{"orderId": orderID, "status": payment.StatusCompleted, "stripeRefundId": bson.M{"$exists": false}},
-		bson.M{"$set": bson.M{"refundDue": true, "updatedAt": stored(now)}})
-	return err
+// MarkCancelled implements payment.Charges. On a charge that exists it is
+// one write whatever the charge is doing, so it cannot miss a completion
+// landing at the same moment: either the completion finds refundDue set, or
+// this finds the charge completed, and either way the refund is due. With no
+// charge yet it inserts one with no attempt (and nothing due); should a claim
+// insert the charge first, the upsert matches that one without marking it,
+// and the next round marks it.
+func (s *Charges) MarkCancelled(ctx context.Context, orderID string, now time.Time) (payment.Charge, error) {
+	for range 3 {
+		var d chargeDoc
+		err := s.coll.FindOneAndUpdate(ctx,
+			bson.M{"orderId": orderID, "attempt": bson.M{"$gt": 0}, "stripeRefundId": bson.M{"$exists": false}},
+			bson.M{"$set": bson.M{"cancelSeen": true, "refundDue": true, "updatedAt": stored(now)}}, after).Decode(&d)
+		if err == nil {
+			return d.charge(), nil
+		}
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			return payment.Charge{}, fmt.Errorf("recording the cancellation of order %s: %w", orderID, err)
+		}
+		err = s.coll.FindOneAndUpdate(ctx, bson.M{"orderId": orderID},
+			bson.M{"$setOnInsert": bson.M{"cancelSeen": true, "attempt": 0, "createdAt": stored(now), "updatedAt": stored(now)}},
+			options.FindOneAndUpdate().SetReturnDocument(options.After).SetUpsert(true)).Decode(&d)
+		switch {
+		case err == nil && (d.CancelSeen || d.StripeRefundID != ""):
+			// Ours, or a charge already refunded: nothing more to record.
+			return d.charge(), nil
+		case err != nil && !mongox.IsDuplicateKey(err):
+			return payment.Charge{}, fmt.Errorf("recording the cancellation of order %s: %w", orderID, err)
+		}
+	}
+	return payment.Charge{}, fmt.Errorf("recording the cancellation of order %s: the charge kept changing", orderID)
 }
 
-// Refunded implements payment.Charges.
+// NothingOwed implements payment.Charges: only a charge that never charged
+// (failed, or never attempted) leaves the refunder's list this way.
+func (s *Charges) NothingOwed(ctx context.Context, orderID string, now time.Time) error {
+	_, err := s.coll.UpdateOne(ctx,
+		bson.M{"orderId": orderID, "refundDue": true, "status": bson.M{"$nin": bson.A{payment.StatusCreated, payment.StatusCompleted}}},
+		bson.M{"$unset": bson.M{"refundDue": ""}, "$set": bson.M{"updatedAt": stored(now)}})
+	if err != nil {
+		return fmt.Errorf("settling the charge of cancelled order %s: %w", orderID, err)
+	}
+	return nil
+}
+
+// Refunded implements payment.Charges. The refund is recorded once: a second
+// refunder that got the same refund from Stripe (same idempotency key) finds
+// it recorded and changes nothing.
 func (s *Charges) Refunded(ctx context.Context, orderID, refundID string, now time.Time) (payment.Charge, error) {
 	var d chargeDoc
-	err := s.coll.FindOneAndUpdate(ctx, bson.M{"orderId": orderID, "status": payment.StatusCompleted}, bson.M{
-		"$set": bson.M{"stripeRefundId": refundID, "refundDue": false, "refundedAt": stored(now), "updatedAt": stored(now)},
-	}, after).Decode(&d)
-	if err != nil {
+	err := s.coll.FindOneAndUpdate(ctx,
+		bson.M{"orderId": orderID, "status": payment.StatusCompleted, "stripeRefundId": bson.M{"$exists": false}},
+		bson.M{
+			"$set":   bson.M{"stripeRefundId": refundID, "refundedAt": stored(now), "updatedAt": stored(now)},
+			"$unset": bson.M{"refundDue": ""},
+		}, after).Decode(&d)
+	if err == nil {
+		return d.charge(), nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
 		return payment.Charge{}, fmt.Errorf("recording the refund of order %s: %w", orderID, err)
 	}
-	return d.charge(), nil
+	cur, err := s.Get(ctx, orderID)
+	if err != nil {
+		return payment.Charge{}, err
+	}
+	if cur.StripeRefundID != refundID {
+		return cur, fmt.Errorf("recording refund %s of order %s: the charge has refund %q", refundID, orderID, cur.StripeRefundID)
+	}
+	return cur, nil
 }
 
 // Get implements payment.Charges.
@@ -226,35 +284,53 @@ func (s *Charges) Get(ctx context.Context, orderID string) (payment.Charge, erro
 	return d.charge(), nil
 }
 
-// Unsettled implements payment.Charges.
-func (s *Charges) Unsettled(ctx context.Context, now time.Time) ([]string, error) {
-	return s.orderIDs(ctx, bson.M{"$or": bson.A{
-		bson.M{"refundDue": true},
-		bson.M{"status": payment.StatusCreated, "leaseUntil": bson.M{"$lt": stored(now)},
-			"attemptedAt": bson.M{"$gt": stored(now.Add(-payment.ReplayWindow))}},
-	}})
+// DueRefunds implements payment.Charges. On MongoDB it reads the sparse
+// index of due refunds, so it never visits a settled charge.
+func (s *Charges) DueRefunds(ctx context.Context, cursor string, limit int) (payment.Page, error) {
+	return s.page(ctx, bson.M{"refundDue": true}, cursor, limit)
 }
 
-// Stuck implements payment.Charges.
-func (s *Charges) Stuck(ctx context.Context, now time.Time) ([]string, error) {
-	return s.orderIDs(ctx, bson.M{"status": payment.StatusCreated,
-		"attemptedAt": bson.M{"$lte": stored(now.Add(-payment.ReplayWindow))}})
+// Lapsed implements payment.Charges (index "undecided": status, leaseUntil).
+func (s *Charges) Lapsed(ctx context.Context, now time.Time, cursor string, limit int) (payment.Page, error) {
+	return s.page(ctx, bson.M{"status": payment.StatusCreated, "leaseUntil": bson.M{"$lt": stored(now)},
+		"attemptedAt": bson.M{"$gt": stored(now.Add(-payment.ReplayWindow))}}, cursor, limit)
 }
 
-func (s *Charges) orderIDs(ctx context.Context, filter bson.M) ([]string, error) {
-	cur, err := s.coll.Find(ctx, filter, options.Find().SetProjection(bson.M{"orderId": 1}))
+// Stuck implements payment.Charges (index "undecided").
+func (s *Charges) Stuck(ctx context.Context, now time.Time, cursor string, limit int) (payment.Page, error) {
+	return s.page(ctx, bson.M{"status": payment.StatusCreated,
+		"attemptedAt": bson.M{"$lte": stored(now.Add(-payment.ReplayWindow))}}, cursor, limit)
+}
+
+// page reads at most limit charges matching filter after cursor (a charge
+// id), in _id order: a bounded batch however many match, and a cursor that
+// moves past charges that stay unsettled (a refund Stripe keeps refusing).
+func (s *Charges) page(ctx context.Context, filter bson.M, cursor string, limit int) (payment.Page, error) {
+	if cursor != "" {
+		from, err := primitive.ObjectIDFromHex(cursor)
+		if err != nil {
+			return payment.Page{}, fmt.Errorf("charges cursor %q: %w", cursor, err)
+		}
+		filter["_id"] = bson.M{"$gt": from}
+	}
+	cur, err := s.coll.Find(ctx, filter, options.Find().
+		SetProjection(bson.M{"orderId": 1}).SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
 	if err != nil {
-		return nil, fmt.Errorf("finding charges: %w", err)
+		return payment.Page{}, fmt.Errorf("finding charges: %w", err)
 	}
 	var docs []struct {
-		OrderID string `bson:"orderId"`
+		ID      primitive.ObjectID `bson:"_id"`
+		OrderID string             `bson:"orderId"`
 	}
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("reading charges: %w", err)
+		return payment.Page{}, fmt.Errorf("reading charges: %w", err)
 	}
-	ids := make([]string, len(docs))
+	p := payment.Page{OrderIDs: make([]string, len(docs))}
 	for i, d := range docs {
-		ids[i] = d.OrderID
+		p.OrderIDs[i] = d.OrderID
 	}
-	return ids, nil
+	if len(docs) == limit && limit > 0 {
+		p.Next = docs[len(docs)-1].ID.Hex()
+	}
+	return p, nil
 }

@@ -32,11 +32,15 @@ func NewCharges(db *mongo.Database) *Charges {
 func (s *Charges) Collection() *mongo.Collection { return s.coll }
 
 // EnsureIndexes creates the unique index that makes "one charge per order"
-// hold under concurrent requests, and the reconciler's index.
+// hold under concurrent requests, and the reconciler's indexes: undecided
+// attempts by lease, and due refunds. refundDue is present only while a
+// refund is owed, so the sparse index holds just those charges. (A partial
+// index would say so outright; FerretDB has none.)
 func (s *Charges) EnsureIndexes(ctx context.Context) error {
 	return mongox.EnsureIndexes(ctx, s.coll,
 		mongo.IndexModel{Keys: bson.D{{Key: "orderId", Value: 1}}, Options: options.Index().SetUnique(true).SetName("order_unique")},
 		mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "leaseUntil", Value: 1}}, Options: options.Index().SetName("undecided")},
+		mongo.IndexModel{Keys: bson.D{{Key: "refundDue", Value: 1}}, Options: options.Index().SetName("refund_due").SetSparse(true)},
 	)
 }
 

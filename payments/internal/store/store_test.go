@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -17,10 +19,20 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func TestOfManyConcurrentClaimsExactlyOneWins(t *testing.T) {
+func newCharges(t *testing.T) (context.Context, *store.Charges) {
 	ctx := testenv.Context(t)
 	charges := store.NewCharges(testenv.NewDatabase(t))
 	require.NoError(t, charges.EnsureIndexes(ctx))
+	return ctx, charges
+}
+
+// claim is a new claim of order's charge, for a minute.
+func claim(ctx context.Context, charges *store.Charges, order string, now time.Time) (payment.Charge, error) {
+	return charges.Claim(ctx, payment.Charge{OrderID: order, UserID: "u", Amount: 100, Token: "tok", LeaseUntil: now.Add(time.Minute)}, now)
+}
+
+func TestOfManyConcurrentClaimsExactlyOneWins(t *testing.T) {
+	ctx, charges := newCharges(t)
 	now := time.Now()
 
 	var wins, busy, other int
@@ -50,9 +62,7 @@ func TestOfManyConcurrentClaimsExactlyOneWins(t *testing.T) {
 }
 
 func TestAClaimMovesThroughAttempts(t *testing.T) {
-	ctx := testenv.Context(t)
-	charges := store.NewCharges(testenv.NewDatabase(t))
-	require.NoError(t, charges.EnsureIndexes(ctx))
+	ctx, charges := newCharges(t)
 	now := time.Now()
 	want := payment.Charge{OrderID: "o1", UserID: "u", Amount: 100, Token: "tok_a", LeaseUntil: now.Add(time.Minute)}
 
@@ -89,21 +99,194 @@ func TestAClaimMovesThroughAttempts(t *testing.T) {
 	_, err = charges.Failed(ctx, resumed, "too late", now)
 	assert.Error(t, err, "a decided attempt cannot be decided again")
 
-	require.NoError(t, charges.MarkRefundDue(ctx, "o1", now))
-	ids, err := charges.Unsettled(ctx, now)
+	marked, err := charges.MarkCancelled(ctx, "o1", now)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"o1"}, ids)
+	assert.True(t, marked.RefundDue, "a cancellation after the charge completed makes its refund due")
+	due, err := charges.DueRefunds(ctx, "", 10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"o1"}, due.OrderIDs)
 	refunded, err := charges.Refunded(ctx, "o1", "re_1", now)
 	require.NoError(t, err)
 	assert.Equal(t, "re_1", refunded.StripeRefundID)
 	assert.False(t, refunded.RefundDue)
-	require.NoError(t, charges.MarkRefundDue(ctx, "o1", now))
+	again, err := charges.Refunded(ctx, "o1", "re_1", now.Add(time.Second))
+	require.NoError(t, err, "a second refunder with the same refund changes nothing")
+	assert.Equal(t, refunded.UpdatedAt, again.UpdatedAt)
+	_, err = charges.Refunded(ctx, "o1", "re_2", now)
+	assert.Error(t, err, "a refund is recorded once")
+	_, err = charges.MarkCancelled(ctx, "o1", now)
+	require.NoError(t, err)
 	c, err := charges.Get(ctx, "o1")
 	require.NoError(t, err)
 	assert.False(t, c.RefundDue, "a refunded charge is never due again")
-	ids, err = charges.Unsettled(ctx, now)
+	assert.Equal(t, "re_1", c.StripeRefundID)
+	due, err = charges.DueRefunds(ctx, "", 10)
 	require.NoError(t, err)
-	assert.Empty(t, ids)
+	assert.Empty(t, due.OrderIDs)
+}
+
+// Whichever of "charged" and "cancellation seen" is written second, the
+// charge ends completed with its refund due.
+func TestACancellationDuringAChargeMakesTheRefundDueWhicheverLandsSecond(t *testing.T) {
+	ctx, charges := newCharges(t)
+	now := time.Now()
+	claimed := func(order string) payment.Charge {
+		c, err := claim(ctx, charges, order, now)
+		require.NoError(t, err)
+		return c
+	}
+
+	// Cancellation first, while the attempt is in flight.
+	inFlight := claimed("first")
+	marked, err := charges.MarkCancelled(ctx, "first", now)
+	require.NoError(t, err)
+	assert.True(t, marked.CancelSeen)
+	assert.True(t, marked.RefundDue, "on the refunder's list, whatever the charge is doing")
+	assert.Equal(t, payment.StatusCreated, marked.Status, "the attempt goes on")
+	done, err := charges.Succeeded(ctx, inFlight, "ch_1", now)
+	require.NoError(t, err)
+	assert.Equal(t, payment.StatusCompleted, done.Status)
+	assert.True(t, done.RefundDue, "the completion lands second: it finds the refund due")
+
+	// Charge first.
+	paid := claimed("second")
+	done, err = charges.Succeeded(ctx, paid, "ch_2", now)
+	require.NoError(t, err)
+	assert.False(t, done.RefundDue)
+	marked, err = charges.MarkCancelled(ctx, "second", now)
+	require.NoError(t, err)
+	assert.True(t, marked.RefundDue, "the cancellation lands second: it makes the refund due")
+
+	// A failed attempt owes nothing, and gets no next attempt.
+	declined := claimed("third")
+	_, err = charges.Failed(ctx, declined, "declined", now)
+	require.NoError(t, err)
+	_, err = charges.MarkCancelled(ctx, "third", now)
+	require.NoError(t, err)
+	_, err = charges.Claim(ctx, payment.Charge{OrderID: "third", UserID: "u", Amount: 100, Token: "tok_b", LeaseUntil: now.Add(time.Minute)}, now)
+	assert.ErrorIs(t, err, payment.ErrCancelled)
+	require.NoError(t, charges.NothingOwed(ctx, "third", now))
+	require.NoError(t, charges.NothingOwed(ctx, "first", now))
+
+	due, err := charges.DueRefunds(ctx, "", 10)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"first", "second"}, due.OrderIDs, "a completed charge stays due until its refund is recorded")
+}
+
+// A cancellation that arrives before anyone claimed the charge is recorded
+// on a charge with no attempt, which keeps every later claim off: the buyer
+// who read the order as open a moment earlier cannot charge it.
+func TestACancellationBeforeTheClaimKeepsTheClaimOff(t *testing.T) {
+	ctx, charges := newCharges(t)
+	now := time.Now()
+
+	marked, err := charges.MarkCancelled(ctx, "o1", now)
+	require.NoError(t, err)
+	assert.True(t, marked.CancelSeen)
+	assert.False(t, marked.Attempted())
+	assert.False(t, marked.RefundDue, "nothing can be charged after it")
+	again, err := charges.MarkCancelled(ctx, "o1", now)
+	require.NoError(t, err, "a redelivery records it again")
+	assert.False(t, again.RefundDue)
+
+	_, err = charges.Claim(ctx, payment.Charge{OrderID: "o1", UserID: "u", Amount: 100, Token: "tok", LeaseUntil: now.Add(time.Minute)}, now)
+	assert.ErrorIs(t, err, payment.ErrCancelled)
+	c, err := charges.Get(ctx, "o1")
+	require.NoError(t, err)
+	assert.False(t, c.Attempted())
+}
+
+// Cancellations racing completions of the same charges: every charge ends
+// completed with its refund due, whatever the interleaving.
+func TestConcurrentCancellationsAndCompletionsAlwaysLeaveTheRefundDue(t *testing.T) {
+	ctx, charges := newCharges(t)
+	now := time.Now()
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		order := fmt.Sprintf("o%02d", i)
+		c, err := claim(ctx, charges, order, now)
+		require.NoError(t, err)
+		gate := make(chan struct{})
+		wg.Go(func() { <-gate; _, err := charges.Succeeded(ctx, c, "ch_"+order, now); assert.NoError(t, err) })
+		wg.Go(func() { <-gate; _, err := charges.MarkCancelled(ctx, order, now); assert.NoError(t, err) })
+		close(gate)
+	}
+	wg.Wait()
+	due, err := charges.DueRefunds(ctx, "", 2*n)
+	require.NoError(t, err)
+	assert.Len(t, due.OrderIDs, n)
+}
+
+// A claim racing a cancellation of the same order: either the cancellation
+// came first and the claim is refused, or the claim won and its charge is on
+// the refunder's list. Never a charge that can go on without the
+// cancellation recorded.
+func TestAClaimRacingACancellationNeverMissesIt(t *testing.T) {
+	ctx, charges := newCharges(t)
+	now := time.Now()
+	const n = 20
+	claimed := make([]bool, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		order := fmt.Sprintf("o%02d", i)
+		gate := make(chan struct{})
+		wg.Go(func() {
+			<-gate
+			_, err := claim(ctx, charges, order, now)
+			if err == nil {
+				claimed[i] = true
+				return
+			}
+			assert.ErrorIs(t, err, payment.ErrCancelled)
+		})
+		wg.Go(func() { <-gate; _, err := charges.MarkCancelled(ctx, order, now); assert.NoError(t, err) })
+		close(gate)
+	}
+	wg.Wait()
+	for i := range n {
+		c, err := charges.Get(ctx, fmt.Sprintf("o%02d", i))
+		require.NoError(t, err)
+		assert.True(t, c.CancelSeen)
+		assert.Equal(t, claimed[i], c.Attempted())
+		assert.Equal(t, claimed[i], c.RefundDue, "a claimed charge is on the refunder's list")
+	}
+}
+
+// The refunder reads due refunds in bounded batches, and its cursor moves
+// past a charge that stays due.
+func TestDueRefundsArePagedInBoundedBatches(t *testing.T) {
+	ctx, charges := newCharges(t)
+	now := time.Now()
+	var want []string
+	for i := range 7 {
+		order := fmt.Sprintf("o%d", i)
+		c, err := claim(ctx, charges, order, now)
+		require.NoError(t, err)
+		_, err = charges.Succeeded(ctx, c, "ch_"+order, now)
+		require.NoError(t, err)
+		if i%2 == 0 {
+			_, err = charges.MarkCancelled(ctx, order, now)
+			require.NoError(t, err)
+			want = append(want, order)
+		}
+	}
+	var got []string
+	pages := 0
+	cursor := ""
+	for {
+		p, err := charges.DueRefunds(ctx, cursor, 3)
+		require.NoError(t, err)
+		assert.LessOrEqual(t, len(p.OrderIDs), 3)
+		got = append(got, p.OrderIDs...)
+		pages++
+		if p.Next == "" {
+			break
+		}
+		cursor = p.Next
+	}
+	assert.Equal(t, want, got)
+	assert.Equal(t, 2, pages)
 }
 
 func TestTheReplicaAppliesVersionsInOrder(t *testing.T) {

@@ -88,6 +88,7 @@ type Server struct {
 	requests []Request
 	saved    map[string]saved
 	running  map[string]bool
+	inFlight map[string]int
 	script   map[string][]Answer
 	charges  int
 	refunds  int
@@ -100,7 +101,7 @@ type saved struct {
 
 // New starts a server, closed when the test ends.
 func New(t testing.TB) *Server {
-	s := &Server{saved: map[string]saved{}, running: map[string]bool{}, script: map[string][]Answer{}}
+	s := &Server{saved: map[string]saved{}, running: map[string]bool{}, inFlight: map[string]int{}, script: map[string][]Answer{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
@@ -131,6 +132,14 @@ func (s *Server) Requests(path string) []Request {
 		}
 	}
 	return out
+}
+
+// InFlight is how many requests to path the server is answering right now
+// (held ones included).
+func (s *Server) InFlight(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight[path]
 }
 
 // ChargesMade is how many charges the server created (replays not counted).
@@ -184,6 +193,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		answer, s.script[req.Path] = next[0], next[1:]
 	}
 	s.running[req.IdempotencyKey] = true
+	s.inFlight[req.Path]++
 	s.mu.Unlock()
 
 	if answer.Hold != nil {
@@ -196,6 +206,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.running, req.IdempotencyKey)
+	s.inFlight[req.Path]--
 	var body any
 	switch {
 	case answer.Error != nil:

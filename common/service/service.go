@@ -7,9 +7,11 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -63,11 +65,37 @@ func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *
 			ClusterID: cfg.NATSClusterID,
 			ClientID:  cfg.NATSClientID,
 			Logger:    logger,
+			// An event whose store is down waits for it, however long: only
+			// a failure that a retry cannot cure may park it.
+			Transient: storeUnavailable,
 		})
 		// The bus closes first: its handlers may still write to the database.
 		d.closers = append([]server.Closer{{Name: "nats", Close: d.Bus.Close}}, d.closers...)
 	}
 	return d, nil
+}
+
+// storeUnavailable recognises the outages of the stores services use, beyond
+// the network errors the bus knows: MongoDB's (server selection, timeouts,
+// network), and Redis's replies that it cannot serve now (recognised by the
+// RedisError marker of go-redis's errors, which common does not import).
+func storeUnavailable(err error) bool {
+	if mongox.IsUnavailable(err) {
+		return true
+	}
+	var reply interface {
+		error
+		RedisError()
+	}
+	if !errors.As(err, &reply) {
+		return false
+	}
+	for _, prefix := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY", "OOM", "NOREPLICAS"} {
+		if strings.HasPrefix(reply.Error(), prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // AddCloser registers something to close at shutdown, before the broker and

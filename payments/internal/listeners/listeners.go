@@ -23,11 +23,11 @@ import (
 // Queue is payments' queue group (and durable name) on every subject.
 const Queue = "payments-service"
 
-// maxDeliveries is how often a failing event is tried before it is parked:
-// about ten minutes of database outage at the bus's redelivery pace, so an
-// outage does not park the orders created meanwhile (their buyers could not
-// pay).
-const maxDeliveries = 120
+// maxDeliveries is how often an event may fail for a reason the bus does not
+// know as an outage before it is parked (an outage itself never parks): about
+// ten minutes at the bus's AckWait, so a database error nobody classified yet
+// does not park the orders created meanwhile (their buyers could not pay).
+const maxDeliveries = 20
 
 // Replica is the order replica (store.Orders).
 type Replica interface {
@@ -43,16 +43,11 @@ type Settler interface {
 // Subscriptions returns payments' subscriptions.
 func Subscriptions(replica Replica, settler Settler, logger *slog.Logger) []bus.Subscription {
 	h := handlers{replica: replica, settler: settler, log: logger.With("component", "listeners")}
-	subs := []bus.Subscription{
-		bus.On(Queue, h.orderCreated),
-		bus.On(Queue, h.orderCancelled),
-		bus.On(Queue, h.orderCompleted),
+	return []bus.Subscription{
+		bus.On(Queue, h.orderCreated, bus.MaxDeliveries(maxDeliveries)),
+		bus.On(Queue, h.orderCancelled, bus.MaxDeliveries(maxDeliveries)),
+		bus.On(Queue, h.orderCompleted, bus.MaxDeliveries(maxDeliveries)),
 	}
-	for i := range subs {
-		subs[i].Queue = Queue
-		subs[i].MaxDeliveries = maxDeliveries
-	}
-	return subs
 }
 
 type handlers struct {

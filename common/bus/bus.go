@@ -394,4 +394,3 @@ func (c *Client) subscribe(conn stan.Conn, s *Subscription) error {
 	)
 	return err
 }
-

@@ -161,7 +161,6 @@ func TestAVersionGapFilledLaterIsAppliedWithoutWaitingForRedelivery(t *testing.T
 	}
 	publish(1) // the gap is filled after v2 was refused
 
-
 	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return version == 2 }, waitFor, tick)
 	assert.EqualValues(t, 1, deliveriesOfV2.Load(), "v2 was applied on its first delivery, held while it waited")
 	mu.Lock()

@@ -69,6 +69,7 @@ type tracked struct {
 	eventID  string
 	running  bool
 	lastSeen time.Time
+	ackWait  time.Duration
 	// failures counts permanent failures, toward MaxDeliveries.
 	failures int
 	// since is the first failure of any kind; zero while none.
@@ -135,7 +136,7 @@ func (c *Client) deliver(s *Subscription, m *stan.Msg) {
 		c.mu.Unlock()
 		return
 	}
-	c.sweep(received, s.AckWait)
+	c.sweep(received)
 	t := c.tracked[key]
 	if t != nil && t.running {
 		c.stats.RedeliveredWhileRunning++
@@ -145,7 +146,7 @@ func (c *Client) deliver(s *Subscription, m *stan.Msg) {
 		return
 	}
 	if t == nil {
-		t = &tracked{}
+		t = &tracked{ackWait: s.AckWait}
 		c.tracked[key] = t
 	}
 	t.running, t.lastSeen = true, received
@@ -164,15 +165,15 @@ func (c *Client) deliver(s *Subscription, m *stan.Msg) {
 	}()
 }
 
-// sweep forgets messages not seen for three AckWaits: another member of the
-// group has them, or acked them. c.mu is held.
-func (c *Client) sweep(now time.Time, ackWait time.Duration) {
+// sweep forgets messages not seen for three of their AckWaits: another member
+// of the group has them, or acked them. c.mu is held.
+func (c *Client) sweep(now time.Time) {
 	if now.Sub(c.lastSweep) < time.Second {
 		return
 	}
 	c.lastSweep = now
 	for k, t := range c.tracked {
-		if !t.running && now.Sub(t.lastSeen) > 3*ackWait {
+		if !t.running && now.Sub(t.lastSeen) > 3*t.ackWait {
 			delete(c.tracked, k)
 		}
 	}

@@ -77,10 +77,12 @@ func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *
 
 // storeUnavailable recognises the outages of the stores services use, beyond
 // the network errors the bus knows: MongoDB's (server selection, timeouts,
-// network), and Redis's replies that it cannot serve now (recognised by the
-// RedisError marker of go-redis's errors, which common does not import).
+// network, and a primary stepping down, which the driver labels retryable),
+// and Redis's replies that it cannot serve now (recognised by the RedisError
+// marker of go-redis's errors, which common does not import).
 func storeUnavailable(err error) bool {
-	if mongox.IsUnavailable(err) {
+	var server mongo.ServerError
+	if mongox.IsUnavailable(err) || errors.As(err, &server) && server.HasErrorLabel("RetryableWriteError") {
 		return true
 	}
 	var reply interface {

@@ -58,7 +58,7 @@ type Subscription struct {
 	// MaxInflight bounds the messages handled at once (and unacked).
 	MaxInflight int
 	// AttemptTimeout is the deadline of one call of Handler; the default is
-	// a third of AckWait.
+	// half of AckWait.
 	AttemptTimeout time.Duration
 }
 
@@ -73,9 +73,12 @@ func AckWait(d time.Duration) Option { return func(s *Subscription) { s.AckWait 
 
 // Defaults for subscriptions that leave a field zero, and for Config.StuckAfter.
 const (
-	// DefaultAckWait leaves room for an attempt of 10 s and retries after it:
-	// a handler that waits for a slow database is not redelivered meanwhile.
-	DefaultAckWait       = 30 * time.Second
+	// DefaultAckWait leaves room for an attempt of 10 s (MongoDB's client
+	// timeout in mongox) and retries after it, so a handler that waits for a
+	// slow database is not redelivered meanwhile. It is also how long a
+	// consumer that died takes to get its unacked messages back: longer
+	// would stall a restart for nothing.
+	DefaultAckWait       = 20 * time.Second
 	DefaultMaxDeliveries = 10
 	// DefaultMaxInflight bounds a subscription's concurrent handlers: enough
 	// to drain a backlog at the database's pace, few enough that a backlog
@@ -202,7 +205,7 @@ func (c *Client) Subscribe(s Subscription) error {
 		s.MaxInflight = DefaultMaxInflight
 	}
 	if s.AttemptTimeout == 0 {
-		s.AttemptTimeout = s.AckWait / 3
+		s.AttemptTimeout = s.AckWait / 2
 	}
 	if s.AttemptTimeout >= s.AckWait {
 		return fmt.Errorf("bus: AttemptTimeout %s for %s must be below its AckWait %s", s.AttemptTimeout, s.Subject, s.AckWait)

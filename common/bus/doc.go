@@ -10,7 +10,7 @@
 // Each subscription has up to MaxInflight (32) unacked messages, and each runs
 // in a goroutine of its own as soon as it arrives, so a slow handler delays
 // only its own message. A message is held for at most three quarters of
-// AckWait (30 s): every attempt has a context deadline (AttemptTimeout, a third
+// AckWait (20 s): every attempt has a context deadline (AttemptTimeout, half
 // of AckWait, cut short by the hold), and a message still not done when the
 // hold ends is let go unacked, before the broker's AckWait, so the broker never
 // redelivers a message whose handler is still running. Should one come anyway
@@ -37,10 +37,11 @@
 //
 // A message that is not done StuckAfter (1 minute) after its first failure is
 // logged at Error level, again every StuckAfter, and listed by Client.Stuck
-// until it is done. A minute is two redelivery rounds longer than any ordinary
-// reordering (the event it waits for was itself redelivered once): a gap that
-// old means the event it needs is parked or lost, and an outage that long is
-// worth waking someone for. Parked events go back with Redrive (the command
+// until it is done. An ordinary gap closes in milliseconds (both events are in
+// flight at once), or within one AckWait when the event it waits for was
+// itself redelivered; a minute is three AckWaits: a gap that old means the
+// event it needs is parked or lost, and an outage that long is worth waking
+// someone for. Parked events go back with Redrive (the command
 // is in the README, "Parked events").
 //
 // # Why concurrent handling is safe for our listeners

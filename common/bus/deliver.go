@@ -93,6 +93,7 @@ type Stuck struct {
 
 // Stats counts what the client's subscriptions did since it started.
 type Stats struct {
+	// Acked counts messages handled and acked; Parked, those parked.
 	Acked  int
 	Parked int
 	// RedeliveredWhileRunning counts deliveries of a message whose handler was
@@ -115,6 +116,7 @@ func (c *Client) Stuck() []Stuck {
 	defer c.mu.Unlock()
 	var out []Stuck
 	now := time.Now()
+	c.sweep(now)
 	for k, t := range c.tracked {
 		if !t.since.IsZero() && now.Sub(t.since) >= c.cfg.StuckAfter {
 			out = append(out, Stuck{Queue: k.queue, Subject: k.subject, Sequence: k.seq, EventID: t.eventID,
@@ -200,6 +202,7 @@ func (c *Client) run(s *Subscription, m *stan.Msg, key msgKey, received time.Tim
 			if ackErr := m.Ack(); ackErr != nil {
 				// The effect is stored; a redelivery will be recognised as such.
 				log.Warn("ack failed; the event will be redelivered", "err", ackErr)
+				return true
 			}
 			c.mu.Lock()
 			c.stats.Acked++

@@ -14,15 +14,18 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"ticketing.dev/common/bus"
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/mongox"
 	"ticketing.dev/common/testenv"
 )
 
@@ -38,6 +41,7 @@ func TestAnOutageLongerThanParkingAllowsIsWaitedOutAndNeverParked(t *testing.T) 
 	// Longer than maxDeliveries redeliveries: had these failures counted, the
 	// event would have been parked well before the outage ended.
 	const outage = maxDeliveries*ackWait + 1500*time.Millisecond
+	closed := closedAddr(t)
 	for name, fail := range map[string]func(ctx context.Context) error{
 		"version gap": func(context.Context) error {
 			return fmt.Errorf("ticket v2 on v0: %w", bus.ErrNotYet)
@@ -45,8 +49,21 @@ func TestAnOutageLongerThanParkingAllowsIsWaitedOutAndNeverParked(t *testing.T) 
 		"handler says unavailable": func(context.Context) error {
 			return fmt.Errorf("provider answered 503: %w", bus.ErrUnavailable)
 		},
-		"connection refused": func(context.Context) error {
-			return fmt.Errorf("dialing: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
+		"connection refused": func(ctx context.Context) error {
+			conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", closed)
+			if err == nil {
+				conn.Close()
+			}
+			return fmt.Errorf("dialing the store: %w", err)
+		},
+		"MongoDB unreachable, recognised by mongox.IsUnavailable": func(ctx context.Context) error {
+			client, err := mongo.Connect(ctx, options.Client().ApplyURI("mongodb://"+closed).
+				SetServerSelectionTimeout(100*time.Millisecond))
+			if err != nil {
+				return err
+			}
+			defer client.Disconnect(context.Background())
+			return client.Database("d").Collection("c").FindOne(ctx, bson.M{"_id": 1}).Err()
 		},
 		"store stalls past the attempt's deadline": func(ctx context.Context) error {
 			<-ctx.Done()
@@ -61,7 +78,7 @@ func TestAnOutageLongerThanParkingAllowsIsWaitedOutAndNeverParked(t *testing.T) 
 			tp := newTopic(url)
 			queue := testenv.RandomName("q")
 			cfg := config(t, url)
-			cfg.Transient = func(err error) bool { return errors.Is(err, errStoreDown) }
+			cfg.Transient = func(err error) bool { return mongox.IsUnavailable(err) || errors.Is(err, errStoreDown) }
 			c := bus.New(cfg)
 			t.Cleanup(func() { _ = c.Close(context.Background()) })
 
@@ -89,6 +106,13 @@ func TestAnOutageLongerThanParkingAllowsIsWaitedOutAndNeverParked(t *testing.T) 
 			assert.Zero(t, c.Stats().RedeliveredWhileRunning)
 		})
 	}
+}
+
+// closedAddr is a loopback address nothing listens on: dialing it is refused.
+func closedAddr(t *testing.T) string {
+	port, err := testenv.FreePort()
+	require.NoError(t, err)
+	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 func TestOnlyFailuresThatAreNotOutagesCountTowardParking(t *testing.T) {

@@ -73,12 +73,12 @@ func AckWait(d time.Duration) Option { return func(s *Subscription) { s.AckWait 
 
 // Defaults for subscriptions that leave a field zero, and for Config.StuckAfter.
 const (
-	// DefaultAckWait leaves room for an attempt of 10 s (MongoDB's client
-	// timeout in mongox) and retries after it, so a handler that waits for a
-	// slow database is not redelivered meanwhile. It is also how long a
-	// consumer that died takes to get its unacked messages back: longer
-	// would stall a restart for nothing.
-	DefaultAckWait       = 20 * time.Second
+	// DefaultAckWait is also how long the messages a crashed consumer had in
+	// flight wait before another member gets them, so it is short; an
+	// attempt gets half of it, 5 s, far more than a healthy database needs
+	// (a slower one is an outage, retried), and the message is let go at
+	// 7.5 s, before the broker would redeliver it.
+	DefaultAckWait       = 10 * time.Second
 	DefaultMaxDeliveries = 10
 	// DefaultMaxInflight bounds a subscription's concurrent handlers: enough
 	// to drain a backlog at the database's pace, few enough that a backlog

@@ -10,7 +10,7 @@
 // Each subscription has up to MaxInflight (32) unacked messages, and each runs
 // in a goroutine of its own as soon as it arrives, so a slow handler delays
 // only its own message. A message is held for at most three quarters of
-// AckWait (20 s): every attempt has a context deadline (AttemptTimeout, half
+// AckWait (10 s): every attempt has a context deadline (AttemptTimeout, half
 // of AckWait, cut short by the hold), and a message still not done when the
 // hold ends is let go unacked, before the broker's AckWait, so the broker never
 // redelivers a message whose handler is still running. Should one come anyway
@@ -39,7 +39,7 @@
 // logged at Error level, again every StuckAfter, and listed by Client.Stuck
 // until it is done. An ordinary gap closes in milliseconds (both events are in
 // flight at once), or within one AckWait when the event it waits for was
-// itself redelivered; a minute is three AckWaits: a gap that old means the
+// itself redelivered; a minute is six AckWaits: a gap that old means the
 // event it needs is parked or lost, and an outage that long is worth waking
 // someone for. Parked events go back with Redrive (the command
 // is in the README, "Parked events").

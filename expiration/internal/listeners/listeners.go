@@ -19,7 +19,7 @@ const Queue = "expiration-service"
 // parking; this bounds the rest at about ten minutes (at bus.DefaultAckWait),
 // so a Redis error nobody classified as an outage yet does not park the holds
 // of every order created meanwhile.
-const maxDeliveries = 30
+const maxDeliveries = 60
 
 // Holds is where the expiry jobs live (store.Holds).
 type Holds interface {

@@ -27,7 +27,7 @@ const Queue = "payments-service"
 // know as an outage before it is parked (an outage itself never parks): about
 // ten minutes at the bus's AckWait, so a database error nobody classified yet
 // does not park the orders created meanwhile (their buyers could not pay).
-const maxDeliveries = 30
+const maxDeliveries = 60
 
 // Replica is the order replica (store.Orders).
 type Replica interface {

@@ -127,8 +127,8 @@ bench: deps tools build ## load benchmark: req/s, p50/p99 vs the database's ceil
 	go run ./infra/loadbench $(BENCH_FLAGS)
 
 .PHONY: build
-build: ## build every service and the runner into bin/
-	go build -o $(BIN)/ $(foreach s,$(wildcard $(SERVICES)),./$(s)) ./infra/runner
+build: ## build every service, the runner and redrive (README: Parked events) into bin/
+	go build -o $(BIN)/ $(foreach s,$(wildcard $(SERVICES)),./$(s)) ./infra/runner ./common/bus/cmd/redrive
 
 # npm ci only when the lock file changed since the last install; next build only
 # when a source file is newer than the last build.

@@ -1,17 +1,3 @@
-// Package bus is the event bus over NATS Streaming (stan.go).
-//
-// A Client connects in the background and keeps reconnecting, so a service can
-// start before its broker and survive the broker's restarts. Subscriptions are
-// durable queue subscriptions with manual acks: a message is acked only after
-// its handler returned nil. A handler error means "not done": the message comes
-// back after AckWait. ErrNotYet marks an event that arrived before one it
-// depends on; it is retried without limit. Any other failure is retried up to
-// MaxDeliveries times, then the message is parked on a "parked.<queue>" channel
-// with the reason, and acked, so one poison message cannot block a consumer.
-//
-// On Close the client stops taking messages, waits for running handlers and
-// closes the connection. It never unsubscribes: the durable queue group keeps
-// its position for the next process.
 package bus
 
 import (
@@ -33,21 +19,28 @@ import (
 var ErrNotConnected = errors.New("bus: not connected to NATS Streaming")
 
 // ErrNotYet is wrapped by a handler's error when the event depends on one that
-// has not been applied yet (a version gap). The message is not acked and comes
-// back; it is never parked.
+// has not been applied yet (a version gap). It is retried in-process, then
+// redelivered; it is never parked.
 var ErrNotYet = errors.New("depends on an event not applied yet")
+
+// ErrUnavailable is wrapped by a handler's error when something it needs (a
+// store, a provider) cannot be reached right now and Unavailable would not
+// recognise the error by itself. Like ErrNotYet it is retried and never parked.
+var ErrUnavailable = errors.New("a store or provider is unavailable")
 
 // Message is one delivered event.
 type Message struct {
 	events.Envelope
 	// Deliveries counts how often the broker has handed this message to the
-	// queue group since it started, this time included.
+	// queue group since it started, this time included. In-process retries of
+	// one delivery see the same number.
 	Deliveries int
 	Sequence   uint64
 }
 
 // Handler applies one message. It must be idempotent: the same event may come
-// more than once. Returning nil acks the message.
+// more than once, also concurrently with itself (see the package doc). It
+// should honour ctx's deadline. Returning nil acks the message.
 type Handler func(ctx context.Context, m Message) error
 
 // Subscription is one durable queue subscription.
@@ -57,16 +50,41 @@ type Subscription struct {
 	Queue   string
 	Handler Handler
 	// AckWait is how long the broker waits for an ack before redelivering.
+	// A message is held for at most three quarters of it.
 	AckWait time.Duration
-	// MaxDeliveries bounds how often a failing message is tried before parking.
+	// MaxDeliveries bounds how often a message may fail for a reason that is
+	// neither a version gap nor an outage before it is parked.
 	MaxDeliveries int
+	// MaxInflight bounds the messages handled at once (and unacked).
+	MaxInflight int
+	// AttemptTimeout is the deadline of one call of Handler; the default is
+	// half of AckWait.
+	AttemptTimeout time.Duration
 }
 
-// Defaults for subscriptions that leave a field zero.
+// Option changes one setting of a Subscription made by On.
+type Option func(*Subscription)
+
+// MaxDeliveries sets Subscription.MaxDeliveries.
+func MaxDeliveries(n int) Option { return func(s *Subscription) { s.MaxDeliveries = n } }
+
+// AckWait sets Subscription.AckWait.
+func AckWait(d time.Duration) Option { return func(s *Subscription) { s.AckWait = d } }
+
+// Defaults for subscriptions that leave a field zero, and for Config.StuckAfter.
 const (
-	DefaultAckWait       = 5 * time.Second
+	// DefaultAckWait is also how long the messages a crashed consumer had in
+	// flight wait before another member gets them, so it is short; an
+	// attempt gets half of it, 5 s, far more than a healthy database needs
+	// (a slower one is an outage, retried), and the message is let go at
+	// 7.5 s, before the broker would redeliver it.
+	DefaultAckWait       = 10 * time.Second
 	DefaultMaxDeliveries = 10
-	maxInflight          = 256
+	// DefaultMaxInflight bounds a subscription's concurrent handlers: enough
+	// to drain a backlog at the database's pace, few enough that a backlog
+	// never queues behind itself past AckWait.
+	DefaultMaxInflight = 32
+	DefaultStuckAfter  = time.Minute
 )
 
 // ParkedChannel is where Queue's poison messages go.
@@ -95,6 +113,12 @@ type Config struct {
 	PubAckWait time.Duration
 	// ReconnectWait is the pause between connection attempts.
 	ReconnectWait time.Duration
+	// Transient recognises more errors that mean "unavailable, try again"
+	// than Unavailable does (service.Open adds MongoDB's and Redis's).
+	Transient func(error) bool
+	// StuckAfter is how long a message may keep failing before it is logged
+	// at Error level and listed by Stuck.
+	StuckAfter time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -112,6 +136,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReconnectWait == 0 {
 		c.ReconnectWait = time.Second
+	}
+	if c.StuckAfter == 0 {
+		c.StuckAfter = DefaultStuckAfter
 	}
 }
 
@@ -132,6 +159,11 @@ type Client struct {
 	handlerCtx    context.Context
 	cancelHandler context.CancelFunc
 	handlers      sync.WaitGroup
+
+	// tracked holds every message being handled or failing, under mu.
+	tracked   map[msgKey]*tracked
+	lastSweep time.Time
+	stats     Stats
 }
 
 // New starts connecting to the broker in the background and returns at once.
@@ -146,6 +178,7 @@ func New(cfg Config) *Client {
 		loopDone:      make(chan struct{}),
 		handlerCtx:    ctx,
 		cancelHandler: cancel,
+		tracked:       map[msgKey]*tracked{},
 	}
 	go c.connectLoop()
 	return c
@@ -167,6 +200,15 @@ func (c *Client) Subscribe(s Subscription) error {
 	}
 	if s.MaxDeliveries == 0 {
 		s.MaxDeliveries = DefaultMaxDeliveries
+	}
+	if s.MaxInflight == 0 {
+		s.MaxInflight = DefaultMaxInflight
+	}
+	if s.AttemptTimeout == 0 {
+		s.AttemptTimeout = s.AckWait / 2
+	}
+	if s.AttemptTimeout >= s.AckWait {
+		return fmt.Errorf("bus: AttemptTimeout %s for %s must be below its AckWait %s", s.AttemptTimeout, s.Subject, s.AckWait)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -351,111 +393,7 @@ func (c *Client) subscribe(conn stan.Conn, s *Subscription) error {
 		stan.DeliverAllAvailable(),
 		stan.SetManualAckMode(),
 		stan.AckWait(s.AckWait),
-		stan.MaxInflight(maxInflight),
+		stan.MaxInflight(s.MaxInflight),
 	)
 	return err
-}
-
-func (c *Client) deliver(s *Subscription, m *stan.Msg) {
-	c.mu.Lock()
-	if c.closing {
-		// Not acked: the broker hands it to the next member of the group.
-		c.mu.Unlock()
-		return
-	}
-	c.handlers.Add(1)
-	c.mu.Unlock()
-	defer c.handlers.Done()
-
-	log := c.log.With("subject", s.Subject, "queue", s.Queue, "seq", m.Sequence)
-	env, err := decodeEnvelope(m.Data, s.Subject)
-	if err != nil {
-		c.park(log, s, m, "malformed envelope: "+err.Error())
-		return
-	}
-	msg := Message{Envelope: env, Deliveries: int(m.RedeliveryCount) + 1, Sequence: m.Sequence}
-	log = log.With("event_id", env.ID, "deliveries", msg.Deliveries)
-
-	err = c.handle(s, msg)
-	switch {
-	case err == nil:
-		if ackErr := m.Ack(); ackErr != nil {
-			// The effect is stored; a redelivery will be recognised as such.
-			log.Warn("ack failed; the event will be redelivered", "err", ackErr)
-		}
-	case errors.Is(err, ErrNotYet):
-		level := slog.LevelDebug
-		if msg.Deliveries > s.MaxDeliveries {
-			level = slog.LevelWarn
-		}
-		log.Log(context.Background(), level, "event waits for an earlier one", "err", err)
-	case msg.Deliveries >= s.MaxDeliveries:
-		c.park(log, s, m, err.Error())
-	default:
-		log.Warn("handler failed; the event will be redelivered", "err", err)
-	}
-}
-
-// decodeEnvelope reads a message's envelope and says what is wrong with one
-// that no handler could apply.
-func decodeEnvelope(data []byte, subject events.Subject) (events.Envelope, error) {
-	var env events.Envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		return env, err
-	}
-	if env.ID == "" {
-		return env, errors.New("no event id")
-	}
-	if env.Subject != subject {
-		return env, fmt.Errorf("subject %q on channel %q", env.Subject, subject)
-	}
-	return env, nil
-}
-
-// handle runs the handler, turning a panic into an error so it counts toward parking.
-func (c *Client) handle(s *Subscription, msg Message) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("handler panicked: %v", r)
-		}
-	}()
-	return s.Handler(c.handlerCtx, msg)
-}
-
-func (c *Client) park(log *slog.Logger, s *Subscription, m *stan.Msg, reason string) {
-	raw := json.RawMessage(m.Data)
-	if !json.Valid(m.Data) {
-		raw, _ = json.Marshal(string(m.Data))
-	}
-	record, err := json.Marshal(Parked{Queue: s.Queue, Subject: string(s.Subject), Reason: reason, ParkedAt: time.Now().UTC(), Message: raw})
-	if err == nil {
-		err = c.publishRaw(context.Background(), ParkedChannel(s.Queue), record)
-	}
-	if err != nil {
-		log.Error("parking a poison message failed; it will be redelivered", "reason", reason, "err", err)
-		return
-	}
-	log.Error("parked a message that keeps failing", "reason", reason, "channel", ParkedChannel(s.Queue))
-	if err := m.Ack(); err != nil {
-		log.Warn("ack of parked message failed", "err", err)
-	}
-}
-
-// On subscribes queue to the subject of T, with a handler that receives the
-// payload already decoded. The subject comes from the payload type, so a
-// handler cannot be wired to the wrong channel; a payload that does not decode
-// is an error like any other (redelivered, then parked).
-func On[T events.Payload](queue string, handle func(ctx context.Context, p T) error) Subscription {
-	var zero T
-	return Subscription{
-		Subject: zero.Subject(),
-		Queue:   queue,
-		Handler: func(ctx context.Context, m Message) error {
-			p, err := events.Decode[T](m.Envelope)
-			if err != nil {
-				return err
-			}
-			return handle(ctx, p)
-		},
-	}
 }

@@ -1,8 +1,8 @@
 package bus_test
 
 // A conformance test of the bus against a real NATS Streaming server: durable
-// resume, redelivery, parking, ordering dependencies, queue groups, broker
-// restarts and shutdown.
+// resume, redelivery, parking, queue groups, broker restarts and shutdown.
+// Outages, version gaps, backlogs and re-driving are in faults_test.go.
 
 import (
 	"context"
@@ -361,25 +361,6 @@ func TestMalformedMessageIsParkedWithoutReachingTheHandler(t *testing.T) {
 			assert.Empty(t, rec.messages(), "the handler never sees a malformed message")
 		})
 	}
-}
-
-func TestNotYetIsRetriedPastMaxDeliveriesAndNeverParked(t *testing.T) {
-	t.Parallel()
-	tp := newTopic(testenv.NATSURL(t))
-	queue := testenv.RandomName("q")
-	const maxDeliveries = 2
-	rec := &recorder{result: func(m bus.Message) error {
-		if m.Deliveries <= maxDeliveries+1 {
-			return fmt.Errorf("ticket version 2 needs version 1: %w", bus.ErrNotYet)
-		}
-		return nil
-	}}
-	tp.subscribe(t, newClient(t, tp.url), queue, rec.handle, maxDeliveries)
-	e := tp.publish(t, newClient(t, tp.url), "early")
-
-	require.Eventually(t, func() bool { return len(rec.deliveries(e.ID)) == maxDeliveries+2 }, waitFor, tick)
-	assert.Equal(t, []int{1, 2, 3, 4}, rec.deliveries(e.ID))
-	assert.Empty(t, parked(t, tp.url, queue))
 }
 
 func TestQueueGroupHandsEachEventToOneMember(t *testing.T) {

@@ -7,10 +7,12 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -67,11 +69,39 @@ func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *
 			ClusterID: cfg.NATSClusterID,
 			ClientID:  cfg.NATSClientID,
 			Logger:    logger,
+			// An event whose store is down waits for it, however long: only
+			// a failure that a retry cannot cure may park it.
+			Transient: storeUnavailable,
 		})
 		// The bus closes first: its handlers may still write to the database.
 		d.closers = append([]server.Closer{{Name: "nats", Close: d.Bus.Close}}, d.closers...)
 	}
 	return d, nil
+}
+
+// storeUnavailable recognises the outages of the stores services use, beyond
+// the network errors the bus knows: MongoDB's (server selection, timeouts,
+// network, and a primary stepping down, which the driver labels retryable),
+// and Redis's replies that it cannot serve now (recognised by the RedisError
+// marker of go-redis's errors, which common does not import).
+func storeUnavailable(err error) bool {
+	var server mongo.ServerError
+	if mongox.IsUnavailable(err) || errors.As(err, &server) && server.HasErrorLabel("RetryableWriteError") {
+		return true
+	}
+	var reply interface {
+		error
+		RedisError()
+	}
+	if !errors.As(err, &reply) {
+		return false
+	}
+	for _, prefix := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY", "OOM", "NOREPLICAS"} {
+		if strings.HasPrefix(reply.Error(), prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // AddCloser registers something to close at shutdown, before the broker and

@@ -14,11 +14,12 @@ import (
 // Queue is expiration's queue group (and durable name) on every subject.
 const Queue = "expiration-service"
 
-// maxDeliveries is how often a failing event is tried before it is parked.
-// Every failure here is Redis being unreachable (events are redelivered every
-// bus.DefaultAckWait), so this rides out ten minutes of Redis outage instead of
-// parking the holds of every order created meanwhile.
-const maxDeliveries = 120
+// maxDeliveries is how often an event may fail before it is parked. Nearly
+// every failure here is Redis being unreachable, which the bus retries without
+// parking; this bounds the rest at about ten minutes (at bus.DefaultAckWait),
+// so a Redis error nobody classified as an outage yet does not park the holds
+// of every order created meanwhile.
+const maxDeliveries = 60
 
 // Holds is where the expiry jobs live (store.Holds).
 type Holds interface {
@@ -35,12 +36,10 @@ type Subscriber interface {
 func Subscribe(b Subscriber, holds Holds) error {
 	h := handlers{holds: holds}
 	for _, s := range []bus.Subscription{
-		bus.On(Queue, h.orderCreated),
-		bus.On(Queue, h.orderCancelled),
-		bus.On(Queue, h.orderCompleted),
+		bus.On(Queue, h.orderCreated, bus.MaxDeliveries(maxDeliveries)),
+		bus.On(Queue, h.orderCancelled, bus.MaxDeliveries(maxDeliveries)),
+		bus.On(Queue, h.orderCompleted, bus.MaxDeliveries(maxDeliveries)),
 	} {
-		s.Queue = Queue
-		s.MaxDeliveries = maxDeliveries
 		if err := b.Subscribe(s); err != nil {
 			return fmt.Errorf("subscribing to %s: %w", s.Subject, err)
 		}

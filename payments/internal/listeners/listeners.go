@@ -26,11 +26,11 @@ import (
 // Queue is payments' queue group (and durable name) on every subject.
 const Queue = "payments-service"
 
-// maxDeliveries is how often a failing event is tried before it is parked:
-// about ten minutes of database outage at the bus's redelivery pace, so an
-// outage does not park the orders created meanwhile (their buyers could not
-// pay).
-const maxDeliveries = 120
+// maxDeliveries is how often an event may fail for a reason the bus does not
+// know as an outage before it is parked (an outage itself never parks): about
+// ten minutes at the bus's AckWait, so a database error nobody classified yet
+// does not park the orders created meanwhile (their buyers could not pay).
+const maxDeliveries = 60
 
 // Replica is the order replica (store.Orders).
 type Replica interface {
@@ -47,16 +47,11 @@ type Canceller interface {
 // Subscriptions returns payments' subscriptions.
 func Subscriptions(replica Replica, canceller Canceller) []bus.Subscription {
 	h := handlers{replica: replica, canceller: canceller}
-	subs := []bus.Subscription{
-		bus.On(Queue, h.orderCreated),
-		bus.On(Queue, h.orderCancelled),
-		bus.On(Queue, h.orderCompleted),
+	return []bus.Subscription{
+		bus.On(Queue, h.orderCreated, bus.MaxDeliveries(maxDeliveries)),
+		bus.On(Queue, h.orderCancelled, bus.MaxDeliveries(maxDeliveries)),
+		bus.On(Queue, h.orderCompleted, bus.MaxDeliveries(maxDeliveries)),
 	}
-	for i := range subs {
-		subs[i].Queue = Queue
-		subs[i].MaxDeliveries = maxDeliveries
-	}
-	return subs
 }
 
 type handlers struct {

@@ -1,0 +1,104 @@
+// Command redrive puts the events the bus parked back onto their subjects
+// (bus.Redrive): each record on parked.<queue> is republished with its
+// original envelope and event id, and acked on the durable "redrive"
+// subscription, so running it again republishes nothing it did already.
+//
+//	NATS_URL=nats://nats:4222 redrive -queue orders-service
+//	NATS_URL=nats://nats:4222 redrive -monitor http://nats:8222   # every parked.* channel
+//
+// Re-drive after fixing what made the events fail: one that fails again is
+// parked again.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"regexp"
+	"syscall"
+	"time"
+
+	"ticketing.dev/common/bus"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "redrive:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("redrive", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	natsURL := flags.String("nats", getenv("NATS_URL"), "NATS Streaming URL (default $NATS_URL)")
+	cluster := flags.String("cluster", orDefault(getenv("NATS_CLUSTER_ID"), "ticketing"), "NATS Streaming cluster id (default $NATS_CLUSTER_ID)")
+	monitor := flags.String("monitor", getenv("NATS_MONITOR_URL"), "the broker's monitoring URL, to find every parked channel when no -queue is named (default $NATS_MONITOR_URL)")
+	timeout := flags.Duration("timeout", 2*time.Minute, "give up after this long")
+	var queues []string
+	flags.Func("queue", "a queue group whose parked events to re-drive (repeatable; default: every parked.* channel)", func(q string) error {
+		queues = append(queues, q)
+		return nil
+	})
+	if err := flags.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if *natsURL == "" {
+		return errors.New("no broker: set NATS_URL or -nats")
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if len(queues) == 0 {
+		if *monitor == "" {
+			return errors.New("name a -queue, or give -monitor (NATS_MONITOR_URL) to re-drive every parked channel")
+		}
+		found, err := bus.ParkedQueues(ctx, *monitor)
+		if err != nil {
+			return err
+		}
+		if len(found) == 0 {
+			fmt.Fprintln(stdout, "no parked channels")
+			return nil
+		}
+		queues = found
+	}
+
+	c := bus.New(bus.Config{
+		URL:       *natsURL,
+		ClusterID: *cluster,
+		ClientID:  clientID(),
+		Logger:    slog.New(slog.NewTextHandler(stderr, nil)),
+	})
+	defer c.Close(context.Background())
+	if err := c.WaitConnected(ctx); err != nil {
+		return err
+	}
+	reports, err := c.Redrive(ctx, queues...)
+	for _, r := range reports {
+		fmt.Fprintf(stdout, "%s: republished %d, skipped %d\n", bus.ParkedChannel(r.Queue), r.Republished, r.Skipped)
+	}
+	return err
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// clientID is unique per run; NATS Streaming accepts letters, digits, - and _.
+func clientID() string {
+	host, _ := os.Hostname()
+	host = regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(host, "-")
+	return fmt.Sprintf("redrive-%s-%d", host, os.Getpid())
+}

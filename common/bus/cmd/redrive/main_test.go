@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/common/bus"
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const (
+	waitFor = 20 * time.Second
+	tick    = 20 * time.Millisecond
+)
+
+// consumer is a queue group whose handler fails until fixed, with
+// MaxDeliveries 1 so its first failure parks the event.
+type consumer struct {
+	queue string
+	fixed atomic.Bool
+	mu    sync.Mutex
+	got   []string
+}
+
+func subscribe(t *testing.T, c *bus.Client, subject events.Subject) *consumer {
+	t.Helper()
+	k := &consumer{queue: testenv.RandomName("q")}
+	require.NoError(t, c.Subscribe(bus.Subscription{Subject: subject, Queue: k.queue, AckWait: time.Second, MaxDeliveries: 1,
+		Handler: func(_ context.Context, m bus.Message) error {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			k.got = append(k.got, m.ID)
+			if !k.fixed.Load() {
+				return errors.New("a bug, since fixed")
+			}
+			return nil
+		}}))
+	return k
+}
+
+func (k *consumer) count(id string) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := 0
+	for _, got := range k.got {
+		if got == id {
+			n++
+		}
+	}
+	return n
+}
+
+func publish(t *testing.T, c *bus.Client, subject events.Subject) events.Envelope {
+	t.Helper()
+	e, err := events.New(events.TicketCreated{ID: "t1", Title: "Front row", Price: 2050, UserID: "u1"})
+	require.NoError(t, err)
+	e.Subject = subject
+	require.NoError(t, c.Publish(testenv.Context(t), e))
+	return e
+}
+
+// parkOne parks one event for a fresh queue group on url and returns both.
+func parkOne(t *testing.T, url string) (*consumer, events.Envelope) {
+	t.Helper()
+	c := testenv.NewBus(t, url)
+	subject := events.Subject(testenv.RandomName("subject"))
+	k := subscribe(t, c, subject)
+	e := publish(t, c, subject)
+	require.Eventually(t, func() bool { return k.count(e.ID) == 1 }, waitFor, tick)
+	return k, e
+}
+
+func redrive(t *testing.T, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	var out, errs bytes.Buffer
+	err := run(testenv.Context(t), args, func(k string) string { return env[k] }, &out, &errs)
+	t.Log(errs.String())
+	return out.String(), err
+}
+
+func TestRedriveOneQueue(t *testing.T) {
+	url := testenv.NATSURL(t)
+	k, e := parkOne(t, url)
+	k.fixed.Store(true)
+	env := map[string]string{"NATS_URL": url}
+
+	var out string
+	require.Eventually(t, func() bool {
+		// The parking publish may still be on its way.
+		var err error
+		out, err = redrive(t, env, "-queue", k.queue)
+		return assert.NoError(t, err) && out != fmt.Sprintf("parked.%s: republished 0, skipped 0\n", k.queue)
+	}, waitFor, 100*time.Millisecond)
+	assert.Equal(t, fmt.Sprintf("parked.%s: republished 1, skipped 0\n", k.queue), out)
+	require.Eventually(t, func() bool { return k.count(e.ID) == 2 }, waitFor, tick, "the consumer gets the event again")
+
+	out, err := redrive(t, env, "-queue", k.queue)
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("parked.%s: republished 0, skipped 0\n", k.queue), out, "running it twice re-drives nothing twice")
+}
+
+func TestRedriveEveryParkedChannel(t *testing.T) {
+	nats, monitor := testenv.NewMonitoredNATS(t)
+	a, ea := parkOne(t, nats.URL)
+	b, eb := parkOne(t, nats.URL)
+	a.fixed.Store(true)
+	b.fixed.Store(true)
+
+	var out string
+	require.Eventually(t, func() bool {
+		var err error
+		out, err = redrive(t, map[string]string{"NATS_URL": nats.URL, "NATS_MONITOR_URL": monitor})
+		return assert.NoError(t, err) && a.count(ea.ID) == 2 && b.count(eb.ID) == 2
+	}, waitFor, 500*time.Millisecond, "both parked events come back")
+	lines := bytes.Split(bytes.TrimSpace([]byte(out)), []byte("\n"))
+	assert.Len(t, lines, 2, "one line per parked channel: %s", out)
+	assert.True(t, slices.ContainsFunc(lines, func(l []byte) bool { return bytes.HasPrefix(l, []byte("parked."+a.queue+":")) }), out)
+}
+
+func TestRedriveNeedsABrokerAndAQueueOrTheMonitor(t *testing.T) {
+	_, err := redrive(t, map[string]string{}, "-queue", "q")
+	assert.ErrorContains(t, err, "NATS_URL")
+	_, err = redrive(t, map[string]string{"NATS_URL": "nats://127.0.0.1:1"})
+	assert.ErrorContains(t, err, "-monitor")
+}

@@ -1,0 +1,201 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/stan.go"
+
+	"ticketing.dev/common/events"
+)
+
+// RedriveDurable is the durable subscription on each parked channel that
+// remembers how far Redrive got.
+const RedriveDurable = "redrive"
+
+// RedriveReport says what Redrive did with one queue's parked channel.
+type RedriveReport struct {
+	Queue string
+	// Republished counts records put back onto their subject.
+	Republished int
+	// Skipped counts records that hold no event a handler could take (a
+	// malformed message): acked, and left in the channel's history.
+	Skipped int
+}
+
+// Redrive puts every record parked for each queue back onto its original
+// subject: the original envelope, with its event id, so every queue group on
+// that subject gets it again and applies it once (handlers are idempotent).
+// Each record is acked on the durable subscription RedriveDurable only after
+// the broker acked its republication, so a run that fails or dies resumes
+// where it stopped, and a second run republishes nothing the first finished;
+// two runs at once are refused by the broker (one durable, one reader). It
+// reads each channel up to a marker it appends first, so it ends once it has
+// caught up. A record that fails again is parked again, as a new record.
+func (c *Client) Redrive(ctx context.Context, queues ...string) ([]RedriveReport, error) {
+	var reports []RedriveReport
+	for _, q := range queues {
+		r, err := c.redrive(ctx, q)
+		reports = append(reports, r)
+		if err != nil {
+			return reports, fmt.Errorf("re-driving %s: %w", ParkedChannel(q), err)
+		}
+	}
+	return reports, nil
+}
+
+// redriveMarker tells Redrive it has read everything parked before it
+// started. Markers are JSON strings, which no Parked record is, so every
+// reader can tell them apart.
+type redriveMarker string
+
+func (c *Client) redrive(ctx context.Context, queue string) (RedriveReport, error) {
+	report := RedriveReport{Queue: queue}
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn == nil {
+		return report, ErrNotConnected
+	}
+	channel := ParkedChannel(queue)
+	marker, _ := json.Marshal(redriveMarker("redrive end " + uuid.NewString()))
+	if err := conn.Publish(channel, marker); err != nil {
+		return report, fmt.Errorf("marking the end: %w", err)
+	}
+
+	// The callback runs one message at a time; mu guards what it shares with
+	// this function once Close is under way.
+	var mu sync.Mutex
+	done := make(chan error, 1)
+	finished := false
+	finish := func(err error) {
+		if !finished {
+			finished = true
+			done <- err
+		}
+	}
+	sub, err := conn.Subscribe(channel, func(m *stan.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case finished:
+			return // not acked: the next run sees it
+		case isMarker(m.Data):
+			_ = m.Ack()
+			if string(m.Data) == string(marker) {
+				finish(nil)
+			}
+			return
+		}
+		republished, err := c.redriveRecord(queue, m.Data)
+		if err != nil {
+			finish(fmt.Errorf("record %d: %w", m.Sequence, err))
+			return
+		}
+		if republished {
+			report.Republished++
+		} else {
+			report.Skipped++
+		}
+		if err := m.Ack(); err != nil {
+			finish(fmt.Errorf("acking record %d: %w", m.Sequence, err))
+		}
+	},
+		stan.DurableName(RedriveDurable),
+		stan.DeliverAllAvailable(),
+		stan.SetManualAckMode(),
+		stan.AckWait(30*time.Second),
+		stan.MaxInflight(16),
+	)
+	if err != nil {
+		return report, fmt.Errorf("subscribing: %w", err)
+	}
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	// Close, not Unsubscribe: the durable keeps its position for the next run.
+	if closeErr := sub.Close(); err == nil && closeErr != nil {
+		err = fmt.Errorf("closing the subscription: %w", closeErr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	finished = true
+	return report, err
+}
+
+func isMarker(data []byte) bool { return len(data) > 0 && data[0] == '"' }
+
+// redriveRecord republishes one parked record; it reports false for one that
+// holds no event (a malformed message), which is skipped.
+func (c *Client) redriveRecord(queue string, data []byte) (bool, error) {
+	var p Parked
+	if err := json.Unmarshal(data, &p); err != nil {
+		c.log.Warn("not a parked record; skipped", "queue", queue, "err", err)
+		return false, nil
+	}
+	if _, err := decodeEnvelope(p.Message, events.Subject(p.Subject)); err != nil {
+		c.log.Warn("parked message holds no event; skipped", "queue", queue, "subject", p.Subject, "reason", p.Reason, "err", err)
+		return false, nil
+	}
+	if err := c.publishRaw(context.Background(), p.Subject, p.Message); err != nil {
+		return false, err
+	}
+	c.log.Info("re-drove a parked event", "queue", queue, "subject", p.Subject, "parked_at", p.ParkedAt, "reason", p.Reason)
+	return true, nil
+}
+
+// ParkedQueues lists the queues that have a parked channel, from the broker's
+// monitoring endpoint (monitorURL, e.g. http://nats:8222).
+func ParkedQueues(ctx context.Context, monitorURL string) ([]string, error) {
+	var queues []string
+	const limit = 1024
+	for offset := 0; ; offset += limit {
+		u := fmt.Sprintf("%s/streaming/channelsz?limit=%d&offset=%d", strings.TrimRight(monitorURL, "/"), limit, offset)
+		var page struct {
+			Names []string `json:"names"`
+		}
+		if err := getJSON(ctx, u, &page); err != nil {
+			return nil, err
+		}
+		for _, name := range page.Names {
+			if q, ok := strings.CutPrefix(name, ParkedChannel("")); ok {
+				queues = append(queues, q)
+			}
+		}
+		if len(page.Names) < limit {
+			return queues, nil
+		}
+	}
+}
+
+func getJSON(ctx context.Context, u string, v any) error {
+	if _, err := url.ParseRequestURI(u); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("asking the broker's monitoring endpoint: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the broker's monitoring endpoint answered %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return errors.Join(errors.New("reading the broker's monitoring endpoint"), err)
+	}
+	return nil
+}

@@ -19,7 +19,7 @@
 // collection in Go. So a writer first records a hint (Mark) in a small
 // per-database collection, HintCollection, and only then writes the document
 // with its events. The relay lists hints, oldest first, in bounded batches
-// (filter on _id only, sorted by _id), and reads each hinted document by _id
+// (no filter, sorted by _id, one cursor), and reads each hinted document by _id
 // alone. The hint collection holds one small entry per event not yet published
 // (plus those of writes that failed, for a while), so listing it costs what is
 // pending, on both backends.
@@ -335,20 +335,34 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	return published, errors.Join(errs...)
 }
 
-// flushDatabase walks the hints of one database in batches, each batch
-// starting after the last _id of the one before.
+// flushDatabase walks the hints of one database, oldest first, through one
+// cursor, and publishes them batchSize at a time: one query per pass, and
+// never more than a batch in memory. (On FerretDB a query sorted by _id reads
+// and sorts the whole hint collection, so a pass pays that once, not once per
+// batch; on MongoDB it walks the _id index.)
 func (r *Relay) flushDatabase(ctx context.Context, hints *mongo.Collection) (int, error) {
+	cur, err := hints.Find(ctx, bson.M{}, listOptions())
+	if err != nil {
+		return 0, fmt.Errorf("listing hints: %w", err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
 	published := 0
-	after := ""
+	batch := make([]hint, 0, batchSize)
 	for {
-		batch, err := r.listHints(ctx, hints, after)
-		if err != nil {
+		batch = batch[:0]
+		for len(batch) < batchSize && cur.Next(ctx) {
+			var h hint
+			if err := cur.Decode(&h); err != nil {
+				return published, fmt.Errorf("reading a hint: %w", err)
+			}
+			batch = append(batch, h)
+		}
+		if err := cur.Err(); err != nil {
 			return published, fmt.Errorf("listing hints: %w", err)
 		}
 		if len(batch) == 0 {
 			return published, nil
 		}
-		after = batch[len(batch)-1].ID
 		n, err := r.flushBatch(ctx, hints, batch)
 		published += n
 		if err != nil || len(batch) < batchSize {
@@ -357,28 +371,9 @@ func (r *Relay) flushDatabase(ctx context.Context, hints *mongo.Collection) (int
 	}
 }
 
-func (r *Relay) listHints(ctx context.Context, hints *mongo.Collection, after string) ([]hint, error) {
-	cur, err := hints.Find(ctx, hintsAfter(after), listOptions())
-	if err != nil {
-		return nil, err
-	}
-	batch := make([]hint, 0, batchSize)
-	if err := cur.All(ctx, &batch); err != nil { // at most batchSize
-		return nil, err
-	}
-	return batch, nil
-}
-
-// hintsAfter is the relay's one query: hints after a given _id.
-func hintsAfter(after string) bson.M {
-	if after == "" {
-		return bson.M{}
-	}
-	return bson.M{"_id": bson.M{"$gt": after}}
-}
-
+// listOptions make the relay's one query: every hint, by _id.
 func listOptions() *options.FindOptions {
-	return options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(batchSize).SetBatchSize(batchSize)
+	return options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(batchSize)
 }
 
 // docKey names one document across a relay's collections.

@@ -175,6 +175,16 @@ func write(t *testing.T, coll *mongo.Collection, id string, evs ...outbox.Pendin
 	require.NoError(t, err)
 }
 
+// unhinted stores a document with an event and no hint: data from before
+// hints, or a write that outlived its hint's grace.
+func unhinted(t *testing.T, coll *mongo.Collection, id string) outbox.Pending {
+	t.Helper()
+	ev := pending(t, id, "x", 1)
+	_, err := coll.InsertOne(testenv.Context(t), bson.M{"_id": id, outbox.Field: []outbox.Pending{ev}})
+	require.NoError(t, err)
+	return ev
+}
+
 // recorder is a publisher that keeps what it was given, and fails every
 // publish after the first okUntil (when okUntil >= 0).
 type recorder struct {
@@ -367,12 +377,9 @@ func TestTheBackstopFindsEventsWithoutAHint(t *testing.T) {
 	ctx := testenv.Context(t)
 	db := testenv.NewDatabase(t)
 	coll := db.Collection("tickets")
-	// Data from before hints, or a write that outlived its hint's grace.
-	ev := pending(t, "old", "x", 1)
-	_, err := coll.InsertOne(ctx, bson.M{"_id": "old", outbox.Field: []outbox.Pending{ev}})
-	require.NoError(t, err)
+	ev := unhinted(t, coll, "old")
 	write(t, coll, "hinted", pending(t, "hinted", "x", 1))
-	_, err = coll.InsertOne(ctx, bson.M{"_id": "quiet"})
+	_, err := coll.InsertOne(ctx, bson.M{"_id": "quiet"})
 	require.NoError(t, err)
 
 	pub := &recorder{okUntil: -1}
@@ -397,9 +404,7 @@ func TestRunRunsTheBackstopWhenItStarts(t *testing.T) {
 	ctx := testenv.Context(t)
 	db := testenv.NewDatabase(t)
 	coll := db.Collection("users")
-	ev := pending(t, "old", "x", 1)
-	_, err := coll.InsertOne(ctx, bson.M{"_id": "old", outbox.Field: []outbox.Pending{ev}})
-	require.NoError(t, err)
+	unhinted(t, coll, "old")
 
 	pub := &recorder{okUntil: -1}
 	relay := outbox.NewRelay(pub, testenv.Logger(t), coll)

@@ -112,6 +112,19 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}()
 
+	if b.opts.Only == "sustained" {
+		b.step("seeding: %d sellers sign up", b.opts.Sellers)
+		if err := b.signUpSellers(ctx); err != nil {
+			return err
+		}
+		if err := b.sustained(ctx); err != nil {
+			return err
+		}
+		b.memory.peak = load.Stop()
+		load = nil
+		b.memory.rest, b.memory.after = b.memory.startup, snapshot(b.sys.pids())
+		return ctx.Err()
+	}
 	b.step("seeding: %d buyers and %d sellers sign up", b.opts.Buyers, b.opts.Sellers)
 	if err := b.signUps(ctx); err != nil {
 		return err
@@ -134,6 +147,12 @@ func (b *bench) run(ctx context.Context) error {
 	b.signIns(ctx)
 	b.step("flash sale: %d buyers, %d tickets", b.opts.Buyers, b.opts.SaleTickets)
 	if err := b.flashSale(ctx); err != nil {
+		return err
+	}
+	if err := b.settle(ctx); err != nil {
+		return err
+	}
+	if err := b.sustained(ctx); err != nil {
 		return err
 	}
 	b.memory.peak = load.Stop()
@@ -212,6 +231,21 @@ func (b *bench) signUps(ctx context.Context) error {
 		return fmt.Errorf("only %d of %d signups succeeded (%v; first error: %v)", got, n, s.Statuses, s.FirstErr)
 	}
 	b.buyers, b.sellers = people[:b.opts.Buyers], people[b.opts.Buyers:]
+	return nil
+}
+
+// signUpSellers signs up only the sellers, for a run of a scenario that
+// needs no buyers.
+func (b *bench) signUpSellers(ctx context.Context) error {
+	b.sellers = make([]person, b.opts.Sellers)
+	s := drive(ctx, budget{Workers: b.opts.Concurrency, Count: b.opts.Sellers, Time: seedTime}, func(ctx context.Context, i int) outcome {
+		var o outcome
+		b.sellers[i], o = b.api.signUp(ctx, fmt.Sprintf("lb-%s-seller-%d@example.com", b.runID, i))
+		return o
+	})
+	if got := s.Only(http.StatusCreated); got != b.opts.Sellers {
+		return fmt.Errorf("only %d of %d seller signups succeeded (%v; first error: %v)", got, b.opts.Sellers, s.Statuses, s.FirstErr)
+	}
 	return nil
 }
 

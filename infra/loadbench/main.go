@@ -43,6 +43,12 @@ type config struct {
 	Sellers         int
 	Settle          time.Duration
 	Keep            bool
+	// SustainFor and SustainRate shape the sustained-writes scenario; a
+	// rate of 0 is a share of what a closed loop achieves first.
+	SustainFor  time.Duration
+	SustainRate float64
+	// Only names the one scenario to run ("sustained"), or is empty for all.
+	Only string
 
 	Root     string
 	BaseURL  string
@@ -63,6 +69,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.Sellers, "sellers", 10, "sellers who list the catalogue")
 	fs.DurationVar(&o.Settle, "settle", 5*time.Second, "pause before memory is read at rest")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary data folder and the runner's log")
+	fs.DurationVar(&o.SustainFor, "sustain-for", 60*time.Second, "how long the sustained-writes scenario offers POST /api/tickets")
+	fs.Float64Var(&o.SustainRate, "sustain-rate", 0, "listings per second the sustained-writes scenario offers (0: 80% of what a closed loop achieves just before)")
+	fs.StringVar(&o.Only, "only", "", "run only this scenario: sustained (signs up only the sellers)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -92,6 +101,12 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		if f.value < 1 {
 			errs = append(errs, fmt.Errorf("%s must be at least 1", f.name))
 		}
+	}
+	if o.Only != "" && o.Only != "sustained" {
+		errs = append(errs, fmt.Errorf("-only %q: the one scenario that runs alone is sustained", o.Only))
+	}
+	if o.SustainFor <= 0 {
+		errs = append(errs, errors.New("-sustain-for must be positive"))
 	}
 	if o.Duration <= 0 {
 		errs = append(errs, errors.New("-duration must be positive"))

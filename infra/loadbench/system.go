@@ -18,6 +18,7 @@ type system struct {
 	baseURL  string
 	dataDir  string
 	mongoURI string
+	natsURL  string
 	// ownLimits says the signin limit per address was raised for this run
 	// (see signinLimitEnv); an attached system keeps whatever it has.
 	ownLimits bool
@@ -57,6 +58,7 @@ func startSystem(ctx context.Context, root string) (*system, error) {
 		baseURL:   r.BaseURL,
 		dataDir:   dataDir,
 		mongoURI:  fmt.Sprintf("mongodb://127.0.0.1:%d/", r.BasePort),
+		natsURL:   fmt.Sprintf("nats://127.0.0.1:%d", r.BasePort+1),
 		ownLimits: true,
 		logPath:   logPath,
 		stop: func(keep bool) {
@@ -74,6 +76,7 @@ func attachSystem(ctx context.Context, baseURL, dataDir string, basePort int) (*
 		baseURL:  strings.TrimSuffix(baseURL, "/"),
 		dataDir:  dataDir,
 		mongoURI: fmt.Sprintf("mongodb://127.0.0.1:%d/", basePort),
+		natsURL:  fmt.Sprintf("nats://127.0.0.1:%d", basePort+1),
 		stop:     func(bool) {},
 	}
 	if len(s.pids()) == 0 {

@@ -60,6 +60,9 @@ func (s *Users) Create(ctx context.Context, u *user.User) error {
 		return err
 	}
 	doc := userDoc{ID: id, Email: u.Email, PasswordHash: u.PasswordHash, CreatedAt: u.CreatedAt, Outbox: []outbox.Pending{ev}}
+	if err := outbox.Mark(ctx, s.coll, id, ev); err != nil {
+		return err
+	}
 	if _, err := s.coll.InsertOne(ctx, doc); err != nil {
 		if mongox.IsDuplicateKey(err) {
 			return user.ErrEmailInUse

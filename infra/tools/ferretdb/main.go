@@ -2,7 +2,8 @@
 // server for tests and the local runner on machines without a real MongoDB.
 // It is never linked into a service binary. FerretDB itself listens on a Unix
 // socket; clients reach it through a proxy that makes single-document writes
-// atomic as they are in MongoDB (see serialize.go).
+// atomic as they are in MongoDB (see serialize.go), and it indexes _id the way
+// FerretDB queries it (see idindex.go).
 package main
 
 import (
@@ -70,6 +71,7 @@ func run(addr, dir, logLevel string) error {
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
+	go keepIDIndexes(ctx, abs, logger)
 	s := &serializer{backend: sock, log: logger, locks: map[string]*sync.Mutex{}}
 	fmt.Fprintln(os.Stderr, "ferretdb: listening on", ln.Addr())
 	serveErr := s.serve(ctx, ln)

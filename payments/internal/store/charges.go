@@ -146,6 +146,10 @@ func (s *Charges) Succeeded(ctx context.Context, c payment.Charge, stripeID stri
 	if err != nil {
 		return c, err
 	}
+	id, _ := mongox.ParseID(c.ID)
+	if err := outbox.Mark(ctx, s.coll, id, ev); err != nil {
+		return c, err
+	}
 	var d chargeDoc
 	err = s.coll.FindOneAndUpdate(ctx, s.attemptFilter(c), bson.D{
 		{Key: "$set", Value: bson.M{"status": payment.StatusCompleted, "stripeId": stripeID, "leaseUntil": released, "updatedAt": stored(now)}},

@@ -91,6 +91,9 @@ func (s *Tickets) Create(ctx context.Context, t *ticket.Ticket) error {
 		ID: id, UserID: t.UserID, Title: t.Title, Price: t.Price, Version: t.Version,
 		ClosedOrders: []string{}, CreatedAt: t.CreatedAt, Outbox: []outbox.Pending{ev},
 	}
+	if err := outbox.Mark(ctx, s.coll, id, ev); err != nil {
+		return err
+	}
 	if _, err := s.coll.InsertOne(ctx, doc); err != nil {
 		return fmt.Errorf("inserting ticket: %w", err)
 	}
@@ -142,6 +145,9 @@ func (s *Tickets) Update(ctx context.Context, id string, change func(*ticket.Tic
 			return t, err
 		}
 		oid, _ := mongox.ParseID(t.ID)
+		if err := outbox.Mark(ctx, s.coll, oid, ev); err != nil {
+			return t, err
+		}
 		res, err := s.coll.UpdateOne(ctx, bson.M{"_id": oid, "version": read}, bson.D{
 			{Key: "$set", Value: bson.M{
 				"title": t.Title, "price": t.Price, "version": t.Version,

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	stan "github.com/nats-io/stan.go"
+	"go.mongodb.org/mongo-driver/bson"
+)
+
+// Targets (issue 11): under sustained writes every event leaves its outbox
+// soon after its write, and the backlog is gone soon after the load ends.
+const (
+	sustainedMaxEventP99 = 2 * time.Second
+	sustainedMaxDrain    = 2 * time.Second
+	// sustainedProbe is how long the closed loop runs that finds the rate
+	// the system accepts listings at.
+	sustainedProbe = 5 * time.Second
+	// sustainedShare of the probed rate is what the sustained run offers:
+	// the probe saturates the database, and the relay needs a share of it.
+	sustainedShare = 0.8
+	// sustainedInFlight bounds the open loop's requests in flight; a tick
+	// that finds them all busy is counted as not sustained.
+	sustainedInFlight = 256
+)
+
+// arrivals records when each of the scenario's ticket:created events reached
+// a subscriber, against the time it was written (its occurredAt: taken just
+// before the write).
+type arrivals struct {
+	prefix string
+	mu     sync.Mutex
+	first  map[string]time.Time     // ticket id -> first arrival
+	delay  map[string]time.Duration // ticket id -> arrival - occurredAt
+	dups   int
+}
+
+func (a *arrivals) handle(m *stan.Msg) {
+	now := time.Now()
+	var env struct {
+		OccurredAt time.Time `json:"occurredAt"`
+		Data       struct {
+			ID    string `json:"id"`
+			Title string `json:"title"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(m.Data, &env) != nil || !strings.HasPrefix(env.Data.Title, a.prefix) {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, seen := a.first[env.Data.ID]; seen {
+		a.dups++
+		return
+	}
+	a.first[env.Data.ID] = now
+	a.delay[env.Data.ID] = now.Sub(env.OccurredAt)
+}
+
+// of returns the delays and the last arrival of the events of ids.
+func (a *arrivals) of(ids []string) (delays []time.Duration, last time.Time, missing int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, id := range ids {
+		at, ok := a.first[id]
+		if !ok {
+			missing++
+			continue
+		}
+		delays = append(delays, a.delay[id])
+		if at.After(last) {
+			last = at
+		}
+	}
+	slices.Sort(delays)
+	return delays, last, missing
+}
+
+// sustained offers POST /api/tickets at a steady rate for opts.SustainFor
+// (the rate opts.SustainRate, or a share of what a closed loop achieves
+// first) and measures, per event, how long after its write the broker
+// delivered it, and how long after the load the last one came.
+func (b *bench) sustained(ctx context.Context) error {
+	conn, err := stan.Connect("ticketing", "loadbench-"+b.runID, stan.NatsURL(b.sys.natsURL))
+	if err != nil {
+		return fmt.Errorf("connecting to NATS Streaming at %s: %w", b.sys.natsURL, err)
+	}
+	defer conn.Close()
+	got := &arrivals{prefix: "Sustained " + b.runID, first: map[string]time.Time{}, delay: map[string]time.Duration{}}
+	sub, err := conn.Subscribe("ticket:created", got.handle)
+	if err != nil {
+		return fmt.Errorf("subscribing to ticket:created: %w", err)
+	}
+	defer sub.Close()
+
+	rate, probeNote := b.opts.SustainRate, ""
+	if rate <= 0 {
+		probe := drive(ctx, budget{Workers: b.opts.Concurrency, Count: 1_000_000, Time: sustainedProbe}, func(ctx context.Context, i int) outcome {
+			_, o := b.api.listTicket(ctx, b.sellers[i%len(b.sellers)], fmt.Sprintf("Probe %s #%d", b.runID, i), 25.5)
+			return o
+		})
+		accepted := float64(probe.Only(http.StatusCreated)) / probe.Elapsed.Seconds()
+		rate = max(1, sustainedShare*accepted)
+		probeNote = fmt.Sprintf("rate: %.0f%% of the %.0f listings/s a closed loop of %d achieved for %s just before",
+			100*sustainedShare, accepted, b.opts.Concurrency, sustainedProbe)
+		if err := b.drained(ctx, 2*time.Minute); err != nil {
+			return err
+		}
+	}
+	b.step("sustained writes: POST /api/tickets at %.0f/s for %s", rate, b.opts.SustainFor)
+
+	var (
+		mu       sync.Mutex
+		ids      []string
+		s        = &sample{Statuses: map[int]int{}}
+		wg       sync.WaitGroup
+		slots    = make(chan struct{}, sustainedInFlight)
+		skipped  int
+		interval = time.Duration(float64(time.Second) / rate)
+	)
+	start := time.Now()
+	tick := time.NewTicker(interval)
+	for i := 0; time.Since(start) < b.opts.SustainFor && ctx.Err() == nil; i++ {
+		select {
+		case slots <- struct{}{}:
+		default:
+			skipped++
+			<-tick.C
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			rctx, cancel := context.WithTimeout(ctx, opTimeout)
+			defer cancel()
+			t0 := time.Now()
+			id, o := b.api.listTicket(rctx, b.sellers[i%len(b.sellers)], fmt.Sprintf("%s #%d", got.prefix, i), 30.5)
+			took := time.Since(t0)
+			mu.Lock()
+			defer mu.Unlock()
+			s.Took = append(s.Took, took)
+			if o.Err != nil {
+				s.Errors++
+				if s.FirstErr == nil {
+					s.FirstErr = o.Err
+				}
+				return
+			}
+			s.Statuses[o.Status]++
+			if o.Status == http.StatusCreated {
+				ids = append(ids, id)
+			}
+		}()
+		<-tick.C
+	}
+	tick.Stop()
+	wg.Wait()
+	loadEnd := time.Now()
+	s.Elapsed = loadEnd.Sub(start)
+	slices.Sort(s.Took)
+
+	waitErr := waitUntil(ctx, 2*time.Minute, "every sustained-write event to arrive", func(context.Context) (bool, error) {
+		_, _, missing := got.of(ids)
+		return missing == 0, nil
+	})
+	delays, last, missing := got.of(ids)
+	drain := max(0, last.Sub(loadEnd))
+	leftInOutbox, _ := b.db.tickets().CountDocuments(ctx, bson.M{"outbox.0": bson.M{"$exists": true}})
+
+	p := func(q float64) time.Duration { return percentile(delays, q) }
+	notes := []string{
+		fmt.Sprintf("offered %.0f/s for %s; %d ticks found %d requests in flight and were skipped", rate, b.opts.SustainFor, skipped, sustainedInFlight),
+		fmt.Sprintf("event delay (delivered by the broker - occurredAt, taken just before the write), %d events: p50 %s, p99 %s, max %s",
+			len(delays), ms(p(50)), ms(p(99)), ms(p(100))),
+		fmt.Sprintf("the last event arrived %s after the last response; %d delivered twice; %d tickets still with events in their outbox",
+			ms(drain), got.dups, leftInOutbox),
+	}
+	if probeNote != "" {
+		notes = append([]string{probeNote}, notes...)
+	}
+	if waitErr != nil {
+		notes = append(notes, waitErr.Error())
+	}
+	b.add(row{
+		Name: fmt.Sprintf("sustained: POST /api/tickets at %.0f/s for %s", rate, b.opts.SustainFor), Sample: s,
+		Want: []int{http.StatusCreated},
+		Checks: []check{
+			{What: fmt.Sprintf("every event published (missing %d of %d)", missing, len(ids)), Met: missing == 0},
+			{What: fmt.Sprintf("event p99 < %s (got %s)", sustainedMaxEventP99, ms(p(99))), Met: missing == 0 && p(99) < sustainedMaxEventP99},
+			{What: fmt.Sprintf("backlog empty within %s of the load's end (got %s)", sustainedMaxDrain, ms(drain)), Met: missing == 0 && drain < sustainedMaxDrain},
+			{What: fmt.Sprintf("the offered rate was sustained (%d ticks skipped)", skipped), Met: skipped == 0},
+		},
+		Notes: notes,
+	})
+	return nil
+}
+
+// drained waits until no ticket has events in its outbox.
+func (b *bench) drained(ctx context.Context, limit time.Duration) error {
+	return waitUntil(ctx, limit, "the tickets outbox to drain", func(ctx context.Context) (bool, error) {
+		n, err := b.db.tickets().CountDocuments(ctx, bson.M{"outbox.0": bson.M{"$exists": true}})
+		return err == nil && n == 0, err
+	})
+}

@@ -1,0 +1,130 @@
+package app_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/testenv"
+)
+
+// Redis loses expiration's data while 20 holds are open; every one still
+// lapses, never early, at most about one marker check interval late.
+
+func TestHoldsLapseAfterRedisIsFlushed(t *testing.T) {
+	s := newSystem(t, false)
+	s.start()
+	s.holdsLapseAfter(func() {
+		require.NoError(t, s.rdb.FlushAll(testenv.Context(t)).Err())
+	}, "FLUSHALL")
+}
+
+func TestHoldsLapseAfterRedisRestartsWithoutItsData(t *testing.T) {
+	// This Redis runs without the append-only file: a restart empties it.
+	s := newSystem(t, false)
+	s.start()
+	s.holdsLapseAfter(func() {
+		s.redis.Stop(t)
+		s.redis.Start(t)
+	}, "a restart of Redis without persistence")
+}
+
+func TestHoldsLapseWhenExpirationStartsOnARedisThatLostThem(t *testing.T) {
+	s := newSystem(t, false)
+	stop := s.start()
+	s.holdsLapseAfter(func() {
+		stop()
+		require.NoError(t, s.rdb.FlushAll(testenv.Context(t)).Err())
+		s.start()
+	}, "a stop of expiration, FLUSHALL and a start")
+}
+
+const markerKey = "expiration:epoch"
+
+// holdsLapseAfter opens 20 holds and settled orders of every kind, calls lose
+// to make Redis lose its data, and checks that every open hold lapses on time
+// and no settled order lapses.
+func (s *system) holdsLapseAfter(lose func(), what string) {
+	t := s.t
+	ctx := testenv.Context(t)
+	require.Eventually(t, func() bool { return s.rdb.Exists(ctx, markerKey).Val() == 1 }, 30*time.Second, 20*time.Millisecond,
+		"expiration marks the schedule it holds")
+
+	// An order that lapsed before the loss and that orders then cancelled.
+	lapsed := testenv.RandomName("lapsed")
+	s.orderCreated(lapsed, time.Now().Add(500*time.Millisecond))
+	s.waitExpired(lapsed, time.Now().Add(-time.Minute))
+	s.publish(events.OrderCancelled{ID: lapsed, Version: 1, Ticket: events.TicketRef{ID: "ticket-" + lapsed}})
+
+	// The holds' windows close from first on, a whole second at least 1.5 s
+	// away: asynq makes a job due in the whole second of its deadline, so up
+	// to then every job is still waiting in Redis, none is running.
+	first := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
+	// A cancelled and a paid order whose windows close with the first hold's.
+	cancelled, paid := testenv.RandomName("cancelled"), testenv.RandomName("paid")
+	for _, id := range []string{cancelled, paid} {
+		s.orderCreated(id, first)
+	}
+	s.publish(events.OrderCancelled{ID: cancelled, Version: 1, Ticket: events.TicketRef{ID: "ticket-" + cancelled}})
+	s.publish(events.OrderCompleted{ID: paid, Version: 1, Ticket: events.TicketRef{ID: "ticket-" + paid}})
+
+	// 20 holds whose windows close over 4.4 s.
+	deadlines := map[string]time.Time{}
+	for i := range 20 {
+		id := testenv.RandomName("open")
+		deadlines[id] = first.Add(time.Duration(i) * 230 * time.Millisecond)
+		s.orderCreated(id, deadlines[id])
+	}
+	for id := range deadlines {
+		s.waitJob(id, "scheduled")
+	}
+	s.waitJob(cancelled, "none")
+	s.waitJob(paid, "none")
+
+	// The loss comes just before the first window closes, so the first holds'
+	// deadlines pass while expiration has yet to notice it. This waits for a
+	// moment of the scenario, not for an effect.
+	<-time.After(time.Until(first.Add(-100 * time.Millisecond)))
+	lost := time.Now()
+	lose()
+	require.Eventually(t, func() bool { return s.rdb.Exists(ctx, markerKey).Val() == 1 }, 30*time.Second, 5*time.Millisecond,
+		"expiration notices the loss and rebuilds its schedule")
+	rebuilt := time.Now()
+
+	var beforeRebuild, afterRebuild []time.Duration
+	for id, at := range deadlines {
+		lateness := s.waitExpired(id, at)
+		assert.Less(t, lateness, generousLateness, "order %s", id)
+		if at.Before(rebuilt) {
+			beforeRebuild = append(beforeRebuild, lateness)
+		} else {
+			afterRebuild = append(afterRebuild, lateness)
+		}
+	}
+	for id := range deadlines {
+		assert.Equal(t, 1, s.expired.count(id), "order %s lapses once", id)
+	}
+	// Had the rebuild scheduled them, their past deadlines would have made
+	// them due at once, long before the last hold lapsed.
+	assert.Zero(t, s.expired.count(cancelled), "a cancelled order in the replayed history does not lapse")
+	assert.Zero(t, s.expired.count(paid), "a paid order in the replayed history does not lapse")
+	assert.Equal(t, 1, s.expired.count(lapsed), "an order that lapsed before the loss does not lapse again")
+
+	t.Logf("after %s: schedule rebuilt %s after the loss; 20 holds (deadlines over 4.4 s from 100 ms after the loss, check intervals 1 s)", what, rebuilt.Sub(lost).Round(time.Millisecond))
+	logLateness(t, "deadline before the rebuild", beforeRebuild)
+	logLateness(t, "deadline after the rebuild", afterRebuild)
+}
+
+func logLateness(t testing.TB, what string, late []time.Duration) {
+	if len(late) == 0 {
+		t.Logf("  %s: none", what)
+		return
+	}
+	slices.Sort(late)
+	t.Logf("  %s: %d holds lapsed late by min %s, median %s, max %s", what, len(late),
+		late[0].Round(time.Millisecond), late[len(late)/2].Round(time.Millisecond), late[len(late)-1].Round(time.Millisecond))
+}

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis can lose the schedule without expiration noticing anything else:
+// FLUSHALL, a restart without its append-only file, a new empty volume. The
+// marker is a key written only once the schedule in Redis is known to be
+// complete; a Redis without it holds no schedule one can trust, and expiration
+// rebuilds it from the order events (see internal/rebuild).
+
+const (
+	// markerKey is present while Redis holds a complete schedule.
+	markerKey = "expiration:epoch"
+	// rebuildKeyPrefix names the note a rebuild leaves when it starts. If
+	// Redis loses its data again while the rebuild runs, the note goes too,
+	// and the rebuild knows not to write the marker over a schedule that lost
+	// what it had just put in.
+	rebuildKeyPrefix = "expiration:rebuild:"
+	// rebuildNoteTTL lets the note of a rebuild whose process died vanish.
+	rebuildNoteTTL = time.Hour
+)
+
+// finishRebuild sets the marker if, and only if, the rebuild's note is still
+// there, in one step so no loss of data can fall between the two.
+var finishRebuild = redis.NewScript(`
+if redis.call('DEL', KEYS[1]) == 1 then
+  redis.call('SET', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+`)
+
+// Marker tells whether Redis still holds expiration's schedule.
+type Marker struct{ rdb redis.UniversalClient }
+
+// NewMarker uses rdb; the caller closes it.
+func NewMarker(rdb redis.UniversalClient) *Marker { return &Marker{rdb: rdb} }
+
+// Present reports whether Redis holds a schedule it has not lost since it was
+// last complete.
+func (m *Marker) Present(ctx context.Context) (bool, error) {
+	n, err := m.rdb.Exists(ctx, markerKey).Result()
+	if err != nil {
+		return false, fmt.Errorf("checking the schedule marker: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Rebuild is one rebuild of the schedule under way.
+type Rebuild struct{ note string }
+
+// BeginRebuild notes in Redis that a rebuild starts now.
+func (m *Marker) BeginRebuild(ctx context.Context) (Rebuild, error) {
+	r := Rebuild{note: rebuildKeyPrefix + uuid.NewString()}
+	if err := m.rdb.Set(ctx, r.note, time.Now().UTC().Format(time.RFC3339Nano), rebuildNoteTTL).Err(); err != nil {
+		return Rebuild{}, fmt.Errorf("noting a rebuild of the schedule: %w", err)
+	}
+	return r, nil
+}
+
+// FinishRebuild writes the marker, unless Redis lost its data since
+// BeginRebuild; it reports whether it wrote it.
+func (m *Marker) FinishRebuild(ctx context.Context, r Rebuild) (bool, error) {
+	n, err := finishRebuild.Run(ctx, m.rdb, []string{r.note, markerKey}, time.Now().UTC().Format(time.RFC3339Nano)).Int()
+	if err != nil {
+		return false, fmt.Errorf("writing the schedule marker: %w", err)
+	}
+	return n == 1, nil
+}

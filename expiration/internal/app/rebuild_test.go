@@ -72,6 +72,10 @@ func (s *system) holdsLapseAfter(lose func(), what string) {
 	s.publish(events.OrderCancelled{ID: cancelled, Version: 1, Ticket: events.TicketRef{ID: "ticket-" + cancelled}})
 	s.publish(events.OrderCompleted{ID: paid, Version: 1, Ticket: events.TicketRef{ID: "ticket-" + paid}})
 
+	// An order the buyer cancels once the schedule is rebuilt.
+	cancelledLater := testenv.RandomName("cancelled-later")
+	s.orderCreated(cancelledLater, first.Add(2*time.Second))
+
 	// 20 holds whose windows close over 4.4 s.
 	deadlines := map[string]time.Time{}
 	for i := range 20 {
@@ -84,6 +88,7 @@ func (s *system) holdsLapseAfter(lose func(), what string) {
 	}
 	s.waitJob(cancelled, "none")
 	s.waitJob(paid, "none")
+	s.waitJob(cancelledLater, "scheduled")
 
 	// The loss comes just before the first window closes, so the first holds'
 	// deadlines pass while expiration has yet to notice it. This waits for a
@@ -94,6 +99,7 @@ func (s *system) holdsLapseAfter(lose func(), what string) {
 	require.Eventually(t, func() bool { return s.rdb.Exists(ctx, markerKey).Val() == 1 }, 30*time.Second, 5*time.Millisecond,
 		"expiration notices the loss and rebuilds its schedule")
 	rebuilt := time.Now()
+	s.publish(events.OrderCancelled{ID: cancelledLater, Version: 1, Ticket: events.TicketRef{ID: "ticket-" + cancelledLater}})
 
 	var beforeRebuild, afterRebuild []time.Duration
 	for id, at := range deadlines {
@@ -113,6 +119,7 @@ func (s *system) holdsLapseAfter(lose func(), what string) {
 	assert.Zero(t, s.expired.count(cancelled), "a cancelled order in the replayed history does not lapse")
 	assert.Zero(t, s.expired.count(paid), "a paid order in the replayed history does not lapse")
 	assert.Equal(t, 1, s.expired.count(lapsed), "an order that lapsed before the loss does not lapse again")
+	assert.Zero(t, s.expired.count(cancelledLater), "cancelling an order after the rebuild removes its rebuilt hold")
 
 	t.Logf("after %s: schedule rebuilt %s after the loss; 20 holds (deadlines over 4.4 s from 100 ms after the loss, check intervals 1 s)", what, rebuilt.Sub(lost).Round(time.Millisecond))
 	logLateness(t, "deadline before the rebuild", beforeRebuild)

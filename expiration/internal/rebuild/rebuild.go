@@ -40,9 +40,12 @@ const (
 	// by default) and, beyond it, how long a due hold may fail to publish
 	// (a broker outage) and still be worth lapsing from here.
 	DefaultLookback = time.Hour
-	// maxBackoff bounds the pause after failed rebuilds. A failing rebuild
-	// replays the whole lookback each time, so it is not tried every second.
-	maxBackoff = 30 * time.Second
+	// maxBackoff bounds the pause after failed rebuilds. A rebuild that fails
+	// after its replay has read the whole lookback is not repeated every
+	// second; one that fails because Redis refuses writes or the broker is
+	// down fails at its first step, at no cost, and the pause is what it adds
+	// to the lateness of the holds it restores once they are back.
+	maxBackoff = 5 * time.Second
 	// scheduleConcurrency is how many holds are written to Redis at once.
 	scheduleConcurrency = 16
 )

@@ -25,6 +25,13 @@ const (
 	rebuildKeyPrefix = "expiration:rebuild:"
 	// rebuildNoteTTL lets the note of a rebuild whose process died vanish.
 	rebuildNoteTTL = time.Hour
+	// asynqQueuesKey is the set in which asynq registers its queues. A client
+	// adds a queue to it only on its first enqueue, so after Redis lost its
+	// data the long-lived client never adds it again, and the inspector then
+	// answers "queue not found" for every job: Cancel would find nothing to
+	// cancel. A rebuild registers the queue itself. (The cancellation test
+	// after a loss fails if asynq ever renames the key.)
+	asynqQueuesKey = "asynq:queues"
 )
 
 // finishRebuild sets the marker if, and only if, the rebuild's note is still
@@ -56,10 +63,16 @@ func (m *Marker) Present(ctx context.Context) (bool, error) {
 // Rebuild is one rebuild of the schedule under way.
 type Rebuild struct{ note string }
 
-// BeginRebuild notes in Redis that a rebuild starts now.
+// BeginRebuild notes in Redis that a rebuild starts now, and registers the
+// holds' queue again.
 func (m *Marker) BeginRebuild(ctx context.Context) (Rebuild, error) {
 	r := Rebuild{note: rebuildKeyPrefix + uuid.NewString()}
-	if err := m.rdb.Set(ctx, r.note, time.Now().UTC().Format(time.RFC3339Nano), rebuildNoteTTL).Err(); err != nil {
+	_, err := m.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, r.note, time.Now().UTC().Format(time.RFC3339Nano), rebuildNoteTTL)
+		p.SAdd(ctx, asynqQueuesKey, Queue)
+		return nil
+	})
+	if err != nil {
 		return Rebuild{}, fmt.Errorf("noting a rebuild of the schedule: %w", err)
 	}
 	return r, nil

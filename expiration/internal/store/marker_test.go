@@ -1,0 +1,57 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/common/testenv"
+	"ticketing.dev/expiration/internal/store"
+)
+
+func TestTheMarkerIsWrittenOnlyByARebuildRedisKeptWhole(t *testing.T) {
+	ctx := testenv.Context(t)
+	_, rdb := newHolds(t)
+	marker := store.NewMarker(rdb)
+
+	present, err := marker.Present(ctx)
+	require.NoError(t, err)
+	assert.False(t, present, "a new Redis holds no schedule")
+
+	rebuild, err := marker.BeginRebuild(ctx)
+	require.NoError(t, err)
+	done, err := marker.FinishRebuild(ctx, rebuild)
+	require.NoError(t, err)
+	assert.True(t, done)
+	present, err = marker.Present(ctx)
+	require.NoError(t, err)
+	assert.True(t, present)
+
+	require.NoError(t, rdb.FlushAll(ctx).Err())
+	present, err = marker.Present(ctx)
+	require.NoError(t, err)
+	assert.False(t, present, "FLUSHALL takes the marker with the schedule")
+
+	rebuild, err = marker.BeginRebuild(ctx)
+	require.NoError(t, err)
+	require.NoError(t, rdb.FlushAll(ctx).Err(), "Redis loses its data again while the rebuild writes")
+	done, err = marker.FinishRebuild(ctx, rebuild)
+	require.NoError(t, err)
+	assert.False(t, done, "a rebuild whose writes were lost does not mark the schedule complete")
+	present, err = marker.Present(ctx)
+	require.NoError(t, err)
+	assert.False(t, present)
+}
+
+func TestTheMarkerOfAnUnreachableRedisIsAnError(t *testing.T) {
+	r := testenv.NewRedis(t, false)
+	opts, err := redis.ParseURL(r.URL)
+	require.NoError(t, err)
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	r.Stop(t)
+	_, err = store.NewMarker(rdb).Present(testenv.Context(t))
+	assert.Error(t, err, "an unreachable Redis is not taken for one that lost its data")
+}

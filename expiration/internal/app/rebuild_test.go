@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,4 +136,97 @@ func logLateness(t testing.TB, what string, late []time.Duration) {
 	slices.Sort(late)
 	t.Logf("  %s: %d holds lapsed late by min %s, median %s, max %s", what, len(late),
 		late[0].Round(time.Millisecond), late[len(late)/2].Round(time.Millisecond), late[len(late)-1].Round(time.Millisecond))
+}
+
+// Redis at maxmemory (noeviction) refuses writes: nothing is lost for it, the
+// write is tried again once Redis takes writes.
+
+func TestAnOrderIsScheduledOnceRedisTakesWritesAgain(t *testing.T) {
+	s := newSystem(t, false)
+	s.start()
+	ctx := testenv.Context(t)
+	require.Eventually(t, func() bool { return s.rdb.Exists(ctx, markerKey).Val() == 1 }, 30*time.Second, 20*time.Millisecond)
+	// One order first, so that what Redis refuses below is the job's own
+	// write, not asynq registering its queue on its first enqueue.
+	first := testenv.RandomName("first")
+	s.orderCreated(first, time.Now().Add(time.Hour))
+	s.waitJob(first, "scheduled")
+
+	s.refuseWrites(true)
+	id := testenv.RandomName("order")
+	at := time.Now().Add(8 * time.Second)
+	s.orderCreated(id, at)
+	require.Eventually(t, func() bool { return s.triedToSchedule(id) }, 30*time.Second, 20*time.Millisecond,
+		"the listener tries to schedule the order while Redis refuses writes")
+	s.refuseWrites(false)
+	// The order:created was not acked: it comes back and is scheduled.
+	lateness := s.waitExpired(id, at)
+	assert.Less(t, lateness, generousLateness)
+	t.Logf("an order:created refused by Redis at maxmemory lapsed %s after its deadline", lateness.Round(time.Millisecond))
+}
+
+func TestARebuildIsRetriedUntilRedisTakesWrites(t *testing.T) {
+	s := newSystem(t, false)
+	s.start()
+	ctx := testenv.Context(t)
+	require.Eventually(t, func() bool { return s.rdb.Exists(ctx, markerKey).Val() == 1 }, 30*time.Second, 20*time.Millisecond)
+	id := testenv.RandomName("order")
+	at := time.Now().Add(6 * time.Second)
+	s.orderCreated(id, at)
+	s.waitJob(id, "scheduled")
+
+	s.refuseWrites(true)
+	require.NoError(t, s.rdb.FlushAll(ctx).Err())
+	require.Eventually(t, func() bool { return s.errors("EXECABORT") >= 2 }, 30*time.Second, 20*time.Millisecond,
+		"the rebuild is refused, and tried again")
+	assert.Zero(t, s.rdb.Exists(ctx, markerKey).Val(), "no marker without a rebuilt schedule")
+	s.refuseWrites(false)
+
+	lateness := s.waitExpired(id, at)
+	assert.Less(t, lateness, generousLateness)
+	t.Logf("a hold lost while Redis refused writes lapsed %s after its deadline", lateness.Round(time.Millisecond))
+}
+
+// refuseWrites makes Redis refuse every write as at maxmemory, or take them again.
+func (s *system) refuseWrites(refuse bool) {
+	s.t.Helper()
+	ctx := testenv.Context(s.t)
+	limit := "0"
+	if refuse {
+		limit = "1"
+		require.NoError(s.t, s.rdb.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err())
+		// The slow log keeps every command from now on (triedToSchedule).
+		require.NoError(s.t, s.rdb.ConfigSet(ctx, "slowlog-max-len", "100000").Err())
+		require.NoError(s.t, s.rdb.ConfigSet(ctx, "slowlog-log-slower-than", "0").Err())
+	}
+	require.NoError(s.t, s.rdb.ConfigSet(ctx, "maxmemory", limit).Err())
+}
+
+// triedToSchedule reports whether Redis has run the script that writes the
+// order's job since refuseWrites(true).
+func (s *system) triedToSchedule(orderID string) bool {
+	entries, err := s.rdb.SlowLogGet(testenv.Context(s.t), -1).Result()
+	require.NoError(s.t, err)
+	for _, e := range entries {
+		for _, arg := range e.Args {
+			if strings.HasSuffix(arg, ":t:"+orderID) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// errors returns how many replies Redis has answered with the error code.
+func (s *system) errors(code string) int {
+	info, err := s.rdb.Info(testenv.Context(s.t), "errorstats").Result()
+	require.NoError(s.t, err)
+	for _, line := range strings.Split(info, "\n") {
+		if count, ok := strings.CutPrefix(strings.TrimSpace(line), "errorstat_"+code+":count="); ok {
+			n, err := strconv.Atoi(count)
+			require.NoError(s.t, err)
+			return n
+		}
+	}
+	return 0
 }

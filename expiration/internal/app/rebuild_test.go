@@ -20,9 +20,7 @@ import (
 func TestHoldsLapseAfterRedisIsFlushed(t *testing.T) {
 	s := newSystem(t, false)
 	s.start()
-	s.holdsLapseAfter(func() {
-		require.NoError(t, s.rdb.FlushAll(testenv.Context(t)).Err())
-	}, "FLUSHALL")
+	s.holdsLapseAfter(s.flushAll, "FLUSHALL")
 }
 
 func TestHoldsLapseAfterRedisRestartsWithoutItsData(t *testing.T) {
@@ -40,21 +38,37 @@ func TestHoldsLapseWhenExpirationStartsOnARedisThatLostThem(t *testing.T) {
 	stop := s.start()
 	s.holdsLapseAfter(func() {
 		stop()
-		require.NoError(t, s.rdb.FlushAll(testenv.Context(t)).Err())
+		s.flushAll()
 		s.start()
 	}, "a stop of expiration, FLUSHALL and a start")
 }
 
 const markerKey = "expiration:epoch"
 
+func (s *system) flushAll() { require.NoError(s.t, s.rdb.FlushAll(testenv.Context(s.t)).Err()) }
+
+// waitMarked waits until Redis carries the marker of a complete schedule.
+func (s *system) waitMarked(why string) {
+	s.t.Helper()
+	require.Eventually(s.t, func() bool { return s.rdb.Exists(testenv.Context(s.t), markerKey).Val() == 1 },
+		30*time.Second, 5*time.Millisecond, why)
+}
+
+// lossLateness is what holdsLapseAfter measured.
+type lossLateness struct {
+	// rebuilt is how long after the loss the marker was back.
+	rebuilt time.Duration
+	// lost are the latenesses of holds whose deadline passed before the
+	// rebuild, kept those of the others.
+	lost, kept []time.Duration
+}
+
 // holdsLapseAfter opens 20 holds and settled orders of every kind, calls lose
 // to make Redis lose its data, and checks that every open hold lapses on time
 // and no settled order lapses.
-func (s *system) holdsLapseAfter(lose func(), what string) {
+func (s *system) holdsLapseAfter(lose func(), what string) lossLateness {
 	t := s.t
-	ctx := testenv.Context(t)
-	require.Eventually(t, func() bool { return s.rdb.Exists(ctx, markerKey).Val() == 1 }, 30*time.Second, 20*time.Millisecond,
-		"expiration marks the schedule it holds")
+	s.waitMarked("expiration marks the schedule it holds")
 
 	// An order that lapsed before the loss and that orders then cancelled.
 	lapsed := testenv.RandomName("lapsed")
@@ -98,19 +112,18 @@ func (s *system) holdsLapseAfter(lose func(), what string) {
 	<-time.After(time.Until(first.Add(-100 * time.Millisecond)))
 	lost := time.Now()
 	lose()
-	require.Eventually(t, func() bool { return s.rdb.Exists(ctx, markerKey).Val() == 1 }, 30*time.Second, 5*time.Millisecond,
-		"expiration notices the loss and rebuilds its schedule")
+	s.waitMarked("expiration notices the loss and rebuilds its schedule")
 	rebuilt := time.Now()
 	s.publish(events.OrderCancelled{ID: cancelledLater, Version: 1, Ticket: events.TicketRef{ID: "ticket-" + cancelledLater}})
 
-	var beforeRebuild, afterRebuild []time.Duration
+	measured := lossLateness{rebuilt: rebuilt.Sub(lost)}
 	for id, at := range deadlines {
 		lateness := s.waitExpired(id, at)
 		assert.Less(t, lateness, generousLateness, "order %s", id)
 		if at.Before(rebuilt) {
-			beforeRebuild = append(beforeRebuild, lateness)
+			measured.lost = append(measured.lost, lateness)
 		} else {
-			afterRebuild = append(afterRebuild, lateness)
+			measured.kept = append(measured.kept, lateness)
 		}
 	}
 	for id := range deadlines {
@@ -123,9 +136,10 @@ func (s *system) holdsLapseAfter(lose func(), what string) {
 	assert.Equal(t, 1, s.expired.count(lapsed), "an order that lapsed before the loss does not lapse again")
 	assert.Zero(t, s.expired.count(cancelledLater), "cancelling an order after the rebuild removes its rebuilt hold")
 
-	t.Logf("after %s: schedule rebuilt %s after the loss; 20 holds (deadlines over 4.4 s from 100 ms after the loss, check intervals 1 s)", what, rebuilt.Sub(lost).Round(time.Millisecond))
-	logLateness(t, "deadline before the rebuild", beforeRebuild)
-	logLateness(t, "deadline after the rebuild", afterRebuild)
+	t.Logf("after %s: schedule rebuilt %s after the loss; 20 holds (deadlines over 4.4 s from 100 ms after the loss, check intervals 1 s)", what, measured.rebuilt.Round(time.Millisecond))
+	logLateness(t, "deadline before the rebuild", measured.lost)
+	logLateness(t, "deadline after the rebuild", measured.kept)
+	return measured
 }
 
 func logLateness(t testing.TB, what string, late []time.Duration) {
@@ -133,7 +147,7 @@ func logLateness(t testing.TB, what string, late []time.Duration) {
 		t.Logf("  %s: none", what)
 		return
 	}
-	slices.Sort(late)
+	late = slices.Sorted(slices.Values(late))
 	t.Logf("  %s: %d holds lapsed late by min %s, median %s, max %s", what, len(late),
 		late[0].Round(time.Millisecond), late[len(late)/2].Round(time.Millisecond), late[len(late)-1].Round(time.Millisecond))
 }
@@ -144,8 +158,7 @@ func logLateness(t testing.TB, what string, late []time.Duration) {
 func TestAnOrderIsScheduledOnceRedisTakesWritesAgain(t *testing.T) {
 	s := newSystem(t, false)
 	s.start()
-	ctx := testenv.Context(t)
-	require.Eventually(t, func() bool { return s.rdb.Exists(ctx, markerKey).Val() == 1 }, 30*time.Second, 20*time.Millisecond)
+	s.waitMarked("the schedule is complete at start")
 	// One order first, so that what Redis refuses below is the job's own
 	// write, not asynq registering its queue on its first enqueue.
 	first := testenv.RandomName("first")
@@ -169,7 +182,7 @@ func TestARebuildIsRetriedUntilRedisTakesWrites(t *testing.T) {
 	s := newSystem(t, false)
 	s.start()
 	ctx := testenv.Context(t)
-	require.Eventually(t, func() bool { return s.rdb.Exists(ctx, markerKey).Val() == 1 }, 30*time.Second, 20*time.Millisecond)
+	s.waitMarked("the schedule is complete at start")
 	id := testenv.RandomName("order")
 	at := time.Now().Add(6 * time.Second)
 	s.orderCreated(id, at)

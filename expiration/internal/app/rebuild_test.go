@@ -12,6 +12,7 @@ import (
 
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/testenv"
+	"ticketing.dev/expiration/internal/store"
 )
 
 // Redis loses expiration's data while 20 holds are open; every one still
@@ -45,13 +46,43 @@ func TestHoldsLapseWhenExpirationStartsOnARedisThatLostThem(t *testing.T) {
 
 const markerKey = "expiration:epoch"
 
+// With its append-only file Redis keeps the marker across a restart, but a
+// crash can lose the writes of its last second (appendfsync everysec). The
+// marker names the Redis process it was written in, so any restart rebuilds.
+func TestAHoldWhoseWriteARedisRestartLostStillLapses(t *testing.T) {
+	s := newSystem(t, true)
+	s.start()
+	ctx := testenv.Context(t)
+	s.waitMarked("the schedule is complete at start")
+	id := testenv.RandomName("order")
+	at := time.Now().Add(5 * time.Second)
+	s.orderCreated(id, at)
+	s.waitJob(id, "scheduled")
+
+	// The write of the order's job is what the crash loses.
+	require.NoError(t, s.holds.Cancel(ctx, id))
+	before := s.rdb.Get(ctx, markerKey).Val()
+	s.redis.Stop(t)
+	s.redis.Start(t)
+	// The append-only file kept the marker (store's marker tests show it).
+	s.waitMarked("the restart is noticed and the schedule rebuilt")
+	assert.NotEqual(t, before, s.rdb.Get(ctx, markerKey).Val(), "the marker names the new Redis process")
+
+	lateness := s.waitExpired(id, at)
+	assert.Less(t, lateness, generousLateness)
+	t.Logf("a hold whose job a Redis restart lost lapsed %s after its deadline", lateness.Round(time.Millisecond))
+}
+
 func (s *system) flushAll() { require.NoError(s.t, s.rdb.FlushAll(testenv.Context(s.t)).Err()) }
 
 // waitMarked waits until Redis carries the marker of a complete schedule.
 func (s *system) waitMarked(why string) {
 	s.t.Helper()
-	require.Eventually(s.t, func() bool { return s.rdb.Exists(testenv.Context(s.t), markerKey).Val() == 1 },
-		30*time.Second, 5*time.Millisecond, why)
+	marker := store.NewMarker(s.rdb)
+	require.Eventually(s.t, func() bool {
+		present, err := marker.Present(testenv.Context(s.t))
+		return err == nil && present
+	}, 30*time.Second, 5*time.Millisecond, why)
 }
 
 // lossLateness is what holdsLapseAfter measured.

@@ -55,3 +55,25 @@ func TestTheMarkerOfAnUnreachableRedisIsAnError(t *testing.T) {
 	_, err = store.NewMarker(rdb).Present(testenv.Context(t))
 	assert.Error(t, err, "an unreachable Redis is not taken for one that lost its data")
 }
+
+func TestTheMarkerOfAnotherRedisProcessDoesNotCount(t *testing.T) {
+	ctx := testenv.Context(t)
+	r := testenv.NewRedis(t, true)
+	opts, err := redis.ParseURL(r.URL)
+	require.NoError(t, err)
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	marker := store.NewMarker(rdb)
+	rebuild, err := marker.BeginRebuild(ctx)
+	require.NoError(t, err)
+	done, err := marker.FinishRebuild(ctx, rebuild)
+	require.NoError(t, err)
+	require.True(t, done)
+
+	r.Stop(t)
+	r.Start(t)
+	present, err := marker.Present(ctx)
+	require.NoError(t, err)
+	assert.False(t, present, "a restarted Redis may have lost its last writes")
+	assert.Equal(t, int64(1), rdb.Exists(ctx, "expiration:epoch").Val(), "although its append-only file kept the marker")
+}

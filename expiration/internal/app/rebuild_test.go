@@ -53,11 +53,7 @@ func TestAHoldWhoseWriteARedisRestartLostStillLapses(t *testing.T) {
 	s := newSystem(t, true)
 	s.start()
 	ctx := testenv.Context(t)
-	s.waitMarked("the schedule is complete at start")
-	id := testenv.RandomName("order")
-	at := time.Now().Add(5 * time.Second)
-	s.orderCreated(id, at)
-	s.waitJob(id, "scheduled")
+	id, at := s.openHold(5 * time.Second)
 
 	// The write of the order's job is what the crash loses.
 	require.NoError(t, s.holds.Cancel(ctx, id))
@@ -74,6 +70,17 @@ func TestAHoldWhoseWriteARedisRestartLostStillLapses(t *testing.T) {
 }
 
 func (s *system) flushAll() { require.NoError(s.t, s.rdb.FlushAll(testenv.Context(s.t)).Err()) }
+
+// openHold waits for the schedule to be complete, then opens a hold whose
+// window closes in the given time and waits until Redis holds its job.
+func (s *system) openHold(in time.Duration) (string, time.Time) {
+	s.t.Helper()
+	s.waitMarked("the schedule is complete at start")
+	id, at := testenv.RandomName("order"), time.Now().Add(in)
+	s.orderCreated(id, at)
+	s.waitJob(id, "scheduled")
+	return id, at
+}
 
 // waitMarked waits until Redis carries the marker of a complete schedule.
 func (s *system) waitMarked(why string) {
@@ -213,11 +220,7 @@ func TestARebuildIsRetriedUntilRedisTakesWrites(t *testing.T) {
 	s := newSystem(t, false)
 	s.start()
 	ctx := testenv.Context(t)
-	s.waitMarked("the schedule is complete at start")
-	id := testenv.RandomName("order")
-	at := time.Now().Add(6 * time.Second)
-	s.orderCreated(id, at)
-	s.waitJob(id, "scheduled")
+	id, at := s.openHold(6 * time.Second)
 
 	s.refuseWrites(true)
 	require.NoError(t, s.rdb.FlushAll(ctx).Err())

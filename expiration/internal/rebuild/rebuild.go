@@ -4,14 +4,15 @@
 // Expiration has no record of open orders besides the jobs in Redis, and the
 // events those jobs came from were acked by the durable queue group long ago.
 // So when Redis loses its data (FLUSHALL, a restart without the append-only
-// file, a new empty volume) nothing would ever lapse those orders. Redis
-// carries a marker (store.Marker) that only a complete schedule has; at start
-// and every check interval the rebuilder looks for it, and when it is missing
-// replays the order channels over the last Lookback, schedules every order
-// created and neither cancelled nor completed in that history, then writes
-// the marker. The job id is the order id, so scheduling an order that the
-// listeners scheduled meanwhile changes nothing, and a deadline already past
-// makes the job due at once.
+// file, a crash that loses its last second, a new empty volume) nothing would
+// ever lapse those orders. Redis carries a marker (store.Marker) that only a
+// complete schedule of the running Redis process has; at start and every check
+// interval the rebuilder looks for it, and when it is missing replays the
+// order channels over the last Lookback, schedules every order created and
+// neither cancelled nor completed in that history, then writes the marker.
+// The job id is the order id, so scheduling an order that the listeners
+// scheduled meanwhile changes nothing, and a deadline already past makes the
+// job due at once.
 package rebuild
 
 import (
@@ -165,7 +166,7 @@ func backoff(interval time.Duration, failures int) time.Duration {
 func (r *Rebuilder) Rebuild(ctx context.Context) error {
 	began := time.Now()
 	since := began.Add(-r.cfg.Lookback)
-	r.log.Warn("Redis does not hold the schedule (its data was lost, or it is new); rebuilding it from order events", "since", since)
+	r.log.Warn("Redis may not hold the whole schedule (its data was lost, it restarted, or it is new); rebuilding it from order events", "since", since)
 	note, err := r.marker.BeginRebuild(ctx)
 	if err != nil {
 		return err

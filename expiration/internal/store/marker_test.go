@@ -3,7 +3,6 @@ package store_test
 import (
 	"testing"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -47,22 +46,16 @@ func TestTheMarkerIsWrittenOnlyByARebuildRedisKeptWhole(t *testing.T) {
 
 func TestTheMarkerOfAnUnreachableRedisIsAnError(t *testing.T) {
 	r := testenv.NewRedis(t, false)
-	opts, err := redis.ParseURL(r.URL)
-	require.NoError(t, err)
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := client(t, r)
 	r.Stop(t)
-	_, err = store.NewMarker(rdb).Present(testenv.Context(t))
+	_, err := store.NewMarker(rdb).Present(testenv.Context(t))
 	assert.Error(t, err, "an unreachable Redis is not taken for one that lost its data")
 }
 
 func TestTheMarkerOfAnotherRedisProcessDoesNotCount(t *testing.T) {
 	ctx := testenv.Context(t)
 	r := testenv.NewRedis(t, true)
-	opts, err := redis.ParseURL(r.URL)
-	require.NoError(t, err)
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := client(t, r)
 	marker := store.NewMarker(rdb)
 	rebuild, err := marker.BeginRebuild(ctx)
 	require.NoError(t, err)

@@ -24,9 +24,10 @@ import (
 
 const (
 	// replayProbeWait is how long Replay waits for a channel's last message
-	// before it takes the channel to be empty. The broker sends a new
-	// subscription's first message right after confirming the subscription,
-	// so this is only ever waited out in full on an empty channel.
+	// before it takes the channel to be empty (if it has received nothing
+	// else). The broker sends a new subscription's first message right after
+	// confirming the subscription, so this is only ever waited out in full on
+	// an empty channel.
 	replayProbeWait = time.Second
 	// replayStallWait is how long Replay waits for the next message of a
 	// channel it has not read to its end before giving up.
@@ -99,27 +100,49 @@ func (c *Client) Replay(ctx context.Context, since time.Time, handle Handler, su
 }
 
 // replayChannel reads subject from since up to the last message it held at the
-// start.
+// start. Two subscriptions run at once: the reader, from since, and a probe
+// that receives the channel's last message. The reader is done once it has
+// passed the probe's message. A probe that stays silent means an empty
+// channel only if the reader has received nothing either; otherwise the probe
+// is merely slow and is waited for, so a busy broker cannot make a full
+// channel look empty.
 func replayChannel(ctx context.Context, conn stan.Conn, subject events.Subject, since time.Time, deliver func(*stan.Msg) error) error {
-	last, found, err := lastMessage(ctx, conn, subject)
-	if err != nil || !found || last.Timestamp < since.UnixNano() {
-		return err
-	}
-	msgs := make(chan *stan.Msg, 64)
 	done := make(chan struct{})
-	sub, err := conn.Subscribe(string(subject), func(m *stan.Msg) {
-		select {
-		case msgs <- m:
-		case <-done:
+	var subs []stan.Subscription
+	defer func() {
+		close(done) // first, so that no callback stays blocked on its channel
+		for _, sub := range subs {
+			_ = sub.Close()
 		}
-	}, stan.StartAtTime(since.Add(-replayStartEarly)), stan.MaxInflight(replayInflight))
+	}()
+	forward := func(to chan *stan.Msg) stan.MsgHandler {
+		return func(m *stan.Msg) {
+			select {
+			case to <- m:
+			case <-done:
+			}
+		}
+	}
+	msgs, lastMsg := make(chan *stan.Msg, 64), make(chan *stan.Msg, 1)
+	reader, err := conn.Subscribe(string(subject), forward(msgs),
+		stan.StartAtTime(since.Add(-replayStartEarly)), stan.MaxInflight(replayInflight))
 	if err != nil {
 		return err
 	}
-	defer func() {
-		close(done) // first, so a callback blocked on msgs returns
-		_ = sub.Close()
-	}()
+	subs = append(subs, reader)
+	probe, err := conn.Subscribe(string(subject), forward(lastMsg), stan.StartWithLastReceived(), stan.MaxInflight(1))
+	if err != nil {
+		return err
+	}
+	subs = append(subs, probe)
+
+	var (
+		last     *stan.Msg // the probe's message, once it came
+		received bool
+		seen     uint64 // the highest sequence the reader passed
+	)
+	probeWait := time.NewTimer(replayProbeWait)
+	defer probeWait.Stop()
 	stalled := time.NewTimer(replayStallWait)
 	defer stalled.Stop()
 	for {
@@ -127,42 +150,31 @@ func replayChannel(ctx context.Context, conn stan.Conn, subject events.Subject, 
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-stalled.C:
-			return fmt.Errorf("no message for %s while reading towards sequence %d", replayStallWait, last.Sequence)
+			return fmt.Errorf("no message for %s while reading towards the channel's end", replayStallWait)
+		case <-probeWait.C:
+			if last == nil && !received {
+				return nil // an empty channel
+			}
+		case m := <-lastMsg:
+			if last != nil {
+				continue // a later message; the first one was the last at the start
+			}
+			last = m
+			if m.Timestamp < since.UnixNano() || seen >= m.Sequence {
+				return nil // nothing stored since then, or read already
+			}
 		case m := <-msgs:
+			received = true
+			seen = max(seen, m.Sequence)
 			if m.Timestamp >= since.UnixNano() {
 				if err := deliver(m); err != nil {
 					return err
 				}
 			}
-			if m.Sequence >= last.Sequence {
+			if last != nil && m.Sequence >= last.Sequence {
 				return nil
 			}
 			stalled.Reset(replayStallWait)
 		}
-	}
-}
-
-// lastMessage returns the last message subject holds, and whether it holds any.
-func lastMessage(ctx context.Context, conn stan.Conn, subject events.Subject) (*stan.Msg, bool, error) {
-	got := make(chan *stan.Msg, 1)
-	sub, err := conn.Subscribe(string(subject), func(m *stan.Msg) {
-		select {
-		case got <- m: // the first message is the one that was last
-		default:
-		}
-	}, stan.StartWithLastReceived(), stan.MaxInflight(1))
-	if err != nil {
-		return nil, false, err
-	}
-	defer func() { _ = sub.Close() }()
-	wait := time.NewTimer(replayProbeWait)
-	defer wait.Stop()
-	select {
-	case m := <-got:
-		return m, true, nil
-	case <-wait.C:
-		return nil, false, nil
-	case <-ctx.Done():
-		return nil, false, context.Cause(ctx)
 	}
 }

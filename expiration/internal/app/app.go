@@ -17,30 +17,36 @@ import (
 	"ticketing.dev/common/server"
 	"ticketing.dev/common/service"
 	"ticketing.dev/expiration/internal/listeners"
+	"ticketing.dev/expiration/internal/rebuild"
 	"ticketing.dev/expiration/internal/store"
 	"ticketing.dev/expiration/internal/worker"
 )
 
 var needs = config.Service{Name: "expiration", NATS: true}
 
-// DefaultCheckInterval bounds how late a hold lapses (see worker.Config).
-const DefaultCheckInterval = time.Second
-
 // Config is expiration's configuration.
 type Config struct {
 	config.Common
 	Redis *redis.Options
 	// CheckInterval is EXPIRATION_CHECK_INTERVAL: how often due holds are
-	// looked for.
+	// looked for (worker.Config).
 	CheckInterval time.Duration
+	// MarkerCheckInterval is EXPIRATION_MARKER_CHECK_INTERVAL: how often
+	// Redis is checked for having lost the schedule (rebuild.Config).
+	MarkerCheckInterval time.Duration
+	// RebuildLookback is EXPIRATION_REBUILD_LOOKBACK: how much order history
+	// rebuilds the schedule (rebuild.Config).
+	RebuildLookback time.Duration
 }
 
 // LoadConfig reads Config from the environment.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	env := config.New(getenv)
 	cfg := Config{
-		Common:        env.LoadCommon(needs),
-		CheckInterval: env.Duration("EXPIRATION_CHECK_INTERVAL", DefaultCheckInterval),
+		Common:              env.LoadCommon(needs),
+		CheckInterval:       env.Duration("EXPIRATION_CHECK_INTERVAL", worker.DefaultCheckInterval),
+		MarkerCheckInterval: env.Duration("EXPIRATION_MARKER_CHECK_INTERVAL", rebuild.DefaultCheckInterval),
+		RebuildLookback:     env.Duration("EXPIRATION_REBUILD_LOOKBACK", rebuild.DefaultLookback),
 	}
 	redisURL := env.Required("REDIS_URL")
 	err := env.Err()
@@ -69,11 +75,11 @@ func Run(ctx context.Context, getenv func(string) string) error {
 	rdb := redis.NewClient(cfg.Redis)
 	// Closed after Serve has closed the broker, so no listener still uses it.
 	defer rdb.Close()
-	a, err := Wire(deps, rdb, worker.Config{CheckInterval: cfg.CheckInterval})
+	a, err := Wire(deps, rdb, cfg)
 	if err != nil {
 		return err
 	}
-	return deps.Serve(ctx, cfg.Addr(), a.Handler, a.Worker.Run)
+	return deps.Serve(ctx, cfg.Addr(), a.Handler, a.Worker.Run, a.Rebuilder.Run)
 }
 
 // App is expiration put together.
@@ -83,11 +89,14 @@ type App struct {
 	Holds   *store.Holds
 	// Worker lapses due holds; run it as background work.
 	Worker *worker.Worker
+	// Rebuilder restores the holds when Redis loses them; run it as
+	// background work.
+	Rebuilder *rebuild.Rebuilder
 }
 
-// Wire subscribes the listeners on deps.Bus and builds the worker over rdb.
-// Readiness checks Redis as well as the broker.
-func Wire(deps *service.Deps, rdb redis.UniversalClient, cfg worker.Config) (*App, error) {
+// Wire subscribes the listeners on deps.Bus and builds the worker and the
+// rebuilder over rdb. Readiness checks Redis as well as the broker.
+func Wire(deps *service.Deps, rdb redis.UniversalClient, cfg Config) (*App, error) {
 	holds := store.NewHolds(rdb)
 	if deps.Checks == nil {
 		deps.Checks = map[string]health.Check{}
@@ -99,6 +108,8 @@ func Wire(deps *service.Deps, rdb redis.UniversalClient, cfg worker.Config) (*Ap
 	return &App{
 		Handler: deps.Router(),
 		Holds:   holds,
-		Worker:  worker.New(rdb, deps.Bus, deps.Logger, cfg),
+		Worker:  worker.New(rdb, deps.Bus, deps.Logger, worker.Config{CheckInterval: cfg.CheckInterval}),
+		Rebuilder: rebuild.New(store.NewMarker(rdb), deps.Bus, holds, deps.Logger,
+			rebuild.Config{CheckInterval: cfg.MarkerCheckInterval, Lookback: cfg.RebuildLookback}),
 	}, nil
 }

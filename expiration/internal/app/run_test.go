@@ -33,6 +33,7 @@ type system struct {
 	nats    *testenv.NATS
 	redis   *testenv.Redis
 	bus     *bus.Client
+	rdb     *redis.Client
 	holds   *store.Holds
 	expired *expiries
 	port    int
@@ -49,6 +50,7 @@ func newSystem(t testing.TB, persistentRedis bool) *system {
 	require.NoError(t, err)
 	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { _ = rdb.Close() })
+	s.rdb = rdb
 	s.holds = store.NewHolds(rdb)
 	return s
 }
@@ -65,6 +67,8 @@ func (s *system) start() (stop func()) {
 		"NATS_CLIENT_ID":            testenv.RandomName("expiration"),
 		"REDIS_URL":                 s.redis.URL,
 		"EXPIRATION_CHECK_INTERVAL": "1s",
+		// How often expiration checks that Redis still holds its schedule.
+		"EXPIRATION_MARKER_CHECK_INTERVAL": "1s",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -19,11 +19,18 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 func newHolds(t *testing.T) (*store.Holds, redis.UniversalClient) {
 	t.Helper()
-	opts, err := redis.ParseURL(testenv.NewRedis(t, false).URL)
+	rdb := client(t, testenv.NewRedis(t, false))
+	return store.NewHolds(rdb), rdb
+}
+
+// client returns a client of r, closed when the test ends.
+func client(t *testing.T, r *testenv.Redis) redis.UniversalClient {
+	t.Helper()
+	opts, err := redis.ParseURL(r.URL)
 	require.NoError(t, err)
 	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { _ = rdb.Close() })
-	return store.NewHolds(rdb), rdb
+	return rdb
 }
 
 func state(t *testing.T, holds *store.Holds, orderID string) string {
@@ -111,11 +118,7 @@ func TestAFiredJobKeepsItsIDSoItIsNotScheduledAgain(t *testing.T) {
 func TestARedisOutageIsAnError(t *testing.T) {
 	ctx := testenv.Context(t)
 	r := testenv.NewRedis(t, false)
-	opts, err := redis.ParseURL(r.URL)
-	require.NoError(t, err)
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { _ = rdb.Close() })
-	holds := store.NewHolds(rdb)
+	holds := store.NewHolds(client(t, r))
 	r.Stop(t)
 
 	assert.Error(t, holds.Schedule(ctx, expiry.Hold{OrderID: "o", ExpiresAt: time.Now().Add(time.Hour)}),

@@ -31,10 +31,14 @@ type Publisher interface {
 	WaitConnected(ctx context.Context) error
 }
 
+// DefaultCheckInterval is the CheckInterval of a Config that leaves it zero.
+// (asynq's own default, 5 s, would lapse holds up to 6 s late.)
+const DefaultCheckInterval = time.Second
+
 // Config tunes the worker.
 type Config struct {
-	// CheckInterval is how often asynq looks for jobs that came due, and so
-	// the bound on how late a hold lapses.
+	// CheckInterval is how often asynq looks for jobs that came due (its
+	// DelayedTaskCheckInterval), and so the bound on how late a hold lapses.
 	CheckInterval time.Duration
 	// Concurrency is how many due jobs run at once. A job may wait up to a
 	// second for its deadline before it publishes, so this is also how many
@@ -55,6 +59,9 @@ type Worker struct {
 
 // New returns a worker over rdb (the caller closes it) publishing through pub.
 func New(rdb redis.UniversalClient, pub Publisher, logger *slog.Logger, cfg Config) *Worker {
+	if cfg.CheckInterval == 0 {
+		cfg.CheckInterval = DefaultCheckInterval
+	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 50
 	}

@@ -268,7 +268,9 @@ func TestTwoRelaysAtOncePublishEverythingAndLoseNothing(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string][]int64{} // ticket -> versions in arrival order
 	queue := testenv.RandomName("q")
-	require.NoError(t, client.Subscribe(bus.Subscription{Subject: events.SubjectTicketUpdated, Queue: queue,
+	// One at a time, so that arrival order is the broker's order: the order
+	// the relays published in is what is asserted.
+	require.NoError(t, client.Subscribe(bus.Subscription{Subject: events.SubjectTicketUpdated, Queue: queue, MaxInflight: 1,
 		Handler: func(_ context.Context, m bus.Message) error {
 			p, err := events.Decode[events.TicketUpdated](m.Envelope)
 			if err != nil {

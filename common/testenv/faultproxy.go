@@ -2,12 +2,12 @@ package testenv
 
 import (
 	"bufio"
+	"bytes"
 	bin "encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,7 +36,8 @@ type FaultProxy struct {
 	cut      bool
 	stalled  chan struct{} // non-nil while stalled; closed by Resume
 	delay    time.Duration
-	lose     map[string]int // command name -> answers still to lose
+	lose     map[aim]int // answers still to lose
+	stallAt  map[aim]bool
 	lost     int
 	accepted int
 }
@@ -87,25 +88,49 @@ func newFaultProxy(t testing.TB, target string, mongo bool) *FaultProxy {
 	}
 	p := &FaultProxy{
 		Addr: ln.Addr().String(), target: target, mongo: mongo, ln: ln,
-		conns: map[*proxiedConn]struct{}{}, lose: map[string]int{},
+		conns: map[*proxiedConn]struct{}{}, lose: map[aim]int{}, stallAt: map[aim]bool{},
 	}
 	go p.accept()
 	t.Cleanup(p.close)
 	return p
 }
 
+// aim names the MongoDB requests a fault is aimed at: a command
+// ("insert", "update", "findAndModify", ...) on one collection, or on any
+// when collection is "".
+type aim struct{ command, collection string }
+
 // LoseAnswer makes the proxy forward the next n requests whose MongoDB
-// command is command ("insert", "update", "findAndModify", ...) to the
-// server, wait for the server's answer, and then drop the connection instead
-// of delivering it: the client sees a network error for a command the server
-// carried out. Only for a proxy from NewMongoFaultProxy.
-func (p *FaultProxy) LoseAnswer(command string, n int) {
-	if !p.mongo {
-		panic("testenv: LoseAnswer needs NewMongoFaultProxy")
-	}
+// command is command to the server, wait for the server's answer, and then
+// drop the connection instead of delivering it: the client sees a network
+// error for a command the server carried out. Only for a proxy from
+// NewMongoFaultProxy.
+func (p *FaultProxy) LoseAnswer(command string, n int) { p.LoseAnswerOn(command, "", n) }
+
+// LoseAnswerOn is LoseAnswer for command on one collection only, so that a
+// test can aim at one write among the several a request makes.
+func (p *FaultProxy) LoseAnswerOn(command, collection string, n int) {
+	p.mustSpeakMongo()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.lose[command] += n
+	p.lose[aim{command, collection}] += n
+}
+
+// StallAt stalls the proxy (see Stall) at the moment the next request of
+// command on collection ("" for any) arrives, holding that request and
+// everything after it until Resume: the network hangs exactly when a given
+// write is on its way.
+func (p *FaultProxy) StallAt(command, collection string) {
+	p.mustSpeakMongo()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stallAt[aim{command, collection}] = true
+}
+
+func (p *FaultProxy) mustSpeakMongo() {
+	if !p.mongo {
+		panic("testenv: aiming at a MongoDB command needs NewMongoFaultProxy")
+	}
 }
 
 // Lost is how many answers LoseAnswer has dropped so far.
@@ -247,15 +272,22 @@ func (p *FaultProxy) forward(c *proxiedConn, src, dst net.Conn, toServer bool) {
 		if err != nil {
 			return
 		}
+		var req aim
+		var reqID int32
+		isRequest := false
+		if p.mongo && toServer {
+			req.command, req.collection, reqID, isRequest = mongoCommand(msg)
+			if isRequest && p.takeStall(req) {
+				p.Stall()
+			}
+		}
 		if !p.pass() {
 			return
 		}
-		if p.mongo && toServer {
-			if cmd, id, ok := mongoCommand(msg); ok && p.takeLoss(cmd) {
-				c.mu.Lock()
-				c.doomed[id] = true
-				c.mu.Unlock()
-			}
+		if isRequest && p.takeLoss(req) {
+			c.mu.Lock()
+			c.doomed[reqID] = true
+			c.mu.Unlock()
 		}
 		if p.mongo && !toServer && len(msg) >= 12 {
 			responseTo := int32(bin.LittleEndian.Uint32(msg[8:12]))
@@ -291,14 +323,31 @@ func (p *FaultProxy) pass() bool {
 	return !p.cut
 }
 
-func (p *FaultProxy) takeLoss(cmd string) bool {
+// takeLoss consumes one answer to lose for req, if a rule for its
+// collection, or for any collection, has one left.
+func (p *FaultProxy) takeLoss(req aim) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.lose[cmd] == 0 {
-		return false
+	for _, a := range []aim{req, {req.command, ""}} {
+		if p.lose[a] > 0 {
+			p.lose[a]--
+			return true
+		}
 	}
-	p.lose[cmd]--
-	return true
+	return false
+}
+
+// takeStall consumes the StallAt rule that req sets off, if any.
+func (p *FaultProxy) takeStall(req aim) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, a := range []aim{req, {req.command, ""}} {
+		if p.stallAt[a] {
+			delete(p.stallAt, a)
+			return true
+		}
+	}
+	return false
 }
 
 // next reads one MongoDB message (length-prefixed) or whatever bytes are there.
@@ -327,17 +376,26 @@ func (p *FaultProxy) next(r *bufio.Reader) ([]byte, error) {
 const opMsg = 2013
 
 // mongoCommand returns the command name of an OP_MSG request (the first key
-// of its body) and its request id.
-func mongoCommand(msg []byte) (string, int32, bool) {
+// of its body), the collection it names (that key's value, when a string)
+// and its request id.
+func mongoCommand(msg []byte) (command, collection string, id int32, ok bool) {
 	// header (16) + flagBits (4) + section kind (1) + document length (4) + element type (1)
 	if len(msg) < 26 || bin.LittleEndian.Uint32(msg[12:16]) != opMsg || msg[20] != 0 {
-		return "", 0, false
+		return "", "", 0, false
 	}
-	id := int32(bin.LittleEndian.Uint32(msg[4:8]))
-	key := msg[26:]
-	end := strings.IndexByte(string(key), 0)
+	id = int32(bin.LittleEndian.Uint32(msg[4:8]))
+	kind, rest := msg[25], msg[26:]
+	end := bytes.IndexByte(rest, 0)
 	if end < 0 {
-		return "", 0, false
+		return "", "", 0, false
 	}
-	return string(key[:end]), id, true
+	command, rest = string(rest[:end]), rest[end+1:]
+	const bsonString = 0x02
+	if kind == bsonString && len(rest) >= 4 {
+		n := int(bin.LittleEndian.Uint32(rest[:4]))
+		if n >= 1 && len(rest) >= 4+n {
+			collection = string(rest[4 : 4+n-1])
+		}
+	}
+	return command, collection, id, true
 }

@@ -107,3 +107,34 @@ func TestFaultProxyDelaysEveryMessage(t *testing.T) {
 	assert.GreaterOrEqual(t, time.Since(start), 600*time.Millisecond, "request and answer are each held")
 	proxy.Delay(0)
 }
+
+// A request writes to several collections (an outbox hint, then the
+// document): a fault aimed at one collection leaves the others alone.
+func TestFaultProxyAimsAtOneCollection(t *testing.T) {
+	ctx := testenv.Context(t)
+	coll, direct, proxy := proxiedCollection(t)
+	other := coll.Database().Collection("others")
+	require.NoError(t, coll.Database().Client().Ping(ctx, nil))
+
+	proxy.LoseAnswerOn("insert", "docs", 1)
+	_, err := other.InsertOne(ctx, bson.M{"_id": "spared"})
+	require.NoError(t, err, "an insert into another collection is not aimed at")
+	_, err = coll.InsertOne(ctx, bson.M{"_id": "aimed"})
+	require.Error(t, err)
+	n, err := direct.CountDocuments(ctx, bson.M{"_id": "aimed"})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n)
+
+	proxy.StallAt("insert", "docs")
+	_, err = other.InsertOne(ctx, bson.M{"_id": "before"})
+	require.NoError(t, err, "the stall waits for its command")
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err = coll.InsertOne(short, bson.M{"_id": "held"})
+	require.Error(t, err)
+	proxy.Resume()
+	require.Eventually(t, func() bool {
+		n, err := direct.CountDocuments(ctx, bson.M{"_id": "held"})
+		return err == nil && n == 1
+	}, 20*time.Second, 50*time.Millisecond, "the held insert lands once the network recovers")
+}

@@ -34,7 +34,7 @@ func TestALostInsertAnswerNeverSellsTheTicketTwice(t *testing.T) {
 	e := ordertest.New(t, ordertest.ThroughProxy())
 	ticketID := e.ListTicket("seller", "Concert", 1000)
 
-	e.Proxy.LoseAnswer("insert", 1)
+	e.Proxy.LoseAnswerOn("insert", "orders", 1)
 	res := e.API.Do("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(e.User("buyer")))
 	require.Equal(t, 1, e.Proxy.Lost(), "the order's insert was stored and its answer lost")
 	require.Equal(t, http.StatusCreated, res.Status, "decided by the order's id: it is stored: %s", res.Raw)
@@ -127,7 +127,7 @@ func TestAnInsertThatLandsAfterIts503IsTheBuyersOrder(t *testing.T) {
 	e := ordertest.New(t, ordertest.ThroughProxy())
 	ticketID := e.ListTicket("seller", "Concert", 1000)
 
-	e.BetweenHoldAndInsert(e.Proxy.Stall)
+	e.Proxy.StallAt("insert", "orders")
 	res := e.API.Do("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(e.User("buyer")))
 	assert.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
 	e.Store.WithClock(time.Now)
@@ -161,7 +161,7 @@ func TestNoDoubleSellWhileAnswersAreLost(t *testing.T) {
 	for i := range ids {
 		ids[i] = e.ListTicket("seller", "Concert", 1000)
 	}
-	e.Proxy.LoseAnswer("insert", 3)
+	e.Proxy.LoseAnswerOn("insert", "orders", 3)
 	e.Proxy.LoseAnswer("findAndModify", 3)
 	var wg sync.WaitGroup
 	results := make([]map[int]int, tickets)

@@ -57,6 +57,7 @@ func TestAStaleCancellationDoesNotRelease(t *testing.T) {
 	tk.Release("a")
 	assert.Equal(t, "b", tk.OrderID)
 	assert.True(t, tk.Reserved())
+	assert.Equal(t, int64(1), tk.Version, "nor is it a change to publish")
 }
 
 // event is one order event as tickets receives it.

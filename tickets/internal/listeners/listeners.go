@@ -5,7 +5,10 @@
 //	order:completed  the ticket is sold to that order
 //
 // Each handler is idempotent (a repeat changes nothing, see package ticket),
-// and each change is stored with its ticket:updated event in one write.
+// and each change is stored with its ticket:updated event in one write. The
+// created and cancelled of one order may run in either order or at once; the
+// store's Reserve and Release make every interleaving end with a closed order
+// holding nothing.
 package listeners
 
 import (
@@ -23,6 +26,8 @@ const Queue = "tickets-service"
 
 // Tickets is the storage the handlers need.
 type Tickets interface {
+	Reserve(ctx context.Context, ticketID, orderID string) (bool, error)
+	Release(ctx context.Context, ticketID, orderID string) (bool, error)
 	Update(ctx context.Context, id string, change func(*ticket.Ticket) error) (ticket.Ticket, error)
 }
 
@@ -43,23 +48,29 @@ type handlers struct {
 }
 
 func (h handlers) orderCreated(ctx context.Context, p events.OrderCreated) error {
-	return h.change(ctx, p.Ticket.ID, func(t *ticket.Ticket) error { return t.Reserve(p.ID) })
+	queued, err := h.tickets.Reserve(ctx, p.Ticket.ID, p.ID)
+	return h.done(p.Ticket.ID, queued, err)
 }
 
 func (h handlers) orderCancelled(ctx context.Context, p events.OrderCancelled) error {
-	return h.change(ctx, p.Ticket.ID, func(t *ticket.Ticket) error { t.Release(p.ID); return nil })
+	queued, err := h.tickets.Release(ctx, p.Ticket.ID, p.ID)
+	return h.done(p.Ticket.ID, queued, err)
 }
 
 func (h handlers) orderCompleted(ctx context.Context, p events.OrderCompleted) error {
-	return h.change(ctx, p.Ticket.ID, func(t *ticket.Ticket) error { return t.MarkSold(p.ID) })
+	before := int64(-1)
+	t, err := h.tickets.Update(ctx, p.Ticket.ID, func(t *ticket.Ticket) error {
+		before = t.Version
+		return t.MarkSold(p.ID)
+	})
+	return h.done(p.Ticket.ID, err == nil && t.Version != before, err)
 }
 
-func (h handlers) change(ctx context.Context, ticketID string, change func(*ticket.Ticket) error) error {
-	before := int64(-1)
-	t, err := h.tickets.Update(ctx, ticketID, func(t *ticket.Ticket) error {
-		before = t.Version
-		return change(t)
-	})
+// done tells the relay about a queued event and says what the bus should do.
+func (h handlers) done(ticketID string, queued bool, err error) error {
+	if queued {
+		h.published()
+	}
 	if errors.Is(err, ticket.ErrHeldByAnotherOrder) {
 		return fmt.Errorf("ticket %s: %w: %w", ticketID, bus.ErrNotYet, err)
 	}
@@ -67,9 +78,6 @@ func (h handlers) change(ctx context.Context, ticketID string, change func(*tick
 		// ErrNotFound included: orders learns of tickets only from us, so an
 		// order for an unknown ticket is a bug; retried, then parked.
 		return fmt.Errorf("ticket %s: %w", ticketID, err)
-	}
-	if t.Version != before {
-		h.published()
 	}
 	return nil
 }

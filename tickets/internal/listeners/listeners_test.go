@@ -3,12 +3,15 @@ package listeners_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/bus"
 	"ticketing.dev/common/events"
@@ -71,7 +74,11 @@ func completed(orderID, ticketID string) events.Payload {
 
 // handle runs the handler for m's subject, as the bus would.
 func (h *harness) handle(m bus.Message) error {
-	return h.handlers[m.Subject](testenv.Context(h.t), m)
+	return h.handleIn(testenv.Context(h.t), m)
+}
+
+func (h *harness) handleIn(ctx context.Context, m bus.Message) error {
+	return h.handlers[m.Subject](ctx, m)
 }
 
 func TestOrderCreatedWaitsUntilTheHoldingOrderIsReleased(t *testing.T) {
@@ -238,4 +245,69 @@ func TestListenersOverTheBroker(t *testing.T) {
 	}
 	assert.Equal(t, []step{{1, "a", false}, {2, "", false}, {3, "b", false}, {4, "b", true}}, steps)
 	assert.Contains(t, attempts, "order:created b -> ok")
+}
+
+func TestARedeliveredOrderCreatedAfterItsCancellationDoesNotLock(t *testing.T) {
+	h := newHarness(t)
+	id := h.newTicket()
+	first := message(t, created("a", id))
+	require.NoError(t, h.handle(first))
+	require.NoError(t, h.handle(message(t, cancelled("a", id))))
+	released := h.get(id)
+	require.True(t, released.ForSale())
+
+	again := first
+	again.Deliveries = 2
+	require.NoError(t, h.handle(again))
+	tk := h.get(id)
+	assert.True(t, tk.ForSale(), "the redelivery must not lock the ticket again")
+	assert.Equal(t, released.Version, tk.Version, "and writes nothing")
+}
+
+// Must hold: 10,000 reserve/cancel cycles on one ticket leave its document
+// the size it had after the first, under 4 KiB. The handlers are driven
+// directly (the broker is not what is measured); the real relay publishes and
+// removes the queued events after each cycle, as it does in service when
+// notified.
+func TestTenThousandReserveCancelCyclesKeepTheTicketSmall(t *testing.T) {
+	const cycles = 10_000
+	h := newHarness(t)
+	// 30,000 writes and as many outbox removals: several minutes on a busy
+	// machine, more than testenv.Context allows.
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
+	defer cancel()
+	relay := outbox.NewRelay(testenv.NewBus(t, testenv.NATSURL(t)), testenv.Logger(t), h.tickets.Collection())
+	id := h.newTicket()
+	oid, err := primitive.ObjectIDFromHex(id)
+	require.NoError(t, err)
+	size := func() int {
+		raw, err := h.tickets.Collection().FindOne(ctx, bson.M{"_id": oid}).Raw()
+		require.NoError(t, err)
+		return len(raw)
+	}
+
+	_, err = relay.Flush(ctx) // ticket:created
+	require.NoError(t, err)
+	start := time.Now()
+	var afterFirst int
+	for i := range cycles {
+		order := fmt.Sprintf("order-%05d", i)
+		require.NoError(t, h.handleIn(ctx, message(t, created(order, id))))
+		require.NoError(t, h.handleIn(ctx, message(t, cancelled(order, id))))
+		published, err := relay.Flush(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 2, published, "cycle %d: reserved, then released", i)
+		if i == 0 {
+			afterFirst = size()
+		}
+	}
+	took := time.Since(start)
+	tk := h.get(id)
+	assert.True(t, tk.ForSale())
+	assert.Equal(t, int64(2*cycles), tk.Version)
+	final := size()
+	t.Logf("ticket document (BSON): %d bytes after 1 cycle, %d bytes after %d cycles; %s, %s a cycle",
+		afterFirst, final, cycles, took.Round(time.Second), (took / cycles).Round(100*time.Microsecond))
+	assert.Less(t, final, 4096, "must hold: under 4 KiB")
+	assert.Equal(t, afterFirst, final, "the document does not grow with cycles")
 }

@@ -27,14 +27,18 @@ import (
 // the ticket between its read and its write.
 const maxConflicts = 20
 
-// Tickets is the tickets collection.
+// Tickets is the tickets collection, with the closed orders that keep late
+// order events from reserving (holds.go).
 type Tickets struct {
-	coll *mongo.Collection
+	coll   *mongo.Collection
+	closed *mongo.Collection
+	// between, set only by tests, runs at each step of Reserve and Release.
+	between func(step string)
 }
 
-// NewTickets returns the store over db's "tickets" collection.
+// NewTickets returns the store over db's "tickets" and "closedOrders" collections.
 func NewTickets(db *mongo.Database) *Tickets {
-	return &Tickets{coll: db.Collection("tickets")}
+	return &Tickets{coll: db.Collection("tickets"), closed: db.Collection("closedOrders")}
 }
 
 // Collection is the collection whose outbox the relay publishes.
@@ -55,22 +59,21 @@ func (s *Tickets) EnsureIndexes(ctx context.Context) error {
 }
 
 type ticketDoc struct {
-	ID           primitive.ObjectID `bson:"_id"`
-	UserID       string             `bson:"userId"`
-	Title        string             `bson:"title"`
-	Price        money.Price        `bson:"price"`
-	Version      int64              `bson:"version"`
-	OrderID      string             `bson:"orderId"`
-	Sold         bool               `bson:"sold"`
-	ClosedOrders []string           `bson:"closedOrders"`
-	CreatedAt    time.Time          `bson:"createdAt"`
-	Outbox       []outbox.Pending   `bson:"outbox,omitempty"`
+	ID        primitive.ObjectID `bson:"_id"`
+	UserID    string             `bson:"userId"`
+	Title     string             `bson:"title"`
+	Price     money.Price        `bson:"price"`
+	Version   int64              `bson:"version"`
+	OrderID   string             `bson:"orderId"`
+	Sold      bool               `bson:"sold"`
+	CreatedAt time.Time          `bson:"createdAt"`
+	Outbox    []outbox.Pending   `bson:"outbox,omitempty"`
 }
 
 func (d ticketDoc) ticket() ticket.Ticket {
 	return ticket.Ticket{
 		ID: d.ID.Hex(), UserID: d.UserID, Title: d.Title, Price: d.Price, Version: d.Version,
-		OrderID: d.OrderID, Sold: d.Sold, ClosedOrders: d.ClosedOrders, CreatedAt: d.CreatedAt,
+		OrderID: d.OrderID, Sold: d.Sold, CreatedAt: d.CreatedAt,
 	}
 }
 
@@ -89,7 +92,7 @@ func (s *Tickets) Create(ctx context.Context, t *ticket.Ticket) error {
 	}
 	doc := ticketDoc{
 		ID: id, UserID: t.UserID, Title: t.Title, Price: t.Price, Version: t.Version,
-		ClosedOrders: []string{}, CreatedAt: t.CreatedAt, Outbox: []outbox.Pending{ev},
+		CreatedAt: t.CreatedAt, Outbox: []outbox.Pending{ev},
 	}
 	if err := outbox.Mark(ctx, s.coll, id, ev); err != nil {
 		return err
@@ -151,7 +154,7 @@ func (s *Tickets) Update(ctx context.Context, id string, change func(*ticket.Tic
 		res, err := s.coll.UpdateOne(ctx, bson.M{"_id": oid, "version": read}, bson.D{
 			{Key: "$set", Value: bson.M{
 				"title": t.Title, "price": t.Price, "version": t.Version,
-				"orderId": t.OrderID, "sold": t.Sold, "closedOrders": t.ClosedOrders,
+				"orderId": t.OrderID, "sold": t.Sold,
 			}},
 			outbox.Push(ev),
 		})

@@ -6,7 +6,6 @@ package ticket
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -27,15 +26,9 @@ type Ticket struct {
 	Version int64
 	// OrderID is the order that holds the ticket (reserved) or bought it
 	// (sold); "" while it is for sale.
-	OrderID string
-	Sold    bool
-	// ClosedOrders are the orders that were cancelled for this ticket. Events
-	// travel on separate channels, so an order's order:created may arrive after
-	// its order:cancelled; remembering the cancelled ones is what lets that late
-	// order:created be recognised and ignored instead of locking the ticket
-	// forever.
-	ClosedOrders []string
-	CreatedAt    time.Time
+	OrderID   string
+	Sold      bool
+	CreatedAt time.Time
 }
 
 var (
@@ -102,11 +95,18 @@ func (t *Ticket) Edit(userID, title string, price money.Price) error {
 	return nil
 }
 
-// Reserve applies order:created. A repeat, a late event for an order that was
-// cancelled already, and any order for a sold ticket change nothing.
+// Reserve applies order:created. A repeat and any order for a sold ticket
+// change nothing.
+//
+// Events travel on separate channels, so an order's order:created may arrive
+// after its order:cancelled; reserving then would lock the ticket forever.
+// Which orders are closed is not kept on the ticket (it would grow by one
+// entry per cancellation): the store remembers them apart and calls Reserve
+// only for an order it does not know to be closed, then undoes the hold with
+// Release if the order was closed meanwhile (store.Tickets.Reserve).
 func (t *Ticket) Reserve(orderID string) error {
 	switch {
-	case t.OrderID == orderID, t.Sold, slices.Contains(t.ClosedOrders, orderID):
+	case t.OrderID == orderID, t.Sold:
 		return nil
 	case t.OrderID != "":
 		return ErrHeldByAnotherOrder
@@ -117,16 +117,14 @@ func (t *Ticket) Reserve(orderID string) error {
 }
 
 // Release applies order:cancelled: the ticket is for sale again only if this
-// order holds it. Either way the order is remembered as closed, so its
-// order:created, should it come later, cannot reserve the ticket.
+// order holds it; otherwise nothing changes. (That the order is closed, so its
+// order:created cannot reserve the ticket later, the store records before it
+// calls Release.)
 func (t *Ticket) Release(orderID string) {
-	if t.Sold || slices.Contains(t.ClosedOrders, orderID) {
+	if t.Sold || orderID == "" || t.OrderID != orderID {
 		return
 	}
-	t.ClosedOrders = append(t.ClosedOrders, orderID)
-	if t.OrderID == orderID {
-		t.OrderID = ""
-	}
+	t.OrderID = ""
 	t.Version++
 }
 

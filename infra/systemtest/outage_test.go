@@ -421,16 +421,16 @@ type (
 	}
 )
 
-func readAll[T any](ctx context.Context, svc *harness.Service, collection string) ([]T, error) {
+// readInto reads every document of svc's collection into docs (a pointer to a slice).
+func readInto(ctx context.Context, svc *harness.Service, collection string, docs any) error {
 	cur, err := svc.DB.Collection(collection).Find(ctx, bson.M{})
+	if err == nil {
+		err = cur.All(ctx, docs)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s's %s: %w", svc.Name, collection, err)
+		return fmt.Errorf("reading %s's %s: %w", svc.Name, collection, err)
 	}
-	var docs []T
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("reading %s's %s: %w", svc.Name, collection, err)
-	}
-	return docs, nil
+	return nil
 }
 
 // disagreements lists every way the services' records of the sale contradict
@@ -458,25 +458,27 @@ func (s *flashSale) disagreements() []string {
 	var out []string
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 
-	ticketDocs, err := readAll[ticketsDoc](ctx, s.tickets, "tickets")
-	if err != nil {
-		return []string{err.Error()}
-	}
-	replica, err := readAll[replicaDoc](ctx, s.orders, "tickets")
-	if err != nil {
-		return []string{err.Error()}
-	}
-	orders, err := readAll[orderDoc](ctx, s.orders, "orders")
-	if err != nil {
-		return []string{err.Error()}
-	}
-	paymentsOrders, err := readAll[paymentsOrderDoc](ctx, s.payments, "orders")
-	if err != nil {
-		return []string{err.Error()}
-	}
-	charges, err := readAll[chargeDoc](ctx, s.payments, "charges")
-	if err != nil {
-		return []string{err.Error()}
+	var (
+		ticketDocs     []ticketsDoc
+		replica        []replicaDoc
+		orders         []orderDoc
+		paymentsOrders []paymentsOrderDoc
+		charges        []chargeDoc
+	)
+	for _, read := range []struct {
+		svc        *harness.Service
+		collection string
+		docs       any
+	}{
+		{s.tickets, "tickets", &ticketDocs},
+		{s.orders, "tickets", &replica},
+		{s.orders, "orders", &orders},
+		{s.payments, "orders", &paymentsOrders},
+		{s.payments, "charges", &charges},
+	} {
+		if err := readInto(ctx, read.svc, read.collection, read.docs); err != nil {
+			return []string{err.Error()}
+		}
 	}
 	s.mu.Lock()
 	edits := maps.Clone(s.edits)

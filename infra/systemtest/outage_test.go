@@ -230,19 +230,24 @@ func (s *flashSale) anyOrder() (saleOrder, bool) {
 	return saleOrder{}, false
 }
 
+// reserve asks for a ticket: 201 a new order, 409 someone holds it or it is
+// sold, 200 the buyer's own open order that holds it already.
 func (s *flashSale) reserve(buyer int, ticketID string) {
 	res, ok := s.ask("reserve", "orders", s.orders.API, "POST", "/api/orders", map[string]string{"ticketId": ticketID},
-		s.buyers[buyer], http.StatusCreated, http.StatusConflict)
-	if !ok || res.Status != http.StatusCreated {
+		s.buyers[buyer], http.StatusCreated, http.StatusOK, http.StatusConflict)
+	if !ok || res.Status == http.StatusConflict {
 		return
 	}
 	var o orderBody
-	if err := json.Unmarshal([]byte(res.Raw), &o); err != nil || o.ID == "" {
-		s.wrongAnswer("reserve answered 201 without an order: %s", res.Raw)
+	if err := json.Unmarshal([]byte(res.Raw), &o); err != nil || o.ID == "" || o.Ticket.ID != ticketID || o.Status != "created" {
+		s.wrongAnswer("reserve of %s answered %d without an open order for it: %s", ticketID, res.Status, res.Raw)
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, known := s.placed[o.ID]; known {
+		return
+	}
 	so := saleOrder{id: o.ID, buyer: buyer, ticketID: ticketID}
 	s.placed[o.ID] = so
 	s.live = append(s.live, so)

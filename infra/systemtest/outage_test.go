@@ -488,6 +488,11 @@ func (s *flashSale) disagreements() []string {
 	s.mu.Lock()
 	edits := maps.Clone(s.edits)
 	s.mu.Unlock()
+	// Both are back to serving, by themselves: tickets is read for every
+	// ticket below, orders here.
+	if res, err := s.orders.API.Try("GET", "/api/orders", nil, apitest.As(s.buyers[0])); err != nil || res.Status != http.StatusOK {
+		add("orders does not serve a buyer's orders: %v %v", res, err)
+	}
 
 	replicaOf := map[string]replicaDoc{}
 	for _, d := range replica {

@@ -235,7 +235,7 @@ func (s *flashSale) anyOrder() (saleOrder, bool) {
 func (s *flashSale) reserve(buyer int, ticketID string) {
 	res, ok := s.ask("reserve", "orders", s.orders.API, "POST", "/api/orders", map[string]string{"ticketId": ticketID},
 		s.buyers[buyer], http.StatusCreated, http.StatusOK, http.StatusConflict)
-	if !ok || res.Status == http.StatusConflict {
+	if !ok || (res.Status != http.StatusCreated && res.Status != http.StatusOK) {
 		return
 	}
 	var o orderBody

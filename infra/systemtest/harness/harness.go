@@ -18,6 +18,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -28,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
@@ -246,4 +248,47 @@ func Run(bin string, env map[string]string) (string, error) {
 	}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// parkedMarkerPrefix starts the end marker Parked publishes; it is never a
+// parked record.
+const parkedMarkerPrefix = "harness: end of parked records "
+
+// Parked returns every record parked for queue (bus.ParkedChannel) since the
+// broker started, in order. Reading a channel never says it is at its end,
+// so Parked first appends a marker of its own and reads up to it: what comes
+// before is everything parked until now, none included when nothing was.
+func (s *System) Parked(queue string) []bus.Parked {
+	s.t.Helper()
+	conn, err := stan.Connect(testenv.ClusterID, testenv.RandomName("parked-reader"), stan.NatsURL(s.NATS.URL))
+	require.NoError(s.t, err, "connecting to read %s", bus.ParkedChannel(queue))
+	defer func() { _ = conn.Close() }()
+	channel := bus.ParkedChannel(queue)
+	marker := parkedMarkerPrefix + testenv.RandomName("")
+	require.NoError(s.t, conn.Publish(channel, []byte(marker)))
+
+	raw := make(chan []byte, 1024)
+	sub, err := conn.Subscribe(channel, func(m *stan.Msg) { raw <- m.Data }, stan.DeliverAllAvailable())
+	require.NoError(s.t, err)
+	defer func() { _ = sub.Close() }()
+	var parked []bus.Parked
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case data := <-raw:
+			switch {
+			case string(data) == marker:
+				return parked
+			case bytes.HasPrefix(data, []byte(parkedMarkerPrefix)):
+				continue // an earlier reader's marker
+			}
+			var p bus.Parked
+			if err := json.Unmarshal(data, &p); err != nil {
+				p = bus.Parked{Queue: queue, Reason: "unreadable parked record: " + string(data)}
+			}
+			parked = append(parked, p)
+		case <-timeout:
+			s.t.Fatalf("harness: reading %s did not reach its end marker in 30s", channel)
+		}
+	}
 }

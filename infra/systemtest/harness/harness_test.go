@@ -3,11 +3,14 @@ package harness_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
+	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"ticketing.dev/common/apitest"
+	"ticketing.dev/common/events"
 	"ticketing.dev/common/testenv"
 	"ticketing.dev/infra/systemtest/harness"
 )
@@ -41,4 +44,24 @@ func TestAMissingSettingStopsTheServiceWithItsName(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, out, "MONGO_URI")
 	assert.Contains(t, out, "ORDER_EXPIRATION_WINDOW")
+}
+
+// Parked reads a queue's parked channel to its end: nothing while nothing
+// was parked, then exactly what the service parked, however often it is read.
+func TestParkedReadsWhatAServiceParked(t *testing.T) {
+	sys := harness.New(t)
+	sys.Start("tickets", nil)
+	assert.Empty(t, sys.Parked("tickets-service"))
+
+	conn, err := stan.Connect(testenv.ClusterID, testenv.RandomName("poison"), stan.NatsURL(sys.NATS.URL))
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.Publish(string(events.SubjectOrderCreated), []byte("not an event")))
+
+	require.Eventually(t, func() bool { return len(sys.Parked("tickets-service")) > 0 }, 20*time.Second, 100*time.Millisecond)
+	parked := sys.Parked("tickets-service")
+	require.Len(t, parked, 1)
+	assert.Equal(t, string(events.SubjectOrderCreated), parked[0].Subject)
+	assert.Contains(t, parked[0].Reason, "malformed")
+	assert.Empty(t, sys.Parked("orders-service"))
 }

@@ -80,13 +80,12 @@ func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *
 }
 
 // storeUnavailable recognises the outages of the stores services use, beyond
-// the network errors the bus knows: MongoDB's (server selection, timeouts,
-// network, and a primary stepping down, which the driver labels retryable),
-// and Redis's replies that it cannot serve now (recognised by the RedisError
-// marker of go-redis's errors, which common does not import).
+// the network errors the bus knows: MongoDB's, as mongox.IsUnavailable knows
+// them (a primary stepping down included), and Redis's replies that it cannot
+// serve now (recognised by the RedisError marker of go-redis's errors, which
+// common does not import).
 func storeUnavailable(err error) bool {
-	var server mongo.ServerError
-	if mongox.IsUnavailable(err) || errors.As(err, &server) && server.HasErrorLabel("RetryableWriteError") {
+	if mongox.IsUnavailable(err) {
 		return true
 	}
 	var reply interface {

@@ -67,7 +67,9 @@ func TestRelayPublishesInOrderAndEmptiesTheOutbox(t *testing.T) {
 	ticket := testenv.RandomName("t")
 	got := &collector{ticket: ticket}
 	queue := testenv.RandomName("q")
-	require.NoError(t, client.Subscribe(bus.Subscription{Subject: events.SubjectTicketUpdated, Queue: queue, Handler: got.handle}))
+	// One message in flight, so arrival order is the broker's order, which is
+	// the order the relay published in (handlers otherwise run concurrently).
+	require.NoError(t, client.Subscribe(bus.Subscription{Subject: events.SubjectTicketUpdated, Queue: queue, Handler: got.handle, MaxInflight: 1}))
 
 	a := pending(t, ticket, "a", 1)
 	require.NoError(t, outbox.Mark(ctx, coll, ticket, a))

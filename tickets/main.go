@@ -7,4 +7,4 @@ import (
 	"ticketing.dev/tickets/internal/app"
 )
 
-func main() { server.Main("tickets", app.Run) }
+func main() { server.Main("tickets", app.Service.Run) }

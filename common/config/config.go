@@ -157,3 +157,7 @@ func (e *Env) LoadCommon(s Service) Common {
 	}
 	return c
 }
+
+// Settings returns c. A service's Config embeds Common, and so answers
+// Settings for common/service, which reads only the shared part.
+func (c Common) Settings() Common { return c }

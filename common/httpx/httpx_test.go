@@ -21,6 +21,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/errs"
 	"ticketing.dev/common/httpx"
@@ -276,4 +277,16 @@ func TestLogLinesCarryTheRequestID(t *testing.T) {
 	res := send(t, srv, "GET", "/boom", "", http.NoBody)
 	require.Equal(t, http.StatusInternalServerError, res.status)
 	assert.Contains(t, logs.String(), "request_id=", "log lines of one request can be found together")
+}
+
+func TestADatabaseOutageAnswers503InEveryService(t *testing.T) {
+	outage := fmt.Errorf("orders: finding ticket: %w", mongo.ErrClientDisconnected)
+	h := httpx.Handle(func(http.ResponseWriter, *http.Request) error { return outage })
+	rec := httptest.NewRecorder()
+	h(rec, httptest.NewRequest("GET", "/api/orders", http.NoBody))
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	var body errs.Body
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+	assert.Equal(t, []errs.Item{msg("Service temporarily unavailable")}, body.Errors)
+	assert.NotContains(t, rec.Body.String(), "disconnected", "the cause goes to the log only")
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"ticketing.dev/common/errs"
+	"ticketing.dev/common/mongox"
 )
 
 // HandlerFunc is an http.HandlerFunc that may fail. Returning an error hands
@@ -39,10 +40,14 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // WriteError turns any error into the common error body. A CustomError speaks
-// for itself; anything else is logged with its detail and answered with a
-// generic 500, so internals never reach the client.
+// for itself; a database outage (mongox.IsUnavailable) answers 503, in every
+// service, without each one mapping it; anything else is logged with its
+// detail and answered with a generic 500, so internals never reach the client.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var custom errs.CustomError
+	if !errors.As(err, &custom) && mongox.IsUnavailable(err) {
+		err = errs.DatabaseConnection(err)
+	}
 	if errors.As(err, &custom) {
 		if custom.StatusCode() >= http.StatusInternalServerError {
 			LoggerFrom(r.Context()).Error("request failed", "status", custom.StatusCode(), "err", err)

@@ -98,7 +98,7 @@ func BenchmarkFlushAmong100000Documents(b *testing.B) {
 	for _, d := range docs {
 		ids = append(ids, d.ID)
 	}
-	relay := outbox.NewRelay(discard{}, testenv.Logger(b), coll)
+	relay := outbox.NewRelay(discard{}, testenv.Logger(b), outbox.New(coll))
 	pend := func() {
 		for _, id := range ids {
 			ev := event(b, id.Hex())
@@ -178,7 +178,7 @@ func BenchmarkDrainABacklogOf5000(b *testing.B) {
 			b.Fatal(err)
 		}
 		docs = nil
-		relay := outbox.NewRelay(client, testenv.Logger(b), coll)
+		relay := outbox.NewRelay(client, testenv.Logger(b), outbox.New(coll))
 		runtime.GC()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)

@@ -203,7 +203,38 @@ const (
 	firstRecheck = 50 * time.Millisecond
 )
 
-// Relay publishes the pending events of some collections.
+// Outbox is one collection whose documents carry pending events, as the store
+// that writes them holds it: the store marks events before its write (Mark)
+// and says when the write queued them (Queued), so the relay publishes at once
+// instead of at its next look. Nothing else needs to know an event was queued.
+type Outbox struct {
+	coll   *mongo.Collection
+	queued chan struct{}
+}
+
+// New returns the outbox of coll.
+func New(coll *mongo.Collection) *Outbox {
+	return &Outbox{coll: coll, queued: make(chan struct{}, 1)}
+}
+
+// Collection is the collection whose documents carry the events.
+func (o *Outbox) Collection() *mongo.Collection { return o.coll }
+
+// Mark records that the document docID is about to receive evs (see the
+// package function Mark).
+func (o *Outbox) Mark(ctx context.Context, docID any, evs ...Pending) error {
+	return Mark(ctx, o.coll, docID, evs...)
+}
+
+// Queued tells the relay that a write stored events. It never blocks.
+func (o *Outbox) Queued() {
+	select {
+	case o.queued <- struct{}{}:
+	default:
+	}
+}
+
+// Relay publishes the pending events of some outboxes.
 type Relay struct {
 	pub      Publisher
 	colls    map[string]*mongo.Collection // by database and name
@@ -214,6 +245,7 @@ type Relay struct {
 	grace    time.Duration
 	backstop time.Duration
 	wake     chan struct{}
+	boxes    []*Outbox
 
 	mu sync.Mutex
 	// recheck holds hints whose event was not on its document, and when to
@@ -221,8 +253,8 @@ type Relay struct {
 	recheck map[string]time.Time
 }
 
-// NewRelay returns a relay for colls. Call Run to start it.
-func NewRelay(pub Publisher, logger *slog.Logger, colls ...*mongo.Collection) *Relay {
+// NewRelay returns a relay for boxes. Call Run to start it.
+func NewRelay(pub Publisher, logger *slog.Logger, boxes ...*Outbox) *Relay {
 	r := &Relay{
 		pub:      pub,
 		colls:    map[string]*mongo.Collection{},
@@ -233,10 +265,12 @@ func NewRelay(pub Publisher, logger *slog.Logger, colls ...*mongo.Collection) *R
 		backstop: BackstopInterval,
 		wake:     make(chan struct{}, 1),
 		recheck:  map[string]time.Time{},
+		boxes:    boxes,
 	}
 	majority := options.Collection().SetReadConcern(readconcern.Majority())
 	seen := map[string]bool{}
-	for _, c := range colls {
+	for _, box := range boxes {
+		c := box.coll
 		db := c.Database()
 		r.colls[db.Name()+"."+c.Name()] = db.Collection(c.Name(), majority)
 		if !seen[db.Name()] {
@@ -259,8 +293,9 @@ func (r *Relay) WithGrace(d time.Duration) *Relay {
 	return r
 }
 
-// Notify asks the relay to look now. Call it after a write that pushed events,
-// so they go out at once instead of at the next look. It never blocks.
+// Notify asks the relay to look now. Stores call their Outbox's Queued
+// instead; Notify is for what has no outbox of its own (tests, tools). It
+// never blocks.
 func (r *Relay) Notify() {
 	select {
 	case r.wake <- struct{}{}:
@@ -278,6 +313,13 @@ func (r *Relay) Run(ctx context.Context) error {
 		defer wg.Done()
 		r.runBackstop(ctx)
 	}()
+	for _, box := range r.boxes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.listen(ctx, box)
+		}()
+	}
 	t := time.NewTimer(r.idle)
 	defer t.Stop()
 	for {
@@ -292,6 +334,18 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		case <-r.wake:
+		}
+	}
+}
+
+// listen wakes the relay whenever box's store queued events.
+func (r *Relay) listen(ctx context.Context, box *Outbox) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-box.queued:
+			r.Notify()
 		}
 	}
 }

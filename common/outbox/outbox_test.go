@@ -80,7 +80,7 @@ func TestRelayPublishesInOrderAndEmptiesTheOutbox(t *testing.T) {
 	_, err = coll.UpdateOne(ctx, bson.M{"_id": ticket}, bson.D{{Key: "$set", Value: bson.M{"title": "b"}}, outbox.Push(b, c)})
 	require.NoError(t, err)
 
-	relay := outbox.NewRelay(client, testenv.Logger(t), coll)
+	relay := outbox.NewRelay(client, testenv.Logger(t), outbox.New(coll))
 	n, err := relay.Flush(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 3, n)
@@ -99,13 +99,37 @@ func TestRelayPublishesInOrderAndEmptiesTheOutbox(t *testing.T) {
 	assert.Zero(t, n, "nothing is published twice by one relay")
 }
 
+func TestQueuedWakesTheRelayAtOnce(t *testing.T) {
+	ctx := testenv.Context(t)
+	db := testenv.NewDatabase(t)
+	box := outbox.New(db.Collection("tickets"))
+	client := testenv.NewBus(t, testenv.NATSURL(t))
+	ticket := testenv.RandomName("t")
+	got := &collector{ticket: ticket}
+	require.NoError(t, client.Subscribe(bus.Subscription{Subject: events.SubjectTicketUpdated, Queue: testenv.RandomName("q"), Handler: got.handle}))
+	// Idle for an hour: only Queued can make this relay look again.
+	relay := outbox.NewRelay(client, testenv.Logger(t), box).WithInterval(time.Hour)
+	testenv.Background(t, relay.Run)
+	time.Sleep(300 * time.Millisecond) // past the relay's first look and the backstop's
+
+	ev := pending(t, ticket, "queued", 1)
+	require.NoError(t, box.Mark(ctx, ticket, ev))
+	_, err := box.Collection().InsertOne(ctx, bson.M{"_id": ticket, outbox.Field: []outbox.Pending{ev}})
+	require.NoError(t, err)
+	box.Queued()
+	box.Queued() // a second signal before the relay ran never blocks the store
+
+	require.Eventually(t, func() bool { return len(got.titles(t)) == 1 }, 10*time.Second, 20*time.Millisecond)
+	assert.Equal(t, []string{"queued"}, got.titles(t))
+}
+
 func TestRelayPublishesWhatWasWrittenWhileTheBrokerWasDown(t *testing.T) {
 	ctx := testenv.Context(t)
 	db := testenv.NewDatabase(t)
 	coll := db.Collection("tickets")
 	nats := testenv.NewNATS(t)
 	publisher := testenv.NewBus(t, nats.URL)
-	relay := outbox.NewRelay(publisher, testenv.Logger(t), coll).WithInterval(100 * time.Millisecond)
+	relay := outbox.NewRelay(publisher, testenv.Logger(t), outbox.New(coll)).WithInterval(100 * time.Millisecond)
 	relayCtx, stopRelay := context.WithCancel(ctx)
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); _ = relay.Run(relayCtx) }()
@@ -235,7 +259,7 @@ func TestABrokerFailingMidBatchNeverCostsAnUnpublishedEvent(t *testing.T) {
 	write(t, coll, "t1", evs[2:]...)
 
 	pub := &recorder{okUntil: 2}
-	relay := outbox.NewRelay(pub, testenv.Logger(t), coll)
+	relay := outbox.NewRelay(pub, testenv.Logger(t), outbox.New(coll))
 	n, err := relay.Flush(ctx)
 	require.ErrorIs(t, err, errBrokerDown)
 	assert.Equal(t, 2, n)
@@ -287,7 +311,7 @@ func TestTwoRelaysAtOncePublishEverythingAndLoseNothing(t *testing.T) {
 	relayCtx, stop := context.WithCancel(ctx)
 	var relays sync.WaitGroup
 	for range 2 {
-		relay := outbox.NewRelay(client, testenv.Logger(t), coll).WithInterval(20 * time.Millisecond)
+		relay := outbox.NewRelay(client, testenv.Logger(t), outbox.New(coll)).WithInterval(20 * time.Millisecond)
 		relays.Add(1)
 		go func() { defer relays.Done(); _ = relay.Run(relayCtx) }()
 	}
@@ -346,7 +370,7 @@ func TestAHintWithoutItsWriteIsKeptForTheGraceAndThenDeleted(t *testing.T) {
 	coll := db.Collection("tickets")
 	pub := &recorder{okUntil: -1}
 	const grace = 500 * time.Millisecond
-	relay := outbox.NewRelay(pub, testenv.Logger(t), coll).WithGrace(grace)
+	relay := outbox.NewRelay(pub, testenv.Logger(t), outbox.New(coll)).WithGrace(grace)
 
 	// A write on its way: its hint is there, the document not yet.
 	late := pending(t, "late", "x", 1)
@@ -387,7 +411,7 @@ func TestTheBackstopFindsEventsWithoutAHint(t *testing.T) {
 	require.NoError(t, err)
 
 	pub := &recorder{okUntil: -1}
-	relay := outbox.NewRelay(pub, testenv.Logger(t), coll)
+	relay := outbox.NewRelay(pub, testenv.Logger(t), outbox.New(coll))
 	n, err := relay.Backstop(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n, "one document had events and no hint")
@@ -411,7 +435,7 @@ func TestRunRunsTheBackstopWhenItStarts(t *testing.T) {
 	unhinted(t, coll, "old")
 
 	pub := &recorder{okUntil: -1}
-	relay := outbox.NewRelay(pub, testenv.Logger(t), coll)
+	relay := outbox.NewRelay(pub, testenv.Logger(t), outbox.New(coll))
 	relayCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = relay.Run(relayCtx) }()

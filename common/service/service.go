@@ -1,8 +1,35 @@
 // Package service is the wiring every service shares: it opens the database,
 // the broker and the session manager a service declares it needs, creates the
 // service's indexes in the background, builds the router with the standard
-// middleware and health endpoints, and serves until shutdown. A service's own app package adds only its routes, listeners and
-// background work, so every service is put together the same way.
+// middleware and health endpoints, relays the service's outboxes, and serves
+// until shutdown.
+//
+// # The shape of a service
+//
+// Every service has the same folders and the same app package, so a reader
+// who knows one finds their way in all five:
+//
+//	main.go                  func main() { server.Main("<name>", app.Service.Run) }
+//	internal/app             Service, Config, LoadConfig, App, Wire — and nothing else
+//	internal/api             Mount(r, Deps): decode → call the domain → respond; toHTTP maps the domain's errors
+//	internal/listeners       Subscriptions(...): one bus.On per subject, delivery limits as its options
+//	internal/store           New(db), EnsureIndexes, Get, Outbox: the only code that speaks MongoDB
+//	internal/<domain>        the rules, with no I/O
+//
+// The app package declares the service as a Spec: what it needs (Needs), how
+// it reads its configuration (LoadConfig) and how it is put together (Wire).
+// Wire builds the stores over Deps and returns the service's App — a
+// service.App (routes, indexes, subscriptions, outboxes, background loops)
+// embedded in a type that also names the parts tests reach for. It starts
+// nothing. Spec.Run is all of main: load, Open, Start (index creation, the
+// outbox relay, the router), subscribe, Serve. The component tests start the
+// service through the same Spec (common/servicetest), so what they test is
+// what main runs.
+//
+// A store that queues an event says so on its Outbox (outbox.Outbox.Queued):
+// handlers and listeners never tell the relay anything. A database outage
+// answers 503 in every service (httpx.WriteError) and is retried, never
+// parked, by every listener (Open's bus configuration).
 package service
 
 import (
@@ -109,6 +136,38 @@ func (d *Deps) AddCloser(name string, close func(ctx context.Context) error) {
 	d.closers = append([]server.Closer{{Name: name, Close: close}}, d.closers...)
 }
 
+// AddStore registers a store the service opened itself (expiration's Redis):
+// readiness checks it, and it closes after the broker, as the database does,
+// so no listener still uses it.
+func (d *Deps) AddStore(name string, check health.Check, close func(ctx context.Context) error) {
+	if d.Checks == nil {
+		d.Checks = map[string]health.Check{}
+	}
+	d.Checks[name] = check
+	d.closers = append(d.closers, server.Closer{Name: name, Close: close})
+}
+
+// Close closes what Open and AddStore opened, in shutdown order: the broker
+// first, then the stores. Serve does it itself; tests that start a service
+// without Serve call it.
+func (d *Deps) Close(ctx context.Context) error {
+	var errs []error
+	for _, c := range d.closers {
+		if err := c.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("closing %s: %w", c.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// takeBackground hands over the background work Deps has gathered (index
+// creation), once: to Start, which runs it beside the service's own.
+func (d *Deps) takeBackground() []func(context.Context) error {
+	bg := d.background
+	d.background = nil
+	return bg
+}
+
 // Index creation is retried from indexRetryFirst, doubling up to
 // indexRetryMax: once the database answers again the indexes follow within
 // a few seconds, and a database that stays away costs a log line per try.
@@ -204,7 +263,7 @@ func (d *Deps) Serve(ctx context.Context, addr string, handler http.Handler, bac
 		Addr:       addr,
 		Handler:    handler,
 		Logger:     d.Logger,
-		Background: slices.Concat(d.background, background),
+		Background: slices.Concat(d.takeBackground(), background),
 		Closers:    d.closers,
 	})
 	if err != nil {

@@ -37,9 +37,7 @@ type Tickets interface {
 // Deps is what the handlers use.
 type Deps struct {
 	Tickets Tickets
-	// Published is told after a write that queued an event (outbox.Relay.Notify).
-	Published func()
-	Now       func() time.Time
+	Now     func() time.Time
 }
 
 type handlers struct{ Deps }
@@ -48,9 +46,6 @@ type handlers struct{ Deps }
 func Mount(r chi.Router, d Deps) {
 	if d.Now == nil {
 		d.Now = time.Now
-	}
-	if d.Published == nil {
-		d.Published = func() {}
 	}
 	h := &handlers{d}
 	r.Route("/api/tickets", func(r chi.Router) {
@@ -137,9 +132,8 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	t := ticket.New(user.ID, title, price, h.Now())
 	if err := h.Tickets.Create(r.Context(), &t); err != nil {
-		return domainError(err)
+		return toHTTP(err)
 	}
-	h.Published()
 	httpx.WriteJSON(w, http.StatusCreated, toResponse(t))
 	return nil
 }
@@ -147,7 +141,7 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 func (h *handlers) show(w http.ResponseWriter, r *http.Request) error {
 	t, err := h.Tickets.Get(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
-		return domainError(err)
+		return toHTTP(err)
 	}
 	httpx.WriteJSON(w, http.StatusOK, toResponse(t))
 	return nil
@@ -157,7 +151,7 @@ func (h *handlers) update(w http.ResponseWriter, r *http.Request) error {
 	user, _ := session.UserFrom(r.Context())
 	id := chi.URLParam(r, "id")
 	if _, ok := mongox.ParseID(id); !ok {
-		return domainError(ticket.ErrNotFound)
+		return toHTTP(ticket.ErrNotFound)
 	}
 	title, price, err := decodeTicketInput(r)
 	if err != nil {
@@ -167,9 +161,8 @@ func (h *handlers) update(w http.ResponseWriter, r *http.Request) error {
 		return t.Edit(user.ID, title, price)
 	})
 	if err != nil {
-		return domainError(err)
+		return toHTTP(err)
 	}
-	h.Published()
 	httpx.WriteJSON(w, http.StatusOK, toResponse(t))
 	return nil
 }
@@ -195,7 +188,7 @@ func (h *handlers) mine(w http.ResponseWriter, r *http.Request) error {
 
 func writeList(w http.ResponseWriter, list []ticket.Ticket, next string, err error) error {
 	if err != nil {
-		return domainError(err)
+		return toHTTP(err)
 	}
 	out := listResponse{Tickets: make([]ticketResponse, len(list))}
 	for i, t := range list {
@@ -208,8 +201,9 @@ func writeList(w http.ResponseWriter, list []ticket.Ticket, next string, err err
 	return nil
 }
 
-// domainError is the one place where ticket errors become HTTP errors.
-func domainError(err error) error {
+// toHTTP is the one place where ticket errors become HTTP errors; a database
+// outage becomes 503 in httpx.WriteError.
+func toHTTP(err error) error {
 	switch {
 	case errors.Is(err, ticket.ErrNotFound):
 		return errs.NotFound("Ticket not found")
@@ -219,8 +213,6 @@ func domainError(err error) error {
 		return errs.Conflict("Ticket is reserved")
 	case errors.Is(err, ticket.ErrSold):
 		return errs.Conflict("Ticket is sold")
-	case mongox.IsUnavailable(err):
-		return errs.DatabaseConnection(err)
 	}
 	return err
 }

@@ -1,12 +1,9 @@
 package api_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +13,7 @@ import (
 	"ticketing.dev/common/apitest"
 	"ticketing.dev/common/bus"
 	"ticketing.dev/common/events"
-	"ticketing.dev/common/outbox"
-	"ticketing.dev/common/service"
+	"ticketing.dev/common/servicetest"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/testenv"
 	"ticketing.dev/tickets/internal/app"
@@ -26,8 +22,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-const jwtKey = "tickets-test-key-0123456789"
 
 type harness struct {
 	t       *testing.T
@@ -40,25 +34,11 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	db := testenv.NewDatabase(t)
-	tickets := store.NewTickets(db)
-	require.NoError(t, tickets.EnsureIndexes(testenv.Context(t)))
-	sessions, err := session.NewManager(jwtKey, false)
-	require.NoError(t, err)
-	b := testenv.NewBus(t, testenv.NATSURL(t))
-	relay := outbox.NewRelay(b, testenv.Logger(t), tickets.Collection())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = relay.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-
-	deps := &service.Deps{Name: "tickets", Logger: testenv.Logger(t), DB: db, Bus: b, Sessions: sessions}
-	srv := httptest.NewServer(app.Handler(deps, tickets, relay.Notify))
-	t.Cleanup(srv.Close)
+	svc := servicetest.Start(t, app.Service)
 	return &harness{
-		t: t, api: apitest.New(t, srv.URL), tickets: tickets, bus: b,
-		seller: apitest.Session(t, jwtKey, "seller-1"),
-		buyer:  apitest.Session(t, jwtKey, "buyer-1"),
+		t: t, api: svc.API, tickets: svc.App.Tickets, bus: svc.Deps.Bus,
+		seller: svc.Session("seller-1"),
+		buyer:  svc.Session("buyer-1"),
 	}
 }
 
@@ -349,14 +329,14 @@ func TestUnknownRoutesAndMethodsAnswerInTheCommonBody(t *testing.T) {
 
 func TestChangesArePublishedInVersionOrder(t *testing.T) {
 	h := newHarness(t)
-	got := collect(t, h.bus, events.SubjectTicketCreated, events.SubjectTicketUpdated)
+	got := testenv.Record(t, h.bus, events.SubjectTicketCreated, events.SubjectTicketUpdated)
 	tk := h.create(h.seller, "Concert", 10)
 	for i := range 3 {
 		res := h.api.Do("PUT", "/api/tickets/"+tk.ID, map[string]any{"title": "Concert", "price": 11 + i}, apitest.As(h.seller))
 		require.Equal(t, http.StatusOK, res.Status)
 	}
-	require.Eventually(t, func() bool { return len(got.forTicket(tk.ID)) == 4 }, 10*time.Second, 20*time.Millisecond)
-	evs := got.forTicket(tk.ID)
+	require.Eventually(t, func() bool { return len(forTicket(t, got, tk.ID)) == 4 }, 10*time.Second, 20*time.Millisecond)
+	evs := forTicket(t, got, tk.ID)
 	assert.Equal(t, events.SubjectTicketCreated, evs[0].subject)
 	for i, e := range evs {
 		assert.Equal(t, int64(i), e.version)
@@ -384,53 +364,15 @@ type published struct {
 	sold    bool
 }
 
-type collector struct {
-	mu  sync.Mutex
-	got []published
-}
-
-// collect records every ticket event published while the test runs.
-func collect(t *testing.T, b *bus.Client, subjects ...events.Subject) *collector {
-	c := &collector{}
-	queue := testenv.RandomName("observer")
-	for _, s := range subjects {
-		require.NoError(t, b.Subscribe(bus.Subscription{Subject: s, Queue: queue, Handler: c.handle}))
-	}
-	return c
-}
-
-func (c *collector) handle(_ context.Context, m bus.Message) error {
-	var p published
-	switch m.Subject {
-	case events.SubjectTicketCreated:
-		e, err := events.Decode[events.TicketCreated](m.Envelope)
-		if err != nil {
-			return err
-		}
-		p = published{subject: m.Subject, id: e.ID, version: e.Version, price: e.Price.Cents(), userID: e.UserID}
-	case events.SubjectTicketUpdated:
-		e, err := events.Decode[events.TicketUpdated](m.Envelope)
-		if err != nil {
-			return err
-		}
-		p = published{subject: m.Subject, id: e.ID, version: e.Version, price: e.Price.Cents(), userID: e.UserID, orderID: e.OrderID, sold: e.Sold}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.got = append(c.got, p)
-	return nil
-}
-
 // forTicket returns one ticket's events, ordered by version (the two
 // subjects are separate channels, so arrival order across them is free).
-func (c *collector) forTicket(id string) []published {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func forTicket(t *testing.T, rec *testenv.Recorder, id string) []published {
 	byVersion := map[int64]published{}
-	for _, p := range c.got {
-		if p.id == id {
-			byVersion[p.version] = p
-		}
+	for _, e := range testenv.Payloads(t, rec, func(e events.TicketCreated) bool { return e.ID == id }) {
+		byVersion[e.Version] = published{subject: e.Subject(), id: e.ID, version: e.Version, price: e.Price.Cents(), userID: e.UserID}
+	}
+	for _, e := range testenv.Payloads(t, rec, func(e events.TicketUpdated) bool { return e.ID == id }) {
+		byVersion[e.Version] = published{subject: e.Subject(), id: e.ID, version: e.Version, price: e.Price.Cents(), userID: e.UserID, orderID: e.OrderID, sold: e.Sold}
 	}
 	out := make([]published, 0, len(byVersion))
 	for v := int64(0); ; v++ {

@@ -1,20 +1,27 @@
-// Package app wires tickets together: configuration, storage, routes, the
-// order-event listeners and the outbox relay that publishes ticket events.
+// Package app wires tickets together: configuration, storage, routes and the
+// order-event listeners; common/service starts it (see its doc for the shape
+// every service's app package has).
 package app
 
 import (
 	"context"
-	"net/http"
 
-	"ticketing.dev/common/bus"
+	"github.com/go-chi/chi/v5"
+
 	"ticketing.dev/common/config"
 	"ticketing.dev/common/outbox"
-	"ticketing.dev/common/server"
 	"ticketing.dev/common/service"
 	"ticketing.dev/tickets/internal/api"
 	"ticketing.dev/tickets/internal/listeners"
 	"ticketing.dev/tickets/internal/store"
 )
+
+// Service is tickets, as main runs it and its tests start it.
+var Service = service.Spec[Config, *App]{
+	Needs:      needs,
+	LoadConfig: LoadConfig,
+	Wire:       Wire,
+}
 
 var needs = config.Service{Name: "tickets", Mongo: true, JWT: true, NATS: true}
 
@@ -30,39 +37,22 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	return cfg, env.Err()
 }
 
-// Run starts tickets and serves until ctx ends.
-func Run(ctx context.Context, getenv func(string) string) error {
-	cfg, err := LoadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	logger := server.NewLogger(needs.Name, cfg.LogLevel)
-	deps, err := service.Open(ctx, needs, cfg.Common, logger)
-	if err != nil {
-		return err
-	}
-	tickets := store.NewTickets(deps.DB)
-	deps.EnsureIndexes(tickets.EnsureIndexes)
-	relay := outbox.NewRelay(deps.Bus, logger, tickets.Collection())
-	if err := Listen(deps.Bus, tickets, relay.Notify); err != nil {
-		return err
-	}
-	return deps.Serve(ctx, cfg.Addr(), Handler(deps, tickets, relay.Notify), relay.Run)
+// App is tickets put together.
+type App struct {
+	service.App
+	Tickets *store.Tickets
 }
 
-// Handler is the complete HTTP handler; tests serve it over real servers.
-func Handler(deps *service.Deps, tickets *store.Tickets, published func()) http.Handler {
-	r := deps.Router()
-	api.Mount(r, api.Deps{Tickets: tickets, Published: published})
-	return r
-}
-
-// Listen subscribes the order-event listeners.
-func Listen(b *bus.Client, tickets *store.Tickets, published func()) error {
-	for _, s := range listeners.Subscriptions(tickets, published) {
-		if err := b.Subscribe(s); err != nil {
-			return err
-		}
-	}
-	return nil
+// Wire builds tickets over deps.
+func Wire(_ context.Context, deps *service.Deps, _ Config) (*App, error) {
+	tickets := store.New(deps.DB)
+	return &App{
+		Tickets: tickets,
+		App: service.App{
+			Routes:        func(r chi.Router) { api.Mount(r, api.Deps{Tickets: tickets}) },
+			Indexes:       tickets.EnsureIndexes,
+			Subscriptions: listeners.Subscriptions(tickets),
+			Outboxes:      []*outbox.Outbox{tickets.Outbox()},
+		},
+	}, nil
 }

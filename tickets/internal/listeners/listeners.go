@@ -31,10 +31,9 @@ type Tickets interface {
 	Update(ctx context.Context, id string, change func(*ticket.Ticket) error) (ticket.Ticket, error)
 }
 
-// Subscriptions returns tickets' subscriptions. published is told after a
-// change queued an event (outbox.Relay.Notify).
-func Subscriptions(tickets Tickets, published func()) []bus.Subscription {
-	h := handlers{tickets: tickets, published: published}
+// Subscriptions returns tickets' subscriptions.
+func Subscriptions(tickets Tickets) []bus.Subscription {
+	h := handlers{tickets: tickets}
 	return []bus.Subscription{
 		bus.On(Queue, h.orderCreated),
 		bus.On(Queue, h.orderCancelled),
@@ -43,34 +42,26 @@ func Subscriptions(tickets Tickets, published func()) []bus.Subscription {
 }
 
 type handlers struct {
-	tickets   Tickets
-	published func()
+	tickets Tickets
 }
 
 func (h handlers) orderCreated(ctx context.Context, p events.OrderCreated) error {
-	queued, err := h.tickets.Reserve(ctx, p.Ticket.ID, p.ID)
-	return h.done(p.Ticket.ID, queued, err)
+	_, err := h.tickets.Reserve(ctx, p.Ticket.ID, p.ID)
+	return outcome(p.Ticket.ID, err)
 }
 
 func (h handlers) orderCancelled(ctx context.Context, p events.OrderCancelled) error {
-	queued, err := h.tickets.Release(ctx, p.Ticket.ID, p.ID)
-	return h.done(p.Ticket.ID, queued, err)
+	_, err := h.tickets.Release(ctx, p.Ticket.ID, p.ID)
+	return outcome(p.Ticket.ID, err)
 }
 
 func (h handlers) orderCompleted(ctx context.Context, p events.OrderCompleted) error {
-	before := int64(-1)
-	t, err := h.tickets.Update(ctx, p.Ticket.ID, func(t *ticket.Ticket) error {
-		before = t.Version
-		return t.MarkSold(p.ID)
-	})
-	return h.done(p.Ticket.ID, err == nil && t.Version != before, err)
+	_, err := h.tickets.Update(ctx, p.Ticket.ID, func(t *ticket.Ticket) error { return t.MarkSold(p.ID) })
+	return outcome(p.Ticket.ID, err)
 }
 
-// done tells the relay about a queued event and says what the bus should do.
-func (h handlers) done(ticketID string, queued bool, err error) error {
-	if queued {
-		h.published()
-	}
+// outcome says what the bus should do after a handler's store call.
+func outcome(ticketID string, err error) error {
 	if errors.Is(err, ticket.ErrHeldByAnotherOrder) {
 		return fmt.Errorf("ticket %s: %w: %w", ticketID, bus.ErrNotYet, err)
 	}

@@ -32,8 +32,8 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	db := testenv.NewDatabase(t)
-	h := &harness{t: t, tickets: store.NewTickets(db), handlers: map[events.Subject]bus.Handler{}}
-	for _, s := range listeners.Subscriptions(h.tickets, func() {}) {
+	h := &harness{t: t, tickets: store.New(db), handlers: map[events.Subject]bus.Handler{}}
+	for _, s := range listeners.Subscriptions(h.tickets) {
 		h.handlers[s.Subject] = s.Handler
 	}
 	return h
@@ -51,13 +51,6 @@ func (h *harness) get(id string) ticket.Ticket {
 	tk, err := h.tickets.Get(testenv.Context(h.t), id)
 	require.NoError(h.t, err)
 	return tk
-}
-
-func message(t *testing.T, p events.Payload) bus.Message {
-	t.Helper()
-	env, err := events.New(p)
-	require.NoError(t, err)
-	return bus.Message{Envelope: env, Deliveries: 1}
 }
 
 func created(orderID, ticketID string) events.Payload {
@@ -84,14 +77,14 @@ func (h *harness) handleIn(ctx context.Context, m bus.Message) error {
 func TestOrderCreatedWaitsUntilTheHoldingOrderIsReleased(t *testing.T) {
 	h := newHarness(t)
 	id := h.newTicket()
-	require.NoError(t, h.handle(message(t, created("a", id))))
+	require.NoError(t, h.handle(testenv.Message(t, created("a", id))))
 
-	err := h.handle(message(t, created("b", id)))
+	err := h.handle(testenv.Message(t, created("b", id)))
 	require.ErrorIs(t, err, bus.ErrNotYet, "not acked: order a's release is still on its way")
 	assert.Equal(t, "a", h.get(id).OrderID)
 
-	require.NoError(t, h.handle(message(t, cancelled("a", id))))
-	require.NoError(t, h.handle(message(t, created("b", id))))
+	require.NoError(t, h.handle(testenv.Message(t, cancelled("a", id))))
+	require.NoError(t, h.handle(testenv.Message(t, created("b", id))))
 	tk := h.get(id)
 	assert.Equal(t, "b", tk.OrderID)
 	assert.Equal(t, int64(3), tk.Version)
@@ -100,8 +93,8 @@ func TestOrderCreatedWaitsUntilTheHoldingOrderIsReleased(t *testing.T) {
 func TestAStaleCancellationDoesNotReleaseTheTicket(t *testing.T) {
 	h := newHarness(t)
 	id := h.newTicket()
-	require.NoError(t, h.handle(message(t, created("b", id))))
-	require.NoError(t, h.handle(message(t, cancelled("a", id))))
+	require.NoError(t, h.handle(testenv.Message(t, created("b", id))))
+	require.NoError(t, h.handle(testenv.Message(t, cancelled("a", id))))
 	tk := h.get(id)
 	assert.Equal(t, "b", tk.OrderID, "order a does not hold the ticket, so its cancellation releases nothing")
 	assert.True(t, tk.Reserved())
@@ -110,17 +103,17 @@ func TestAStaleCancellationDoesNotReleaseTheTicket(t *testing.T) {
 func TestALateOrderCreatedForACancelledOrderDoesNotReserve(t *testing.T) {
 	h := newHarness(t)
 	id := h.newTicket()
-	require.NoError(t, h.handle(message(t, cancelled("a", id))))
-	require.NoError(t, h.handle(message(t, created("a", id))))
+	require.NoError(t, h.handle(testenv.Message(t, cancelled("a", id))))
+	require.NoError(t, h.handle(testenv.Message(t, created("a", id))))
 	assert.True(t, h.get(id).ForSale())
 }
 
 func TestACompletionSellsTheTicketWhateverArrivedBefore(t *testing.T) {
 	h := newHarness(t)
 	id := h.newTicket()
-	require.NoError(t, h.handle(message(t, completed("a", id))))
-	require.NoError(t, h.handle(message(t, created("a", id))))
-	require.NoError(t, h.handle(message(t, created("z", id))), "an order for a sold ticket is stale")
+	require.NoError(t, h.handle(testenv.Message(t, completed("a", id))))
+	require.NoError(t, h.handle(testenv.Message(t, created("a", id))))
+	require.NoError(t, h.handle(testenv.Message(t, created("z", id))), "an order for a sold ticket is stale")
 	tk := h.get(id)
 	assert.True(t, tk.Sold)
 	assert.Equal(t, "a", tk.OrderID)
@@ -128,7 +121,7 @@ func TestACompletionSellsTheTicketWhateverArrivedBefore(t *testing.T) {
 
 func TestAnEventForAnUnknownTicketIsAFailureNotAWait(t *testing.T) {
 	h := newHarness(t)
-	err := h.handle(message(t, created("a", "5f1e0000c0ffee0000c0ffee")))
+	err := h.handle(testenv.Message(t, created("a", "5f1e0000c0ffee0000c0ffee")))
 	require.ErrorIs(t, err, ticket.ErrNotFound)
 	assert.NotErrorIs(t, err, bus.ErrNotYet, "retried a bounded number of times, then parked")
 }
@@ -137,7 +130,7 @@ func TestARepeatedEventHasNoSecondEffect(t *testing.T) {
 	h := newHarness(t)
 	id := h.newTicket()
 	for _, p := range []events.Payload{created("a", id), cancelled("a", id), created("b", id), completed("b", id)} {
-		m := message(t, p)
+		m := testenv.Message(t, p)
 		require.NoError(t, h.handle(m))
 		version := h.get(id).Version
 		require.NoError(t, h.handle(m))
@@ -152,18 +145,15 @@ func TestARepeatedEventHasNoSecondEffect(t *testing.T) {
 func TestListenersOverTheBroker(t *testing.T) {
 	ctx := testenv.Context(t)
 	db := testenv.NewDatabase(t)
-	tickets := store.NewTickets(db)
+	tickets := store.New(db)
 	nats := testenv.NewNATS(t)
 	service := testenv.NewBus(t, nats.URL)
-	relay := outbox.NewRelay(service, testenv.Logger(t), tickets.Collection())
-	relayCtx, stopRelay := context.WithCancel(context.Background())
-	relayDone := make(chan struct{})
-	go func() { defer close(relayDone); _ = relay.Run(relayCtx) }()
-	t.Cleanup(func() { stopRelay(); <-relayDone })
+	relay := outbox.NewRelay(service, testenv.Logger(t), tickets.Outbox())
+	testenv.Background(t, relay.Run)
 
 	var mu sync.Mutex
 	var attempts []string // "subject order -> result", in the order handlers ran
-	for _, s := range listeners.Subscriptions(tickets, relay.Notify) {
+	for _, s := range listeners.Subscriptions(tickets) {
 		inner := s.Handler
 		s.AckWait = time.Second // the least stan allows: a waiting event comes back quickly
 		s.Handler = func(ctx context.Context, m bus.Message) error {
@@ -250,9 +240,9 @@ func TestListenersOverTheBroker(t *testing.T) {
 func TestARedeliveredOrderCreatedAfterItsCancellationDoesNotLock(t *testing.T) {
 	h := newHarness(t)
 	id := h.newTicket()
-	first := message(t, created("a", id))
+	first := testenv.Message(t, created("a", id))
 	require.NoError(t, h.handle(first))
-	require.NoError(t, h.handle(message(t, cancelled("a", id))))
+	require.NoError(t, h.handle(testenv.Message(t, cancelled("a", id))))
 	released := h.get(id)
 	require.True(t, released.ForSale())
 
@@ -276,12 +266,12 @@ func TestTenThousandReserveCancelCyclesKeepTheTicketSmall(t *testing.T) {
 	// machine, more than testenv.Context allows.
 	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
 	defer cancel()
-	relay := outbox.NewRelay(testenv.NewBus(t, testenv.NATSURL(t)), testenv.Logger(t), h.tickets.Collection())
+	relay := outbox.NewRelay(testenv.NewBus(t, testenv.NATSURL(t)), testenv.Logger(t), h.tickets.Outbox())
 	id := h.newTicket()
 	oid, err := primitive.ObjectIDFromHex(id)
 	require.NoError(t, err)
 	size := func() int {
-		raw, err := h.tickets.Collection().FindOne(ctx, bson.M{"_id": oid}).Raw()
+		raw, err := h.tickets.Outbox().Collection().FindOne(ctx, bson.M{"_id": oid}).Raw()
 		require.NoError(t, err)
 		return len(raw)
 	}
@@ -292,8 +282,8 @@ func TestTenThousandReserveCancelCyclesKeepTheTicketSmall(t *testing.T) {
 	var afterFirst int
 	for i := range cycles {
 		order := fmt.Sprintf("order-%05d", i)
-		require.NoError(t, h.handleIn(ctx, message(t, created(order, id))))
-		require.NoError(t, h.handleIn(ctx, message(t, cancelled(order, id))))
+		require.NoError(t, h.handleIn(ctx, testenv.Message(t, created(order, id))))
+		require.NoError(t, h.handleIn(ctx, testenv.Message(t, cancelled(order, id))))
 		published, err := relay.Flush(ctx)
 		require.NoError(t, err)
 		require.Equal(t, 2, published, "cycle %d: reserved, then released", i)

@@ -73,7 +73,7 @@ func interleave(prefix []int, calls ...*stepper) (trace []string, choices, width
 func TestEveryInterleavingOfAnOrdersCreatedAndCancelledEndsReleased(t *testing.T) {
 	ctx := testenv.Context(t)
 	db := testenv.NewDatabase(t)
-	check := store.NewTickets(db)
+	check := store.New(db)
 
 	pending := [][]int{nil}
 	traces := map[string]bool{}
@@ -85,7 +85,7 @@ func TestEveryInterleavingOfAnOrdersCreatedAndCancelledEndsReleased(t *testing.T
 		tk := ticket.New("seller", "Concert", 1000, time.Now())
 		require.NoError(t, check.Create(ctx, &tk))
 		orderID := fmt.Sprintf("order-%d", run)
-		created, cancelled := store.NewTickets(db), store.NewTickets(db)
+		created, cancelled := store.New(db), store.New(db)
 		reserve := startStepper(created, "created:", func() error { _, err := created.Reserve(ctx, tk.ID, orderID); return err })
 		release := startStepper(cancelled, "cancelled:", func() error { _, err := cancelled.Release(ctx, tk.ID, orderID); return err })
 		trace, choices, widths := interleave(prefix, reserve, release)
@@ -120,7 +120,7 @@ func TestEveryInterleavingOfAnOrdersCreatedAndCancelledEndsReleased(t *testing.T
 // locked; its redelivery sees the order closed and frees the ticket.
 func TestARedeliveredOrderCreatedUndoesAHoldItsFailedRunLeft(t *testing.T) {
 	ctx := testenv.Context(t)
-	tickets := store.NewTickets(testenv.NewDatabase(t))
+	tickets := store.New(testenv.NewDatabase(t))
 	tk := ticket.New("seller", "Concert", 1000, time.Now())
 	require.NoError(t, tickets.Create(ctx, &tk))
 
@@ -141,7 +141,7 @@ func TestARedeliveredOrderCreatedUndoesAHoldItsFailedRunLeft(t *testing.T) {
 // order:cancelled, all at once, many times over.
 func TestConcurrentCreatedRedeliveryAndCancelledEndReleased(t *testing.T) {
 	ctx := testenv.Context(t)
-	tickets := store.NewTickets(testenv.NewDatabase(t))
+	tickets := store.New(testenv.NewDatabase(t))
 	for round := range 30 {
 		tk := ticket.New("seller", "Concert", 1000, time.Now())
 		require.NoError(t, tickets.Create(ctx, &tk))

@@ -31,18 +31,20 @@ const maxConflicts = 20
 // order events from reserving (holds.go).
 type Tickets struct {
 	coll   *mongo.Collection
+	outbox *outbox.Outbox
 	closed *mongo.Collection
 	// between, set only by tests, runs at each step of Reserve and Release.
 	between func(step string)
 }
 
-// NewTickets returns the store over db's "tickets" and "closedOrders" collections.
-func NewTickets(db *mongo.Database) *Tickets {
-	return &Tickets{coll: db.Collection("tickets"), closed: db.Collection("closedOrders")}
+// New returns the store over db's "tickets" and "closedOrders" collections.
+func New(db *mongo.Database) *Tickets {
+	coll := db.Collection("tickets")
+	return &Tickets{coll: coll, outbox: outbox.New(coll), closed: db.Collection("closedOrders")}
 }
 
-// Collection is the collection whose outbox the relay publishes.
-func (s *Tickets) Collection() *mongo.Collection { return s.coll }
+// Outbox is where the store queues ticket events, for the relay to publish.
+func (s *Tickets) Outbox() *outbox.Outbox { return s.outbox }
 
 // EnsureIndexes creates the indexes behind the list for sale and a seller's listings.
 func (s *Tickets) EnsureIndexes(ctx context.Context) error {
@@ -94,12 +96,13 @@ func (s *Tickets) Create(ctx context.Context, t *ticket.Ticket) error {
 		ID: id, UserID: t.UserID, Title: t.Title, Price: t.Price, Version: t.Version,
 		CreatedAt: t.CreatedAt, Outbox: []outbox.Pending{ev},
 	}
-	if err := outbox.Mark(ctx, s.coll, id, ev); err != nil {
+	if err := s.outbox.Mark(ctx, id, ev); err != nil {
 		return err
 	}
 	if _, err := s.coll.InsertOne(ctx, doc); err != nil {
 		return fmt.Errorf("inserting ticket: %w", err)
 	}
+	s.outbox.Queued()
 	return nil
 }
 
@@ -148,7 +151,7 @@ func (s *Tickets) Update(ctx context.Context, id string, change func(*ticket.Tic
 			return t, err
 		}
 		oid, _ := mongox.ParseID(t.ID)
-		if err := outbox.Mark(ctx, s.coll, oid, ev); err != nil {
+		if err := s.outbox.Mark(ctx, oid, ev); err != nil {
 			return t, err
 		}
 		res, err := s.coll.UpdateOne(ctx, bson.M{"_id": oid, "version": read}, bson.D{
@@ -162,6 +165,7 @@ func (s *Tickets) Update(ctx context.Context, id string, change func(*ticket.Tic
 			return t, fmt.Errorf("updating ticket: %w", err)
 		}
 		if res.MatchedCount == 1 {
+			s.outbox.Queued()
 			return t, nil
 		}
 	}

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // got its own version, and the events queue on the ticket in version order.
 func TestConcurrentChangesAreAllKeptAndQueuedInVersionOrder(t *testing.T) {
 	ctx := testenv.Context(t)
-	tickets := store.NewTickets(testenv.NewDatabase(t))
+	tickets := store.New(testenv.NewDatabase(t))
 	tk := ticket.New("seller", "Concert", 1000, time.Now())
 	require.NoError(t, tickets.Create(ctx, &tk))
 
@@ -48,7 +48,7 @@ func TestConcurrentChangesAreAllKeptAndQueuedInVersionOrder(t *testing.T) {
 	var doc struct {
 		Outbox []outbox.Pending `bson:"outbox"`
 	}
-	require.NoError(t, tickets.Collection().FindOne(ctx, bson.M{"_id": oid}).Decode(&doc))
+	require.NoError(t, tickets.Outbox().Collection().FindOne(ctx, bson.M{"_id": oid}).Decode(&doc))
 	require.Len(t, doc.Outbox, 11, "ticket:created and one ticket:updated per change")
 	prices := map[money.Price]bool{}
 	for i, p := range doc.Outbox {
@@ -67,7 +67,7 @@ func TestConcurrentChangesAreAllKeptAndQueuedInVersionOrder(t *testing.T) {
 
 func TestARepeatWritesNothing(t *testing.T) {
 	ctx := testenv.Context(t)
-	tickets := store.NewTickets(testenv.NewDatabase(t))
+	tickets := store.New(testenv.NewDatabase(t))
 	tk := ticket.New("seller", "Concert", 1000, time.Now())
 	require.NoError(t, tickets.Create(ctx, &tk))
 	for range 2 {
@@ -79,13 +79,13 @@ func TestARepeatWritesNothing(t *testing.T) {
 	var doc struct {
 		Outbox []outbox.Pending `bson:"outbox"`
 	}
-	require.NoError(t, tickets.Collection().FindOne(ctx, bson.M{"_id": oid}).Decode(&doc))
+	require.NoError(t, tickets.Outbox().Collection().FindOne(ctx, bson.M{"_id": oid}).Decode(&doc))
 	assert.Len(t, doc.Outbox, 2)
 }
 
 func TestUnknownAndMalformedIDsAreNotFound(t *testing.T) {
 	ctx := testenv.Context(t)
-	tickets := store.NewTickets(testenv.NewDatabase(t))
+	tickets := store.New(testenv.NewDatabase(t))
 	for _, id := range []string{"5f1e0000c0ffee0000c0ffee", "nope"} {
 		_, err := tickets.Get(ctx, id)
 		assert.ErrorIs(t, err, ticket.ErrNotFound)
@@ -96,7 +96,7 @@ func TestUnknownAndMalformedIDsAreNotFound(t *testing.T) {
 
 // A restarted service ensures its indexes on a database that has them.
 func TestIndexesCanBeEnsuredAgain(t *testing.T) {
-	tickets := store.NewTickets(testenv.NewDatabase(t))
+	tickets := store.New(testenv.NewDatabase(t))
 	require.NoError(t, tickets.EnsureIndexes(testenv.Context(t)))
 	require.NoError(t, tickets.EnsureIndexes(testenv.Context(t)))
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -67,11 +68,11 @@ func (s Spec[C, A]) Run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	started, err := s.Start(ctx, deps, cfg)
-	if err != nil {
-		return err
+	if err == nil {
+		err = started.Subscribe()
 	}
-	if err := started.Subscribe(); err != nil {
-		return err
+	if err != nil {
+		return errors.Join(err, deps.Close(context.WithoutCancel(ctx)))
 	}
 	return deps.Serve(ctx, cfg.Settings().Addr(), started.Handler, started.Background...)
 }

@@ -78,10 +78,11 @@ func Before[A service.Wired](adjust func(A)) Option {
 // Start starts spec for the test and stops it when the test ends.
 func Start[C service.Configured, A service.Wired](t testing.TB, spec service.Spec[C, A], opts ...Option) *Service[A] {
 	t.Helper()
-	s := settings{env: defaultEnv(t, spec.Needs.Name, spec.Needs.Mongo), logger: testenv.Logger(t), subscribed: true}
+	s := settings{env: map[string]string{}, logger: testenv.Logger(t), subscribed: true}
 	for _, opt := range opts {
 		opt(&s)
 	}
+	addDefaults(t, s.env, spec.Needs.Name, spec.Needs.Mongo)
 	cfg, err := spec.LoadConfig(func(name string) string { return s.env[name] })
 	require.NoError(t, err)
 	ctx := context.Background()
@@ -110,11 +111,12 @@ func Start[C service.Configured, A service.Wired](t testing.TB, spec service.Spe
 	return svc
 }
 
-// defaultEnv is what every service needs from testenv's servers: a fresh
-// database (when it has one), the shared broker, a client id of its own, the
-// test session key, and cookies a plain-HTTP test server can set.
-func defaultEnv(t testing.TB, name string, mongo bool) map[string]string {
-	env := map[string]string{
+// addDefaults adds to env, where the test set nothing, what every service
+// needs from testenv's servers: a fresh database (when it has one), the shared
+// broker, a client id of its own, the test session key, and cookies a
+// plain-HTTP test server can set.
+func addDefaults(t testing.TB, env map[string]string, name string, mongo bool) {
+	defaults := map[string]string{
 		"NATS_URL":        testenv.NATSURL(t),
 		"NATS_CLUSTER_ID": testenv.ClusterID,
 		"NATS_CLIENT_ID":  testenv.RandomName(name),
@@ -122,10 +124,14 @@ func defaultEnv(t testing.TB, name string, mongo bool) map[string]string {
 		"COOKIE_SECURE":   "false",
 		"LOG_LEVEL":       "debug",
 	}
-	if mongo {
-		env["MONGO_URI"] = testenv.DatabaseURI(t)
+	if mongo && env["MONGO_URI"] == "" {
+		defaults["MONGO_URI"] = testenv.DatabaseURI(t)
 	}
-	return env
+	for k, v := range defaults {
+		if _, set := env[k]; !set {
+			env[k] = v
+		}
+	}
 }
 
 // waitForIndexes waits until the background index creation is done, as

@@ -214,3 +214,12 @@ func TestALatePaymentLeavesTheOrderCancelled(t *testing.T) {
 	assert.Equal(t, next, e.Replica(ticketID).OrderID)
 	assert.False(t, e.Replica(ticketID).Sold, "the late payer's ticket went to the next buyer")
 }
+
+// Payments learns of orders only from us: a payment for an order we do not
+// have is a bug worth parking, not a message to wait on or to drop.
+func TestAPaymentForAnUnknownOrderIsAFailureNotAWait(t *testing.T) {
+	e := ordertest.New(t)
+	err := e.Handle(events.PaymentCreated{ID: "payment-1", OrderID: "5f1e0000c0ffee0000c0ffee", StripeID: "ch_1"})
+	assert.ErrorIs(t, err, order.ErrNotFound)
+	assert.NotErrorIs(t, err, bus.ErrNotYet)
+}

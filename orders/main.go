@@ -6,4 +6,4 @@ import (
 	"ticketing.dev/orders/internal/app"
 )
 
-func main() { server.Main("orders", app.Run) }
+func main() { server.Main("orders", app.Service.Run) }

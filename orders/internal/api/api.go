@@ -20,7 +20,6 @@ import (
 	"ticketing.dev/common/httpx"
 	"ticketing.dev/common/middleware"
 	"ticketing.dev/common/money"
-	"ticketing.dev/common/mongox"
 	"ticketing.dev/common/paging"
 	"ticketing.dev/common/session"
 	"ticketing.dev/orders/internal/order"
@@ -41,8 +40,6 @@ type Deps struct {
 	Orders Orders
 	// ExpirationWindow is how long a reservation lasts (ORDER_EXPIRATION_WINDOW).
 	ExpirationWindow time.Duration
-	// Published is told after a write that queued an event (outbox.Relay.Notify).
-	Published func()
 }
 
 type handlers struct{ Deps }
@@ -51,9 +48,6 @@ type handlers struct{ Deps }
 func Mount(r chi.Router, d Deps) {
 	if d.ExpirationWindow == 0 {
 		d.ExpirationWindow = order.DefaultExpirationWindow
-	}
-	if d.Published == nil {
-		d.Published = func() {}
 	}
 	h := &handlers{d}
 	r.Route("/api/orders", func(r chi.Router) {
@@ -108,7 +102,7 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	o, fresh, err := h.Orders.Reserve(r.Context(), user.ID, req.TicketID, h.ExpirationWindow)
 	if err != nil {
-		return domainError(err)
+		return toHTTP(err)
 	}
 	if !fresh {
 		// A retry (or a second tab) of a reservation the buyer holds: the
@@ -116,7 +110,6 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 		httpx.WriteJSON(w, http.StatusOK, toResponse(o))
 		return nil
 	}
-	h.Published()
 	httpx.WriteJSON(w, http.StatusCreated, toResponse(o))
 	return nil
 }
@@ -129,7 +122,7 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	list, next, err := h.Orders.ByBuyer(r.Context(), user.ID, p)
 	if err != nil {
-		return domainError(err)
+		return toHTTP(err)
 	}
 	out := listResponse{Orders: make([]orderResponse, len(list))}
 	for i, o := range list {
@@ -149,7 +142,7 @@ func (h *handlers) show(w http.ResponseWriter, r *http.Request) error {
 		err = o.CheckOwner(user.ID)
 	}
 	if err != nil {
-		return domainError(err)
+		return toHTTP(err)
 	}
 	httpx.WriteJSON(w, http.StatusOK, toResponse(o))
 	return nil
@@ -163,15 +156,15 @@ func (h *handlers) cancel(w http.ResponseWriter, r *http.Request) error {
 		return o.CheckOwner(user.ID)
 	})
 	if err != nil {
-		return domainError(err)
+		return toHTTP(err)
 	}
-	h.Published()
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-// domainError is the one place where order errors become HTTP errors.
-func domainError(err error) error {
+// toHTTP is the one place where order errors become HTTP errors; a database
+// outage becomes 503 in httpx.WriteError.
+func toHTTP(err error) error {
 	switch {
 	case errors.Is(err, order.ErrNotFound):
 		return errs.NotFound("Order not found")
@@ -187,8 +180,6 @@ func domainError(err error) error {
 		return errs.Conflict("Ticket is sold")
 	case errors.Is(err, order.ErrOwnTicket):
 		return errs.BadRequest("You cannot buy your own ticket")
-	case mongox.IsUnavailable(err):
-		return errs.DatabaseConnection(err)
 	}
 	return err
 }

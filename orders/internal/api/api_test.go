@@ -51,7 +51,7 @@ func reserve(t *testing.T, e *ordertest.Env, token, ticketID string) orderBody {
 
 func TestReserveCreatesAnOrderAndPublishesOrderCreated(t *testing.T) {
 	e := ordertest.New(t)
-	published := e.Record(events.SubjectOrderCreated)
+	published := testenv.Record(t, e.Bus, events.SubjectOrderCreated)
 	ticketID := e.ListTicket("seller", "Concert", 2050)
 
 	before := time.Now()
@@ -66,8 +66,8 @@ func TestReserveCreatesAnOrderAndPublishesOrderCreated(t *testing.T) {
 	assert.WithinRange(t, o.ExpiresAt, before.Add(ordertest.Window).Add(-time.Second), time.Now().Add(ordertest.Window))
 	assert.Equal(t, o.ID, e.Replica(ticketID).OrderID, "the replica holds the ticket for the order")
 
-	require.Eventually(t, func() bool { _, ok := published.Find(events.SubjectOrderCreated, o.ID); return ok }, 10*time.Second, 20*time.Millisecond)
-	env, _ := published.Find(events.SubjectOrderCreated, o.ID)
+	require.Eventually(t, func() bool { _, ok := ordertest.Find(published, events.SubjectOrderCreated, o.ID); return ok }, 10*time.Second, 20*time.Millisecond)
+	env, _ := ordertest.Find(published, events.SubjectOrderCreated, o.ID)
 	p, err := events.Decode[events.OrderCreated](env)
 	require.NoError(t, err)
 	assert.Equal(t, events.OrderCreated{
@@ -185,7 +185,7 @@ func TestShowAndCancelBelongToTheBuyer(t *testing.T) {
 
 func TestCancelReleasesTheTicketAndPublishesOrderCancelled(t *testing.T) {
 	e := ordertest.New(t)
-	published := e.Record(events.SubjectOrderCreated, events.SubjectOrderCancelled)
+	published := testenv.Record(t, e.Bus, events.SubjectOrderCreated, events.SubjectOrderCancelled)
 	ticketID := e.ListTicket("seller", "Concert", 1000)
 	o := reserve(t, e, e.User("buyer"), ticketID)
 
@@ -203,8 +203,8 @@ func TestCancelReleasesTheTicketAndPublishesOrderCancelled(t *testing.T) {
 
 	reserve(t, e, e.User("next-buyer"), ticketID)
 
-	require.Eventually(t, func() bool { return len(published.About(o.ID)) == 2 }, 10*time.Second, 20*time.Millisecond)
-	env, _ := published.Find(events.SubjectOrderCancelled, o.ID)
+	require.Eventually(t, func() bool { return len(ordertest.About(published, o.ID)) == 2 }, 10*time.Second, 20*time.Millisecond)
+	env, _ := ordertest.Find(published, events.SubjectOrderCancelled, o.ID)
 	p, err := events.Decode[events.OrderCancelled](env)
 	require.NoError(t, err)
 	assert.Equal(t, events.OrderCancelled{ID: o.ID, Version: 1, Ticket: events.TicketRef{ID: ticketID}}, p)

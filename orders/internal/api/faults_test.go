@@ -22,7 +22,7 @@ import (
 // past the proxy.
 func ordersFor(t *testing.T, e *ordertest.Env, ticketID string) int64 {
 	t.Helper()
-	n, err := e.Direct.Orders().CountDocuments(context.Background(), bson.M{"ticket.id": ticketID, "orphan": bson.M{"$ne": true}})
+	n, err := e.Direct.Outbox().Collection().CountDocuments(context.Background(), bson.M{"ticket.id": ticketID, "orphan": bson.M{"$ne": true}})
 	require.NoError(t, err)
 	return n
 }
@@ -190,7 +190,7 @@ func TestNoDoubleSellWhileAnswersAreLost(t *testing.T) {
 
 func liveOrdersFor(t *testing.T, e *ordertest.Env, ticketID string) []string {
 	t.Helper()
-	cur, err := e.Direct.Orders().Find(context.Background(), bson.M{"ticket.id": ticketID, "status": "created"})
+	cur, err := e.Direct.Outbox().Collection().Find(context.Background(), bson.M{"ticket.id": ticketID, "status": "created"})
 	require.NoError(t, err)
 	var docs []struct {
 		ID primitive.ObjectID `bson:"_id"`

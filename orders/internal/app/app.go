@@ -1,25 +1,31 @@
 // Package app wires orders together: configuration, storage, routes, the
-// listeners, the outbox relay that publishes order events, the sweeper that
-// settles holds an interrupted write left behind, and the lapse that expires
-// overdue orders should expiration's job never fire.
+// listeners, the sweeper that settles holds an interrupted write left behind,
+// and the lapse that expires overdue orders should expiration's job never
+// fire; common/service starts it (see its doc for the shape every service's
+// app package has).
 package app
 
 import (
 	"context"
-	"log/slog"
-	"net/http"
 	"time"
 
-	"ticketing.dev/common/bus"
+	"github.com/go-chi/chi/v5"
+
 	"ticketing.dev/common/config"
 	"ticketing.dev/common/outbox"
-	"ticketing.dev/common/server"
 	"ticketing.dev/common/service"
 	"ticketing.dev/orders/internal/api"
 	"ticketing.dev/orders/internal/listeners"
 	"ticketing.dev/orders/internal/order"
 	"ticketing.dev/orders/internal/store"
 )
+
+// Service is orders, as main runs it and its tests start it.
+var Service = service.Spec[Config, *App]{
+	Needs:      needs,
+	LoadConfig: LoadConfig,
+	Wire:       Wire,
+}
 
 var needs = config.Service{Name: "orders", Mongo: true, JWT: true, NATS: true}
 
@@ -31,6 +37,9 @@ type Config struct {
 	// ExpiryCheckInterval is how often overdue orders are lapsed, should
 	// their expiration:complete never come: how late, at most, they lapse.
 	ExpiryCheckInterval time.Duration
+	// HoldSweepInterval is how often the sweeper settles holds that an
+	// interrupted write left behind.
+	HoldSweepInterval time.Duration
 }
 
 // LoadConfig reads Config from the environment.
@@ -40,45 +49,31 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Common:              env.LoadCommon(needs),
 		ExpirationWindow:    env.Duration("ORDER_EXPIRATION_WINDOW", order.DefaultExpirationWindow),
 		ExpiryCheckInterval: env.Duration("ORDER_EXPIRY_CHECK_INTERVAL", store.DefaultExpiryCheckInterval),
+		HoldSweepInterval:   env.Duration("ORDER_HOLD_SWEEP_INTERVAL", store.DefaultSweepInterval),
 	}
 	return cfg, env.Err()
 }
 
-// Run starts orders and serves until ctx ends.
-func Run(ctx context.Context, getenv func(string) string) error {
-	cfg, err := LoadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	logger := server.NewLogger(needs.Name, cfg.LogLevel)
-	deps, err := service.Open(ctx, needs, cfg.Common, logger)
-	if err != nil {
-		return err
-	}
+// App is orders put together.
+type App struct {
+	service.App
+	Store *store.Store
+}
+
+// Wire builds orders over deps.
+func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
 	st := store.New(deps.DB)
-	deps.EnsureIndexes(st.EnsureIndexes)
-	relay := outbox.NewRelay(deps.Bus, logger, st.Orders())
-	if err := Listen(deps.Bus, st, logger, relay.Notify); err != nil {
-		return err
-	}
-	return deps.Serve(ctx, cfg.Addr(), Handler(deps, st, cfg.ExpirationWindow, relay.Notify),
-		relay.Run, st.Sweeper(logger, store.DefaultHoldGrace, store.DefaultSweepInterval),
-		st.Lapser(logger, cfg.ExpiryCheckInterval, relay.Notify))
-}
-
-// Handler is the complete HTTP handler; tests serve it over real servers.
-func Handler(deps *service.Deps, st *store.Store, window time.Duration, published func()) http.Handler {
-	r := deps.Router()
-	api.Mount(r, api.Deps{Orders: st, ExpirationWindow: window, Published: published})
-	return r
-}
-
-// Listen subscribes the listeners.
-func Listen(b *bus.Client, st *store.Store, logger *slog.Logger, published func()) error {
-	for _, s := range listeners.Subscriptions(st, logger, published) {
-		if err := b.Subscribe(s); err != nil {
-			return err
-		}
-	}
-	return nil
+	return &App{
+		Store: st,
+		App: service.App{
+			Routes:        func(r chi.Router) { api.Mount(r, api.Deps{Orders: st, ExpirationWindow: cfg.ExpirationWindow}) },
+			Indexes:       st.EnsureIndexes,
+			Subscriptions: listeners.Subscriptions(st, deps.Logger),
+			Outboxes:      []*outbox.Outbox{st.Outbox()},
+			Background: []func(context.Context) error{
+				st.Sweeper(deps.Logger, store.DefaultHoldGrace, cfg.HoldSweepInterval),
+				st.Lapser(deps.Logger, cfg.ExpiryCheckInterval),
+			},
+		},
+	}, nil
 }

@@ -40,6 +40,16 @@ func TestExpirationWindow(t *testing.T) {
 	assert.ErrorContains(t, err, "ORDER_EXPIRY_CHECK_INTERVAL")
 	delete(env, "ORDER_EXPIRY_CHECK_INTERVAL")
 
+	assert.Equal(t, 30*time.Second, cfg.HoldSweepInterval, "the default")
+	env["ORDER_HOLD_SWEEP_INTERVAL"] = "1m"
+	cfg, err = app.LoadConfig(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	assert.Equal(t, time.Minute, cfg.HoldSweepInterval)
+	env["ORDER_HOLD_SWEEP_INTERVAL"] = "never"
+	_, err = app.LoadConfig(func(k string) string { return env[k] })
+	assert.ErrorContains(t, err, "ORDER_HOLD_SWEEP_INTERVAL")
+	delete(env, "ORDER_HOLD_SWEEP_INTERVAL")
+
 	for _, bad := range []string{"soon", "-1m", "0s"} {
 		env["ORDER_EXPIRATION_WINDOW"] = bad
 		_, err = app.LoadConfig(func(k string) string { return env[k] })

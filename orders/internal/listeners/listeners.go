@@ -31,10 +31,9 @@ type Store interface {
 	Complete(ctx context.Context, id, paymentID string) (order.Order, error)
 }
 
-// Subscriptions returns orders' subscriptions. published is told after a
-// change queued an event (outbox.Relay.Notify).
-func Subscriptions(store Store, logger *slog.Logger, published func()) []bus.Subscription {
-	h := handlers{store: store, log: logger, published: published}
+// Subscriptions returns orders' subscriptions.
+func Subscriptions(store Store, logger *slog.Logger) []bus.Subscription {
+	h := handlers{store: store, log: logger}
 	return []bus.Subscription{
 		bus.On(Queue, h.ticketCreated),
 		bus.On(Queue, h.ticketUpdated),
@@ -44,9 +43,8 @@ func Subscriptions(store Store, logger *slog.Logger, published func()) []bus.Sub
 }
 
 type handlers struct {
-	store     Store
-	log       *slog.Logger
-	published func()
+	store Store
+	log   *slog.Logger
 }
 
 func (h handlers) ticketCreated(ctx context.Context, p events.TicketCreated) error {
@@ -72,7 +70,6 @@ func (h handlers) expirationComplete(ctx context.Context, p events.ExpirationCom
 		return fmt.Errorf("expiring order %s: %w", p.OrderID, err)
 	}
 	h.log.Info("order expired", "order_id", o.ID, "ticket_id", o.Ticket.ID)
-	h.published()
 	return nil
 }
 
@@ -85,11 +82,9 @@ func (h handlers) paymentCreated(ctx context.Context, p events.PaymentCreated) e
 		// stays cancelled and payments refunds the charge when it sees
 		// order:cancelled (DESIGN.md §5, late payment).
 		h.log.Warn("payment for a cancelled order; it stays cancelled", "order_id", p.OrderID, "payment_id", p.ID, "err", err)
-		h.published()
 		return nil
 	case err != nil:
 		return fmt.Errorf("completing order %s: %w", p.OrderID, err)
 	}
-	h.published()
 	return nil
 }

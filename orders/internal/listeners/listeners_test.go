@@ -53,7 +53,7 @@ func TestAnUpdateBeforeTheTicketIsKnownWaits(t *testing.T) {
 func TestRepeatsAndOldEventsAreAckedAndChangeNothing(t *testing.T) {
 	e := ordertest.New(t)
 	id := e.ListTicket("seller", "v0", 1000)
-	v1 := ordertest.Message(t, updated(id, 1, "v1", 2000))
+	v1 := testenv.Message(t, updated(id, 1, "v1", 2000))
 	require.NoError(t, e.Deliver(v1))
 	require.NoError(t, e.Deliver(v1), "a redelivery is acked")
 	require.NoError(t, e.Handle(updated(id, 2, "v2", 3000)))
@@ -75,7 +75,7 @@ func TestEventOrderOverTheBroker(t *testing.T) {
 	service := testenv.NewBus(t, nats.URL)
 	var mu sync.Mutex
 	var log []string
-	for _, s := range listeners.Subscriptions(e.Store, testenv.Logger(t), func() {}) {
+	for _, s := range listeners.Subscriptions(e.Store, testenv.Logger(t)) {
 		inner := s.Handler
 		s.AckWait = time.Second // the least stan allows: a refused event comes back quickly
 		s.Handler = func(ctx context.Context, m bus.Message) error {
@@ -143,11 +143,11 @@ func reserve(t *testing.T, e *ordertest.Env, buyer, ticketID string) string {
 
 func TestExpirationCancelsAndReleasesUnlessComplete(t *testing.T) {
 	e := ordertest.New(t)
-	published := e.Record(events.SubjectOrderCancelled)
+	published := testenv.Record(t, e.Bus, events.SubjectOrderCancelled)
 	ticketID := e.ListTicket("seller", "Concert", 1000)
 	orderID := reserve(t, e, "buyer", ticketID)
 
-	expired := ordertest.Message(t, events.ExpirationComplete{OrderID: orderID})
+	expired := testenv.Message(t, events.ExpirationComplete{OrderID: orderID})
 	require.NoError(t, e.Deliver(expired))
 	o := e.Order(orderID)
 	assert.Equal(t, events.StatusCancelled, o.Status)
@@ -159,7 +159,7 @@ func TestExpirationCancelsAndReleasesUnlessComplete(t *testing.T) {
 	assert.Equal(t, int64(1), e.Order(orderID).Version, "and changes nothing")
 	assert.NotEmpty(t, e.Replica(ticketID).OrderID, "nor releases the next buyer's hold")
 
-	require.Eventually(t, func() bool { return len(published.About(orderID)) == 1 }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(ordertest.About(published, orderID)) == 1 }, 10*time.Second, 20*time.Millisecond)
 
 	paid := reserve(t, e, "buyer", e.ListTicket("seller", "Paid", 1000))
 	require.NoError(t, e.Handle(events.PaymentCreated{ID: "payment-1", OrderID: paid, StripeID: "ch_1"}))
@@ -173,11 +173,11 @@ func TestExpirationCancelsAndReleasesUnlessComplete(t *testing.T) {
 
 func TestPaymentCompletesTheOrderAndSellsTheTicket(t *testing.T) {
 	e := ordertest.New(t)
-	published := e.Record(events.SubjectOrderCompleted)
+	published := testenv.Record(t, e.Bus, events.SubjectOrderCompleted)
 	ticketID := e.ListTicket("seller", "Concert", 1000)
 	orderID := reserve(t, e, "buyer", ticketID)
 
-	payment := ordertest.Message(t, events.PaymentCreated{ID: "payment-1", OrderID: orderID, StripeID: "ch_1"})
+	payment := testenv.Message(t, events.PaymentCreated{ID: "payment-1", OrderID: orderID, StripeID: "ch_1"})
 	require.NoError(t, e.Deliver(payment))
 	require.NoError(t, e.Deliver(payment), "a redelivered payment is acked")
 	o := e.Order(orderID)
@@ -190,8 +190,8 @@ func TestPaymentCompletesTheOrderAndSellsTheTicket(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, res.Status)
 	assert.Equal(t, "Ticket is sold", res.Message(t))
 
-	require.Eventually(t, func() bool { return len(published.About(orderID)) == 1 }, 10*time.Second, 20*time.Millisecond)
-	env, _ := published.Find(events.SubjectOrderCompleted, orderID)
+	require.Eventually(t, func() bool { return len(ordertest.About(published, orderID)) == 1 }, 10*time.Second, 20*time.Millisecond)
+	env, _ := ordertest.Find(published, events.SubjectOrderCompleted, orderID)
 	p, err := events.Decode[events.OrderCompleted](env)
 	require.NoError(t, err)
 	assert.Equal(t, events.OrderCompleted{ID: orderID, Version: 1, Ticket: events.TicketRef{ID: ticketID}}, p)
@@ -213,4 +213,13 @@ func TestALatePaymentLeavesTheOrderCancelled(t *testing.T) {
 	assert.Empty(t, o.PaymentID)
 	assert.Equal(t, next, e.Replica(ticketID).OrderID)
 	assert.False(t, e.Replica(ticketID).Sold, "the late payer's ticket went to the next buyer")
+}
+
+// Payments learns of orders only from us: a payment for an order we do not
+// have is a bug worth parking, not a message to wait on or to drop.
+func TestAPaymentForAnUnknownOrderIsAFailureNotAWait(t *testing.T) {
+	e := ordertest.New(t)
+	err := e.Handle(events.PaymentCreated{ID: "payment-1", OrderID: "5f1e0000c0ffee0000c0ffee", StripeID: "ch_1"})
+	assert.ErrorIs(t, err, order.ErrNotFound)
+	assert.NotErrorIs(t, err, bus.ErrNotYet)
 }

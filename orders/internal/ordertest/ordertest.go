@@ -1,15 +1,14 @@
-// Package ordertest builds the orders service over real servers for the
-// orders packages' tests and benchmarks: a fresh database, the shared NATS
-// Streaming server, the outbox relay, the HTTP handler and the listeners'
-// handlers, plus helpers that feed the replica the events tickets would send.
+// Package ordertest starts the orders service for the orders packages' tests
+// and benchmarks exactly as main does (app.Service, through
+// common/servicetest) over real servers — a fresh database, the shared NATS
+// Streaming server — with its listeners left off the broker so that tests
+// deliver events themselves, plus helpers that feed the replica the events
+// tickets would send.
 package ordertest
 
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,43 +20,42 @@ import (
 	"ticketing.dev/common/bus"
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/money"
-	"ticketing.dev/common/mongox"
-	"ticketing.dev/common/outbox"
-	"ticketing.dev/common/service"
-	"ticketing.dev/common/session"
+	"ticketing.dev/common/servicetest"
 	"ticketing.dev/common/testenv"
 	"ticketing.dev/orders/internal/app"
-	"ticketing.dev/orders/internal/listeners"
 	"ticketing.dev/orders/internal/order"
 	"ticketing.dev/orders/internal/store"
 )
 
-// JWTKey signs the sessions tests act with.
-const JWTKey = "orders-test-key-0123456789"
-
 // Window is the reservation window of the test service.
 const Window = 15 * time.Minute
 
+// never is an interval longer than any test: background work given it does
+// not run while a test does, so a test that calls Sweep or Lapse itself (or
+// sets the store's clock) sees only its own passes.
+const never = 24 * time.Hour
+
 // Env is one orders service over its own database.
 type Env struct {
-	t     testing.TB
+	t   testing.TB
+	svc *servicetest.Service[*app.App]
+	// Store is the running service's store.
 	Store *store.Store
 	// Proxy stands between the service and its database (ThroughProxy), nil
 	// otherwise; Direct reads and writes the database past it, for the
 	// test's own checks, whatever the proxy is doing.
-	Proxy    *testenv.FaultProxy
-	Direct   *store.Store
-	Bus      *bus.Client
-	API      *apitest.Client
-	Window   time.Duration
-	handlers map[events.Subject]bus.Handler
+	Proxy  *testenv.FaultProxy
+	Direct *store.Store
+	Bus    *bus.Client
+	API    *apitest.Client
+	Window time.Duration
 }
 
 // Option adjusts the environment.
 type Option func(*options)
 
 type options struct {
-	logger        *slog.Logger
+	quiet         bool
 	proxied       bool
 	window        time.Duration
 	lapseInterval time.Duration
@@ -65,7 +63,7 @@ type options struct {
 
 // Quiet drops the service's logs, which otherwise go to the test's log: for
 // benchmarks, where logging every request would be what is measured.
-func Quiet() Option { return func(o *options) { o.logger = slog.New(slog.DiscardHandler) } }
+func Quiet() Option { return func(o *options) { o.quiet = true } }
 
 // ThroughProxy connects the service to its database through a fault proxy
 // (Env.Proxy), as production connects: the client's own timeouts, retries
@@ -75,57 +73,48 @@ func ThroughProxy() Option { return func(o *options) { o.proxied = true } }
 // WithWindow sets the reservation window (Window otherwise).
 func WithWindow(d time.Duration) Option { return func(o *options) { o.window = d } }
 
-// Lapsing runs the overdue lapse every interval, as the service does.
+// Lapsing runs the overdue lapse every interval, as the service does;
+// otherwise it does not run during the test.
 func Lapsing(interval time.Duration) Option { return func(o *options) { o.lapseInterval = interval } }
 
-// New starts the service: relay running, HTTP served, handlers ready to be
-// called directly (Deliver). Listeners are not subscribed to the broker.
+// New starts the service through app.Service: indexes created, relay
+// running, HTTP served, listeners ready to be called directly (Deliver) but
+// not subscribed to the broker. Neither the sweeper nor (unless Lapsing) the
+// lapse runs during the test.
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
-	o := options{logger: testenv.Logger(t), window: Window}
+	o := options{window: Window, lapseInterval: never}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	db := testenv.NewDatabase(t)
-	direct := store.New(db)
-	require.NoError(t, direct.EnsureIndexes(testenv.Context(t)))
-	st, proxy := direct, (*testenv.FaultProxy)(nil)
+	start := []servicetest.Option{
+		servicetest.Unsubscribed(),
+		servicetest.Env(map[string]string{
+			"ORDER_EXPIRATION_WINDOW":     o.window.String(),
+			"ORDER_EXPIRY_CHECK_INTERVAL": o.lapseInterval.String(),
+			"ORDER_HOLD_SWEEP_INTERVAL":   never.String(),
+		}),
+	}
+	if o.quiet {
+		start = append(start, servicetest.Quiet())
+	}
+	var proxy *testenv.FaultProxy
+	var direct *store.Store
 	if o.proxied {
+		db := testenv.NewDatabase(t)
 		var uri string
 		uri, proxy = testenv.ProxyMongoURI(t, testenv.MongoURI(t)+db.Name())
-		client, proxiedDB, err := mongox.Connect(context.Background(), uri, db.Name())
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-		st = store.New(proxiedDB)
-		db = proxiedDB
+		direct = store.New(db)
+		start = append(start, servicetest.Set("MONGO_URI", uri))
 	}
-	b := testenv.NewBus(t, testenv.NATSURL(t))
-	logger := o.logger
-	relay := outbox.NewRelay(b, logger, st.Orders()).WithInterval(100 * time.Millisecond)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = relay.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	if o.lapseInterval > 0 {
-		lapsed := make(chan struct{})
-		go func() { defer close(lapsed); _ = st.Lapser(logger, o.lapseInterval, relay.Notify)(ctx) }()
-		t.Cleanup(func() { cancel(); <-lapsed })
+	svc := servicetest.Start(t, app.Service, start...)
+	if direct == nil {
+		direct = svc.App.Store
 	}
-
-	sessions, err := session.NewManager(JWTKey, false)
-	require.NoError(t, err)
-	deps := &service.Deps{Name: "orders", Logger: logger, DB: db, Bus: b, Sessions: sessions}
-	srv := httptest.NewServer(app.Handler(deps, st, o.window, relay.Notify))
-	t.Cleanup(srv.Close)
-
-	e := &Env{
-		t: t, Store: st, Proxy: proxy, Direct: direct, Bus: b, API: apitest.New(t, srv.URL),
-		Window: o.window, handlers: map[events.Subject]bus.Handler{},
+	return &Env{
+		t: t, svc: svc, Store: svc.App.Store, Proxy: proxy, Direct: direct,
+		Bus: svc.Deps.Bus, API: svc.API, Window: o.window,
 	}
-	for _, s := range listeners.Subscriptions(st, logger, relay.Notify) {
-		e.handlers[s.Subject] = s.Handler
-	}
-	return e
 }
 
 // BetweenHoldAndInsert runs fault (say, e.Proxy.Cut) during the next
@@ -144,24 +133,14 @@ func (e *Env) BetweenHoldAndInsert(fault func()) {
 }
 
 // User returns a session token for userID.
-func (e *Env) User(userID string) string { return apitest.Session(e.t, JWTKey, userID) }
-
-// Message wraps p in an envelope as the bus delivers it.
-func Message(t testing.TB, p events.Payload) bus.Message {
-	t.Helper()
-	env, err := events.New(p)
-	require.NoError(t, err)
-	return bus.Message{Envelope: env, Deliveries: 1}
-}
+func (e *Env) User(userID string) string { return e.svc.Session(userID) }
 
 // Deliver hands m to the listener for its subject, as the bus would, and
 // returns what the handler returned (nil means acked).
-func (e *Env) Deliver(m bus.Message) error {
-	return e.handlers[m.Subject](context.Background(), m)
-}
+func (e *Env) Deliver(m bus.Message) error { return e.svc.DeliverMessage(m) }
 
 // Handle delivers a fresh event carrying p.
-func (e *Env) Handle(p events.Payload) error { return e.Deliver(Message(e.t, p)) }
+func (e *Env) Handle(p events.Payload) error { return e.svc.Deliver(p) }
 
 // ListTicket feeds the replica a ticket:created and returns the ticket's id.
 func (e *Env) ListTicket(sellerID, title string, price money.Price) string {
@@ -187,35 +166,11 @@ func (e *Env) Order(id string) order.Order {
 	return o
 }
 
-// Recorder collects the events published on some subjects.
-type Recorder struct {
-	mu  sync.Mutex
-	got []events.Envelope
-}
-
-// Record subscribes a fresh queue group to subjects on e's broker.
-func (e *Env) Record(subjects ...events.Subject) *Recorder {
-	e.t.Helper()
-	r := &Recorder{}
-	queue := testenv.RandomName("recorder")
-	for _, s := range subjects {
-		require.NoError(e.t, e.Bus.Subscribe(bus.Subscription{Subject: s, Queue: queue, Handler: func(_ context.Context, m bus.Message) error {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			r.got = append(r.got, m.Envelope)
-			return nil
-		}}))
-	}
-	return r
-}
-
-// About returns the recorded events whose payload has "id" orderID, in
+// About returns the events rec recorded whose payload has "id" orderID, in
 // arrival order, as subject names.
-func (r *Recorder) About(orderID string) []events.Subject {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func About(rec *testenv.Recorder, orderID string) []events.Subject {
 	var out []events.Subject
-	for _, env := range r.got {
+	for _, env := range rec.Envelopes() {
 		if payloadID(env) == orderID {
 			out = append(out, env.Subject)
 		}
@@ -223,11 +178,9 @@ func (r *Recorder) About(orderID string) []events.Subject {
 	return out
 }
 
-// Find returns the first recorded event with subject about orderID.
-func (r *Recorder) Find(subject events.Subject, orderID string) (events.Envelope, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, env := range r.got {
+// Find returns the first event rec recorded with subject about orderID.
+func Find(rec *testenv.Recorder, subject events.Subject, orderID string) (events.Envelope, bool) {
+	for _, env := range rec.Envelopes() {
 		if env.Subject == subject && payloadID(env) == orderID {
 			return env, true
 		}

@@ -66,7 +66,7 @@ func leaveOrderWithoutItsHold(t *testing.T, e *ordertest.Env, ticketID string) (
 // ticket sold silently matched nothing.
 func TestAPaymentForAnOrderThatLostItsHoldCancelsItForARefund(t *testing.T) {
 	e := ordertest.New(t)
-	published := e.Record(events.SubjectOrderCancelled, events.SubjectOrderCompleted)
+	published := testenv.Record(t, e.Bus, events.SubjectOrderCancelled, events.SubjectOrderCompleted)
 	ticketID := e.ListTicket("seller", "Concert", 1000)
 	lost, holder := leaveOrderWithoutItsHold(t, e, ticketID)
 
@@ -75,9 +75,9 @@ func TestAPaymentForAnOrderThatLostItsHoldCancelsItForARefund(t *testing.T) {
 	assert.Equal(t, events.StatusCancelled, e.Order(lost).Status)
 	assert.Equal(t, holder, e.Replica(ticketID).OrderID, "the holder keeps the ticket")
 	assert.False(t, e.Replica(ticketID).Sold)
-	require.Eventually(t, func() bool { _, ok := published.Find(events.SubjectOrderCancelled, lost); return ok },
+	require.Eventually(t, func() bool { _, ok := ordertest.Find(published, events.SubjectOrderCancelled, lost); return ok },
 		10*time.Second, 20*time.Millisecond, "order:cancelled tells payments to refund")
-	_, completed := published.Find(events.SubjectOrderCompleted, lost)
+	_, completed := ordertest.Find(published, events.SubjectOrderCompleted, lost)
 	assert.False(t, completed)
 
 	// A repeat of the payment changes nothing, and the holder can still pay.
@@ -108,7 +108,7 @@ func TestCompleteIsRefusedForACancelledOrderWhoseHoldWasNotYetReleased(t *testin
 func TestLapseCancelsOverdueOrdersOnly(t *testing.T) {
 	e := ordertest.New(t)
 	ctx := context.Background()
-	published := e.Record(events.SubjectOrderCancelled)
+	published := testenv.Record(t, e.Bus, events.SubjectOrderCancelled)
 
 	overdueTicket := e.ListTicket("seller", "Overdue", 1000)
 	overdue, _, err := e.Store.Reserve(ctx, "buyer", overdueTicket, time.Second)
@@ -131,9 +131,9 @@ func TestLapseCancelsOverdueOrdersOnly(t *testing.T) {
 	assert.Equal(t, events.StatusCancelled, lapsed.Status)
 	assert.Equal(t, int64(1), lapsed.Version)
 	assert.Empty(t, e.Replica(overdueTicket).OrderID, "the ticket is for sale again")
-	require.Eventually(t, func() bool { _, ok := published.Find(events.SubjectOrderCancelled, overdue.ID); return ok },
+	require.Eventually(t, func() bool { _, ok := ordertest.Find(published, events.SubjectOrderCancelled, overdue.ID); return ok },
 		10*time.Second, 20*time.Millisecond)
-	env, _ := published.Find(events.SubjectOrderCancelled, overdue.ID)
+	env, _ := ordertest.Find(published, events.SubjectOrderCancelled, overdue.ID)
 	p, err := events.Decode[events.OrderCancelled](env)
 	require.NoError(t, err)
 	assert.Equal(t, events.OrderCancelled{ID: overdue.ID, Version: 1, Ticket: events.TicketRef{ID: overdueTicket}}, p)
@@ -185,7 +185,7 @@ func BenchmarkLapseLateness(b *testing.B) {
 // It returns how late beyond its expiresAt each was seen lapsed, sorted.
 func lapseOpenOrders(tb testing.TB, e *ordertest.Env, n int) []time.Duration {
 	tb.Helper()
-	published := e.Record(events.SubjectOrderCancelled)
+	published := testenv.Record(tb, e.Bus, events.SubjectOrderCancelled)
 	tickets := make([]string, n)
 	orders := make([]order.Order, n)
 	var wg sync.WaitGroup
@@ -219,7 +219,7 @@ func lapseOpenOrders(tb testing.TB, e *ordertest.Env, n int) []time.Duration {
 	}, e.Window+time.Minute, 20*time.Millisecond, "every order lapses")
 	for _, o := range orders {
 		assert.Equal(tb, events.StatusCancelled, e.Order(o.ID).Status)
-		require.Eventually(tb, func() bool { _, ok := published.Find(events.SubjectOrderCancelled, o.ID); return ok },
+		require.Eventually(tb, func() bool { _, ok := ordertest.Find(published, events.SubjectOrderCancelled, o.ID); return ok },
 			10*time.Second, 20*time.Millisecond)
 	}
 	slices.Sort(lateness)
@@ -248,7 +248,7 @@ func TestTheSweeperReadsALiveHoldOnceUntilItsOrderExpires(t *testing.T) {
 
 	// Were the order read again, its disappearance would be settled now.
 	oid, _ := mongox.ParseID(id)
-	_, err = e.Store.Orders().DeleteOne(ctx, bson.M{"_id": oid})
+	_, err = e.Store.Outbox().Collection().DeleteOne(ctx, bson.M{"_id": oid})
 	require.NoError(t, err)
 	n, err = e.Store.Sweep(ctx, time.Minute)
 	require.NoError(t, err)

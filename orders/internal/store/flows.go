@@ -135,6 +135,8 @@ func (s *Store) insertOutcome(ctx context.Context, o *order.Order, insertErr err
 	if err != nil {
 		return false, err
 	}
+	// The insert landed, and its events with it.
+	s.outbox.Queued()
 	*o = stored
 	return true, nil
 }

@@ -96,16 +96,14 @@ func (s *Store) Expire(ctx context.Context, id string) (order.Order, error) {
 	return s.Cancel(ctx, id, func(order.Order) error { return nil })
 }
 
-// Lapser runs Lapse every interval until ctx ends, as background work;
-// published is told when it cancelled something (outbox.Relay.Notify).
-func (s *Store) Lapser(logger *slog.Logger, interval time.Duration, published func()) func(context.Context) error {
+// Lapser runs Lapse every interval until ctx ends, as background work.
+func (s *Store) Lapser(logger *slog.Logger, interval time.Duration) func(context.Context) error {
 	return every(interval, func(ctx context.Context) {
 		n, err := s.Lapse(ctx)
 		if err != nil && ctx.Err() == nil {
 			logger.Warn("lapsing overdue orders", "err", err)
 		}
 		if n > 0 {
-			published()
 			logger.Info("lapsed overdue orders whose expiration did not come", "count", n)
 		}
 	})

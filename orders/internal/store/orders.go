@@ -79,12 +79,13 @@ func (s *Store) insert(ctx context.Context, o *order.Order) error {
 		Ticket:        orderTicketDoc{ID: o.Ticket.ID, Title: o.Ticket.Title, Price: o.Ticket.Price},
 		TicketVersion: o.TicketVersion, Version: o.Version, CreatedAt: o.CreatedAt, Outbox: evs,
 	}
-	if err := outbox.Mark(ctx, s.orders, id, evs...); err != nil {
+	if err := s.outbox.Mark(ctx, id, evs...); err != nil {
 		return err
 	}
 	if _, err := s.orders.InsertOne(ctx, doc); err != nil {
 		return fmt.Errorf("inserting order: %w", err)
 	}
+	s.outbox.Queued()
 	o.Events = nil
 	return nil
 }
@@ -145,7 +146,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(*order.Order)
 			return o, err
 		}
 		oid, _ := mongox.ParseID(o.ID)
-		if err := outbox.Mark(ctx, s.orders, oid, evs...); err != nil {
+		if err := s.outbox.Mark(ctx, oid, evs...); err != nil {
 			return o, err
 		}
 		res, err := s.orders.UpdateOne(ctx, bson.M{"_id": oid, "version": read}, bson.D{
@@ -156,6 +157,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(*order.Order)
 			return o, fmt.Errorf("updating order: %w", err)
 		}
 		if res.MatchedCount == 1 {
+			s.outbox.Queued()
 			o.Events = nil
 			return o, nil
 		}

@@ -17,6 +17,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"ticketing.dev/common/outbox"
 )
 
 // maxConflicts bounds how often an update retries after another writer
@@ -26,13 +28,15 @@ const maxConflicts = 20
 // Store is the orders and tickets-replica collections.
 type Store struct {
 	orders  *mongo.Collection
+	outbox  *outbox.Outbox
 	tickets *mongo.Collection
 	now     func() time.Time
 }
 
 // New returns the store over db's "orders" and "tickets" collections.
 func New(db *mongo.Database) *Store {
-	return &Store{orders: db.Collection("orders"), tickets: db.Collection("tickets"), now: time.Now}
+	orders := db.Collection("orders")
+	return &Store{orders: orders, outbox: outbox.New(orders), tickets: db.Collection("tickets"), now: time.Now}
 }
 
 // WithClock sets the clock (tests).
@@ -41,8 +45,9 @@ func (s *Store) WithClock(now func() time.Time) *Store {
 	return s
 }
 
-// Orders is the collection whose outbox the relay publishes.
-func (s *Store) Orders() *mongo.Collection { return s.orders }
+// Outbox is where the store queues order events, on the orders collection,
+// for the relay to publish.
+func (s *Store) Outbox() *outbox.Outbox { return s.outbox }
 
 // Tickets is the replica collection.
 func (s *Store) Tickets() *mongo.Collection { return s.tickets }

@@ -56,7 +56,7 @@ func TestSweepReleasesAHoldWhoseOrderWasNeverInserted(t *testing.T) {
 	// The order's insert, had it been only slow, can never land now: the
 	// placeholder holds its id, so nobody can end up with an order for a
 	// ticket someone else then reserves.
-	_, err = e.Store.Orders().InsertOne(ctx, bson.M{"_id": orphan, "userId": "buyer", "status": "created"})
+	_, err = e.Store.Outbox().Collection().InsertOne(ctx, bson.M{"_id": orphan, "userId": "buyer", "status": "created"})
 	assert.True(t, mongo.IsDuplicateKeyError(err), "got %v", err)
 	_, err = e.Store.Order(ctx, orphan.Hex())
 	assert.ErrorIs(t, err, order.ErrNotFound, "nobody sees the placeholder")
@@ -106,7 +106,7 @@ func TestSweepLeavesYoungHoldsAlone(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, n)
 	assert.Equal(t, holder, e.Replica(ticketID).OrderID)
-	count, err := e.Store.Orders().CountDocuments(context.Background(), bson.M{})
+	count, err := e.Store.Outbox().Collection().CountDocuments(context.Background(), bson.M{})
 	require.NoError(t, err)
 	assert.Zero(t, count, "no placeholder for an order that may still arrive")
 }
@@ -118,11 +118,11 @@ func TestAFailedOrderInsertReleasesTheHold(t *testing.T) {
 	e := ordertest.New(t)
 	ctx := context.Background()
 	ticketID := e.ListTicket("seller", "Concert", 1000)
-	_, err := e.Store.Orders().Indexes().CreateOne(ctx, mongo.IndexModel{
+	_, err := e.Store.Outbox().Collection().Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys: bson.D{{Key: "ticket.id", Value: 1}}, Options: options.Index().SetUnique(true),
 	})
 	require.NoError(t, err)
-	_, err = e.Store.Orders().InsertOne(ctx, bson.M{"_id": primitive.NewObjectID(), "ticket": bson.M{"id": ticketID}, "orphan": true})
+	_, err = e.Store.Outbox().Collection().InsertOne(ctx, bson.M{"_id": primitive.NewObjectID(), "ticket": bson.M{"id": ticketID}, "orphan": true})
 	require.NoError(t, err)
 
 	_, _, err = e.Store.Reserve(ctx, "buyer", ticketID, time.Minute)

@@ -21,9 +21,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 func newCharges(t *testing.T) (context.Context, *store.Charges) {
 	ctx := testenv.Context(t)
-	charges := store.NewCharges(testenv.NewDatabase(t))
-	require.NoError(t, charges.EnsureIndexes(ctx))
-	return ctx, charges
+	s := store.New(testenv.NewDatabase(t))
+	require.NoError(t, s.EnsureIndexes(ctx))
+	return ctx, s.Charges
 }
 
 // claim is a new claim of order's charge, for a minute.
@@ -291,7 +291,7 @@ func TestDueRefundsArePagedInBoundedBatches(t *testing.T) {
 
 func TestTheReplicaAppliesVersionsInOrder(t *testing.T) {
 	ctx := testenv.Context(t)
-	orders := store.NewOrders(testenv.NewDatabase(t))
+	orders := store.New(testenv.NewDatabase(t)).Orders
 
 	err := orders.ApplyOrderStatus(ctx, "o1", 1, events.StatusCancelled)
 	assert.ErrorIs(t, err, payment.ErrReplicaBehind, "before the order itself")

@@ -7,4 +7,4 @@ import (
 	"ticketing.dev/payments/internal/app"
 )
 
-func main() { server.Main("payments", app.Run) }
+func main() { server.Main("payments", app.Service.Run) }

@@ -31,16 +31,10 @@ type Payer interface {
 // Deps is what the handler uses.
 type Deps struct {
 	Payer Payer
-	// Published is told after a payment may have queued payment:created
-	// (outbox.Relay.Notify).
-	Published func()
 }
 
 // Mount adds payments' route to r.
 func Mount(r chi.Router, d Deps) {
-	if d.Published == nil {
-		d.Published = func() {}
-	}
 	h := handlers{d}
 	r.With(middleware.RequireAuth).Post("/api/payments", httpx.Handle(h.create))
 }
@@ -79,8 +73,6 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	user, _ := session.UserFrom(r.Context())
 	c, err := h.Payer.Pay(r.Context(), user.ID, req.OrderID, req.Token)
-	// Whatever the answer, a charge that completed queued payment:created.
-	h.Published()
 	if err != nil {
 		return toHTTP(err)
 	}
@@ -90,13 +82,24 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// toHTTP maps payment's errors to the contract's answers.
+// toHTTP maps payment's errors to the contract's answers: the order's state,
+// then what the provider said. A database outage — possibly after a charge
+// whose record was lost with the connection: the attempt stays open and is
+// settled from Stripe's answer to a replay — is 503 in httpx.WriteError.
 func toHTTP(err error) error {
-	var (
-		late     *payment.LatePaymentError
-		declined *payment.DeclinedError
-		rejected *payment.RejectedError
-	)
+	if mapped := orderError(err); mapped != nil {
+		return mapped
+	}
+	if mapped := providerError(err); mapped != nil {
+		return mapped
+	}
+	return err
+}
+
+// orderError maps what the order's state says about paying for it; nil if
+// err is not about that.
+func orderError(err error) error {
+	var late *payment.LatePaymentError
 	switch {
 	case errors.Is(err, payment.ErrOrderNotFound):
 		return errs.NotFound("Order not found")
@@ -115,6 +118,17 @@ func toHTTP(err error) error {
 		return errs.Conflict("Order is already paid")
 	case errors.Is(err, payment.ErrInProgress):
 		return errs.Conflict("A payment for this order is already in progress")
+	}
+	return nil
+}
+
+// providerError maps the provider's outcomes; nil if err is not one.
+func providerError(err error) error {
+	var (
+		declined *payment.DeclinedError
+		rejected *payment.RejectedError
+	)
+	switch {
 	case errors.As(err, &declined):
 		msg := declined.Message
 		if msg == "" {
@@ -134,11 +148,6 @@ func toHTTP(err error) error {
 		return errs.ServiceUnavailable("The payment provider is unavailable; you were not charged. Please try again.")
 	case errors.Is(err, payment.ErrOutcomeUnknown):
 		return errs.BadGateway("The payment provider did not answer; please try again. You will not be charged twice.")
-	case mongox.IsUnavailable(err):
-		// Possibly after a charge whose record was lost with the connection:
-		// the attempt stays open and is settled from Stripe's answer to a replay.
-		return errs.DatabaseConnection(err)
-	default:
-		return err
 	}
+	return nil
 }

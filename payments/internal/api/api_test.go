@@ -125,8 +125,8 @@ func TestAPaymentChargesCentsRecordsTheChargeAndAnnouncesIt(t *testing.T) {
 	assert.Empty(t, c.StripeRefundID)
 	assert.Empty(t, c.Token, "the card token is not kept once the outcome is known")
 
-	require.Eventually(t, func() bool { return len(apptest.ForOrder(h.Paid, id)) == 1 }, 10*time.Second, 20*time.Millisecond)
-	assert.Equal(t, events.PaymentCreated{ID: c.ID, OrderID: id, StripeID: "ch_fake_1"}, apptest.ForOrder(h.Paid, id)[0])
+	require.Eventually(t, func() bool { return len(apptest.ForOrder(t, h.Paid, id)) == 1 }, 10*time.Second, 20*time.Millisecond)
+	assert.Equal(t, events.PaymentCreated{ID: c.ID, OrderID: id, StripeID: "ch_fake_1"}, apptest.ForOrder(t, h.Paid, id)[0])
 }
 
 func TestARealStripeGoRoundTripThroughStripeMock(t *testing.T) {
@@ -138,7 +138,7 @@ func TestARealStripeGoRoundTripThroughStripeMock(t *testing.T) {
 	res.Decode(t, &got)
 	assert.True(t, strings.HasPrefix(got.StripeID, "ch_"), got.StripeID)
 	assert.Equal(t, got.StripeID, h.Charge(id).StripeID)
-	require.Eventually(t, func() bool { return len(apptest.ForOrder(h.Paid, id)) == 1 }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(apptest.ForOrder(t, h.Paid, id)) == 1 }, 10*time.Second, 20*time.Millisecond)
 }
 
 func TestTwoConcurrentPaymentsChargeOnce(t *testing.T) {
@@ -228,7 +228,7 @@ func TestAnUnreachableStripeIs503AndNothingIsPaid(t *testing.T) {
 	c := h.Charge(id)
 	assert.NotEqual(t, payment.StatusCompleted, c.Status, "nothing recorded as paid")
 	assert.Empty(t, c.StripeID)
-	assert.Empty(t, apptest.ForOrder(h.Paid, id))
+	assert.Empty(t, apptest.ForOrder(t, h.Paid, id))
 
 	// The buyer may try again at once: nothing holds the order.
 	res = h.Pay("buyer", id, "tok_visa")
@@ -246,7 +246,7 @@ func TestAStripeFailureIs502AndTheRetryReplaysTheSameRequest(t *testing.T) {
 	c := h.Charge(id)
 	assert.Equal(t, payment.StatusCreated, c.Status, "the outcome is open, not paid")
 	assert.Empty(t, c.StripeID)
-	assert.Empty(t, apptest.ForOrder(h.Paid, id))
+	assert.Empty(t, apptest.ForOrder(t, h.Paid, id))
 
 	// The buyer tries again, even with another card: the open attempt is
 	// replayed exactly (same key, same card) so it cannot charge twice.

@@ -1,19 +1,20 @@
 // Package app wires payments together: configuration, storage, the Stripe
-// gateway, the route, the listeners that keep the order replica, the outbox
-// relay that publishes payment:created, and the reconciler.
+// gateway, the route, the listeners that keep the order replica, and the
+// refunder; common/service starts it (see its doc for the shape every
+// service's app package has).
 package app
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"ticketing.dev/common/config"
 	"ticketing.dev/common/outbox"
-	"ticketing.dev/common/server"
 	"ticketing.dev/common/service"
 	"ticketing.dev/payments/internal/api"
 	"ticketing.dev/payments/internal/gateway"
@@ -21,6 +22,13 @@ import (
 	"ticketing.dev/payments/internal/payment"
 	"ticketing.dev/payments/internal/store"
 )
+
+// Service is payments, as main runs it and its tests start it.
+var Service = service.Spec[Config, *App]{
+	Needs:      needs,
+	LoadConfig: LoadConfig,
+	Wire:       Wire,
+}
 
 var needs = config.Service{Name: "payments", Mongo: true, JWT: true, NATS: true}
 
@@ -56,49 +64,29 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	return cfg, err
 }
 
-// Run starts payments and serves until ctx ends.
-func Run(ctx context.Context, getenv func(string) string) error {
-	cfg, err := LoadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	logger := server.NewLogger(needs.Name, cfg.LogLevel)
-	deps, err := service.Open(ctx, needs, cfg.Common, logger)
-	if err != nil {
-		return err
-	}
-	gw := gateway.New(gateway.Config{Key: cfg.StripeKey, APIBase: cfg.StripeAPIBase, Logger: logger})
-	a, err := Wire(ctx, deps, gw)
-	if err != nil {
-		return err
-	}
-	return deps.Serve(ctx, cfg.Addr(), a.Handler, a.Relay.Run, a.Payer.RunReconciler(cfg.ReconcileInterval))
-}
-
-// App is payments put together. Run its Relay and the Payer's reconciler as
-// background work.
+// App is payments put together: what it serves, and the parts its tests
+// reach for.
 type App struct {
-	Handler http.Handler
+	service.App
 	Payer   *payment.Payer
-	Relay   *outbox.Relay
 	Orders  *store.Orders
 	Charges *store.Charges
 }
 
-// Wire builds payments over deps (database, broker, sessions) and gw, and
-// subscribes its listeners.
-func Wire(ctx context.Context, deps *service.Deps, gw payment.Gateway) (*App, error) {
-	orders, charges := store.NewOrders(deps.DB), store.NewCharges(deps.DB)
-	deps.EnsureIndexes(charges.EnsureIndexes)
-	payer := payment.NewPayer(orders, charges, gw, deps.Logger)
-	relay := outbox.NewRelay(deps.Bus, deps.Logger, charges.Collection())
-	payer.Recorded = relay.Notify
-	for _, s := range listeners.Subscriptions(orders, payer) {
-		if err := deps.Bus.Subscribe(s); err != nil {
-			return nil, fmt.Errorf("payments: %w", err)
-		}
-	}
-	r := deps.Router()
-	api.Mount(r, api.Deps{Payer: payer, Published: relay.Notify})
-	return &App{Handler: r, Payer: payer, Relay: relay, Orders: orders, Charges: charges}, nil
+// Wire builds payments over deps: the store, the Stripe gateway cfg names,
+// the payer, its route and listeners, and the refunder as background work.
+func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
+	st := store.New(deps.DB)
+	gw := gateway.New(gateway.Config{Key: cfg.StripeKey, APIBase: cfg.StripeAPIBase, Logger: deps.Logger})
+	payer := payment.NewPayer(st.Orders, st.Charges, gw, deps.Logger)
+	return &App{
+		Payer: payer, Orders: st.Orders, Charges: st.Charges,
+		App: service.App{
+			Routes:        func(r chi.Router) { api.Mount(r, api.Deps{Payer: payer}) },
+			Indexes:       st.EnsureIndexes,
+			Subscriptions: listeners.Subscriptions(st.Orders, payer),
+			Outboxes:      []*outbox.Outbox{st.Outbox()},
+			Background:    []func(context.Context) error{payer.RunReconciler(cfg.ReconcileInterval)},
+		},
+	}, nil
 }

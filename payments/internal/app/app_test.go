@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"ticketing.dev/common/apitest"
+	"ticketing.dev/common/servicetest"
 	"ticketing.dev/common/testenv"
 	"ticketing.dev/payments/internal/app"
 	"ticketing.dev/payments/internal/apptest"
@@ -51,20 +52,20 @@ func TestConfiguration(t *testing.T) {
 	assert.ErrorContains(t, err, "STRIPE_API_BASE")
 }
 
-// Run is payments as main runs it: it serves the API and reports readiness
+// Service.Run is payments as main runs it: it serves the API and reports readiness
 // of its database and broker.
 func TestRunServesUntilStopped(t *testing.T) {
 	port, err := testenv.FreePort()
 	require.NoError(t, err)
 	nats := testenv.NewNATS(t)
 	env := map[string]string{
-		"PORT": strconv.Itoa(port), "MONGO_URI": testenv.DatabaseURI(t), "JWT_KEY": apptest.JWTKey,
+		"PORT": strconv.Itoa(port), "MONGO_URI": testenv.DatabaseURI(t), "JWT_KEY": servicetest.JWTKey,
 		"NATS_URL": nats.URL, "NATS_CLIENT_ID": testenv.RandomName("payments"), "STRIPE_KEY": apptest.StripeKey,
 		"STRIPE_API_BASE": testenv.StripeMockURL(t), "COOKIE_SECURE": "false",
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, func(k string) string { return env[k] }) }()
+	go func() { done <- app.Service.Run(ctx, func(k string) string { return env[k] }) }()
 	t.Cleanup(func() {
 		stop()
 		assert.NoError(t, <-done)
@@ -79,7 +80,7 @@ func TestRunServesUntilStopped(t *testing.T) {
 	res := api.Do("POST", "/api/payments", map[string]string{"orderId": "x", "token": "tok_visa"})
 	assert.Equal(t, http.StatusUnauthorized, res.Status)
 	res = api.Do("POST", "/api/payments", map[string]string{"orderId": "64b000000000000000000001", "token": "tok_visa"},
-		apitest.As(apitest.Session(t, apptest.JWTKey, "buyer")))
+		apitest.As(apitest.Session(t, servicetest.JWTKey, "buyer")))
 	assert.Equal(t, http.StatusNotFound, res.Status, res.Raw)
 
 	nats.Stop(t)

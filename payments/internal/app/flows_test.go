@@ -334,7 +334,7 @@ func TestTheReconcilerFinishesAnAttemptWhoseRequestDied(t *testing.T) {
 	sent := h.Stripe.Requests("/v1/charges")
 	require.Len(t, sent, 1)
 	assert.Equal(t, claimed.IdempotencyKey(), sent[0].IdempotencyKey)
-	require.Eventually(t, func() bool { return len(apptest.ForOrder(h.Paid, id)) == 1 }, wait, tick)
+	require.Eventually(t, func() bool { return len(apptest.ForOrder(t, h.Paid, id)) == 1 }, wait, tick)
 }
 
 // An attempt still open after Stripe's idempotency window is never replayed:

@@ -1,15 +1,14 @@
-// Package apptest runs payments wired as in production — the real router,
-// a real database, a real NATS Streaming server, stripe-go — for tests, with
-// Stripe played by stripe-mock or by stripetest's small Stripe-shaped server
-// (for declines, outages and counting requests). Only tests import it.
+// Package apptest starts payments as main does (common/servicetest) — the
+// real router, a real database, a real NATS Streaming server, stripe-go —
+// for tests, with Stripe played by stripe-mock or by stripetest's small
+// Stripe-shaped server (for declines, outages and counting requests). Only
+// tests import it.
 package apptest
 
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,18 +21,13 @@ import (
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/money"
 	"ticketing.dev/common/mongox"
-	"ticketing.dev/common/service"
-	"ticketing.dev/common/session"
+	"ticketing.dev/common/servicetest"
 	"ticketing.dev/common/testenv"
 	"ticketing.dev/payments/internal/app"
-	"ticketing.dev/payments/internal/gateway"
 	"ticketing.dev/payments/internal/payment"
 	"ticketing.dev/payments/internal/store"
 	"ticketing.dev/payments/internal/stripetest"
 )
-
-// JWTKey signs the sessions the harness mints.
-const JWTKey = "payments-test-key-0123456789"
 
 // StripeKey is a made-up test-mode key, built at run time so no key-shaped
 // string sits in the repository.
@@ -50,16 +44,15 @@ type Harness struct {
 	// Bus is a client of the test's own, to publish other services' events.
 	Bus *bus.Client
 	// Paid records the payment:created events the broker delivered.
-	Paid *Seen[events.PaymentCreated]
+	Paid *testenv.Recorder
 	// Proxy stands between payments and its database (Options.FaultProxy).
 	Proxy *testenv.FaultProxy
 	// DB is the service's database, reached directly (never through Proxy).
 	DB *mongo.Database
 
-	stripeBase string
-	crash      func()
-	charges    *store.Charges
-	orders     *store.Orders
+	svc     *servicetest.Service[*app.App]
+	charges *store.Charges
+	orders  *store.Orders
 }
 
 // Options choose the harness's Stripe and database.
@@ -82,74 +75,81 @@ type Options struct {
 // Reconcile makes it act.
 const ReconcileInterval = time.Hour
 
-// New starts payments for the test.
+// CallTimeout bounds the harness payer's calls to Stripe, so a test with a
+// Stripe that hangs waits seconds, not the production half minute.
+const CallTimeout = 2 * time.Second
+
+// New starts payments for the test, as main does (servicetest), on a broker
+// of the harness's own: payments' durable queue group must not be shared
+// with another test's payments.
 func New(t testing.TB, opts Options) *Harness {
 	t.Helper()
-	ctx := testenv.Context(t)
-	h := &Harness{t: t, Paid: &Seen[events.PaymentCreated]{}}
-	switch {
-	case opts.SameAs != nil:
-		h.Stripe, h.stripeBase, h.NATS = opts.SameAs.Stripe, opts.SameAs.stripeBase, opts.SameAs.NATS
-	case opts.StripeMock:
-		h.stripeBase = testenv.StripeMockURL(t)
-	default:
-		h.Stripe = stripetest.New(t)
-		h.stripeBase = h.Stripe.URL
+	h := &Harness{t: t}
+	settings := h.environment(opts)
+	settings = append(settings, servicetest.Before(func(a *app.App) {
+		a.Payer.CallTimeout = CallTimeout
+		if opts.Now != nil {
+			a.Payer.Now = opts.Now
+		}
+	}))
+	h.svc = servicetest.Start(t, app.Service, settings...)
+	h.App, h.API = h.svc.App, h.svc.API
+	if h.DB == nil {
+		h.DB = h.svc.Deps.DB
 	}
-	if h.NATS == nil {
-		h.NATS = testenv.NewNATS(t)
-	}
-	var db *mongo.Database
-	switch {
-	case opts.SameAs != nil:
-		h.DB = connect(t, testenv.MongoURI(t)+opts.SameAs.DB.Name())
-		db = h.DB
-	case opts.FaultProxy:
-		var uri string
-		uri, h.Proxy = testenv.ProxiedDatabaseURI(t)
-		db = connect(t, uri)
-		h.DB = connect(t, testenv.MongoURI(t)+db.Name())
-	default:
-		h.DB = testenv.NewDatabase(t)
-		db = h.DB
-	}
-	h.charges, h.orders = store.NewCharges(h.DB), store.NewOrders(h.DB)
-	serviceBus := testenv.NewBus(t, h.NATS.URL)
-	sessions, err := session.NewManager(JWTKey, false)
-	require.NoError(t, err)
-	deps := &service.Deps{Name: "payments", Logger: testenv.Logger(t), DB: db, Bus: serviceBus, Sessions: sessions}
-	gw := gateway.New(gateway.Config{Key: StripeKey, APIBase: h.stripeBase, Logger: deps.Logger, Timeout: 2 * time.Second})
-	h.App, err = app.Wire(ctx, deps, gw)
-	require.NoError(t, err)
-	// Serve would create them in the background; the harness serves itself.
-	require.NoError(t, h.App.Charges.EnsureIndexes(ctx))
-	h.App.Payer.CallTimeout = 2 * time.Second
-	if opts.Now != nil {
-		h.App.Payer.Now = opts.Now
-	}
-
-	runCtx, stop := context.WithCancel(context.Background())
-	var background sync.WaitGroup
-	background.Go(func() { _ = h.App.Relay.Run(runCtx) })
-	background.Go(func() { _ = h.App.Payer.RunReconciler(ReconcileInterval)(runCtx) })
-	h.crash = func() { stop(); background.Wait() }
-	t.Cleanup(h.crash)
+	st := store.New(h.DB)
+	h.charges, h.orders = st.Charges, st.Orders
 	// The refunder's first pass settles what an earlier process left (with
 	// SameAs); waiting for it keeps it from racing the test.
 	require.Eventually(t, func() bool { return h.App.Payer.Passes() > 0 }, 20*time.Second, 5*time.Millisecond)
 
 	h.Bus = testenv.NewBus(t, h.NATS.URL)
-	require.NoError(t, h.Bus.Subscribe(bus.Subscription{Subject: events.SubjectPaymentCreated, Queue: "watch", Handler: h.Paid.Record}))
-
-	srv := httptest.NewServer(h.App.Handler)
-	t.Cleanup(srv.Close)
-	h.API = apitest.New(t, srv.URL)
+	h.Paid = testenv.Record(t, h.Bus, events.SubjectPaymentCreated)
 	return h
+}
+
+// environment chooses Stripe, the broker and the database for opts, and
+// returns the service's environment for them. h.DB is set when payments
+// reaches its database other than directly (a proxy), or shares another's.
+func (h *Harness) environment(opts Options) []servicetest.Option {
+	t := h.t
+	if other := opts.SameAs; other != nil {
+		h.Stripe, h.NATS = other.Stripe, other.NATS
+		direct := testenv.MongoURI(t) + other.DB.Name()
+		h.DB = connect(t, direct)
+		return []servicetest.Option{
+			servicetest.Env(other.svc.Env),
+			servicetest.Set("NATS_CLIENT_ID", testenv.RandomName("payments")),
+			servicetest.Set("MONGO_URI", direct),
+		}
+	}
+	stripeBase := ""
+	if opts.StripeMock {
+		stripeBase = testenv.StripeMockURL(t)
+	} else {
+		h.Stripe = stripetest.New(t)
+		stripeBase = h.Stripe.URL
+	}
+	h.NATS = testenv.NewNATS(t)
+	env := []servicetest.Option{
+		servicetest.Set("STRIPE_KEY", StripeKey),
+		servicetest.Set("STRIPE_API_BASE", stripeBase),
+		servicetest.Set("NATS_URL", h.NATS.URL),
+		servicetest.Set("PAYMENTS_RECONCILE_INTERVAL", ReconcileInterval.String()),
+	}
+	if opts.FaultProxy {
+		direct := testenv.DatabaseURI(t)
+		var proxied string
+		proxied, h.Proxy = testenv.ProxyMongoURI(t, direct)
+		h.DB = connect(t, direct)
+		env = append(env, servicetest.Set("MONGO_URI", proxied))
+	}
+	return env
 }
 
 // StopBackground stops the relay and the refunder, as a process that died
 // would: what it left in the database is for another process to settle.
-func (h *Harness) StopBackground() { h.crash() }
+func (h *Harness) StopBackground() { h.svc.Stop() }
 
 // connect is a client of the test's own on uri (with the service's client
 // timeouts), disconnected when the test ends.
@@ -162,7 +162,7 @@ func connect(t testing.TB, uri string) *mongo.Database {
 }
 
 // Session is a session token for user.
-func (h *Harness) Session(user string) string { return apitest.Session(h.t, JWTKey, user) }
+func (h *Harness) Session(user string) string { return h.svc.Session(user) }
 
 // Order puts an open order in payments' replica, as order:created would,
 // and returns its id.
@@ -211,9 +211,7 @@ func (h *Harness) SetStatus(orderID string, version int64, status events.OrderSt
 // Publish sends another service's event.
 func (h *Harness) Publish(p events.Payload) {
 	h.t.Helper()
-	env, err := events.New(p)
-	require.NoError(h.t, err)
-	require.NoError(h.t, h.Bus.Publish(testenv.Context(h.t), env))
+	require.NoError(h.t, h.Bus.Publish(testenv.Context(h.t), testenv.Message(h.t, p).Envelope))
 }
 
 // Pay is POST /api/payments as user.
@@ -294,38 +292,8 @@ func (h *Harness) Replica(orderID string) (payment.Order, error) {
 	return h.orders.Get(testenv.Context(h.t), orderID)
 }
 
-// Seen records the events of one kind the broker delivered.
-type Seen[T events.Payload] struct {
-	mu  sync.Mutex
-	got []T
-}
-
-// Record is a bus.Handler.
-func (s *Seen[T]) Record(_ context.Context, m bus.Message) error {
-	e, err := events.Decode[T](m.Envelope)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.got = append(s.got, e)
-	return nil
-}
-
-// Where returns the events keep accepts.
-func (s *Seen[T]) Where(keep func(T) bool) []T {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []T
-	for _, e := range s.got {
-		if keep(e) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// ForOrder returns the payment:created events of one order.
-func ForOrder(s *Seen[events.PaymentCreated], orderID string) []events.PaymentCreated {
-	return s.Where(func(e events.PaymentCreated) bool { return e.OrderID == orderID })
+// ForOrder returns the payment:created events paid recorded for one order.
+func ForOrder(t testing.TB, paid *testenv.Recorder, orderID string) []events.PaymentCreated {
+	t.Helper()
+	return testenv.Payloads(t, paid, func(e events.PaymentCreated) bool { return e.OrderID == orderID })
 }

@@ -91,10 +91,6 @@ type Payer struct {
 	Lease time.Duration
 	// BatchSize bounds how many charges one reconciliation query reads.
 	BatchSize int
-	// Recorded is told when a completed charge (with its payment:created)
-	// was written, so the relay publishes it now, not at its next poll —
-	// also when the reconciler recorded it. Set before the Payer runs.
-	Recorded func()
 
 	wake   chan struct{}
 	passes atomic.Int64
@@ -115,7 +111,7 @@ func NewPayer(orders Orders, charges Charges, gateway Gateway, logger *slog.Logg
 	return &Payer{
 		orders: orders, charges: charges, gateway: gateway, log: logger.With("component", "payer"),
 		Now: time.Now, CallTimeout: DefaultCallTimeout, Lease: DefaultLease, BatchSize: DefaultBatchSize,
-		Recorded: func() {}, wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1),
 	}
 }
 
@@ -183,7 +179,6 @@ func (p *Payer) attempt(ctx context.Context, c Charge) (Charge, error) {
 			p.Wake()
 			return c, fmt.Errorf("recording charge %s of order %s: %w", stripeID, c.OrderID, recErr)
 		}
-		p.Recorded()
 		log.Info("order paid", "stripe_id", stripeID, "amount", c.Amount)
 		return done, nil
 	case Definite(err):

@@ -22,8 +22,9 @@ import (
 func BenchmarkDueRefundsAmongSettledCharges(b *testing.B) {
 	ctx := testenv.Context(b)
 	db := testenv.NewDatabase(b)
-	charges := store.NewCharges(db)
-	require.NoError(b, charges.EnsureIndexes(ctx))
+	s := store.New(db)
+	require.NoError(b, s.EnsureIndexes(ctx))
+	charges := s.Charges
 	const settled, due = 10_000, 10
 	now := time.Now()
 	docs := make([]any, 0, settled)
@@ -31,7 +32,7 @@ func BenchmarkDueRefundsAmongSettledCharges(b *testing.B) {
 		docs = append(docs, bson.M{"orderId": fmt.Sprintf("settled-%05d", i), "status": payment.StatusCompleted,
 			"attempt": 1, "stripeId": "ch", "leaseUntil": time.Unix(0, 0), "createdAt": now})
 	}
-	_, err := charges.Collection().InsertMany(ctx, docs)
+	_, err := s.Outbox().Collection().InsertMany(ctx, docs)
 	require.NoError(b, err)
 	for i := range due {
 		order := fmt.Sprintf("due-%d", i)

@@ -147,7 +147,7 @@ func (s *Charges) Succeeded(ctx context.Context, c payment.Charge, stripeID stri
 		return c, err
 	}
 	id, _ := mongox.ParseID(c.ID)
-	if err := outbox.Mark(ctx, s.coll, id, ev); err != nil {
+	if err := s.outbox.Mark(ctx, id, ev); err != nil {
 		return c, err
 	}
 	var d chargeDoc
@@ -157,9 +157,13 @@ func (s *Charges) Succeeded(ctx context.Context, c payment.Charge, stripeID stri
 		outbox.Push(ev),
 	}, after).Decode(&d)
 	if err == nil {
+		s.outbox.Queued()
 		return d.charge(), nil
 	}
 	if !errors.Is(err, mongo.ErrNoDocuments) {
+		// The write may have landed with its answer lost: the relay looks
+		// now rather than at its next poll.
+		s.outbox.Queued()
 		return c, err
 	}
 	// A replay of the same attempt may have recorded it first.

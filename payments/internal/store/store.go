@@ -15,41 +15,51 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"ticketing.dev/common/mongox"
+	"ticketing.dev/common/outbox"
 )
 
-// Charges is the charges collection: one document per order, across
-// attempts.
-type Charges struct {
-	coll *mongo.Collection
+// Store is payments' database: the order replica and the charges. Each
+// collection has its own type, since each has its own Get (an order by its
+// id, a charge by its order's).
+type Store struct {
+	Orders  *Orders
+	Charges *Charges
 }
 
-// NewCharges returns the store over db's "charges" collection.
-func NewCharges(db *mongo.Database) *Charges {
-	return &Charges{coll: db.Collection("charges")}
+// New returns the store over db's "orders" and "charges" collections.
+func New(db *mongo.Database) *Store {
+	coll := db.Collection("charges")
+	return &Store{
+		Orders:  &Orders{coll: db.Collection("orders")},
+		Charges: &Charges{coll: coll, outbox: outbox.New(coll)},
+	}
 }
 
-// Collection is the collection whose outbox the relay publishes.
-func (s *Charges) Collection() *mongo.Collection { return s.coll }
+// Outbox is where the charges queue payment:created, for the relay to publish.
+func (s *Store) Outbox() *outbox.Outbox { return s.Charges.outbox }
 
 // EnsureIndexes creates the unique index that makes "one charge per order"
 // hold under concurrent requests, and the reconciler's indexes: undecided
 // attempts by lease, and due refunds. refundDue is present only while a
 // refund is owed, so the sparse index holds just those charges. (A partial
-// index would say so outright; FerretDB has none.)
-func (s *Charges) EnsureIndexes(ctx context.Context) error {
-	return mongox.EnsureIndexes(ctx, s.coll,
+// index would say so outright; FerretDB has none.) The replica is read by _id
+// alone and needs none.
+func (s *Store) EnsureIndexes(ctx context.Context) error {
+	return mongox.EnsureIndexes(ctx, s.Charges.coll,
 		mongo.IndexModel{Keys: bson.D{{Key: "orderId", Value: 1}}, Options: options.Index().SetUnique(true).SetName("order_unique")},
 		mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "leaseUntil", Value: 1}}, Options: options.Index().SetName("undecided")},
 		mongo.IndexModel{Keys: bson.D{{Key: "refundDue", Value: 1}}, Options: options.Index().SetName("refund_due").SetSparse(true)},
 	)
 }
 
+// Charges is the charges collection: one document per order, across
+// attempts.
+type Charges struct {
+	coll   *mongo.Collection
+	outbox *outbox.Outbox
+}
+
 // Orders is the replica of orders, keyed by order id.
 type Orders struct {
 	coll *mongo.Collection
-}
-
-// NewOrders returns the store over db's "orders" collection.
-func NewOrders(db *mongo.Database) *Orders {
-	return &Orders{coll: db.Collection("orders")}
 }

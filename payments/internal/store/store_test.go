@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/mongox"
+	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/testenv"
 	"ticketing.dev/payments/internal/payment"
 	"ticketing.dev/payments/internal/store"
@@ -21,9 +23,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 func newCharges(t *testing.T) (context.Context, *store.Charges) {
 	ctx := testenv.Context(t)
-	charges := store.NewCharges(testenv.NewDatabase(t))
-	require.NoError(t, charges.EnsureIndexes(ctx))
-	return ctx, charges
+	s := store.New(testenv.NewDatabase(t))
+	require.NoError(t, s.EnsureIndexes(ctx))
+	return ctx, s.Charges
 }
 
 // claim is a new claim of order's charge, for a minute.
@@ -123,6 +125,42 @@ func TestAClaimMovesThroughAttempts(t *testing.T) {
 	due, err = charges.DueRefunds(ctx, "", 10)
 	require.NoError(t, err)
 	assert.Empty(t, due.OrderIDs)
+}
+
+// A completion tells the store's outbox that it queued payment:created, so a
+// relay that would otherwise look only hourly publishes it at once — also
+// when the write landed but its answer was lost on the way back.
+func TestACompletionWakesTheRelay(t *testing.T) {
+	ctx := testenv.Context(t)
+	uri, proxy := testenv.ProxiedDatabaseURI(t)
+	client, db, err := mongox.Connect(context.Background(), uri, "")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	s := store.New(db)
+	require.NoError(t, s.EnsureIndexes(ctx))
+	b := testenv.NewBus(t, testenv.NATSURL(t))
+	paid := testenv.Record(t, b, events.SubjectPaymentCreated)
+	testenv.Background(t, outbox.NewRelay(b, testenv.Logger(t), s.Outbox()).WithInterval(time.Hour).Run)
+	published := func(order string) func() bool {
+		return func() bool {
+			return len(testenv.Payloads(t, paid, func(e events.PaymentCreated) bool { return e.OrderID == order })) == 1
+		}
+	}
+	now := time.Now()
+
+	c, err := claim(ctx, s.Charges, "answered", now)
+	require.NoError(t, err)
+	_, err = s.Charges.Succeeded(ctx, c, "ch_1", now)
+	require.NoError(t, err)
+	require.Eventually(t, published("answered"), 10*time.Second, 20*time.Millisecond)
+
+	c, err = claim(ctx, s.Charges, "lost", now)
+	require.NoError(t, err)
+	proxy.LoseAnswerOn("findAndModify", "charges", 1)
+	_, err = s.Charges.Succeeded(ctx, c, "ch_2", now)
+	require.Error(t, err)
+	require.Equal(t, 1, proxy.Lost())
+	require.Eventually(t, published("lost"), 10*time.Second, 20*time.Millisecond)
 }
 
 // Whichever of "charged" and "cancellation seen" is written second, the
@@ -291,7 +329,7 @@ func TestDueRefundsArePagedInBoundedBatches(t *testing.T) {
 
 func TestTheReplicaAppliesVersionsInOrder(t *testing.T) {
 	ctx := testenv.Context(t)
-	orders := store.NewOrders(testenv.NewDatabase(t))
+	orders := store.New(testenv.NewDatabase(t)).Orders
 
 	err := orders.ApplyOrderStatus(ctx, "o1", 1, events.StatusCancelled)
 	assert.ErrorIs(t, err, payment.ErrReplicaBehind, "before the order itself")

@@ -86,7 +86,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	requests []Request
-	saved    map[string]saved
+	saved    map[string]reply
 	running  map[string]bool
 	inFlight map[string]int
 	script   map[string][]Answer
@@ -94,14 +94,15 @@ type Server struct {
 	refunds  int
 }
 
-type saved struct {
+// reply is an answer as sent: a status and a JSON body.
+type reply struct {
 	status int
 	body   []byte
 }
 
 // New starts a server, closed when the test ends.
 func New(t testing.TB) *Server {
-	s := &Server{saved: map[string]saved{}, running: map[string]bool{}, inFlight: map[string]int{}, script: map[string][]Answer{}}
+	s := &Server{saved: map[string]reply{}, running: map[string]bool{}, inFlight: map[string]int{}, script: map[string][]Answer{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
@@ -161,77 +162,96 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	apiKey, _, _ := r.BasicAuth()
-	if apiKey == "" {
-		const bearer = "Bearer "
-		if h := r.Header.Get("Authorization"); len(h) > len(bearer) {
-			apiKey = h[len(bearer):]
-		}
-	}
-	req := Request{Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key"), APIKey: apiKey, Form: r.PostForm}
-
-	s.mu.Lock()
-	if prev, ok := s.saved[req.IdempotencyKey]; ok && req.IdempotencyKey != "" {
-		req.Replayed = true
-		s.requests = append(s.requests, req)
-		s.mu.Unlock()
-		writeRaw(w, prev.status, prev.body)
+	req := Request{Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key"), APIKey: apiKey(r), Form: r.PostForm}
+	answer, early, answered := s.begin(req, r.Method)
+	if answered {
+		writeRaw(w, early.status, early.body)
 		return
 	}
-	s.requests = append(s.requests, req)
-	if s.running[req.IdempotencyKey] && req.IdempotencyKey != "" {
-		s.mu.Unlock()
-		writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]any{
-			"type": "idempotency_error", "message": "There is currently another in-progress request using this Idempotent Key",
-		}})
-		return
-	}
-	answer := Succeed()
-	if r.Method != http.MethodPost || (req.Path != "/v1/charges" && req.Path != "/v1/refunds") {
-		answer = Answer{Status: http.StatusNotFound, NoSave: true, Error: map[string]any{"type": "invalid_request_error", "message": "Unrecognized request URL"}}
-	} else if next := s.script[req.Path]; len(next) > 0 {
-		answer, s.script[req.Path] = next[0], next[1:]
-	}
-	s.running[req.IdempotencyKey] = true
-	s.inFlight[req.Path]++
-	s.mu.Unlock()
-
 	if answer.Hold != nil {
 		select {
 		case <-answer.Hold:
 		case <-r.Context().Done():
 		}
 	}
+	out := s.finish(req, answer)
+	writeRaw(w, out.status, out.body)
+}
 
+// apiKey is the secret key a request authenticated with, as stripe-go sends
+// it (basic auth, or a bearer token).
+func apiKey(r *http.Request) string {
+	if key, _, _ := r.BasicAuth(); key != "" {
+		return key
+	}
+	const bearer = "Bearer "
+	if h := r.Header.Get("Authorization"); len(h) > len(bearer) {
+		return h[len(bearer):]
+	}
+	return ""
+}
+
+// begin records req and decides how it is answered: at once (answered) with
+// the reply saved for its key, or 409 while that key is still being
+// answered; otherwise with the next scripted answer (success when none is
+// left), its key marked running until finish.
+func (s *Server) begin(req Request, method string) (answer Answer, early reply, answered bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.saved[req.IdempotencyKey]; ok && req.IdempotencyKey != "" {
+		req.Replayed = true
+		s.requests = append(s.requests, req)
+		return Answer{}, prev, true
+	}
+	s.requests = append(s.requests, req)
+	if s.running[req.IdempotencyKey] && req.IdempotencyKey != "" {
+		raw, _ := json.Marshal(map[string]any{"error": map[string]any{
+			"type": "idempotency_error", "message": "There is currently another in-progress request using this Idempotent Key",
+		}})
+		return Answer{}, reply{http.StatusConflict, raw}, true
+	}
+	answer = Succeed()
+	if method != http.MethodPost || (req.Path != "/v1/charges" && req.Path != "/v1/refunds") {
+		answer = Answer{Status: http.StatusNotFound, NoSave: true, Error: map[string]any{"type": "invalid_request_error", "message": "Unrecognized request URL"}}
+	} else if next := s.script[req.Path]; len(next) > 0 {
+		answer, s.script[req.Path] = next[0], next[1:]
+	}
+	s.running[req.IdempotencyKey] = true
+	s.inFlight[req.Path]++
+	return answer, reply{}, false
+}
+
+// finish makes what answer says — a charge, a refund or an error — and
+// saves the reply for req's key unless the answer says not to.
+func (s *Server) finish(req Request, answer Answer) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.running, req.IdempotencyKey)
 	s.inFlight[req.Path]--
-	var body any
+	raw, _ := json.Marshal(s.body(req, answer))
+	if !answer.NoSave && req.IdempotencyKey != "" {
+		s.saved[req.IdempotencyKey] = reply{answer.Status, raw}
+	}
+	return reply{answer.Status, raw}
+}
+
+// body is answer's JSON body, counting the charge or refund it makes. s.mu
+// is held.
+func (s *Server) body(req Request, answer Answer) any {
 	switch {
 	case answer.Error != nil:
-		body = map[string]any{"error": answer.Error}
+		return map[string]any{"error": answer.Error}
 	case req.Path == "/v1/charges":
 		s.charges++
 		amount, _ := strconv.ParseInt(req.Form.Get("amount"), 10, 64)
-		body = map[string]any{
+		return map[string]any{
 			"id": fmt.Sprintf("ch_fake_%d", s.charges), "object": "charge", "amount": amount, "currency": req.Form.Get("currency"),
 			"status": "succeeded", "paid": true, "captured": true, "metadata": map[string]string{"orderId": req.Form.Get("metadata[orderId]")},
 		}
 	default:
 		s.refunds++
-		body = map[string]any{"id": fmt.Sprintf("re_fake_%d", s.refunds), "object": "refund", "charge": req.Form.Get("charge"), "status": "succeeded"}
+		return map[string]any{"id": fmt.Sprintf("re_fake_%d", s.refunds), "object": "refund", "charge": req.Form.Get("charge"), "status": "succeeded"}
 	}
-	raw, _ := json.Marshal(body)
-	if !answer.NoSave && req.IdempotencyKey != "" {
-		s.saved[req.IdempotencyKey] = saved{answer.Status, raw}
-	}
-	writeRaw(w, answer.Status, raw)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	raw, _ := json.Marshal(v)
-	writeRaw(w, status, raw)
 }
 
 func writeRaw(w http.ResponseWriter, status int, body []byte) {

@@ -51,7 +51,7 @@ func newSystem(t testing.TB, persistentRedis bool) *system {
 	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { _ = rdb.Close() })
 	s.rdb = rdb
-	s.holds = store.NewHolds(rdb)
+	s.holds = store.New(rdb)
 	return s
 }
 
@@ -72,7 +72,7 @@ func (s *system) start() (stop func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, func(k string) string { return env[k] }) }()
+	go func() { done <- app.Service.Run(ctx, func(k string) string { return env[k] }) }()
 	s.port = port
 	var once sync.Once
 	stop = func() {

@@ -41,6 +41,7 @@ type options struct {
 	hasher *user.Hasher
 	limits api.Limits
 	secure bool
+	env    map[string]string
 }
 
 // newHarness starts auth as main does. What no environment variable can say
@@ -60,7 +61,8 @@ func newHarness(t *testing.T, opts options) *harness {
 		cfg.Hasher, cfg.Limits, cfg.LimitMemory = opts.hasher, opts.limits, false
 		return cfg, err
 	}
-	svc := servicetest.Start(t, spec, servicetest.Set("COOKIE_SECURE", strconv.FormatBool(opts.secure)))
+	svc := servicetest.Start(t, spec,
+		servicetest.Set("COOKIE_SECURE", strconv.FormatBool(opts.secure)), servicetest.Env(opts.env))
 	return &harness{t: t, api: svc.API, users: svc.App.Users, bus: svc.Deps.Bus}
 }
 
@@ -344,4 +346,22 @@ func TestPasswordsAreStoredOnlyAsSaltedHashes(t *testing.T) {
 		hashes[hash] = true
 	}
 	assert.Len(t, hashes, 2, "the same password hashes differently for two users")
+}
+
+func TestADatabaseOutageAnswers503InTheCommonBody(t *testing.T) {
+	uri, proxy := testenv.ProxiedDatabaseURI(t)
+	h := newHarness(t, options{env: map[string]string{"MONGO_URI": uri}})
+	require.Equal(t, http.StatusCreated, h.do("POST", "/api/users/signup", creds("kim@example.com", "password1")).Status)
+
+	proxy.Cut()
+	for _, path := range []string{"/api/users/signup", "/api/users/signin"} {
+		res := h.do("POST", path, creds("kim@example.com", "password1"))
+		assert.Equal(t, http.StatusServiceUnavailable, res.Status, "%s: %s", path, res.Raw)
+		assert.Equal(t, "Service temporarily unavailable", res.Message(t))
+	}
+
+	proxy.Restore()
+	require.Eventually(t, func() bool {
+		return h.do("POST", "/api/users/signin", creds("kim@example.com", "password1")).Status == http.StatusOK
+	}, 30*time.Second, 100*time.Millisecond, "auth serves again once the database is back")
 }

@@ -6,4 +6,4 @@ import (
 	"ticketing.dev/common/server"
 )
 
-func main() { server.Main("auth", app.Run) }
+func main() { server.Main("auth", app.Service.Run) }

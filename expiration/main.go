@@ -7,4 +7,4 @@ import (
 	"ticketing.dev/expiration/internal/app"
 )
 
-func main() { server.Main("expiration", app.Run) }
+func main() { server.Main("expiration", app.Service.Run) }

@@ -146,6 +146,19 @@ func (r Response) Message(t testing.TB) string {
 	return r.Errors(t)[0].Message
 }
 
+// Cookie returns the cookie the response sets under name, and fails the test
+// if it sets none.
+func (r Response) Cookie(t testing.TB, name string) *http.Cookie {
+	t.Helper()
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("apitest: no %s cookie in %v", name, r.Header)
+	return nil
+}
+
 func (r Response) String() string { return fmt.Sprintf("%d %s", r.Status, r.Raw) }
 
 // Session mints a session token for userID signed with jwtKey, as auth would

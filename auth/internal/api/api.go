@@ -52,9 +52,7 @@ type Deps struct {
 	Hasher   *user.Hasher
 	Sessions *session.Manager
 	Limits   Limits
-	// Published is told after a write that queued an event (outbox.Relay.Notify).
-	Published func()
-	Now       func() time.Time
+	Now      func() time.Time
 }
 
 type handlers struct {
@@ -67,9 +65,6 @@ type handlers struct {
 func Mount(r chi.Router, d Deps) {
 	if d.Now == nil {
 		d.Now = time.Now
-	}
-	if d.Published == nil {
-		d.Published = func() {}
 	}
 	h := &handlers{
 		Deps:     d,
@@ -118,12 +113,8 @@ func (h *handlers) signup(w http.ResponseWriter, r *http.Request) error {
 	}
 	u := user.User{Email: req.Email, PasswordHash: hash, CreatedAt: h.Now().UTC()}
 	if err := h.Users.Create(r.Context(), &u); err != nil {
-		if errors.Is(err, user.ErrEmailInUse) {
-			return errs.Conflict("Email in use")
-		}
-		return err
+		return toHTTP(err)
 	}
-	h.Published()
 	if err := h.Sessions.SetCookie(w, session.User{ID: u.ID, Email: u.Email}); err != nil {
 		return err
 	}
@@ -145,11 +136,11 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) error {
 	}
 	u, err := h.Users.ByEmail(r.Context(), req.Email)
 	if errors.Is(err, user.ErrNotFound) {
+		// An unknown email costs the time of a wrong password.
 		h.Hasher.CompareDummy(req.Password)
-		return errs.InvalidCredentials()
 	}
 	if err != nil {
-		return err
+		return toHTTP(err)
 	}
 	match, err := h.Hasher.Compare(u.PasswordHash, req.Password)
 	if err != nil {
@@ -187,6 +178,19 @@ func (h *handlers) currentUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]*userResponse{"currentUser": current})
 	return nil
+}
+
+// toHTTP is the one place where user errors become HTTP errors; a database
+// outage becomes 503 in httpx.WriteError. An unknown email answers exactly as
+// a wrong password does.
+func toHTTP(err error) error {
+	switch {
+	case errors.Is(err, user.ErrEmailInUse):
+		return errs.Conflict("Email in use")
+	case errors.Is(err, user.ErrNotFound):
+		return errs.InvalidCredentials()
+	}
+	return err
 }
 
 // clientIP is the address rate limits count against.

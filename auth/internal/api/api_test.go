@@ -1,12 +1,11 @@
 package api_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,101 +20,60 @@ import (
 	"ticketing.dev/auth/internal/app"
 	"ticketing.dev/auth/internal/store"
 	"ticketing.dev/auth/internal/user"
+	"ticketing.dev/common/apitest"
 	"ticketing.dev/common/bus"
 	"ticketing.dev/common/events"
-	"ticketing.dev/common/outbox"
-	"ticketing.dev/common/service"
+	"ticketing.dev/common/servicetest"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-const jwtKey = "test-key-at-least-16-chars"
-
 type harness struct {
-	t        *testing.T
-	srv      *httptest.Server
-	users    *store.Users
-	bus      *bus.Client
-	relay    *outbox.Relay
-	sessions *session.Manager
+	t     *testing.T
+	api   *apitest.Client
+	users *store.Users
+	bus   *bus.Client
 }
 
 type options struct {
 	hasher *user.Hasher
 	limits api.Limits
 	secure bool
+	env    map[string]string
 }
 
+// newHarness starts auth as main does. What no environment variable can say
+// — the hasher, the per-email limit — the test sets on the configuration
+// LoadConfig read, and the test binary keeps the runtime's memory limit.
 func newHarness(t *testing.T, opts options) *harness {
 	t.Helper()
-	db := testenv.NewDatabase(t)
-	users := store.NewUsers(db)
-	require.NoError(t, users.EnsureIndexes(testenv.Context(t)))
-	sessions, err := session.NewManager(jwtKey, opts.secure)
-	require.NoError(t, err)
-	b := testenv.NewBus(t, testenv.NATSURL(t))
-	relay := outbox.NewRelay(b, testenv.Logger(t), users.Collection())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = relay.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-
 	if opts.hasher == nil {
 		opts.hasher = user.NewFastHasher()
 	}
 	if opts.limits == (api.Limits{}) {
 		opts.limits = api.Limits{PerEmailBurst: 1000, PerEmailEvery: time.Millisecond, PerIPBurst: 1000, PerIPEvery: time.Millisecond}
 	}
-	deps := &service.Deps{Name: "auth", Logger: testenv.Logger(t), DB: db, Bus: b, Sessions: sessions}
-	srv := httptest.NewServer(app.Handler(deps, users, opts.hasher, opts.limits, relay.Notify))
-	t.Cleanup(srv.Close)
-	return &harness{t: t, srv: srv, users: users, bus: b, relay: relay, sessions: sessions}
+	spec := app.Service
+	spec.LoadConfig = func(getenv func(string) string) (app.Config, error) {
+		cfg, err := app.LoadConfig(getenv)
+		cfg.Hasher, cfg.Limits, cfg.LimitMemory = opts.hasher, opts.limits, false
+		return cfg, err
+	}
+	svc := servicetest.Start(t, spec,
+		servicetest.Set("COOKIE_SECURE", strconv.FormatBool(opts.secure)), servicetest.Env(opts.env))
+	return &harness{t: t, api: svc.API, users: svc.App.Users, bus: svc.Deps.Bus}
 }
 
-type response struct {
-	status int
-	header http.Header
-	body   map[string]any
-	raw    string
-}
-
-func (h *harness) do(method, path, body string, mutate ...func(*http.Request)) response {
+// do sends a request; every answer of auth that has a body is a JSON object.
+func (h *harness) do(method, path string, body any, opts ...apitest.Option) apitest.Response {
 	h.t.Helper()
-	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
-	require.NoError(h.t, err)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+	res := h.api.Do(method, path, body, opts...)
+	if res.Raw != "" {
+		res.Object(h.t)
 	}
-	for _, m := range mutate {
-		m(req)
-	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(h.t, err)
-	defer res.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(res.Body)
-	out := response{status: res.StatusCode, header: res.Header, raw: buf.String()}
-	if buf.Len() > 0 {
-		require.NoError(h.t, json.Unmarshal(buf.Bytes(), &out.body), "body: %s", buf.String())
-	}
-	return out
-}
-
-func withCookie(value string) func(*http.Request) {
-	return func(r *http.Request) { r.AddCookie(&http.Cookie{Name: session.CookieName, Value: value}) }
-}
-
-func sessionCookie(t *testing.T, r response) *http.Cookie {
-	t.Helper()
-	for _, c := range (&http.Response{Header: r.header}).Cookies() {
-		if c.Name == session.CookieName {
-			return c
-		}
-	}
-	t.Fatalf("no session cookie in %v", r.header)
-	return nil
+	return res
 }
 
 func creds(email, password string) string {
@@ -123,97 +81,64 @@ func creds(email, password string) string {
 	return string(b)
 }
 
-// errorFields returns the fields named by a common error body, and checks its shape.
-func errorFields(t *testing.T, r response) []string {
+// errorFields returns the fields named by a common error body, sorted, and
+// checks its shape.
+func errorFields(t *testing.T, r apitest.Response) []string {
 	t.Helper()
-	list, ok := r.body["errors"].([]any)
-	require.True(t, ok, "common error body expected, got %s", r.raw)
-	require.NotEmpty(t, list)
-	var fields []string
-	for _, item := range list {
-		m := item.(map[string]any)
-		require.NotEmpty(t, m["message"], "every error has a message: %s", r.raw)
-		if f, ok := m["field"].(string); ok {
-			fields = append(fields, f)
-		}
-	}
-	sort.Strings(fields)
+	fields := r.Fields(t)
+	slices.Sort(fields)
 	return fields
-}
-
-func errorMessage(t *testing.T, r response) string {
-	t.Helper()
-	errorFields(t, r)
-	return r.body["errors"].([]any)[0].(map[string]any)["message"].(string)
 }
 
 func TestSignupCreatesAUserAndStartsASession(t *testing.T) {
 	h := newHarness(t, options{secure: true})
 	res := h.do("POST", "/api/users/signup", creds("  Alice@Example.COM ", "correct horse"))
 
-	require.Equal(t, http.StatusCreated, res.status, res.raw)
-	assert.Equal(t, "alice@example.com", res.body["email"], "emails are trimmed and lower-cased")
-	assert.NotEmpty(t, res.body["id"])
-	assert.NotContains(t, res.raw, "password")
-	assert.NotContains(t, res.raw, "_id")
+	require.Equal(t, http.StatusCreated, res.Status, res.Raw)
+	assert.Equal(t, "alice@example.com", res.Object(t)["email"], "emails are trimmed and lower-cased")
+	assert.NotEmpty(t, res.Object(t)["id"])
+	assert.NotContains(t, res.Raw, "password")
+	assert.NotContains(t, res.Raw, "_id")
 
-	c := sessionCookie(t, res)
+	c := res.Cookie(t, session.CookieName)
 	assert.True(t, c.HttpOnly)
 	assert.True(t, c.Secure)
 	assert.Equal(t, http.SameSiteLaxMode, c.SameSite)
 	assert.Equal(t, "/", c.Path)
 
-	me := h.do("GET", "/api/users/currentuser", "", withCookie(c.Value))
-	require.Equal(t, http.StatusOK, me.status)
-	assert.Equal(t, map[string]any{"id": res.body["id"], "email": "alice@example.com"}, me.body["currentUser"])
+	me := h.do("GET", "/api/users/currentuser", nil, apitest.As(c.Value))
+	require.Equal(t, http.StatusOK, me.Status)
+	assert.Equal(t, map[string]any{"id": res.Object(t)["id"], "email": "alice@example.com"}, me.Object(t)["currentUser"])
 }
 
 func TestCookieIsNotSecureWhenConfiguredOff(t *testing.T) {
 	h := newHarness(t, options{secure: false})
 	res := h.do("POST", "/api/users/signup", creds("bob@example.com", "password1"))
-	require.Equal(t, http.StatusCreated, res.status)
-	assert.False(t, sessionCookie(t, res).Secure)
+	require.Equal(t, http.StatusCreated, res.Status)
+	assert.False(t, res.Cookie(t, session.CookieName).Secure)
 }
 
 func TestSignupPublishesUserCreated(t *testing.T) {
 	h := newHarness(t, options{})
-	var mu sync.Mutex
-	var got []events.UserCreated
-	require.NoError(t, h.bus.Subscribe(bus.Subscription{
-		Subject: events.SubjectUserCreated, Queue: testenv.RandomName("q"),
-		Handler: func(_ context.Context, m bus.Message) error {
-			p, err := events.Decode[events.UserCreated](m.Envelope)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			got = append(got, p)
-			return nil
-		},
-	}))
+	got := testenv.Record(t, h.bus, events.SubjectUserCreated)
 	res := h.do("POST", "/api/users/signup", creds("carol@example.com", "password1"))
-	require.Equal(t, http.StatusCreated, res.status)
+	require.Equal(t, http.StatusCreated, res.Status)
+	id := res.Object(t)["id"]
 
 	require.Eventually(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, p := range got {
-			if p.ID == res.body["id"] && p.Email == "carol@example.com" {
-				return true
-			}
-		}
-		return false
+		return len(testenv.Payloads(t, got, func(p events.UserCreated) bool {
+			return p.ID == id && p.Email == "carol@example.com"
+		})) > 0
 	}, 10*time.Second, 20*time.Millisecond)
 }
 
 func TestDuplicateEmailInAnyCaseConflicts(t *testing.T) {
 	h := newHarness(t, options{})
-	require.Equal(t, http.StatusCreated, h.do("POST", "/api/users/signup", creds("dave@example.com", "password1")).status)
+	require.Equal(t, http.StatusCreated, h.do("POST", "/api/users/signup", creds("dave@example.com", "password1")).Status)
 	for _, email := range []string{"dave@example.com", "DAVE@example.com", " Dave@Example.Com"} {
 		res := h.do("POST", "/api/users/signup", creds(email, "password2"))
-		assert.Equal(t, http.StatusConflict, res.status, email)
-		assert.Equal(t, "Email in use", errorMessage(t, res))
+		assert.Equal(t, http.StatusConflict, res.Status, email)
+		assert.Equal(t, "Email in use", res.Message(t))
 	}
 }
 
@@ -229,7 +154,7 @@ func TestConcurrentSignupsWithOneEmailCreateOneUser(t *testing.T) {
 			if i%2 == 1 {
 				email = "RACE@example.com"
 			}
-			statuses <- h.do("POST", "/api/users/signup", creds(email, "password1")).status
+			statuses <- h.do("POST", "/api/users/signup", creds(email, "password1")).Status
 		}()
 	}
 	wg.Wait()
@@ -270,7 +195,7 @@ func TestBadInputIsAClientErrorInTheCommonBody(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			res := h.do("POST", tc.path, tc.body)
-			assert.Equal(t, tc.status, res.status, res.raw)
+			assert.Equal(t, tc.status, res.Status, res.Raw)
 			assert.Equal(t, tc.fields, errorFields(t, res))
 		})
 	}
@@ -278,36 +203,36 @@ func TestBadInputIsAClientErrorInTheCommonBody(t *testing.T) {
 
 func TestUnknownRouteAndMethodAnswerInTheCommonBody(t *testing.T) {
 	h := newHarness(t, options{})
-	res := h.do("GET", "/api/users/nope", "")
-	assert.Equal(t, http.StatusNotFound, res.status)
+	res := h.do("GET", "/api/users/nope", nil)
+	assert.Equal(t, http.StatusNotFound, res.Status)
 	errorFields(t, res)
-	res = h.do("DELETE", "/api/users/signup", "")
-	assert.Equal(t, http.StatusMethodNotAllowed, res.status)
+	res = h.do("DELETE", "/api/users/signup", nil)
+	assert.Equal(t, http.StatusMethodNotAllowed, res.Status)
 	errorFields(t, res)
 }
 
 func TestSigninWithTheRightPasswordStartsASession(t *testing.T) {
 	h := newHarness(t, options{})
 	up := h.do("POST", "/api/users/signup", creds("erin@example.com", "password1"))
-	require.Equal(t, http.StatusCreated, up.status)
+	require.Equal(t, http.StatusCreated, up.Status)
 
 	res := h.do("POST", "/api/users/signin", creds("ERIN@example.com ", "password1"))
-	require.Equal(t, http.StatusOK, res.status, res.raw)
-	assert.Equal(t, up.body["id"], res.body["id"])
-	me := h.do("GET", "/api/users/currentuser", "", withCookie(sessionCookie(t, res).Value))
-	assert.Equal(t, "erin@example.com", me.body["currentUser"].(map[string]any)["email"])
+	require.Equal(t, http.StatusOK, res.Status, res.Raw)
+	assert.Equal(t, up.Object(t)["id"], res.Object(t)["id"])
+	me := h.do("GET", "/api/users/currentuser", nil, apitest.As(res.Cookie(t, session.CookieName).Value))
+	assert.Equal(t, "erin@example.com", me.Object(t)["currentUser"].(map[string]any)["email"])
 }
 
 func TestSigninFailuresLookTheSame(t *testing.T) {
 	h := newHarness(t, options{})
-	require.Equal(t, http.StatusCreated, h.do("POST", "/api/users/signup", creds("frank@example.com", "password1")).status)
+	require.Equal(t, http.StatusCreated, h.do("POST", "/api/users/signup", creds("frank@example.com", "password1")).Status)
 
 	wrong := h.do("POST", "/api/users/signin", creds("frank@example.com", "password2"))
 	unknown := h.do("POST", "/api/users/signin", creds("nobody@example.com", "password1"))
-	assert.Equal(t, http.StatusUnauthorized, wrong.status)
-	assert.Equal(t, http.StatusUnauthorized, unknown.status)
-	assert.Equal(t, wrong.raw, unknown.raw, "the same body for both")
-	assert.Empty(t, wrong.header.Values("Set-Cookie"))
+	assert.Equal(t, http.StatusUnauthorized, wrong.Status)
+	assert.Equal(t, http.StatusUnauthorized, unknown.Status)
+	assert.Equal(t, wrong.Raw, unknown.Raw, "the same body for both")
+	assert.Empty(t, wrong.Header.Values("Set-Cookie"))
 }
 
 // TestSigninFailuresTakeSimilarTime uses the production hasher: the hash
@@ -316,12 +241,12 @@ func TestSigninFailuresLookTheSame(t *testing.T) {
 // answer in well under a millisecond.
 func TestSigninFailuresTakeSimilarTime(t *testing.T) {
 	h := newHarness(t, options{hasher: user.NewHasher()})
-	require.Equal(t, http.StatusCreated, h.do("POST", "/api/users/signup", creds("gina@example.com", "password1")).status)
+	require.Equal(t, http.StatusCreated, h.do("POST", "/api/users/signup", creds("gina@example.com", "password1")).Status)
 	median := func(body string) time.Duration {
 		var ds []time.Duration
 		for range 7 {
 			start := time.Now()
-			require.Equal(t, http.StatusUnauthorized, h.do("POST", "/api/users/signin", body).status)
+			require.Equal(t, http.StatusUnauthorized, h.do("POST", "/api/users/signin", body).Status)
 			ds = append(ds, time.Since(start))
 		}
 		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
@@ -337,35 +262,33 @@ func TestSigninFailuresTakeSimilarTime(t *testing.T) {
 func TestSigninIsRateLimitedPerEmail(t *testing.T) {
 	h := newHarness(t, options{limits: api.Limits{PerEmailBurst: 3, PerEmailEvery: time.Hour, PerIPBurst: 100, PerIPEvery: time.Millisecond}})
 	for range 3 {
-		assert.Equal(t, http.StatusUnauthorized, h.do("POST", "/api/users/signin", creds("hank@example.com", "password1")).status)
+		assert.Equal(t, http.StatusUnauthorized, h.do("POST", "/api/users/signin", creds("hank@example.com", "password1")).Status)
 	}
 	res := h.do("POST", "/api/users/signin", creds("HANK@example.com", "password1"))
-	assert.Equal(t, http.StatusTooManyRequests, res.status)
+	assert.Equal(t, http.StatusTooManyRequests, res.Status)
 	errorFields(t, res)
-	assert.NotEmpty(t, res.header.Get("Retry-After"))
-	assert.Equal(t, http.StatusUnauthorized, h.do("POST", "/api/users/signin", creds("other@example.com", "password1")).status,
+	assert.NotEmpty(t, res.Header.Get("Retry-After"))
+	assert.Equal(t, http.StatusUnauthorized, h.do("POST", "/api/users/signin", creds("other@example.com", "password1")).Status,
 		"another email is not affected")
 }
 
 func TestSigninIsRateLimitedPerClientAddress(t *testing.T) {
 	h := newHarness(t, options{limits: api.Limits{PerEmailBurst: 100, PerEmailEvery: time.Millisecond, PerIPBurst: 3, PerIPEvery: time.Hour, TrustProxy: true}})
-	from := func(ip string) func(*http.Request) {
-		return func(r *http.Request) { r.Header.Set("X-Forwarded-For", "198.51.100.7, "+ip) }
-	}
+	from := func(ip string) apitest.Option { return apitest.Header("X-Forwarded-For", "198.51.100.7, "+ip) }
 	for i := range 3 {
 		res := h.do("POST", "/api/users/signin", creds("user"+string(rune('a'+i))+"@example.com", "password1"), from("203.0.113.5"))
-		assert.Equal(t, http.StatusUnauthorized, res.status)
+		assert.Equal(t, http.StatusUnauthorized, res.Status)
 	}
-	assert.Equal(t, http.StatusTooManyRequests, h.do("POST", "/api/users/signin", creds("userz@example.com", "password1"), from("203.0.113.5")).status)
-	assert.Equal(t, http.StatusUnauthorized, h.do("POST", "/api/users/signin", creds("userz@example.com", "password1"), from("203.0.113.6")).status)
+	assert.Equal(t, http.StatusTooManyRequests, h.do("POST", "/api/users/signin", creds("userz@example.com", "password1"), from("203.0.113.5")).Status)
+	assert.Equal(t, http.StatusUnauthorized, h.do("POST", "/api/users/signin", creds("userz@example.com", "password1"), from("203.0.113.6")).Status)
 }
 
 func TestSignoutClearsTheCookie(t *testing.T) {
 	h := newHarness(t, options{})
-	res := h.do("POST", "/api/users/signout", "")
-	require.Equal(t, http.StatusOK, res.status)
-	assert.Equal(t, map[string]any{}, res.body)
-	c := sessionCookie(t, res)
+	res := h.do("POST", "/api/users/signout", nil)
+	require.Equal(t, http.StatusOK, res.Status)
+	assert.Equal(t, map[string]any{}, res.Object(t))
+	c := res.Cookie(t, session.CookieName)
 	assert.Empty(t, c.Value)
 	assert.Less(t, c.MaxAge, 0)
 	assert.True(t, c.HttpOnly)
@@ -377,7 +300,7 @@ func TestCurrentUserIsNullWithoutAValidSession(t *testing.T) {
 	require.NoError(t, err)
 	otherKey, err := other.Token(session.User{ID: "u1", Email: "x@example.com"})
 	require.NoError(t, err)
-	expiredMgr, err := session.NewManager(jwtKey, true, session.WithClock(func() time.Time { return time.Now().Add(-48 * time.Hour) }))
+	expiredMgr, err := session.NewManager(servicetest.JWTKey, true, session.WithClock(func() time.Time { return time.Now().Add(-48 * time.Hour) }))
 	require.NoError(t, err)
 	expired, err := expiredMgr.Token(session.User{ID: "u1", Email: "x@example.com"})
 	require.NoError(t, err)
@@ -386,19 +309,19 @@ func TestCurrentUserIsNullWithoutAValidSession(t *testing.T) {
 	}).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	require.NoError(t, err)
 
-	cases := map[string][]func(*http.Request){
+	cases := map[string][]apitest.Option{
 		"no cookie":          nil,
-		"garbage":            {withCookie("garbage")},
-		"another key":        {withCookie(otherKey)},
-		"alg none":           {withCookie(none)},
-		"expired":            {withCookie(expired)},
-		"empty cookie value": {withCookie("")},
+		"garbage":            {apitest.As("garbage")},
+		"another key":        {apitest.As(otherKey)},
+		"alg none":           {apitest.As(none)},
+		"expired":            {apitest.As(expired)},
+		"empty cookie value": {apitest.As("")},
 	}
-	for name, mutate := range cases {
+	for name, opts := range cases {
 		t.Run(name, func(t *testing.T) {
-			res := h.do("GET", "/api/users/currentuser", "", mutate...)
-			require.Equal(t, http.StatusOK, res.status)
-			assert.JSONEq(t, `{"currentUser":null}`, res.raw)
+			res := h.do("GET", "/api/users/currentuser", nil, opts...)
+			require.Equal(t, http.StatusOK, res.Status)
+			assert.JSONEq(t, `{"currentUser":null}`, res.Raw)
 		})
 	}
 }
@@ -406,9 +329,9 @@ func TestCurrentUserIsNullWithoutAValidSession(t *testing.T) {
 func TestPasswordsAreStoredOnlyAsSaltedHashes(t *testing.T) {
 	h := newHarness(t, options{})
 	for _, email := range []string{"ivy@example.com", "jack@example.com"} {
-		require.Equal(t, http.StatusCreated, h.do("POST", "/api/users/signup", creds(email, "same password")).status)
+		require.Equal(t, http.StatusCreated, h.do("POST", "/api/users/signup", creds(email, "same password")).Status)
 	}
-	cur, err := h.users.Collection().Find(testenv.Context(t), bson.M{})
+	cur, err := h.users.Outbox().Collection().Find(testenv.Context(t), bson.M{})
 	require.NoError(t, err)
 	var docs []bson.M
 	require.NoError(t, cur.All(testenv.Context(t), &docs))
@@ -423,4 +346,22 @@ func TestPasswordsAreStoredOnlyAsSaltedHashes(t *testing.T) {
 		hashes[hash] = true
 	}
 	assert.Len(t, hashes, 2, "the same password hashes differently for two users")
+}
+
+func TestADatabaseOutageAnswers503InTheCommonBody(t *testing.T) {
+	uri, proxy := testenv.ProxiedDatabaseURI(t)
+	h := newHarness(t, options{env: map[string]string{"MONGO_URI": uri}})
+	require.Equal(t, http.StatusCreated, h.do("POST", "/api/users/signup", creds("kim@example.com", "password1")).Status)
+
+	proxy.Cut()
+	for _, path := range []string{"/api/users/signup", "/api/users/signin"} {
+		res := h.do("POST", path, creds("kim@example.com", "password1"))
+		assert.Equal(t, http.StatusServiceUnavailable, res.Status, "%s: %s", path, res.Raw)
+		assert.Equal(t, "Service temporarily unavailable", res.Message(t))
+	}
+
+	proxy.Restore()
+	require.Eventually(t, func() bool {
+		return h.do("POST", "/api/users/signin", creds("kim@example.com", "password1")).Status == http.StatusOK
+	}, 30*time.Second, 100*time.Millisecond, "auth serves again once the database is back")
 }

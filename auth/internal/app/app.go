@@ -1,22 +1,30 @@
-// Package app wires auth together: configuration, storage, routes and the
-// outbox relay that publishes user:created.
+// Package app wires auth together: configuration, storage and routes; the
+// user:created events go out through the store's outbox. common/service
+// starts it (see its doc for the shape every service's app package has).
 package app
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"runtime/debug"
+
+	"github.com/go-chi/chi/v5"
 
 	"ticketing.dev/auth/internal/api"
 	"ticketing.dev/auth/internal/store"
 	"ticketing.dev/auth/internal/user"
 	"ticketing.dev/common/config"
 	"ticketing.dev/common/outbox"
-	"ticketing.dev/common/server"
 	"ticketing.dev/common/service"
 )
+
+// Service is auth, as main runs it and its tests start it.
+var Service = service.Spec[Config, *App]{
+	Needs:      needs,
+	LoadConfig: LoadConfig,
+	Wire:       Wire,
+}
 
 var needs = config.Service{Name: "auth", Mongo: true, JWT: true, NATS: true}
 
@@ -30,15 +38,23 @@ type Config struct {
 	// whose every request comes from one address; never set them in
 	// production, where that limit is what slows down password guessing.
 	Limits api.Limits
+	// LimitMemory is true unless GOMEMLIMIT is set: Wire then sets
+	// MemoryLimit as the process's soft memory limit.
+	LimitMemory bool
+	// Hasher hashes the passwords; nil is user.NewHasher(), the production
+	// parameters. No variable sets it: only tests that create many users
+	// choose user.NewFastHasher.
+	Hasher *user.Hasher
 }
 
 // LoadConfig reads Config from the environment.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	env := config.New(getenv)
 	cfg := Config{
-		Common:     env.LoadCommon(needs),
-		TrustProxy: env.Bool("TRUST_PROXY", false),
-		Limits:     api.DefaultLimits,
+		Common:      env.LoadCommon(needs),
+		TrustProxy:  env.Bool("TRUST_PROXY", false),
+		Limits:      api.DefaultLimits,
+		LimitMemory: getenv("GOMEMLIMIT") == "",
 	}
 	cfg.Limits.PerIPBurst = env.Int("SIGNIN_ADDRESS_BURST", api.DefaultLimits.PerIPBurst)
 	cfg.Limits.PerIPEvery = env.Duration("SIGNIN_ADDRESS_EVERY", api.DefaultLimits.PerIPEvery)
@@ -48,28 +64,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		err = errors.Join(err, fmt.Errorf("SIGNIN_ADDRESS_BURST=%d must be at least 1", cfg.Limits.PerIPBurst))
 	}
 	return cfg, err
-}
-
-// Run starts auth and serves until ctx ends.
-func Run(ctx context.Context, getenv func(string) string) error {
-	cfg, err := LoadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	logger := server.NewLogger(needs.Name, cfg.LogLevel)
-	deps, err := service.Open(ctx, needs, cfg.Common, logger)
-	if err != nil {
-		return err
-	}
-	users := store.NewUsers(deps.DB)
-	deps.EnsureIndexes(users.EnsureIndexes)
-	relay := outbox.NewRelay(deps.Bus, logger, users.Collection())
-	hasher := user.NewHasher()
-	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(MemoryLimit(hasher))
-	}
-	handler := Handler(deps, users, hasher, cfg.Limits, relay.Notify)
-	return deps.Serve(ctx, cfg.Addr(), handler, relay.Run)
 }
 
 // MemoryLimit is the soft memory limit auth runs under when GOMEMLIMIT is not
@@ -84,15 +78,29 @@ func MemoryLimit(h *user.Hasher) int64 {
 	return rest + 2*h.HashMemory()
 }
 
-// Handler is auth's complete HTTP handler; tests serve it over real servers.
-func Handler(deps *service.Deps, users *store.Users, hasher *user.Hasher, limits api.Limits, published func()) http.Handler {
-	r := deps.Router()
-	api.Mount(r, api.Deps{
-		Users:     users,
-		Hasher:    hasher,
-		Sessions:  deps.Sessions,
-		Limits:    limits,
-		Published: published,
-	})
-	return r
+// App is auth put together.
+type App struct {
+	service.App
+	Users *store.Users
+}
+
+// Wire builds auth over deps, and sets the memory limit its hashes need.
+func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
+	users := store.New(deps.DB)
+	hasher := cfg.Hasher
+	if hasher == nil {
+		hasher = user.NewHasher()
+	}
+	if cfg.LimitMemory {
+		debug.SetMemoryLimit(MemoryLimit(hasher))
+	}
+	routes := api.Deps{Users: users, Hasher: hasher, Sessions: deps.Sessions, Limits: cfg.Limits}
+	return &App{
+		Users: users,
+		App: service.App{
+			Routes:   func(r chi.Router) { api.Mount(r, routes) },
+			Indexes:  users.EnsureIndexes,
+			Outboxes: []*outbox.Outbox{users.Outbox()},
+		},
+	}, nil
 }

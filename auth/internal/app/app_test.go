@@ -30,6 +30,16 @@ func TestConfigurationDefaults(t *testing.T) {
 	assert.True(t, cfg.CookieSecure)
 	assert.False(t, cfg.TrustProxy)
 	assert.Equal(t, api.DefaultLimits, cfg.Limits, "signin limits are the defaults unless the benchmark knob is set")
+	assert.True(t, cfg.LimitMemory, "without GOMEMLIMIT auth sets its own soft limit")
+	assert.Nil(t, cfg.Hasher, "the production hasher")
+}
+
+func TestAGivenMemoryLimitIsKept(t *testing.T) {
+	env := map[string]string{"MONGO_URI": "mongodb://x/auth", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "auth-1",
+		"GOMEMLIMIT": "100MiB"}
+	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	assert.False(t, cfg.LimitMemory, "Kubernetes' GOMEMLIMIT is left as it is")
 }
 
 func TestTheBenchmarkKnobRaisesOnlyThePerAddressSigninLimit(t *testing.T) {

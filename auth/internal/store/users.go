@@ -20,16 +20,18 @@ import (
 
 // Users is the users collection.
 type Users struct {
-	coll *mongo.Collection
+	coll   *mongo.Collection
+	outbox *outbox.Outbox
 }
 
-// NewUsers returns the store over db's "users" collection.
-func NewUsers(db *mongo.Database) *Users {
-	return &Users{coll: db.Collection("users")}
+// New returns the store over db's "users" collection.
+func New(db *mongo.Database) *Users {
+	coll := db.Collection("users")
+	return &Users{coll: coll, outbox: outbox.New(coll)}
 }
 
-// Collection is the collection whose outbox the relay publishes.
-func (s *Users) Collection() *mongo.Collection { return s.coll }
+// Outbox is where the store queues user events, for the relay to publish.
+func (s *Users) Outbox() *outbox.Outbox { return s.outbox }
 
 // EnsureIndexes creates the unique index that backs "email in use". Emails are
 // stored normalised, so a plain unique index is case-insensitive in effect.
@@ -60,7 +62,7 @@ func (s *Users) Create(ctx context.Context, u *user.User) error {
 		return err
 	}
 	doc := userDoc{ID: id, Email: u.Email, PasswordHash: u.PasswordHash, CreatedAt: u.CreatedAt, Outbox: []outbox.Pending{ev}}
-	if err := outbox.Mark(ctx, s.coll, id, ev); err != nil {
+	if err := s.outbox.Mark(ctx, id, ev); err != nil {
 		return err
 	}
 	if _, err := s.coll.InsertOne(ctx, doc); err != nil {
@@ -69,6 +71,7 @@ func (s *Users) Create(ctx context.Context, u *user.User) error {
 		}
 		return fmt.Errorf("inserting user: %w", err)
 	}
+	s.outbox.Queued()
 	u.ID = id.Hex()
 	return nil
 }

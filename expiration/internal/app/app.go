@@ -1,26 +1,31 @@
 // Package app wires expiration together: configuration, Redis, the listeners
-// that keep one hold per open order, the worker that lapses them, and the
-// health endpoints (expiration has no other HTTP API).
+// that keep one hold per open order, the worker that lapses them and the
+// rebuilder that restores them; expiration has no HTTP API beyond health.
+// common/service starts it (see its doc for the shape every service's app
+// package has).
 package app
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"ticketing.dev/common/config"
-	"ticketing.dev/common/health"
-	"ticketing.dev/common/server"
 	"ticketing.dev/common/service"
 	"ticketing.dev/expiration/internal/listeners"
 	"ticketing.dev/expiration/internal/rebuild"
 	"ticketing.dev/expiration/internal/store"
 	"ticketing.dev/expiration/internal/worker"
 )
+
+// Service is expiration, as main runs it and its tests start it.
+var Service = service.Spec[Config, *App]{
+	Needs:      needs,
+	LoadConfig: LoadConfig,
+	Wire:       Wire,
+}
 
 var needs = config.Service{Name: "expiration", NATS: true}
 
@@ -61,55 +66,36 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	return cfg, err
 }
 
-// Run starts expiration and serves until ctx ends.
-func Run(ctx context.Context, getenv func(string) string) error {
-	cfg, err := LoadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	logger := server.NewLogger(needs.Name, cfg.LogLevel)
-	deps, err := service.Open(ctx, needs, cfg.Common, logger)
-	if err != nil {
-		return err
-	}
-	rdb := redis.NewClient(cfg.Redis)
-	// Closed after Serve has closed the broker, so no listener still uses it.
-	defer rdb.Close()
-	a, err := Wire(deps, rdb, cfg)
-	if err != nil {
-		return err
-	}
-	return deps.Serve(ctx, cfg.Addr(), a.Handler, a.Worker.Run, a.Rebuilder.Run)
-}
-
 // App is expiration put together.
 type App struct {
-	// Handler serves /healthz and /readyz.
-	Handler http.Handler
-	Holds   *store.Holds
-	// Worker lapses due holds; run it as background work.
+	service.App
+	Holds *store.Holds
+	// Worker lapses due holds; it runs as background work.
 	Worker *worker.Worker
-	// Rebuilder restores the holds when Redis loses them; run it as
+	// Rebuilder restores the holds when Redis loses them; it runs as
 	// background work.
 	Rebuilder *rebuild.Rebuilder
 }
 
-// Wire subscribes the listeners on deps.Bus and builds the worker and the
-// rebuilder over rdb. Readiness checks Redis as well as the broker.
-func Wire(deps *service.Deps, rdb redis.UniversalClient, cfg Config) (*App, error) {
-	holds := store.NewHolds(rdb)
-	if deps.Checks == nil {
-		deps.Checks = map[string]health.Check{}
-	}
-	deps.Checks["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
-	if err := listeners.Subscribe(deps.Bus, holds); err != nil {
-		return nil, fmt.Errorf("expiration: %w", err)
-	}
+// Wire opens Redis and builds the listeners, the worker and the rebuilder
+// over it. Readiness checks Redis as well as the broker, and Redis closes
+// after the broker, so no listener still uses it.
+func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
+	rdb := redis.NewClient(cfg.Redis)
+	deps.AddStore("redis",
+		func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+		func(context.Context) error { return rdb.Close() })
+	holds := store.New(rdb)
+	w := worker.New(rdb, deps.Bus, deps.Logger, worker.Config{CheckInterval: cfg.CheckInterval})
+	rebuilder := rebuild.New(store.NewMarker(rdb), deps.Bus, holds, deps.Logger,
+		rebuild.Config{CheckInterval: cfg.MarkerCheckInterval, Lookback: cfg.RebuildLookback})
 	return &App{
-		Handler: deps.Router(),
-		Holds:   holds,
-		Worker:  worker.New(rdb, deps.Bus, deps.Logger, worker.Config{CheckInterval: cfg.CheckInterval}),
-		Rebuilder: rebuild.New(store.NewMarker(rdb), deps.Bus, holds, deps.Logger,
-			rebuild.Config{CheckInterval: cfg.MarkerCheckInterval, Lookback: cfg.RebuildLookback}),
+		Holds:     holds,
+		Worker:    w,
+		Rebuilder: rebuilder,
+		App: service.App{
+			Subscriptions: listeners.Subscriptions(holds),
+			Background:    []func(context.Context) error{w.Run, rebuilder.Run},
+		},
 	}, nil
 }

@@ -51,7 +51,7 @@ func newSystem(t testing.TB, persistentRedis bool) *system {
 	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { _ = rdb.Close() })
 	s.rdb = rdb
-	s.holds = store.NewHolds(rdb)
+	s.holds = store.New(rdb)
 	return s
 }
 
@@ -70,18 +70,11 @@ func (s *system) start() (stop func()) {
 		// How often expiration checks that Redis still holds its schedule.
 		"EXPIRATION_MARKER_CHECK_INTERVAL": "1s",
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, func(k string) string { return env[k] }) }()
 	s.port = port
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			assert.NoError(s.t, <-done, "expiration stops cleanly")
-		})
-	}
-	s.t.Cleanup(stop)
+	stop = testenv.Background(s.t, func(ctx context.Context) error {
+		assert.NoError(s.t, app.Service.Run(ctx, func(k string) string { return env[k] }), "expiration stops cleanly")
+		return nil
+	})
 	require.Eventually(s.t, func() bool { return s.get("/readyz") == http.StatusOK }, 30*time.Second, 50*time.Millisecond)
 	return stop
 }

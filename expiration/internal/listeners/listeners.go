@@ -4,7 +4,6 @@ package listeners
 
 import (
 	"context"
-	"fmt"
 
 	"ticketing.dev/common/bus"
 	"ticketing.dev/common/events"
@@ -27,24 +26,14 @@ type Holds interface {
 	Cancel(ctx context.Context, orderID string) error
 }
 
-// Subscriber is the broker connection (bus.Client).
-type Subscriber interface {
-	Subscribe(s bus.Subscription) error
-}
-
-// Subscribe registers expiration's handlers.
-func Subscribe(b Subscriber, holds Holds) error {
+// Subscriptions are expiration's handlers, one per order subject.
+func Subscriptions(holds Holds) []bus.Subscription {
 	h := handlers{holds: holds}
-	for _, s := range []bus.Subscription{
+	return []bus.Subscription{
 		bus.On(Queue, h.orderCreated, bus.MaxDeliveries(maxDeliveries)),
 		bus.On(Queue, h.orderCancelled, bus.MaxDeliveries(maxDeliveries)),
 		bus.On(Queue, h.orderCompleted, bus.MaxDeliveries(maxDeliveries)),
-	} {
-		if err := b.Subscribe(s); err != nil {
-			return fmt.Errorf("subscribing to %s: %w", s.Subject, err)
-		}
 	}
-	return nil
 }
 
 type handlers struct {

@@ -36,8 +36,8 @@ type Holds struct {
 	inspector *asynq.Inspector
 }
 
-// NewHolds uses rdb; the caller closes it.
-func NewHolds(rdb redis.UniversalClient) *Holds {
+// New returns the holds over rdb; the caller closes it.
+func New(rdb redis.UniversalClient) *Holds {
 	return &Holds{client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb)}
 }
 

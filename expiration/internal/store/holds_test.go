@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 func newHolds(t *testing.T) (*store.Holds, redis.UniversalClient) {
 	t.Helper()
 	rdb := client(t, testenv.NewRedis(t, false))
-	return store.NewHolds(rdb), rdb
+	return store.New(rdb), rdb
 }
 
 // client returns a client of r, closed when the test ends.
@@ -118,7 +118,7 @@ func TestAFiredJobKeepsItsIDSoItIsNotScheduledAgain(t *testing.T) {
 func TestARedisOutageIsAnError(t *testing.T) {
 	ctx := testenv.Context(t)
 	r := testenv.NewRedis(t, false)
-	holds := store.NewHolds(client(t, r))
+	holds := store.New(client(t, r))
 	r.Stop(t)
 
 	assert.Error(t, holds.Schedule(ctx, expiry.Hold{OrderID: "o", ExpiresAt: time.Now().Add(time.Hour)}),

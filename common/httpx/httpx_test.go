@@ -290,3 +290,19 @@ func TestADatabaseOutageAnswers503InEveryService(t *testing.T) {
 	assert.Equal(t, []errs.Item{msg("Service temporarily unavailable")}, body.Errors)
 	assert.NotContains(t, rec.Body.String(), "disconnected", "the cause goes to the log only")
 }
+
+func TestErrorMapAnswersTheFirstMatchingEntryEvenWrapped(t *testing.T) {
+	errMissing, errTaken := errors.New("missing"), errors.New("taken")
+	m := httpx.ErrorMap{
+		{Err: errMissing, Answer: errs.NotFound("Thing not found")},
+		{Err: errTaken, Answer: errs.Conflict("Thing is taken")},
+	}
+	var custom errs.CustomError
+	require.ErrorAs(t, m.Map(fmt.Errorf("store: %w", errTaken)), &custom)
+	assert.Equal(t, http.StatusConflict, custom.StatusCode())
+	assert.Equal(t, []errs.Item{msg("Thing is taken")}, custom.SerializeErrors())
+
+	other := errors.New("disk on fire")
+	assert.Same(t, other, m.Map(other), "an error the table does not know passes through")
+	assert.Nil(t, m.Find(other))
+}

@@ -183,15 +183,10 @@ func (h *handlers) currentUser(w http.ResponseWriter, r *http.Request) error {
 // toHTTP is the one place where user errors become HTTP errors; a database
 // outage becomes 503 in httpx.WriteError. An unknown email answers exactly as
 // a wrong password does.
-func toHTTP(err error) error {
-	switch {
-	case errors.Is(err, user.ErrEmailInUse):
-		return errs.Conflict("Email in use")
-	case errors.Is(err, user.ErrNotFound):
-		return errs.InvalidCredentials()
-	}
-	return err
-}
+var toHTTP = httpx.ErrorMap{
+	{Err: user.ErrEmailInUse, Answer: errs.Conflict("Email in use")},
+	{Err: user.ErrNotFound, Answer: errs.InvalidCredentials()},
+}.Map
 
 // clientIP is the address rate limits count against.
 func clientIP(r *http.Request, trustProxy bool) string {

@@ -9,7 +9,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -164,22 +163,12 @@ func (h *handlers) cancel(w http.ResponseWriter, r *http.Request) error {
 
 // toHTTP is the one place where order errors become HTTP errors; a database
 // outage becomes 503 in httpx.WriteError.
-func toHTTP(err error) error {
-	switch {
-	case errors.Is(err, order.ErrNotFound):
-		return errs.NotFound("Order not found")
-	case errors.Is(err, order.ErrNotOwner):
-		return errs.Forbidden("This order belongs to someone else")
-	case errors.Is(err, order.ErrComplete):
-		return errs.Conflict("Order is complete")
-	case errors.Is(err, order.ErrTicketNotFound):
-		return errs.NotFound("Ticket not found")
-	case errors.Is(err, order.ErrTicketReserved):
-		return errs.Conflict("Ticket is reserved")
-	case errors.Is(err, order.ErrTicketSold):
-		return errs.Conflict("Ticket is sold")
-	case errors.Is(err, order.ErrOwnTicket):
-		return errs.BadRequest("You cannot buy your own ticket")
-	}
-	return err
-}
+var toHTTP = httpx.ErrorMap{
+	{Err: order.ErrNotFound, Answer: errs.NotFound("Order not found")},
+	{Err: order.ErrNotOwner, Answer: errs.Forbidden("This order belongs to someone else")},
+	{Err: order.ErrComplete, Answer: errs.Conflict("Order is complete")},
+	{Err: order.ErrTicketNotFound, Answer: errs.NotFound("Ticket not found")},
+	{Err: order.ErrTicketReserved, Answer: errs.Conflict("Ticket is reserved")},
+	{Err: order.ErrTicketSold, Answer: errs.Conflict("Ticket is sold")},
+	{Err: order.ErrOwnTicket, Answer: errs.BadRequest("You cannot buy your own ticket")},
+}.Map

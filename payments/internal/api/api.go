@@ -100,26 +100,26 @@ func toHTTP(err error) error {
 // err is not about that.
 func orderError(err error) error {
 	var late *payment.LatePaymentError
-	switch {
-	case errors.Is(err, payment.ErrOrderNotFound):
-		return errs.NotFound("Order not found")
-	case errors.Is(err, payment.ErrNotOwner):
-		return errs.Forbidden("You can only pay for your own orders")
-	case errors.As(err, &late):
+	if errors.As(err, &late) {
 		if late.Refunded {
 			return errs.Conflict("Order was cancelled while it was being paid; the charge has been refunded")
 		}
 		return errs.Conflict("Order was cancelled while it was being paid; the charge will be refunded")
-	case errors.Is(err, payment.ErrCancelled):
-		return errs.Conflict("Order is cancelled")
-	case errors.Is(err, payment.ErrExpired):
-		return errs.Conflict("Order has expired")
-	case errors.Is(err, payment.ErrAlreadyPaid):
-		return errs.Conflict("Order is already paid")
-	case errors.Is(err, payment.ErrInProgress):
-		return errs.Conflict("A payment for this order is already in progress")
+	}
+	if answer := orderStates.Find(err); answer != nil {
+		return answer
 	}
 	return nil
+}
+
+// orderStates are the order's states that refuse a payment.
+var orderStates = httpx.ErrorMap{
+	{Err: payment.ErrOrderNotFound, Answer: errs.NotFound("Order not found")},
+	{Err: payment.ErrNotOwner, Answer: errs.Forbidden("You can only pay for your own orders")},
+	{Err: payment.ErrCancelled, Answer: errs.Conflict("Order is cancelled")},
+	{Err: payment.ErrExpired, Answer: errs.Conflict("Order has expired")},
+	{Err: payment.ErrAlreadyPaid, Answer: errs.Conflict("Order is already paid")},
+	{Err: payment.ErrInProgress, Answer: errs.Conflict("A payment for this order is already in progress")},
 }
 
 // providerError maps the provider's outcomes; nil if err is not one.

@@ -203,16 +203,9 @@ func writeList(w http.ResponseWriter, list []ticket.Ticket, next string, err err
 
 // toHTTP is the one place where ticket errors become HTTP errors; a database
 // outage becomes 503 in httpx.WriteError.
-func toHTTP(err error) error {
-	switch {
-	case errors.Is(err, ticket.ErrNotFound):
-		return errs.NotFound("Ticket not found")
-	case errors.Is(err, ticket.ErrNotOwner):
-		return errs.Forbidden("Only the seller may change this ticket")
-	case errors.Is(err, ticket.ErrReserved):
-		return errs.Conflict("Ticket is reserved")
-	case errors.Is(err, ticket.ErrSold):
-		return errs.Conflict("Ticket is sold")
-	}
-	return err
-}
+var toHTTP = httpx.ErrorMap{
+	{Err: ticket.ErrNotFound, Answer: errs.NotFound("Ticket not found")},
+	{Err: ticket.ErrNotOwner, Answer: errs.Forbidden("Only the seller may change this ticket")},
+	{Err: ticket.ErrReserved, Answer: errs.Conflict("Ticket is reserved")},
+	{Err: ticket.ErrSold, Answer: errs.Conflict("Ticket is sold")},
+}.Map

@@ -29,7 +29,7 @@ type Orders interface {
 	// Reserve's fresh is false when the buyer's own live order already
 	// holds the ticket: that order is returned.
 	Reserve(ctx context.Context, buyerID, ticketID string, window time.Duration) (o order.Order, fresh bool, err error)
-	Order(ctx context.Context, id string) (order.Order, error)
+	Get(ctx context.Context, id string) (order.Order, error)
 	ByBuyer(ctx context.Context, buyerID string, p paging.Page) ([]order.Order, string, error)
 	Cancel(ctx context.Context, id string, check func(order.Order) error) (order.Order, error)
 }
@@ -136,7 +136,7 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handlers) show(w http.ResponseWriter, r *http.Request) error {
 	user, _ := session.UserFrom(r.Context())
-	o, err := h.Orders.Order(r.Context(), chi.URLParam(r, "id"))
+	o, err := h.Orders.Get(r.Context(), chi.URLParam(r, "id"))
 	if err == nil {
 		err = o.CheckOwner(user.ID)
 	}

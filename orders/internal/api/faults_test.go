@@ -114,7 +114,7 @@ func TestAnUndecidableReserveAnswers503AndTheRetrySettlesIt(t *testing.T) {
 	assert.NotEqual(t, ghost, o.ID)
 	assert.Equal(t, o.ID, e.Replica(ticketID).OrderID)
 	assert.EqualValues(t, 1, ordersFor(t, e, ticketID))
-	_, err := e.Direct.Order(testenv.Context(t), ghost)
+	_, err := e.Direct.Get(testenv.Context(t), ghost)
 	assert.Error(t, err, "the undecided order can never appear now: its id holds a placeholder")
 }
 

@@ -161,7 +161,7 @@ func (e *Env) Replica(id string) order.ReplicaTicket {
 // Order returns an order as stored.
 func (e *Env) Order(id string) order.Order {
 	e.t.Helper()
-	o, err := e.Direct.Order(context.Background(), id)
+	o, err := e.Direct.Get(context.Background(), id)
 	require.NoError(e.t, err)
 	return o
 }

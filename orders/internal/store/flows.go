@@ -131,7 +131,7 @@ func (s *Store) insertOutcome(ctx context.Context, o *order.Order, insertErr err
 		o.Events = nil
 		return false, nil
 	}
-	stored, err := s.Order(ctx, o.ID)
+	stored, err := s.Get(ctx, o.ID)
 	if err != nil {
 		return false, err
 	}
@@ -154,7 +154,7 @@ func (s *Store) settleOwnHold(ctx context.Context, held order.ReplicaTicket) (o 
 	if state.Status != events.StatusCreated {
 		return order.Order{}, false, nil
 	}
-	o, err = s.Order(ctx, held.OrderID)
+	o, err = s.Get(ctx, held.OrderID)
 	if err != nil {
 		return order.Order{}, false, err
 	}

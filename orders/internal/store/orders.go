@@ -90,8 +90,8 @@ func (s *Store) insert(ctx context.Context, o *order.Order) error {
 	return nil
 }
 
-// Order returns one order; order.ErrNotFound also for a malformed id.
-func (s *Store) Order(ctx context.Context, id string) (order.Order, error) {
+// Get returns one order; order.ErrNotFound also for a malformed id.
+func (s *Store) Get(ctx context.Context, id string) (order.Order, error) {
 	oid, ok := mongox.ParseID(id)
 	if !ok {
 		return order.Order{}, order.ErrNotFound
@@ -130,7 +130,7 @@ func (s *Store) ByBuyer(ctx context.Context, buyerID string, p paging.Page) ([]o
 // nothing. It returns the order as stored.
 func (s *Store) Update(ctx context.Context, id string, change func(*order.Order) error) (order.Order, error) {
 	for range maxConflicts {
-		o, err := s.Order(ctx, id)
+		o, err := s.Get(ctx, id)
 		if err != nil {
 			return order.Order{}, err
 		}

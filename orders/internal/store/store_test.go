@@ -58,7 +58,7 @@ func TestSweepReleasesAHoldWhoseOrderWasNeverInserted(t *testing.T) {
 	// ticket someone else then reserves.
 	_, err = e.Store.Outbox().Collection().InsertOne(ctx, bson.M{"_id": orphan, "userId": "buyer", "status": "created"})
 	assert.True(t, mongo.IsDuplicateKeyError(err), "got %v", err)
-	_, err = e.Store.Order(ctx, orphan.Hex())
+	_, err = e.Store.Get(ctx, orphan.Hex())
 	assert.ErrorIs(t, err, order.ErrNotFound, "nobody sees the placeholder")
 
 	reserve(t, e, "buyer", ticketID)

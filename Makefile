@@ -132,6 +132,16 @@ test-e2e: deps browser tools build client-build postman-deps ## end-to-end: Go f
 
 E2E_LOG := /tmp/ticketing-e2e.log
 
+# The pictures the READMEs show are committed in client/docs/screenshots; a
+# browser-test run writes a fresh set to client/e2e/screenshots (ignored).
+.PHONY: screenshots
+screenshots: ## copy the READMEs' pictures from the last browser-test run into client/docs/screenshots
+	@cd client && for f in docs/screenshots/*.png; do \
+		taken=e2e/screenshots/$$(basename $$f); \
+		if [ ! -f $$taken ]; then echo "client/$$taken is missing: run the browser tests first (make test-e2e)"; exit 1; fi; \
+		cp $$taken $$f; echo "client/$$f"; \
+	done
+
 .PHONY: browser
 browser: ## install Debian's Chromium for the browser tests, if missing
 	@if ! command -v chromium >/dev/null; then \

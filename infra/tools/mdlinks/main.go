@@ -14,6 +14,7 @@ package main
 import (
 	"fmt"
 	"io/fs"
+	"iter"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -113,18 +114,10 @@ var (
 // linksIn lists the link targets of one Markdown file, outside code.
 func linksIn(file, text string) []link {
 	var out []link
-	inFence := false
-	for i, line := range strings.Split(text, "\n") {
-		if fenceLine.MatchString(line) {
-			inFence = !inFence
-			continue
-		}
-		if inFence {
-			continue
-		}
+	for n, line := range proseLines(text) {
 		line = codeSpan.ReplaceAllString(line, "")
 		add := func(target string) {
-			out = append(out, link{File: file, Line: i + 1, Target: strings.Trim(target, "<>")})
+			out = append(out, link{File: file, Line: n, Target: strings.Trim(target, "<>")})
 		}
 		for _, m := range inlineLink.FindAllStringSubmatch(line, -1) {
 			add(m[1])
@@ -137,6 +130,23 @@ func linksIn(file, text string) []link {
 		}
 	}
 	return out
+}
+
+// proseLines yields the lines of a Markdown text that are outside fenced code
+// blocks, with their numbers from 1: code shows links, it does not make them.
+func proseLines(text string) iter.Seq2[int, string] {
+	return func(yield func(int, string) bool) {
+		inFence := false
+		for i, line := range strings.Split(text, "\n") {
+			if fenceLine.MatchString(line) {
+				inFence = !inFence
+				continue
+			}
+			if !inFence && !yield(i+1, line) {
+				return
+			}
+		}
+	}
 }
 
 var scheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
@@ -207,15 +217,7 @@ var (
 func anchorsIn(text string) map[string]bool {
 	ids := map[string]bool{}
 	seen := map[string]int{}
-	inFence := false
-	for _, line := range strings.Split(text, "\n") {
-		if fenceLine.MatchString(line) {
-			inFence = !inFence
-			continue
-		}
-		if inFence {
-			continue
-		}
+	for _, line := range proseLines(text) {
 		for _, m := range explicitAnchor.FindAllStringSubmatch(line, -1) {
 			ids[strings.ToLower(m[1])] = true
 		}

@@ -14,7 +14,10 @@ SERVICES := auth tickets orders expiration payments
 GO_MODULES := common auth tickets orders expiration payments infra/runner infra/systemtest infra/loadbench
 GO_PACKAGES := $(foreach m,$(wildcard $(GO_MODULES)),./$(m)/...)
 BIN := $(CURDIR)/bin
-TOOLS_SRC := $(wildcard infra/tools/*.go infra/tools/*/*.go) infra/tools/go.mod infra/tools/go.sum
+LINT_TOOLS_SRC := $(wildcard infra/tools/funclen/*.go infra/tools/mdlinks/*.go)
+TOOLS_SRC := $(filter-out $(LINT_TOOLS_SRC),$(wildcard infra/tools/*.go infra/tools/*/*.go)) infra/tools/go.mod infra/tools/go.sum
+# Every folder holding a Go module's code, for the function-size check.
+GO_CODE := $(wildcard $(SERVICES)) common infra
 
 export PATH := $(BIN):$(PATH)
 export TICKETING_BIN := $(BIN)
@@ -45,13 +48,22 @@ $(BIN)/ferretdb $(BIN)/nats-streaming-server $(BIN)/stripe-mock &: $(TOOLS_SRC)
 	@echo "building test servers into bin/ (FerretDB, NATS Streaming, stripe-mock)"
 	@cd infra/tools && GOWORK=off go build -o $(BIN)/ ./ferretdb github.com/nats-io/nats-streaming-server github.com/stripe/stripe-mock
 
+# The linters are pinned by the same module (infra/tools/go.mod): gocyclo at
+# the version its go.mod names, funclen and mdlinks are ours.
+$(BIN)/gocyclo $(BIN)/funclen $(BIN)/mdlinks &: $(LINT_TOOLS_SRC) infra/tools/go.mod infra/tools/go.sum
+	@echo "building linters into bin/ (gocyclo, funclen, mdlinks)"
+	@cd infra/tools && GOWORK=off go build -o $(BIN)/ github.com/fzipp/gocyclo/cmd/gocyclo ./funclen ./mdlinks
+
 ## ---- checks and tests ----------------------------------------------------------
 
 .PHONY: test
-test: deps tools lint test-go test-manifests lint-workflows test-client test-e2e ## install what is needed, then run every test
+test: deps tools lint test-go test-manifests test-tools lint-workflows test-client test-e2e ## install what is needed, then run every test
 
 .PHONY: lint
-lint: ## gofmt, go vet, and each module building without the workspace
+lint: lint-go lint-links lint-size ## the three below, in order
+
+.PHONY: lint-go
+lint-go: ## gofmt, go vet, and each module building without the workspace
 	@unformatted=$$(gofmt -l $(wildcard $(GO_MODULES)) infra/e2e infra/tools infra/k8s/validate); \
 		if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet $(GO_PACKAGES) ./infra/e2e/...
@@ -62,6 +74,25 @@ lint: ## gofmt, go vet, and each module building without the workspace
 	@for m in $(wildcard $(GO_MODULES)); do \
 		(cd $$m && GOWORK=off go list ./... >/dev/null) || { echo "$$m does not resolve without go.work (replace directives?)"; exit 1; }; \
 	done
+
+.PHONY: lint-links
+lint-links: $(BIN)/mdlinks ## every relative link and image in every Markdown file resolves
+	$(BIN)/mdlinks .
+
+# Until every function is split, this lists the offenders: gocyclo's lines
+# are "complexity package function file:line", funclen's "lines function file:line".
+.PHONY: lint-size
+lint-size: $(BIN)/gocyclo $(BIN)/funclen ## no function outside tests over 60 lines or above cyclomatic 15
+	@cyclo=$$($(BIN)/gocyclo -over 15 -ignore '_test\.go$$' $(GO_CODE)) || true; \
+		long=$$($(BIN)/funclen -max 60 $(GO_CODE)) || true; \
+		if [ -n "$$cyclo" ]; then echo "functions above cyclomatic 15 (gocyclo): split each into one function per check or step"; echo "$$cyclo"; fi; \
+		if [ -n "$$long" ]; then echo "$$long"; fi; \
+		[ -z "$$cyclo$$long" ]
+
+# The linters' own tests (they live in the tools module, outside go.work).
+.PHONY: test-tools
+test-tools: ## the linters' tests (funclen, mdlinks)
+	cd infra/tools && GOWORK=off go vet ./funclen ./mdlinks && GOWORK=off go test -count=1 ./funclen ./mdlinks
 
 .PHONY: test-go
 test-go: deps tools ## Go tests of every module, with the race detector (the runner's need nginx)
@@ -100,6 +131,16 @@ test-e2e: deps browser tools build client-build postman-deps ## end-to-end: Go f
 		exit $$status
 
 E2E_LOG := /tmp/ticketing-e2e.log
+
+# The pictures the READMEs show are committed in client/docs/screenshots; a
+# browser-test run writes a fresh set to client/e2e/screenshots (ignored).
+.PHONY: screenshots
+screenshots: ## copy the READMEs' pictures from the last browser-test run into client/docs/screenshots
+	@cd client && for f in docs/screenshots/*.png; do \
+		taken=e2e/screenshots/$$(basename $$f); \
+		if [ ! -f $$taken ]; then echo "client/$$taken is missing: run the browser tests first (make test-e2e)"; exit 1; fi; \
+		cp $$taken $$f; echo "client/$$f"; \
+	done
 
 .PHONY: browser
 browser: ## install Debian's Chromium for the browser tests, if missing

@@ -58,57 +58,19 @@ func (c *Client) Redrive(ctx context.Context, queues ...string) ([]RedriveReport
 type redriveMarker string
 
 func (c *Client) redrive(ctx context.Context, queue string) (RedriveReport, error) {
-	report := RedriveReport{Queue: queue}
 	c.mu.Lock()
 	conn := c.conn
 	c.mu.Unlock()
 	if conn == nil {
-		return report, ErrNotConnected
+		return RedriveReport{Queue: queue}, ErrNotConnected
 	}
 	channel := ParkedChannel(queue)
-	marker, _ := json.Marshal(redriveMarker("redrive end " + uuid.NewString()))
-	if err := conn.Publish(channel, marker); err != nil {
-		return report, fmt.Errorf("marking the end: %w", err)
+	run := &redriveRun{c: c, queue: queue, report: RedriveReport{Queue: queue}, done: make(chan error, 1)}
+	run.marker, _ = json.Marshal(redriveMarker("redrive end " + uuid.NewString()))
+	if err := conn.Publish(channel, run.marker); err != nil {
+		return run.report, fmt.Errorf("marking the end: %w", err)
 	}
-
-	// The callback runs one message at a time; mu guards what it shares with
-	// this function once Close is under way.
-	var mu sync.Mutex
-	done := make(chan error, 1)
-	finished := false
-	finish := func(err error) {
-		if !finished {
-			finished = true
-			done <- err
-		}
-	}
-	sub, err := conn.Subscribe(channel, func(m *stan.Msg) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case finished:
-			return // not acked: the next run sees it
-		case isMarker(m.Data):
-			_ = m.Ack()
-			if string(m.Data) == string(marker) {
-				finish(nil)
-			}
-			return
-		}
-		republished, err := c.redriveRecord(queue, m.Data)
-		if err != nil {
-			finish(fmt.Errorf("record %d: %w", m.Sequence, err))
-			return
-		}
-		if republished {
-			report.Republished++
-		} else {
-			report.Skipped++
-		}
-		if err := m.Ack(); err != nil {
-			finish(fmt.Errorf("acking record %d: %w", m.Sequence, err))
-		}
-	},
+	sub, err := conn.Subscribe(channel, run.handle,
 		stan.DurableName(RedriveDurable),
 		stan.DeliverAllAvailable(),
 		stan.SetManualAckMode(),
@@ -116,10 +78,10 @@ func (c *Client) redrive(ctx context.Context, queue string) (RedriveReport, erro
 		stan.MaxInflight(16),
 	)
 	if err != nil {
-		return report, fmt.Errorf("subscribing: %w", err)
+		return run.report, fmt.Errorf("subscribing: %w", err)
 	}
 	select {
-	case err = <-done:
+	case err = <-run.done:
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
@@ -127,10 +89,67 @@ func (c *Client) redrive(ctx context.Context, queue string) (RedriveReport, erro
 	if closeErr := sub.Close(); err == nil && closeErr != nil {
 		err = fmt.Errorf("closing the subscription: %w", closeErr)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	finished = true
-	return report, err
+	return run.end(), err
+}
+
+// redriveRun is one pass of Redrive over a queue's parked channel. The
+// subscription's callback runs one message at a time; mu guards what it
+// shares with redrive once Close is under way.
+type redriveRun struct {
+	c      *Client
+	queue  string
+	marker []byte // this run's end marker
+
+	mu       sync.Mutex
+	report   RedriveReport
+	finished bool
+	done     chan error // receives the run's outcome, once
+}
+
+// handle republishes one parked record and acks it after the broker took the
+// republication; it finishes the run at this run's marker or a failure.
+func (r *redriveRun) handle(m *stan.Msg) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.finished:
+		return // not acked: the next run sees it
+	case isMarker(m.Data):
+		_ = m.Ack()
+		if string(m.Data) == string(r.marker) {
+			r.finish(nil)
+		}
+		return
+	}
+	republished, err := r.c.redriveRecord(r.queue, m.Data)
+	if err != nil {
+		r.finish(fmt.Errorf("record %d: %w", m.Sequence, err))
+		return
+	}
+	if republished {
+		r.report.Republished++
+	} else {
+		r.report.Skipped++
+	}
+	if err := m.Ack(); err != nil {
+		r.finish(fmt.Errorf("acking record %d: %w", m.Sequence, err))
+	}
+}
+
+// finish reports the run's outcome, once; r.mu is held.
+func (r *redriveRun) finish(err error) {
+	if !r.finished {
+		r.finished = true
+		r.done <- err
+	}
+}
+
+// end stops the callback from acting on anything more and returns the report.
+func (r *redriveRun) end() RedriveReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.finished = true
+	return r.report
 }
 
 func isMarker(data []byte) bool { return len(data) > 0 && data[0] == '"' }

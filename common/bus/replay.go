@@ -115,32 +115,36 @@ func replayChannel(ctx context.Context, conn stan.Conn, subject events.Subject, 
 			_ = sub.Close()
 		}
 	}()
-	forward := func(to chan *stan.Msg) stan.MsgHandler {
-		return func(m *stan.Msg) {
-			select {
-			case to <- m:
-			case <-done:
-			}
-		}
-	}
 	msgs, lastMsg := make(chan *stan.Msg, 64), make(chan *stan.Msg, 1)
-	reader, err := conn.Subscribe(string(subject), forward(msgs),
+	reader, err := conn.Subscribe(string(subject), forwardUntil(done, msgs),
 		stan.StartAtTime(since.Add(-replayStartEarly)), stan.MaxInflight(replayInflight))
 	if err != nil {
 		return err
 	}
 	subs = append(subs, reader)
-	probe, err := conn.Subscribe(string(subject), forward(lastMsg), stan.StartWithLastReceived(), stan.MaxInflight(1))
+	probe, err := conn.Subscribe(string(subject), forwardUntil(done, lastMsg), stan.StartWithLastReceived(), stan.MaxInflight(1))
 	if err != nil {
 		return err
 	}
 	subs = append(subs, probe)
+	return readToEnd(ctx, since, msgs, lastMsg, deliver)
+}
 
-	var (
-		last     *stan.Msg // the probe's message, once it came
-		received bool
-		seen     uint64 // the highest sequence the reader passed
-	)
+// forwardUntil hands each message to a channel, giving up once done closes so
+// a callback never blocks the closing of its subscription.
+func forwardUntil(done <-chan struct{}, to chan<- *stan.Msg) stan.MsgHandler {
+	return func(m *stan.Msg) {
+		select {
+		case to <- m:
+		case <-done:
+		}
+	}
+}
+
+// readToEnd delivers the reader's messages stored since `since` until the
+// reader has passed the probe's message (the channel's last at the start).
+func readToEnd(ctx context.Context, since time.Time, msgs, lastMsg <-chan *stan.Msg, deliver func(*stan.Msg) error) error {
+	pos := replayPosition{since: since.UnixNano()}
 	probeWait := time.NewTimer(replayProbeWait)
 	defer probeWait.Stop()
 	stalled := time.NewTimer(replayStallWait)
@@ -152,29 +156,50 @@ func replayChannel(ctx context.Context, conn stan.Conn, subject events.Subject, 
 		case <-stalled.C:
 			return fmt.Errorf("no message for %s while reading towards the channel's end", replayStallWait)
 		case <-probeWait.C:
-			if last == nil && !received {
+			if pos.last == nil && !pos.received {
 				return nil // an empty channel
 			}
 		case m := <-lastMsg:
-			if last != nil {
-				continue // a later message; the first one was the last at the start
-			}
-			last = m
-			if m.Timestamp < since.UnixNano() || seen >= m.Sequence {
-				return nil // nothing stored since then, or read already
+			if pos.marked(m) {
+				return nil
 			}
 		case m := <-msgs:
-			received = true
-			seen = max(seen, m.Sequence)
-			if m.Timestamp >= since.UnixNano() {
-				if err := deliver(m); err != nil {
-					return err
-				}
-			}
-			if last != nil && m.Sequence >= last.Sequence {
-				return nil
+			end, err := pos.read(m, deliver)
+			if err != nil || end {
+				return err
 			}
 			stalled.Reset(replayStallWait)
 		}
 	}
+}
+
+// replayPosition is how far the reader got, against the probe's message.
+type replayPosition struct {
+	since    int64     // UnixNano: messages before it are not delivered
+	last     *stan.Msg // the probe's message, once it came
+	received bool
+	seen     uint64 // the highest sequence the reader passed
+}
+
+// marked records the probe's message and reports whether the replay is
+// already complete: nothing stored since `since`, or read already.
+func (p *replayPosition) marked(m *stan.Msg) bool {
+	if p.last != nil {
+		return false // a later message; the first one was the last at the start
+	}
+	p.last = m
+	return m.Timestamp < p.since || p.seen >= m.Sequence
+}
+
+// read delivers one of the reader's messages, if it is recent enough, and
+// reports whether it reached the probe's message.
+func (p *replayPosition) read(m *stan.Msg, deliver func(*stan.Msg) error) (end bool, err error) {
+	p.received = true
+	p.seen = max(p.seen, m.Sequence)
+	if m.Timestamp >= p.since {
+		if err := deliver(m); err != nil {
+			return false, err
+		}
+	}
+	return p.last != nil && m.Sequence >= p.last.Sequence, nil
 }

@@ -4,7 +4,6 @@ package httpx_test
 // with the standard middleware, over a real HTTP connection.
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
@@ -25,6 +23,7 @@ import (
 
 	"ticketing.dev/common/errs"
 	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/logtest"
 	"ticketing.dev/common/middleware"
 	"ticketing.dev/common/money"
 	"ticketing.dev/common/session"
@@ -41,31 +40,13 @@ type orderRequest struct {
 	} `json:"ticket"`
 }
 
-// logBuffer collects what the server logs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // internalDetail is what a failing dependency says; it must reach the log only.
 const internalDetail = "mongo: connection refused 10.0.0.7:27017"
 
 // newServer serves a small API the way every service builds its router.
-func newServer(t *testing.T) (*httptest.Server, *logBuffer) {
+func newServer(t *testing.T) (*httptest.Server, *logtest.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	sessions, err := session.NewManager("a-test-key-of-some-length", false)
 	require.NoError(t, err)
 	r := chi.NewRouter()

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"ticketing.dev/common/errs"
 	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/logtest"
 	"ticketing.dev/common/middleware"
 	"ticketing.dev/common/session"
 )
@@ -114,39 +114,22 @@ func TestCurrentUserAndRequireAuth(t *testing.T) {
 	}
 }
 
-// lines records log records as maps.
-type lines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lines) records(t *testing.T) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	dec := json.NewDecoder(bytes.NewReader(l.buf.Bytes()))
-	for dec.More() {
-		var rec map[string]any
-		require.NoError(t, dec.Decode(&rec))
-		out = append(out, rec)
-	}
-	return out
+// records decodes what a JSON logger wrote to logs so far.
+func records(t *testing.T, logs *logtest.Buffer) []map[string]any {
+	t.Helper()
+	recs, err := logs.Records()
+	require.NoError(t, err)
+	return recs
 }
 
 func TestLoggerWritesOneLinePerRequest(t *testing.T) {
-	logs := &lines{}
+	logs := &logtest.Buffer{}
 	srv := newServer(t, slog.New(slog.NewJSONHandler(logs, nil)))
 	status, _, _ := get(t, srv, "/nowhere", nil)
 	require.Equal(t, http.StatusNotFound, status)
 
-	require.Eventually(t, func() bool { return len(logs.records(t)) == 1 }, 5*time.Second, 10*time.Millisecond)
-	rec := logs.records(t)[0]
+	require.Eventually(t, func() bool { return len(records(t, logs)) == 1 }, 5*time.Second, 10*time.Millisecond)
+	rec := records(t, logs)[0]
 	assert.Equal(t, "request", rec["msg"])
 	assert.Equal(t, "GET", rec["method"])
 	assert.Equal(t, "/nowhere", rec["path"])
@@ -161,22 +144,22 @@ func TestRecovererLetsAnAbortedResponseAbort(t *testing.T) {
 }
 
 func TestAFastSuccessIsADebugLineAndAFailureIsNot(t *testing.T) {
-	logs := &lines{}
+	logs := &logtest.Buffer{}
 	srv := newServer(t, slog.New(slog.NewJSONHandler(logs, nil))) // info and up, as services run
 	status, _, _ := get(t, srv, "/whoami", nil)
 	require.Equal(t, http.StatusOK, status)
 	status, _, _ = get(t, srv, "/nowhere", nil)
 	require.Equal(t, http.StatusNotFound, status)
-	require.Eventually(t, func() bool { return len(logs.records(t)) == 1 }, 5*time.Second, 10*time.Millisecond)
-	rec := logs.records(t)[0]
+	require.Eventually(t, func() bool { return len(records(t, logs)) == 1 }, 5*time.Second, 10*time.Millisecond)
+	rec := records(t, logs)[0]
 	assert.Equal(t, "/nowhere", rec["path"], "only the failure is logged at info")
 	assert.Equal(t, "INFO", rec["level"])
 
-	debug := &lines{}
+	debug := &logtest.Buffer{}
 	srv = newServer(t, slog.New(slog.NewJSONHandler(debug, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	status, _, _ = get(t, srv, "/whoami", nil)
 	require.Equal(t, http.StatusOK, status)
-	require.Eventually(t, func() bool { return len(debug.records(t)) == 1 }, 5*time.Second, 10*time.Millisecond)
-	assert.Equal(t, "DEBUG", debug.records(t)[0]["level"])
-	assert.Equal(t, "/whoami", debug.records(t)[0]["path"])
+	require.Eventually(t, func() bool { return len(records(t, debug)) == 1 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, "DEBUG", records(t, debug)[0]["level"])
+	assert.Equal(t, "/whoami", records(t, debug)[0]["path"])
 }

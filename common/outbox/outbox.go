@@ -506,70 +506,86 @@ func (r *Relay) flushDocument(ctx context.Context, hints *mongo.Collection, d *h
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return 0, fmt.Errorf("%s: reading %v: %w", d.coll.Name(), id, err)
 	}
+	pass := r.publishOutbox(ctx, d.coll.Name(), id, doc.Outbox)
+	if len(pass.done) > 0 {
+		// Exactly the entries published, by _id alone: idempotent, and it
+		// never removes an event that was not published.
+		if _, err := d.coll.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$pullAll": bson.M{Field: pass.done}}); err != nil {
+			return 0, errors.Join(pass.err, fmt.Errorf("%s: removing published events of %v: %w", d.coll.Name(), id, err))
+		}
+	}
+	published := len(pass.doneHints)
+	for _, hid := range r.settledHints(d.hints, pass) {
+		if _, err := hints.DeleteOne(ctx, bson.M{"_id": hid}); err != nil {
+			// The hint outlives its event: a wasted read later, nothing lost.
+			return published, errors.Join(pass.err, fmt.Errorf("deleting hint %s: %w", hid, err))
+		}
+		r.forget(hid)
+	}
+	if pass.err != nil {
+		return published, fmt.Errorf("%s: publishing an event of %v: %w", d.coll.Name(), id, pass.err)
+	}
+	return published, nil
+}
 
-	onDoc := map[string]bool{}
-	var done []bson.Raw
-	var doneHints []string
-	var publishErr error
-	for _, raw := range doc.Outbox {
+// outboxPass is what publishing one document's outbox achieved.
+type outboxPass struct {
+	done      []bson.Raw      // entries to remove: published, or undecodable
+	doneHints []string        // the hints of the events published
+	onDoc     map[string]bool // the hints of events left on the document
+	err       error           // the publish that failed, if one did
+}
+
+// publishOutbox publishes a document's outbox entries in order and stops
+// publishing at the first failure, so events of one document never overtake
+// each other; what is left waits for the next pass.
+func (r *Relay) publishOutbox(ctx context.Context, coll string, id any, outbox []bson.Raw) outboxPass {
+	pass := outboxPass{onDoc: map[string]bool{}}
+	for _, raw := range outbox {
 		var p Pending
 		if err := bson.Unmarshal(raw, &p); err != nil {
 			// Only our own code writes outboxes; this is a bug, not an outage.
-			r.log.Error("dropping undecodable outbox entry", "collection", d.coll.Name(), "doc", id, "err", err)
-			done = append(done, raw)
+			r.log.Error("dropping undecodable outbox entry", "collection", coll, "doc", id, "err", err)
+			pass.done = append(pass.done, raw)
 			continue
 		}
-		hid := hintID(d.coll.Name(), p)
-		if publishErr != nil {
-			onDoc[hid] = true // not published: its hint stays
+		hid := hintID(coll, p)
+		if pass.err != nil {
+			pass.onDoc[hid] = true // not published: its hint stays
 			continue
 		}
 		var env events.Envelope
 		if err := json.Unmarshal(p.Envelope, &env); err != nil {
-			r.log.Error("dropping undecodable outbox entry", "collection", d.coll.Name(), "event_id", p.ID, "err", err)
+			r.log.Error("dropping undecodable outbox entry", "collection", coll, "event_id", p.ID, "err", err)
 		} else if err := r.pub.Publish(ctx, env); err != nil {
-			publishErr = err
-			onDoc[hid] = true
+			pass.err = err
+			pass.onDoc[hid] = true
 			continue
 		}
-		done = append(done, raw)
-		doneHints = append(doneHints, hid)
+		pass.done = append(pass.done, raw)
+		pass.doneHints = append(pass.doneHints, hid)
 	}
+	return pass
+}
 
-	if len(done) > 0 {
-		// Exactly the entries published, by _id alone: idempotent, and it
-		// never removes an event that was not published.
-		if _, err := d.coll.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$pullAll": bson.M{Field: done}}); err != nil {
-			return 0, errors.Join(publishErr, fmt.Errorf("%s: removing published events of %v: %w", d.coll.Name(), id, err))
-		}
-	}
-	published := len(doneHints)
-
-	// The hints of published events, whether this batch brought them or
-	// not; then those of events that are not on the document, once their
-	// grace is over.
+// settledHints are the hints to delete: those of published events, whether
+// this batch brought them or not; then those of events that are not on the
+// document, once their grace is over (a hint written before its document's
+// update commits must not be taken for a stale one).
+func (r *Relay) settledHints(batch []hint, pass outboxPass) []string {
+	settled := pass.doneHints
 	now := time.Now()
-	for _, h := range d.hints {
-		if onDoc[h.ID] || contains(doneHints, h.ID) {
+	for _, h := range batch {
+		if pass.onDoc[h.ID] || contains(pass.doneHints, h.ID) {
 			continue
 		}
 		if now.Sub(h.At) < r.grace {
 			r.lookAgain(h, now)
 			continue
 		}
-		doneHints = append(doneHints, h.ID)
+		settled = append(settled, h.ID)
 	}
-	for _, hid := range doneHints {
-		if _, err := hints.DeleteOne(ctx, bson.M{"_id": hid}); err != nil {
-			// The hint outlives its event: a wasted read later, nothing lost.
-			return published, errors.Join(publishErr, fmt.Errorf("deleting hint %s: %w", hid, err))
-		}
-		r.forget(hid)
-	}
-	if publishErr != nil {
-		return published, fmt.Errorf("%s: publishing an event of %v: %w", d.coll.Name(), id, publishErr)
-	}
-	return published, nil
+	return settled
 }
 
 func contains(ids []string, id string) bool {

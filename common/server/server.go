@@ -57,32 +57,15 @@ func Serve(ctx context.Context, cfg Config) error {
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}
-	srv := &http.Server{
-		Handler:           cfg.Handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-	}
-
-	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBackground()
+	srv := newHTTPServer(cfg)
 	failed := make(chan error, 1+len(cfg.Background))
-	bgDone := make(chan struct{}, len(cfg.Background))
+	bg := startBackground(ctx, cfg.Background, failed)
+	defer bg.stop()
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			failed <- fmt.Errorf("http server: %w", err)
 		}
 	}()
-	for _, run := range cfg.Background {
-		go func() {
-			defer func() { bgDone <- struct{}{} }()
-			if err := run(bgCtx); err != nil && bgCtx.Err() == nil {
-				failed <- err
-			}
-		}()
-	}
 	cfg.Logger.Info("listening", "addr", ln.Addr().String())
 
 	var runErr error
@@ -92,19 +75,68 @@ func Serve(ctx context.Context, cfg Config) error {
 	case runErr = <-failed:
 		cfg.Logger.Error("stopping after failure", "err", runErr)
 	}
+	return shutdown(ctx, cfg, srv, bg, runErr)
+}
 
+// newHTTPServer bounds every phase of a request, so a slow or stalled client
+// holds a connection for a limited time only.
+func newHTTPServer(cfg Config) *http.Server {
+	return &http.Server{
+		Handler:           cfg.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// background is the service's background loops, running on a context of
+// their own: it ends only when Serve stops them, after the HTTP server has
+// drained, so work an in-flight request queued is still done.
+type background struct {
+	stop  context.CancelFunc
+	done  chan struct{}
+	loops int
+}
+
+// startBackground starts every loop; one that fails while not being stopped
+// reports to failed, which stops the service.
+func startBackground(ctx context.Context, loops []func(ctx context.Context) error, failed chan<- error) *background {
+	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	bg := &background{stop: stop, done: make(chan struct{}, len(loops)), loops: len(loops)}
+	for _, run := range loops {
+		go func() {
+			defer func() { bg.done <- struct{}{} }()
+			if err := run(bgCtx); err != nil && bgCtx.Err() == nil {
+				failed <- err
+			}
+		}()
+	}
+	return bg
+}
+
+// stopAndWait stops the loops and waits for them to return, until deadline.
+func (bg *background) stopAndWait(deadline context.Context) {
+	bg.stop()
+	for range bg.loops {
+		select {
+		case <-bg.done:
+		case <-deadline.Done():
+		}
+	}
+}
+
+// shutdown drains in order — HTTP requests, then the background loops, then
+// the closers in registration order — all within one ShutdownTimeout, and
+// adds whatever failed to runErr.
+func shutdown(ctx context.Context, cfg Config, srv *http.Server, bg *background, runErr error) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("draining http: %w", err))
 	}
-	stopBackground()
-	for range cfg.Background {
-		select {
-		case <-bgDone:
-		case <-shutdownCtx.Done():
-		}
-	}
+	bg.stopAndWait(shutdownCtx)
 	for _, c := range cfg.Closers {
 		if err := c.Close(shutdownCtx); err != nil {
 			runErr = errors.Join(runErr, fmt.Errorf("closing %s: %w", c.Name, err))

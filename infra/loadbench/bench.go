@@ -102,6 +102,8 @@ func run(ctx context.Context, opts config, out io.Writer) (bool, error) {
 	return b.report(), nil
 }
 
+// run seeds the system and runs the scenarios in order, sampling the
+// processes' memory at start-up, at rest, at the peak and after.
 func (b *bench) run(ctx context.Context) error {
 	b.printMachine("before")
 	b.memory.startup = snapshot(b.sys.pids())
@@ -111,7 +113,6 @@ func (b *bench) run(ctx context.Context) error {
 			load.Stop()
 		}
 	}()
-
 	if b.opts.Only == "sustained" {
 		b.step("seeding: %d sellers sign up", b.opts.Sellers)
 		if err := b.signUpSellers(ctx); err != nil {
@@ -125,6 +126,26 @@ func (b *bench) run(ctx context.Context) error {
 		b.memory.rest, b.memory.after = b.memory.startup, snapshot(b.sys.pids())
 		return ctx.Err()
 	}
+	if err := b.seed(ctx); err != nil {
+		return err
+	}
+	b.memory.rest = snapshot(b.sys.pids())
+	if err := b.scenarios(ctx); err != nil {
+		return err
+	}
+	b.memory.peak = load.Stop()
+	load = nil
+	if err := b.settle(ctx); err != nil {
+		return err
+	}
+	b.memory.after = snapshot(b.sys.pids())
+	b.printMachine("after")
+	return ctx.Err()
+}
+
+// seed signs the buyers and sellers up and lists the catalogue, and waits
+// until the system is at rest again.
+func (b *bench) seed(ctx context.Context) error {
 	b.step("seeding: %d buyers and %d sellers sign up", b.opts.Buyers, b.opts.Sellers)
 	if err := b.signUps(ctx); err != nil {
 		return err
@@ -133,11 +154,12 @@ func (b *bench) run(ctx context.Context) error {
 	if err := b.listCatalogue(ctx); err != nil {
 		return err
 	}
-	if err := b.settle(ctx); err != nil {
-		return err
-	}
-	b.memory.rest = snapshot(b.sys.pids())
+	return b.settle(ctx)
+}
 
+// scenarios runs the measured scenarios: browsing, signing in, the flash
+// sale and sustained writes, letting the system settle before the last.
+func (b *bench) scenarios(ctx context.Context) error {
 	b.step("browsing: the list of tickets for sale and %d tickets from it", viewsPerList)
 	b.browse(ctx)
 	b.step("browsing, each request alone: the list, then one ticket by id")
@@ -152,18 +174,7 @@ func (b *bench) run(ctx context.Context) error {
 	if err := b.settle(ctx); err != nil {
 		return err
 	}
-	if err := b.sustained(ctx); err != nil {
-		return err
-	}
-	b.memory.peak = load.Stop()
-	load = nil
-
-	if err := b.settle(ctx); err != nil {
-		return err
-	}
-	b.memory.after = snapshot(b.sys.pids())
-	b.printMachine("after")
-	return ctx.Err()
+	return b.sustained(ctx)
 }
 
 func (b *bench) step(format string, args ...any) {
@@ -437,7 +448,9 @@ func (b *bench) signIns(ctx context.Context) {
 	})
 }
 
-func (b *bench) flashSale(ctx context.Context) error {
+// listSaleTickets lists the flash sale's tickets from one seller and waits
+// until orders has replicated every one, so no buyer meets an unknown ticket.
+func (b *bench) listSaleTickets(ctx context.Context) ([]string, []primitive.ObjectID, error) {
 	seller := b.sellers[len(b.sellers)-1]
 	n := b.opts.SaleTickets
 	ids := make([]string, n)
@@ -447,16 +460,25 @@ func (b *bench) flashSale(ctx context.Context) error {
 		return o
 	})
 	if got := s.Only(http.StatusCreated); got != n {
-		return fmt.Errorf("only %d of %d flash-sale tickets were listed (%v; first error: %v)", got, n, s.Statuses, s.FirstErr)
+		return nil, nil, fmt.Errorf("only %d of %d flash-sale tickets were listed (%v; first error: %v)", got, n, s.Statuses, s.FirstErr)
 	}
 	oids := make([]primitive.ObjectID, n)
 	for i, id := range ids {
 		oids[i], _ = primitive.ObjectIDFromHex(id)
 	}
-	if err := waitUntil(ctx, 2*time.Minute, "orders to replicate the flash-sale tickets", func(ctx context.Context) (bool, error) {
+	err := waitUntil(ctx, 2*time.Minute, "orders to replicate the flash-sale tickets", func(ctx context.Context) (bool, error) {
 		c, err := b.db.replica().CountDocuments(ctx, bson.M{"_id": bson.M{"$in": oids}})
 		return c == int64(n), err
-	}); err != nil {
+	})
+	return ids, oids, err
+}
+
+// flashSale has every buyer order one of a few tickets at once, against the
+// bare database loop doing the same, and checks exactly one order per ticket won.
+func (b *bench) flashSale(ctx context.Context) error {
+	n := b.opts.SaleTickets
+	ids, oids, err := b.listSaleTickets(ctx)
+	if err != nil {
 		return err
 	}
 

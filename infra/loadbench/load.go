@@ -61,16 +61,8 @@ func drive(ctx context.Context, b budget, op func(ctx context.Context, i int) ou
 				opCtx, cancel := context.WithTimeout(ctx, opTimeout)
 				t0 := time.Now()
 				o := op(opCtx, i)
-				part.Took = append(part.Took, time.Since(t0))
+				part.record(time.Since(t0), o)
 				cancel()
-				if o.Err != nil {
-					part.Errors++
-					if part.FirstErr == nil {
-						part.FirstErr = o.Err
-					}
-					continue
-				}
-				part.Statuses[o.Status]++
 			}
 		})
 	}
@@ -78,6 +70,21 @@ func drive(ctx context.Context, b budget, op func(ctx context.Context, i int) ou
 	out := merge(parts...)
 	out.Elapsed = time.Since(start)
 	return out
+}
+
+// record adds one operation's latency and outcome; it reports whether the
+// operation got an answer (an HTTP status) rather than an error.
+func (s *sample) record(took time.Duration, o outcome) bool {
+	s.Took = append(s.Took, took)
+	if o.Err != nil {
+		s.Errors++
+		if s.FirstErr == nil {
+			s.FirstErr = o.Err
+		}
+		return false
+	}
+	s.Statuses[o.Status]++
+	return true
 }
 
 // merge adds samples up: their operations, answers and wall time.

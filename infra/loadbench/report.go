@@ -113,6 +113,28 @@ type memoryReport struct {
 
 // report prints the tables and says whether every target was met.
 func (b *bench) report() bool {
+	allMet := b.printScenarios()
+	fmt.Fprintln(b.out, "\nWhat each figure is compared with, and the targets:")
+	for _, r := range b.rows {
+		fmt.Fprintf(b.out, "  %s\n", r.Name)
+		for _, l := range r.details() {
+			fmt.Fprintf(b.out, "      %s\n", l)
+		}
+	}
+	b.printIdle()
+	memMet := b.printMemory()
+	met := allMet && memMet
+	if met {
+		fmt.Fprintln(b.out, "\nevery target met")
+	} else {
+		fmt.Fprintln(b.out, "\nsome targets missed (MISS above)")
+	}
+	return met
+}
+
+// printScenarios prints one line a scenario, with its verdict, and reports
+// whether every scenario met its targets.
+func (b *bench) printScenarios() bool {
 	allMet := true
 	fmt.Fprintf(b.out, "\nScenarios (concurrency %d; flash sale %d at once; timed scenarios %s each, their ceiling loops the same)\n\n",
 		b.opts.Concurrency, b.opts.SaleConcurrency, b.opts.Duration)
@@ -125,7 +147,7 @@ func (b *bench) report() bool {
 			ratio = fmt.Sprintf("%.0f%%", 100*r.ratio())
 		}
 		checks := r.verdict()
-		result := "info"
+		result := "info" // a scenario without targets only informs
 		if len(checks) > 0 {
 			result = "PASS"
 			for _, c := range checks {
@@ -139,50 +161,38 @@ func (b *bench) report() bool {
 			ms(r.Sample.Percentile(50)), ms(r.Sample.Percentile(99)), ceiling, ratio, result)
 	}
 	tw.Flush()
+	return allMet
+}
 
-	fmt.Fprintln(b.out, "\nWhat each figure is compared with, and the targets:")
-	for _, r := range b.rows {
-		var lines []string
-		if r.Ceiling != nil {
-			lines = append(lines, fmt.Sprintf("ceiling: %s (%d ops, p50 %s, p99 %s)", r.CeilingWhat, r.Ceiling.Count(),
-				ms(r.Ceiling.Percentile(50)), ms(r.Ceiling.Percentile(99))))
-			if rr := r.roundRatios(); len(rr) > 1 {
-				lines = append(lines, fmt.Sprintf("ratio in each of %d alternating rounds: %.0f%% to %.0f%%, median %.0f%%",
-					len(rr), 100*slices.Min(rr), 100*slices.Max(rr), 100*median(rr)))
-			}
-		}
-		lines = append(lines, fmt.Sprintf("answers: %s", statuses(r.Sample)))
-		if line := perOp(r.CPU, r.Sample.Count()); line != "" {
-			lines = append(lines, "CPU per request: "+line)
-		}
-		if r.Ceiling != nil {
-			if line := perOp(r.CeilingCPU, r.Ceiling.Count()); line != "" {
-				lines = append(lines, "CPU per ceiling op: "+line)
-			}
-		}
-		for _, c := range r.verdict() {
-			mark := "ok  "
-			if !c.Met {
-				mark = "MISS"
-			}
-			lines = append(lines, mark+" "+c.What)
-		}
-		lines = append(lines, r.Notes...)
-		fmt.Fprintf(b.out, "  %s\n", r.Name)
-		for _, l := range lines {
-			fmt.Fprintf(b.out, "      %s\n", l)
+// details are the lines under a scenario's name: what its figures are
+// compared with, its answers and CPU, each target met or missed, its notes.
+func (r row) details() []string {
+	var lines []string
+	if r.Ceiling != nil {
+		lines = append(lines, fmt.Sprintf("ceiling: %s (%d ops, p50 %s, p99 %s)", r.CeilingWhat, r.Ceiling.Count(),
+			ms(r.Ceiling.Percentile(50)), ms(r.Ceiling.Percentile(99))))
+		if rr := r.roundRatios(); len(rr) > 1 {
+			lines = append(lines, fmt.Sprintf("ratio in each of %d alternating rounds: %.0f%% to %.0f%%, median %.0f%%",
+				len(rr), 100*slices.Min(rr), 100*slices.Max(rr), 100*median(rr)))
 		}
 	}
-
-	b.printIdle()
-	memMet := b.printMemory()
-	met := allMet && memMet
-	if met {
-		fmt.Fprintln(b.out, "\nevery target met")
-	} else {
-		fmt.Fprintln(b.out, "\nsome targets missed (MISS above)")
+	lines = append(lines, fmt.Sprintf("answers: %s", statuses(r.Sample)))
+	if line := perOp(r.CPU, r.Sample.Count()); line != "" {
+		lines = append(lines, "CPU per request: "+line)
 	}
-	return met
+	if r.Ceiling != nil {
+		if line := perOp(r.CeilingCPU, r.Ceiling.Count()); line != "" {
+			lines = append(lines, "CPU per ceiling op: "+line)
+		}
+	}
+	for _, c := range r.verdict() {
+		mark := "ok  "
+		if !c.Met {
+			mark = "MISS"
+		}
+		lines = append(lines, mark+" "+c.What)
+	}
+	return append(lines, r.Notes...)
 }
 
 // printIdle prints what the system spends doing nothing: the outbox relays'

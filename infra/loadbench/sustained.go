@@ -99,83 +99,24 @@ func (b *bench) sustained(ctx context.Context) error {
 	}
 	defer sub.Close()
 
-	rate, probeNote := b.opts.SustainRate, ""
-	if rate <= 0 {
-		probe := drive(ctx, budget{Workers: b.opts.Concurrency, Count: 1_000_000, Time: sustainedProbe}, func(ctx context.Context, i int) outcome {
-			_, o := b.api.listTicket(ctx, b.sellers[i%len(b.sellers)], fmt.Sprintf("Probe %s #%d", b.runID, i), 25.5)
-			return o
-		})
-		accepted := float64(probe.Only(http.StatusCreated)) / probe.Elapsed.Seconds()
-		rate = max(1, sustainedShare*accepted)
-		probeNote = fmt.Sprintf("rate: %.0f%% of the %.0f listings/s a closed loop of %d achieved for %s just before",
-			100*sustainedShare, accepted, b.opts.Concurrency, sustainedProbe)
-		if err := b.drained(ctx, 2*time.Minute); err != nil {
-			return err
-		}
+	rate, probeNote, err := b.sustainedRate(ctx)
+	if err != nil {
+		return err
 	}
 	b.step("sustained writes: POST /api/tickets at %.0f/s for %s", rate, b.opts.SustainFor)
-
-	var (
-		mu       sync.Mutex
-		ids      []string
-		s        = &sample{Statuses: map[int]int{}}
-		wg       sync.WaitGroup
-		slots    = make(chan struct{}, sustainedInFlight)
-		skipped  int
-		interval = time.Duration(float64(time.Second) / rate)
-	)
-	start := time.Now()
-	tick := time.NewTicker(interval)
-	for i := 0; time.Since(start) < b.opts.SustainFor && ctx.Err() == nil; i++ {
-		select {
-		case slots <- struct{}{}:
-		default:
-			skipped++
-			<-tick.C
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			rctx, cancel := context.WithTimeout(ctx, opTimeout)
-			defer cancel()
-			t0 := time.Now()
-			id, o := b.api.listTicket(rctx, b.sellers[i%len(b.sellers)], fmt.Sprintf("%s #%d", got.prefix, i), 30.5)
-			took := time.Since(t0)
-			mu.Lock()
-			defer mu.Unlock()
-			s.Took = append(s.Took, took)
-			if o.Err != nil {
-				s.Errors++
-				if s.FirstErr == nil {
-					s.FirstErr = o.Err
-				}
-				return
-			}
-			s.Statuses[o.Status]++
-			if o.Status == http.StatusCreated {
-				ids = append(ids, id)
-			}
-		}()
-		<-tick.C
-	}
-	tick.Stop()
-	wg.Wait()
-	loadEnd := time.Now()
-	s.Elapsed = loadEnd.Sub(start)
-	slices.Sort(s.Took)
+	load := b.offerListings(ctx, rate, got.prefix)
 
 	waitErr := waitUntil(ctx, 2*time.Minute, "every sustained-write event to arrive", func(context.Context) (bool, error) {
-		_, _, missing := got.of(ids)
+		_, _, missing := got.of(load.ids)
 		return missing == 0, nil
 	})
-	delays, last, missing := got.of(ids)
-	drain := max(0, last.Sub(loadEnd))
+	delays, last, missing := got.of(load.ids)
+	drain := max(0, last.Sub(load.end))
 	leftInOutbox, _ := b.db.tickets().CountDocuments(ctx, bson.M{"outbox.0": bson.M{"$exists": true}})
 
 	p := func(q float64) time.Duration { return percentile(delays, q) }
 	notes := []string{
-		fmt.Sprintf("offered %.0f/s for %s; %d ticks found %d requests in flight and were skipped", rate, b.opts.SustainFor, skipped, sustainedInFlight),
+		fmt.Sprintf("offered %.0f/s for %s; %d ticks found %d requests in flight and were skipped", rate, b.opts.SustainFor, load.skipped, sustainedInFlight),
 		fmt.Sprintf("event delay (delivered by the broker - occurredAt, taken just before the write), %d events: p50 %s, p99 %s, max %s",
 			len(delays), ms(p(50)), ms(p(99)), ms(p(100))),
 		fmt.Sprintf("the last event arrived %s after the last response; %d delivered twice; %d tickets still with events in their outbox",
@@ -188,17 +129,87 @@ func (b *bench) sustained(ctx context.Context) error {
 		notes = append(notes, waitErr.Error())
 	}
 	b.add(row{
-		Name: fmt.Sprintf("sustained: POST /api/tickets at %.0f/s for %s", rate, b.opts.SustainFor), Sample: s,
+		Name: fmt.Sprintf("sustained: POST /api/tickets at %.0f/s for %s", rate, b.opts.SustainFor), Sample: load.sample,
 		Want: []int{http.StatusCreated},
 		Checks: []check{
-			{What: fmt.Sprintf("every event published (missing %d of %d)", missing, len(ids)), Met: missing == 0},
+			{What: fmt.Sprintf("every event published (missing %d of %d)", missing, len(load.ids)), Met: missing == 0},
 			{What: fmt.Sprintf("event p99 < %s (got %s)", sustainedMaxEventP99, ms(p(99))), Met: missing == 0 && p(99) < sustainedMaxEventP99},
 			{What: fmt.Sprintf("backlog empty within %s of the load's end (got %s)", sustainedMaxDrain, ms(drain)), Met: missing == 0 && drain < sustainedMaxDrain},
-			{What: fmt.Sprintf("the offered rate was sustained (%d ticks skipped)", skipped), Met: skipped == 0},
+			{What: fmt.Sprintf("the offered rate was sustained (%d ticks skipped)", load.skipped), Met: load.skipped == 0},
 		},
 		Notes: notes,
 	})
 	return nil
+}
+
+// sustainedRate is the rate to offer: the one asked for, or a share of what
+// a closed loop achieves just before (with a note saying so), once the
+// probe's own events have drained.
+func (b *bench) sustainedRate(ctx context.Context) (rate float64, note string, err error) {
+	if b.opts.SustainRate > 0 {
+		return b.opts.SustainRate, "", nil
+	}
+	probe := drive(ctx, budget{Workers: b.opts.Concurrency, Count: 1_000_000, Time: sustainedProbe}, func(ctx context.Context, i int) outcome {
+		_, o := b.api.listTicket(ctx, b.sellers[i%len(b.sellers)], fmt.Sprintf("Probe %s #%d", b.runID, i), 25.5)
+		return o
+	})
+	accepted := float64(probe.Only(http.StatusCreated)) / probe.Elapsed.Seconds()
+	rate = max(1, sustainedShare*accepted)
+	note = fmt.Sprintf("rate: %.0f%% of the %.0f listings/s a closed loop of %d achieved for %s just before",
+		100*sustainedShare, accepted, b.opts.Concurrency, sustainedProbe)
+	return rate, note, b.drained(ctx, 2*time.Minute)
+}
+
+// openLoad is what an open loop of listings did.
+type openLoad struct {
+	sample  *sample
+	ids     []string  // the tickets created
+	skipped int       // ticks that found every slot busy
+	end     time.Time // when the last response came
+}
+
+// offerListings lists tickets at rate for SustainFor as an open loop: a new
+// request every tick whatever the earlier ones are doing, so a slow system
+// meets the same demand instead of setting its own pace.
+func (b *bench) offerListings(ctx context.Context, rate float64, prefix string) openLoad {
+	var (
+		mu    sync.Mutex
+		load  = openLoad{sample: &sample{Statuses: map[int]int{}}}
+		s     = load.sample
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, sustainedInFlight)
+	)
+	start := time.Now()
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	for i := 0; time.Since(start) < b.opts.SustainFor && ctx.Err() == nil; i++ {
+		select {
+		case slots <- struct{}{}:
+		default:
+			load.skipped++
+			<-tick.C
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			rctx, cancel := context.WithTimeout(ctx, opTimeout)
+			defer cancel()
+			t0 := time.Now()
+			id, o := b.api.listTicket(rctx, b.sellers[i%len(b.sellers)], fmt.Sprintf("%s #%d", prefix, i), 30.5)
+			mu.Lock()
+			defer mu.Unlock()
+			if s.record(time.Since(t0), o) && o.Status == http.StatusCreated {
+				load.ids = append(load.ids, id)
+			}
+		}()
+		<-tick.C
+	}
+	tick.Stop()
+	wg.Wait()
+	load.end = time.Now()
+	s.Elapsed = load.end.Sub(start)
+	slices.Sort(s.Took)
+	return load
 }
 
 // drained waits until no ticket has events in its outbox.

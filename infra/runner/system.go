@@ -89,35 +89,26 @@ func lockDataDir(dir string) (release func(), err error) {
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
-func run(ctx context.Context, cfg config, stdout io.Writer) error {
-	bin := filepath.Join(cfg.Root, "bin")
-	clientDir := filepath.Join(cfg.Root, "client")
+// system is what one run starts, decided from the config before anything
+// starts.
+type system struct {
+	cfg            config
+	bin, clientDir string
 	// stripe-mock serves unless a real key or another Stripe (a test's) is named.
-	withStripeMock := cfg.StripeKey == "" && cfg.StripeAPIBase == ""
-	withClient := !cfg.NoClient && exists(filepath.Join(clientDir, ".next", "BUILD_ID"))
+	withStripeMock bool
+	withClient     bool
+	jwtKey         string
+}
 
-	for _, dir := range []string{"ferretdb", "nats", "redis", "run"} {
-		if err := os.MkdirAll(filepath.Join(cfg.DataDir, dir), 0o755); err != nil {
-			return err
-		}
-	}
-	release, err := lockDataDir(cfg.DataDir)
+func run(ctx context.Context, cfg config, stdout io.Writer) error {
+	sys := system{cfg: cfg, bin: filepath.Join(cfg.Root, "bin"), clientDir: filepath.Join(cfg.Root, "client")}
+	sys.withStripeMock = cfg.StripeKey == "" && cfg.StripeAPIBase == ""
+	sys.withClient = !cfg.NoClient && exists(filepath.Join(sys.clientDir, ".next", "BUILD_ID"))
+	release, err := sys.prepare()
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := checkPorts(cfg.Host, cfg.ports(withStripeMock, withClient)); err != nil {
-		return err
-	}
-	for _, name := range []string{"ferretdb", "nats-streaming-server", "redis-server", "auth", "tickets", "orders", "expiration", "payments", "nginx"} {
-		if _, err := lookBinary(bin, name); err != nil {
-			return err
-		}
-	}
-	jwtKey, err := cfg.jwtKey()
-	if err != nil {
-		return err
-	}
 
 	out := newLogMux(stdout, "nats-streaming", "stripe-mock", "expiration")
 	sup := newSupervisor(out, filepath.Join(cfg.DataDir, "run"), cfg.ReadyTimeout)
@@ -127,22 +118,71 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		out.say("stopped")
 	}()
 
-	b := cfg.BasePort
-	local := func(off int) string { return "127.0.0.1:" + strconv.Itoa(b+off) }
-	mongo := func(db string) string { return fmt.Sprintf("mongodb://%s/%s", local(offFerretDB), db) }
-	natsURL := "nats://" + local(offNATS)
-	stripeKey, stripeBase := cfg.StripeKey, cfg.StripeAPIBase
-	if withStripeMock {
-		stripeBase = "http://" + local(offStripeHTTP)
+	groups := [][]spec{sys.infra(), sys.services()}
+	routes := []route{
+		{"auth", "/api/users", cfg.BasePort + offAuth}, {"tickets", "/api/tickets", cfg.BasePort + offTickets},
+		{"orders", "/api/orders", cfg.BasePort + offOrders}, {"payments", "/api/payments", cfg.BasePort + offPayments},
 	}
-	if stripeKey == "" {
-		// stripe-mock accepts any key shaped like a test key (no further
-		// underscores); this one is not a secret.
-		stripeKey = "sk_test_localstripemock"
+	if sys.withClient {
+		groups = append(groups, []spec{sys.client()})
+		routes = append(routes, route{"client", "/", cfg.BasePort + offClient})
+	} else {
+		out.say("the web client is not built (or NO_CLIENT is set): serving the API alone")
 	}
+	out.say("data folder: %s (delete it to start afresh)", cfg.DataDir)
+	if err := sys.startInOrder(ctx, sup, out, groups); err != nil {
+		return err
+	}
+	if err := sys.startGateway(ctx, sup, routes); err != nil {
+		return err
+	}
+	gatewayURL := fmt.Sprintf("http://%s", net.JoinHostPort(displayHost(cfg.Host), strconv.Itoa(cfg.GatewayPort)))
+	fmt.Fprintf(stdout, "\n  Ticketing is running: %s\n  (Ctrl-C stops everything)\n\n", gatewayURL)
 
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-sup.failed:
+		return err
+	}
+}
+
+// prepare checks everything that would stop the run half-way — the data
+// folder, its lock, the ports, the programs, the JWT key — before anything
+// starts; release unlocks the data folder.
+func (sys *system) prepare() (release func(), err error) {
+	cfg := sys.cfg
+	for _, dir := range []string{"ferretdb", "nats", "redis", "run"} {
+		if err := os.MkdirAll(filepath.Join(cfg.DataDir, dir), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if release, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (func(), error) { release(); return nil, err }
+	if err := checkPorts(cfg.Host, cfg.ports(sys.withStripeMock, sys.withClient)); err != nil {
+		return fail(err)
+	}
+	for _, name := range []string{"ferretdb", "nats-streaming-server", "redis-server", "auth", "tickets", "orders", "expiration", "payments", "nginx"} {
+		if _, err := lookBinary(sys.bin, name); err != nil {
+			return fail(err)
+		}
+	}
+	if sys.jwtKey, err = cfg.jwtKey(); err != nil {
+		return fail(err)
+	}
+	return release, nil
+}
+
+// local is the loopback address of the port at off from BASE_PORT.
+func (sys *system) local(off int) string { return "127.0.0.1:" + strconv.Itoa(sys.cfg.BasePort+off) }
+
+// infra are the servers the services depend on.
+func (sys *system) infra() []spec {
+	cfg, b := sys.cfg, sys.cfg.BasePort
 	infra := []spec{
-		{Name: "ferretdb", Port: b + offFerretDB, Args: []string{"-listen-addr", local(offFerretDB), "-data-dir", filepath.Join(cfg.DataDir, "ferretdb")}},
+		{Name: "ferretdb", Port: b + offFerretDB, Args: []string{"-listen-addr", sys.local(offFerretDB), "-data-dir", filepath.Join(cfg.DataDir, "ferretdb")}},
 		{Name: "nats-streaming", Path: "nats-streaming-server", Port: b + offNATS, Args: []string{
 			"-cid", "ticketing", "-a", "127.0.0.1", "-p", strconv.Itoa(b + offNATS), "-m", strconv.Itoa(b + offNATSMonitor),
 			"-store", "file", "-dir", filepath.Join(cfg.DataDir, "nats")}},
@@ -150,10 +190,27 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 			"--bind", "127.0.0.1", "--port", strconv.Itoa(b + offRedis), "--dir", filepath.Join(cfg.DataDir, "redis"),
 			"--appendonly", "yes", "--appendfsync", "everysec", "--save", ""}},
 	}
-	if withStripeMock {
-		infra = append(infra, spec{Name: "stripe-mock", Port: b + offStripeHTTP, Args: []string{"-http-addr", local(offStripeHTTP), "-https-addr", local(offStripeHTTPS)}})
+	if sys.withStripeMock {
+		infra = append(infra, spec{Name: "stripe-mock", Port: b + offStripeHTTP, Args: []string{"-http-addr", sys.local(offStripeHTTP), "-https-addr", sys.local(offStripeHTTPS)}})
 	}
-	common := append([]string{"NATS_URL=" + natsURL, "NATS_CLUSTER_ID=ticketing", "COOKIE_SECURE=false", "JWT_KEY=" + jwtKey}, cfg.serviceEnv()...)
+	return infra
+}
+
+// services are the five Go services, each with its own database and the
+// environment every service shares.
+func (sys *system) services() []spec {
+	cfg, b := sys.cfg, sys.cfg.BasePort
+	mongo := func(db string) string { return fmt.Sprintf("mongodb://%s/%s", sys.local(offFerretDB), db) }
+	stripeKey, stripeBase := cfg.StripeKey, cfg.StripeAPIBase
+	if sys.withStripeMock {
+		stripeBase = "http://" + sys.local(offStripeHTTP)
+	}
+	if stripeKey == "" {
+		// stripe-mock accepts any key shaped like a test key (no further
+		// underscores); this one is not a secret.
+		stripeKey = "sk_test_localstripemock"
+	}
+	common := append([]string{"NATS_URL=nats://" + sys.local(offNATS), "NATS_CLUSTER_ID=ticketing", "COOKIE_SECURE=false", "JWT_KEY=" + sys.jwtKey}, cfg.serviceEnv()...)
 	service := func(name string, off int, env ...string) spec {
 		return spec{Name: name, Port: b + off, ReadyPath: "/readyz",
 			Env: append(append([]string{"HOST=127.0.0.1", "PORT=" + strconv.Itoa(b+off), "NATS_CLIENT_ID=" + name + "-local"}, common...), env...)}
@@ -162,40 +219,37 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if cfg.ExpirationWindow != "" {
 		ordersEnv = append(ordersEnv, "ORDER_EXPIRATION_WINDOW="+cfg.ExpirationWindow)
 	}
-	services := []spec{
+	return []spec{
 		service("auth", offAuth, "MONGO_URI="+mongo("auth"), "TRUST_PROXY=true"),
 		service("tickets", offTickets, "MONGO_URI="+mongo("tickets")),
 		service("orders", offOrders, ordersEnv...),
-		service("expiration", offExpiration, "REDIS_URL=redis://"+local(offRedis)+"/0"),
+		service("expiration", offExpiration, "REDIS_URL=redis://"+sys.local(offRedis)+"/0"),
 		service("payments", offPayments, "MONGO_URI="+mongo("payments"), "STRIPE_KEY="+stripeKey, "STRIPE_API_BASE="+stripeBase),
 	}
+}
 
-	gatewayURL := fmt.Sprintf("http://%s", net.JoinHostPort(displayHost(cfg.Host), strconv.Itoa(cfg.GatewayPort)))
-	routes := []route{
-		{"auth", "/api/users", b + offAuth}, {"tickets", "/api/tickets", b + offTickets},
-		{"orders", "/api/orders", b + offOrders}, {"payments", "/api/payments", b + offPayments},
-	}
-	var client []spec
-	if withClient {
-		client = append(client, spec{Name: "client", Path: "npm", Args: []string{"run", "start"}, Dir: clientDir,
-			Port: b + offClient, ReadyPath: "/healthz",
-			Env: []string{"PORT=" + strconv.Itoa(b+offClient), "HOSTNAME=127.0.0.1", "NEXT_TELEMETRY_DISABLED=1",
-				// Server-side rendering calls the API through the gateway, by
-				// IPv4 loopback: Node may resolve "localhost" to ::1 first.
-				"API_BASE_URL=" + fmt.Sprintf("http://127.0.0.1:%d", cfg.GatewayPort), "STRIPE_PUBLISHABLE_KEY=" + cfg.StripePublishKey}})
-		routes = append(routes, route{"client", "/", b + offClient})
-	} else {
-		out.say("the web client is not built (or NO_CLIENT is set): serving the API alone")
-	}
+// client is the built web client, served by npm.
+func (sys *system) client() spec {
+	cfg, b := sys.cfg, sys.cfg.BasePort
+	return spec{Name: "client", Path: "npm", Args: []string{"run", "start"}, Dir: sys.clientDir,
+		Port: b + offClient, ReadyPath: "/healthz",
+		Env: []string{"PORT=" + strconv.Itoa(b+offClient), "HOSTNAME=127.0.0.1", "NEXT_TELEMETRY_DISABLED=1",
+			// Server-side rendering calls the API through the gateway, by
+			// IPv4 loopback: Node may resolve "localhost" to ::1 first.
+			"API_BASE_URL=" + fmt.Sprintf("http://127.0.0.1:%d", cfg.GatewayPort), "STRIPE_PUBLISHABLE_KEY=" + cfg.StripePublishKey}}
+}
 
-	out.say("data folder: %s (delete it to start afresh)", cfg.DataDir)
-	for _, group := range [][]spec{infra, services, client} {
+// startInOrder starts group after group, each server ready before the next
+// starts, so a service never starts before what it connects to.
+func (sys *system) startInOrder(ctx context.Context, sup *supervisor, out *logMux, groups [][]spec) error {
+	for _, group := range groups {
 		for _, sp := range group {
 			if sp.Path == "" {
 				sp.Path = sp.Name
 			}
 			if sp.Path != "npm" {
-				if sp.Path, err = lookBinary(bin, sp.Path); err != nil {
+				var err error
+				if sp.Path, err = lookBinary(sys.bin, sp.Path); err != nil {
 					return err
 				}
 			}
@@ -205,27 +259,22 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 			out.say("%s is ready on port %d", sp.Name, sp.Port)
 		}
 	}
+	return nil
+}
 
-	nginxPath, err := lookBinary(bin, "nginx")
+// startGateway starts nginx in front of everything, last, so its port answers
+// only once every route leads somewhere.
+func (sys *system) startGateway(ctx context.Context, sup *supervisor, routes []route) error {
+	nginxPath, err := lookBinary(sys.bin, "nginx")
 	if err != nil {
 		return err
 	}
-	gw := newGatewayConfig(cfg.Host, cfg.GatewayPort, filepath.Join(cfg.DataDir, "run", "gateway"), routes)
+	gw := newGatewayConfig(sys.cfg.Host, sys.cfg.GatewayPort, filepath.Join(sys.cfg.DataDir, "run", "gateway"), routes)
 	conf, err := gw.write()
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	if err := sup.start(ctx, gw.spec(nginxPath, conf)); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "\n  Ticketing is running: %s\n  (Ctrl-C stops everything)\n\n", gatewayURL)
-
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-sup.failed:
-		return err
-	}
+	return sup.start(ctx, gw.spec(nginxPath, conf))
 }
 
 // dialHost is where the runner itself reaches a server that listens on h.

@@ -7,7 +7,11 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -23,67 +27,113 @@ type WritableRoot map[string]string
 // every container drops all capabilities, cannot escalate privileges and has
 // a read-only root filesystem (unless exempted, with a reason).
 func CheckHardening(m *Manifests, writable WritableRoot) []string {
+	accounts, problems := serviceAccounts(m)
+	for _, w := range m.Workloads() {
+		pod := w.Template.Spec
+		found := podIdentity(pod, accounts)
+		found = append(found, podSecurityContext(pod.SecurityContext)...)
+		for _, c := range allContainers(pod) {
+			_, exempt := writable[w.ID()+"/"+c.Name]
+			found = append(found, containerHardening(c, exempt)...)
+		}
+		problems = append(problems, prefixed(w.ID()+": ", found)...)
+	}
+	return problems
+}
+
+// serviceAccounts names the manifests' ServiceAccounts, and reports those that
+// would hand every pod using them an API token.
+func serviceAccounts(m *Manifests) (map[string]bool, []string) {
 	var problems []string
 	accounts := map[string]bool{}
 	for _, sa := range m.ServiceAccounts {
 		accounts[sa.Name] = true
-		if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+		if !isFalse(sa.AutomountServiceAccountToken) {
 			problems = append(problems, fmt.Sprintf("ServiceAccount %s: automountServiceAccountToken is not false", sa.Name))
 		}
 	}
-	for _, w := range m.Workloads() {
-		bad := func(format string, args ...any) {
-			problems = append(problems, w.ID()+": "+fmt.Sprintf(format, args...))
-		}
-		pod := w.Template.Spec
-		if pod.ServiceAccountName == "" || pod.ServiceAccountName == "default" || !accounts[pod.ServiceAccountName] {
-			bad("serviceAccountName %q is not a ServiceAccount of its own in the manifests", pod.ServiceAccountName)
-		}
-		if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
-			bad("automountServiceAccountToken is not false")
-		}
-		if pod.HostNetwork || pod.HostPID || pod.HostIPC {
-			bad("shares a host namespace")
-		}
-		psc := pod.SecurityContext
-		if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
-			bad("pod securityContext.runAsNonRoot is not true")
-		}
-		if psc == nil || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
-			// runAsNonRoot alone fails at start for an image whose USER is a name.
-			bad("pod securityContext.runAsUser is not a non-zero uid")
-		}
-		if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-			bad("pod securityContext.seccompProfile is not RuntimeDefault")
-		}
-		for _, c := range allContainers(pod) {
-			id := w.ID() + "/" + c.Name
-			sc := c.SecurityContext
-			if sc == nil {
-				bad("container %s has no securityContext", c.Name)
-				continue
-			}
-			if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-				bad("container %s: allowPrivilegeEscalation is not false", c.Name)
-			}
-			if sc.Privileged != nil && *sc.Privileged {
-				bad("container %s is privileged", c.Name)
-			}
-			if sc.RunAsUser != nil && *sc.RunAsUser == 0 {
-				bad("container %s runs as uid 0", c.Name)
-			}
-			if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
-				bad("container %s does not drop ALL capabilities", c.Name)
-			} else if len(sc.Capabilities.Add) > 0 {
-				bad("container %s adds capabilities %v", c.Name, sc.Capabilities.Add)
-			}
-			readOnly := sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
-			if _, exempt := writable[id]; !readOnly && !exempt {
-				bad("container %s: readOnlyRootFilesystem is not true", c.Name)
-			}
-		}
+	return accounts, problems
+}
+
+// podIdentity: the pod runs under an account of its own, without its token
+// and without any of the host's namespaces.
+func podIdentity(pod corev1.PodSpec, accounts map[string]bool) []string {
+	var found []string
+	if pod.ServiceAccountName == "" || pod.ServiceAccountName == "default" || !accounts[pod.ServiceAccountName] {
+		found = append(found, fmt.Sprintf("serviceAccountName %q is not a ServiceAccount of its own in the manifests", pod.ServiceAccountName))
 	}
-	return problems
+	if !isFalse(pod.AutomountServiceAccountToken) {
+		found = append(found, "automountServiceAccountToken is not false")
+	}
+	if pod.HostNetwork || pod.HostPID || pod.HostIPC {
+		found = append(found, "shares a host namespace")
+	}
+	return found
+}
+
+// podSecurityContext: the pod runs as a non-zero uid under the runtime's
+// seccomp profile.
+func podSecurityContext(psc *corev1.PodSecurityContext) []string {
+	if psc == nil {
+		psc = &corev1.PodSecurityContext{}
+	}
+	var found []string
+	if !isTrue(psc.RunAsNonRoot) {
+		found = append(found, "pod securityContext.runAsNonRoot is not true")
+	}
+	if psc.RunAsUser == nil || *psc.RunAsUser == 0 {
+		// runAsNonRoot alone fails at start for an image whose USER is a name.
+		found = append(found, "pod securityContext.runAsUser is not a non-zero uid")
+	}
+	if psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		found = append(found, "pod securityContext.seccompProfile is not RuntimeDefault")
+	}
+	return found
+}
+
+// containerHardening: the container cannot gain privileges, holds no
+// capabilities and cannot write its root filesystem unless writableRoot
+// exempts it.
+func containerHardening(c corev1.Container, writableRoot bool) []string {
+	sc := c.SecurityContext
+	if sc == nil {
+		return []string{fmt.Sprintf("container %s has no securityContext", c.Name)}
+	}
+	var found []string
+	bad := func(format string, args ...any) {
+		found = append(found, fmt.Sprintf("container %s", c.Name)+fmt.Sprintf(format, args...))
+	}
+	if !isFalse(sc.AllowPrivilegeEscalation) {
+		bad(": allowPrivilegeEscalation is not false")
+	}
+	if isTrue(sc.Privileged) {
+		bad(" is privileged")
+	}
+	if sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+		bad(" runs as uid 0")
+	}
+	if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+		bad(" does not drop ALL capabilities")
+	} else if len(sc.Capabilities.Add) > 0 {
+		bad(" adds capabilities %v", sc.Capabilities.Add)
+	}
+	if !isTrue(sc.ReadOnlyRootFilesystem) && !writableRoot {
+		bad(": readOnlyRootFilesystem is not true")
+	}
+	return found
+}
+
+// isTrue and isFalse read an optional Kubernetes flag: unset is neither.
+func isTrue(b *bool) bool  { return b != nil && *b }
+func isFalse(b *bool) bool { return b != nil && !*b }
+
+// prefixed puts where a check found its problems before each of them.
+func prefixed(where string, found []string) []string {
+	out := make([]string, len(found))
+	for i, f := range found {
+		out[i] = where + f
+	}
+	return out
 }
 
 func allContainers(pod corev1.PodSpec) []corev1.Container {
@@ -97,48 +147,70 @@ func CheckProbes(m *Manifests, cfg *SkaffoldConfig) []string {
 	var problems []string
 	for _, w := range m.Workloads() {
 		for _, c := range w.Template.Spec.Containers {
-			bad := func(format string, args ...any) {
-				problems = append(problems, fmt.Sprintf("%s/%s: ", w.ID(), c.Name)+fmt.Sprintf(format, args...))
-			}
-			probes := map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe, "startup": c.StartupProbe}
-			for _, kind := range []string{"readiness", "liveness", "startup"} {
-				p := probes[kind]
-				if p == nil {
-					if kind != "startup" {
-						bad("no %s probe", kind)
-					}
-					continue
-				}
-				var port *intstr.IntOrString
-				switch {
-				case p.HTTPGet != nil:
-					port = &p.HTTPGet.Port
-				case p.TCPSocket != nil:
-					port = &p.TCPSocket.Port
-				case p.GRPC != nil:
-					port = &intstr.IntOrString{IntVal: p.GRPC.Port}
-				case p.Exec != nil:
-					if len(p.Exec.Command) == 0 {
-						bad("%s probe runs no command", kind)
-					}
-				default:
-					bad("%s probe has no handler", kind)
-				}
-				if port != nil && !declares(c, *port) {
-					bad("%s probe aims at port %s, which the container does not declare", kind, port.String())
-				}
-			}
+			found := probesAimed(c)
 			if a := cfg.Artifact(c.Image); a != nil && a.Service() != "" {
-				if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" {
-					bad("readiness probe is not GET /readyz")
-				}
-				if p := c.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" {
-					bad("liveness probe is not GET /healthz")
-				}
+				found = append(found, serviceProbes(c)...)
 			}
+			problems = append(problems, prefixed(fmt.Sprintf("%s/%s: ", w.ID(), c.Name), found)...)
 		}
 	}
 	return problems
+}
+
+// probesAimed: readiness and liveness probes exist, and every probe has a
+// handler that reaches the container (a port it declares, or a command).
+func probesAimed(c corev1.Container) []string {
+	var found []string
+	probes := map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe, "startup": c.StartupProbe}
+	for _, kind := range []string{"readiness", "liveness", "startup"} {
+		p := probes[kind]
+		if p == nil {
+			if kind != "startup" {
+				found = append(found, fmt.Sprintf("no %s probe", kind))
+			}
+			continue
+		}
+		port, problem := probePort(p)
+		if problem != "" {
+			found = append(found, fmt.Sprintf("%s probe %s", kind, problem))
+		}
+		if port != nil && !declares(c, *port) {
+			found = append(found, fmt.Sprintf("%s probe aims at port %s, which the container does not declare", kind, port.String()))
+		}
+	}
+	return found
+}
+
+// probePort is the port a probe's handler connects to (nil for a command),
+// or what is wrong with the handler.
+func probePort(p *corev1.Probe) (*intstr.IntOrString, string) {
+	switch {
+	case p.HTTPGet != nil:
+		return &p.HTTPGet.Port, ""
+	case p.TCPSocket != nil:
+		return &p.TCPSocket.Port, ""
+	case p.GRPC != nil:
+		return &intstr.IntOrString{IntVal: p.GRPC.Port}, ""
+	case p.Exec != nil:
+		if len(p.Exec.Command) == 0 {
+			return nil, "runs no command"
+		}
+		return nil, ""
+	}
+	return nil, "has no handler"
+}
+
+// serviceProbes: a Go service is probed on the endpoints common/service
+// serves, so readiness follows its dependencies and liveness does not.
+func serviceProbes(c corev1.Container) []string {
+	var found []string
+	if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" {
+		found = append(found, "readiness probe is not GET /readyz")
+	}
+	if p := c.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" {
+		found = append(found, "liveness probe is not GET /healthz")
+	}
+	return found
 }
 
 func declares(c corev1.Container, port intstr.IntOrString) bool {
@@ -245,75 +317,135 @@ func ServiceOf(w Workload, cfg *SkaffoldConfig) string {
 // service's own database, durations that parse.
 func CheckEnv(m *Manifests, cfg *SkaffoldConfig, required map[string][]string) []string {
 	var problems []string
-	mongoUsers := map[string][]string{}
+	databaseUsers := map[string][]string{}
 	for _, w := range m.Workloads() {
 		svc := ServiceOf(w, cfg)
 		if svc == "" {
 			continue
 		}
 		c := w.Template.Spec.Containers[0]
-		bad := func(format string, args ...any) {
-			problems = append(problems, fmt.Sprintf("%s/%s: ", w.ID(), c.Name)+fmt.Sprintf(format, args...))
-		}
-		env := map[string]corev1.EnvVar{}
-		for _, e := range c.Env {
-			if _, dup := env[e.Name]; dup {
-				bad("%s is set twice", e.Name)
-			}
-			env[e.Name] = e
-		}
-		for _, name := range required[svc] {
-			e, ok := env[name]
-			if !ok || (e.Value == "" && e.ValueFrom == nil) {
-				bad("required %s is not set", name)
-			}
-		}
+		env, found := envByName(c)
+		found = append(found, missingEnv(env, required[svc])...)
 		for name, e := range env {
-			switch name {
-			case "NATS_CLIENT_ID":
-				if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
-					bad("NATS_CLIENT_ID is not the pod's name (fieldRef metadata.name)")
-				}
-			case "JWT_KEY", "STRIPE_KEY":
-				want := map[string]string{"JWT_KEY": "jwt-secret", "STRIPE_KEY": "stripe-secret"}[name]
-				ref := secretRef(e)
-				if ref == nil || ref.Name != want || ref.Key != name || (ref.Optional != nil && *ref.Optional) {
-					bad("%s does not come from secret %s key %s", name, want, name)
-				}
-			case "NATS_CLUSTER_ID":
-				if e.Value != "ticketing" {
-					bad("NATS_CLUSTER_ID is %q, not the cluster id NATS Streaming runs with", e.Value)
-				}
-			case "COOKIE_SECURE", "TRUST_PROXY":
-				if e.Value != "true" {
-					bad("%s is %q; behind the TLS ingress it must be true", name, e.Value)
-				}
-			case "ORDER_EXPIRATION_WINDOW":
-				if d, err := time.ParseDuration(e.Value); err != nil || d <= 0 {
-					bad("ORDER_EXPIRATION_WINDOW=%q is not a positive Go duration", e.Value)
-				}
-			case "PORT":
-				if p, ok := containerPort(w.Template.Spec, "http", 0); !ok || fmt.Sprint(p.ContainerPort) != e.Value {
-					bad("PORT=%s is not the container's http port", e.Value)
-				}
-			case "MONGO_URI":
-				u, err := url.Parse(e.Value)
-				if err != nil || u.Scheme != "mongodb" {
-					bad("MONGO_URI is not a mongodb:// URL")
-					continue
-				}
-				if db := strings.TrimPrefix(u.Path, "/"); db != svc {
-					bad("MONGO_URI names database %q, not the service's own %q", db, svc)
-				}
-				mongoUsers[u.Hostname()] = append(mongoUsers[u.Hostname()], svc)
+			if rule := fixedEnv[name]; rule != nil {
+				found = appendIf(found, rule(e, w.Template.Spec))
 			}
 		}
+		if e, ok := env["MONGO_URI"]; ok {
+			host, problem := ownDatabase(e, svc)
+			found = appendIf(found, problem)
+			if host != "" {
+				databaseUsers[host] = append(databaseUsers[host], svc)
+			}
+		}
+		problems = append(problems, prefixed(fmt.Sprintf("%s/%s: ", w.ID(), c.Name), found)...)
 	}
-	for host, users := range mongoUsers {
+	for host, users := range databaseUsers {
 		if len(users) > 1 {
 			problems = append(problems, fmt.Sprintf("MongoDB %s is shared by %v; each service owns its database", host, users))
 		}
 	}
+	return append(problems, natsServerFlags(m)...)
+}
+
+// envByName indexes a container's variables; a name set twice is a problem,
+// because which value wins depends on the runtime's reading order.
+func envByName(c corev1.Container) (map[string]corev1.EnvVar, []string) {
+	var found []string
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		if _, dup := env[e.Name]; dup {
+			found = append(found, fmt.Sprintf("%s is set twice", e.Name))
+		}
+		env[e.Name] = e
+	}
+	return env, found
+}
+
+// missingEnv lists the required variables that are unset or empty.
+func missingEnv(env map[string]corev1.EnvVar, required []string) []string {
+	var found []string
+	for _, name := range required {
+		e, ok := env[name]
+		if !ok || (e.Value == "" && e.ValueFrom == nil) {
+			found = append(found, fmt.Sprintf("required %s is not set", name))
+		}
+	}
+	return found
+}
+
+// fixedEnv holds, per variable that has one right source, the check of that
+// source; each returns "" when the variable is right.
+var fixedEnv = map[string]func(e corev1.EnvVar, pod corev1.PodSpec) string{
+	"NATS_CLIENT_ID": func(e corev1.EnvVar, _ corev1.PodSpec) string {
+		// Two replicas with one client id would knock each other off NATS Streaming.
+		if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+			return "NATS_CLIENT_ID is not the pod's name (fieldRef metadata.name)"
+		}
+		return ""
+	},
+	"JWT_KEY":    fromSecret("jwt-secret"),
+	"STRIPE_KEY": fromSecret("stripe-secret"),
+	"NATS_CLUSTER_ID": func(e corev1.EnvVar, _ corev1.PodSpec) string {
+		if e.Value != "ticketing" {
+			return fmt.Sprintf("NATS_CLUSTER_ID is %q, not the cluster id NATS Streaming runs with", e.Value)
+		}
+		return ""
+	},
+	"COOKIE_SECURE": behindTLS,
+	"TRUST_PROXY":   behindTLS,
+	"ORDER_EXPIRATION_WINDOW": func(e corev1.EnvVar, _ corev1.PodSpec) string {
+		if d, err := time.ParseDuration(e.Value); err != nil || d <= 0 {
+			return fmt.Sprintf("ORDER_EXPIRATION_WINDOW=%q is not a positive Go duration", e.Value)
+		}
+		return ""
+	},
+	"PORT": func(e corev1.EnvVar, pod corev1.PodSpec) string {
+		if p, ok := containerPort(pod, "http", 0); !ok || fmt.Sprint(p.ContainerPort) != e.Value {
+			return fmt.Sprintf("PORT=%s is not the container's http port", e.Value)
+		}
+		return ""
+	},
+}
+
+// fromSecret checks that a variable comes, under its own name as the key,
+// from the documented secret, never optionally: a pod without it must not start.
+func fromSecret(secret string) func(e corev1.EnvVar, _ corev1.PodSpec) string {
+	return func(e corev1.EnvVar, _ corev1.PodSpec) string {
+		ref := secretRef(e)
+		if ref == nil || ref.Name != secret || ref.Key != e.Name || isTrue(ref.Optional) {
+			return fmt.Sprintf("%s does not come from secret %s key %s", e.Name, secret, e.Name)
+		}
+		return ""
+	}
+}
+
+// behindTLS checks a flag that must be on because users reach the services
+// through the TLS-terminating ingress.
+func behindTLS(e corev1.EnvVar, _ corev1.PodSpec) string {
+	if e.Value != "true" {
+		return fmt.Sprintf("%s is %q; behind the TLS ingress it must be true", e.Name, e.Value)
+	}
+	return ""
+}
+
+// ownDatabase: MONGO_URI is a mongodb:// URL naming the service's own
+// database; host is the server it names ("" when it does not parse).
+func ownDatabase(e corev1.EnvVar, svc string) (host, problem string) {
+	u, err := url.Parse(e.Value)
+	if err != nil || u.Scheme != "mongodb" {
+		return "", "MONGO_URI is not a mongodb:// URL"
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != svc {
+		problem = fmt.Sprintf("MONGO_URI names database %q, not the service's own %q", db, svc)
+	}
+	return u.Hostname(), problem
+}
+
+// natsServerFlags: NATS Streaming runs with the cluster id the services
+// connect with, and keeps its messages on disk across restarts.
+func natsServerFlags(m *Manifests) []string {
+	var problems []string
 	for _, s := range m.StatefulSets {
 		if s.Name != "nats" {
 			continue
@@ -324,6 +456,14 @@ func CheckEnv(m *Manifests, cfg *SkaffoldConfig, required map[string][]string) [
 		}
 	}
 	return problems
+}
+
+// appendIf appends a check's problem, if it found one.
+func appendIf(found []string, problem string) []string {
+	if problem == "" {
+		return found
+	}
+	return append(found, problem)
 }
 
 func secretRef(e corev1.EnvVar) *corev1.SecretKeySelector {
@@ -348,17 +488,7 @@ func CheckServices(m *Manifests) []string {
 		}
 		for _, w := range selected {
 			reached[w.ID()] = true
-			for _, p := range s.Spec.Ports {
-				cp, ok := containerPort(w.Template.Spec, p.TargetPort.StrVal, p.TargetPort.IntVal)
-				if p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal == 0 {
-					cp, ok = containerPort(w.Template.Spec, "", p.Port) // targetPort defaults to port
-				}
-				if !ok {
-					problems = append(problems, fmt.Sprintf("Service %s port %d: target %s is not a port %s declares", s.Name, p.Port, p.TargetPort.String(), w.ID()))
-				} else if protocolOf(cp) != orTCP(p.Protocol) {
-					problems = append(problems, fmt.Sprintf("Service %s port %d: protocol differs from %s's", s.Name, p.Port, w.ID()))
-				}
-			}
+			problems = append(problems, servicePortTargets(s, w)...)
 		}
 	}
 	for _, w := range m.Workloads() {
@@ -369,6 +499,31 @@ func CheckServices(m *Manifests) []string {
 			problems = append(problems, w.ID()+": no Service selects it")
 		}
 	}
+	return append(problems, statefulSetServices(m)...)
+}
+
+// servicePortTargets: each port of Service s reaches a port that workload w,
+// which s selects, declares with the same protocol.
+func servicePortTargets(s *corev1.Service, w Workload) []string {
+	var problems []string
+	for _, p := range s.Spec.Ports {
+		cp, ok := containerPort(w.Template.Spec, p.TargetPort.StrVal, p.TargetPort.IntVal)
+		if p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal == 0 {
+			cp, ok = containerPort(w.Template.Spec, "", p.Port) // targetPort defaults to port
+		}
+		if !ok {
+			problems = append(problems, fmt.Sprintf("Service %s port %d: target %s is not a port %s declares", s.Name, p.Port, p.TargetPort.String(), w.ID()))
+		} else if protocolOf(cp) != orTCP(p.Protocol) {
+			problems = append(problems, fmt.Sprintf("Service %s port %d: protocol differs from %s's", s.Name, p.Port, w.ID()))
+		}
+	}
+	return problems
+}
+
+// statefulSetServices: a StatefulSet's serviceName is a Service selecting its
+// pods, which gives each pod the stable DNS name the StatefulSet promises.
+func statefulSetServices(m *Manifests) []string {
+	var problems []string
 	for _, st := range m.StatefulSets {
 		svc := m.Service(st.Spec.ServiceName)
 		switch {
@@ -408,49 +563,70 @@ func CheckIngress(m *Manifests) []string {
 		if ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName != "nginx" {
 			problems = append(problems, fmt.Sprintf("Ingress %s: ingressClassName is not nginx", ing.Name))
 		}
-		tlsHosts := map[string]string{}
-		for _, t := range ing.Spec.TLS {
-			for _, h := range t.Hosts {
-				tlsHosts[h] = t.SecretName
-			}
-		}
-		for _, r := range ing.Spec.Rules {
-			if r.HTTP == nil {
-				continue
-			}
-			if _, ok := tlsHosts[r.Host]; !ok {
-				plainHosts[r.Host] = true
-			}
-			for _, p := range r.HTTP.Paths {
-				b := p.Backend.Service
-				if b == nil {
-					problems = append(problems, fmt.Sprintf("Ingress %s %s%s: no service backend", ing.Name, r.Host, p.Path))
-					continue
-				}
-				svc := m.Service(b.Name)
-				if svc == nil {
-					problems = append(problems, fmt.Sprintf("Ingress %s %s%s: Service %s does not exist", ing.Name, r.Host, p.Path, b.Name))
-					continue
-				}
-				exposed := false
-				for _, sp := range svc.Spec.Ports {
-					exposed = exposed || (b.Port.Name != "" && sp.Name == b.Port.Name) || (b.Port.Name == "" && sp.Port == b.Port.Number)
-				}
-				if !exposed {
-					problems = append(problems, fmt.Sprintf("Ingress %s %s%s: Service %s exposes no port %s%d", ing.Name, r.Host, p.Path, b.Name, b.Port.Name, b.Port.Number))
-				}
-				if r.Host == PublicHost {
-					if p.PathType == nil || *p.PathType != "Prefix" {
-						problems = append(problems, fmt.Sprintf("Ingress %s %s%s: pathType is not Prefix", ing.Name, r.Host, p.Path))
-					}
-					if _, ok := tlsHosts[r.Host]; !ok || tlsHosts[r.Host] == "" {
-						problems = append(problems, fmt.Sprintf("Ingress %s: %s is served without TLS", ing.Name, r.Host))
-					}
-					routes[p.Path] = b.Name
-				}
-			}
+		problems = append(problems, ingressRules(m, ing, routes, plainHosts)...)
+	}
+	problems = append(problems, publicRoutes(routes)...)
+	return append(problems, clientAPIHost(m, plainHosts)...)
+}
+
+// ingressRules checks every path of one Ingress, recording the public host's
+// routes (path -> Service) and the hosts it serves without TLS.
+func ingressRules(m *Manifests, ing *networkingv1.Ingress, routes map[string]string, plainHosts map[string]bool) []string {
+	var problems []string
+	tlsHosts := map[string]string{}
+	for _, t := range ing.Spec.TLS {
+		for _, h := range t.Hosts {
+			tlsHosts[h] = t.SecretName
 		}
 	}
+	for _, r := range ing.Spec.Rules {
+		if r.HTTP == nil {
+			continue
+		}
+		if _, ok := tlsHosts[r.Host]; !ok {
+			plainHosts[r.Host] = true
+		}
+		for _, p := range r.HTTP.Paths {
+			where := fmt.Sprintf("Ingress %s %s%s: ", ing.Name, r.Host, p.Path)
+			found, exists := pathBackend(m, p.Backend.Service)
+			problems = append(problems, prefixed(where, found)...)
+			if !exists || r.Host != PublicHost {
+				continue
+			}
+			if p.PathType == nil || *p.PathType != "Prefix" {
+				problems = append(problems, where+"pathType is not Prefix")
+			}
+			if tlsHosts[r.Host] == "" {
+				problems = append(problems, fmt.Sprintf("Ingress %s: %s is served without TLS", ing.Name, r.Host))
+			}
+			routes[p.Path] = p.Backend.Service.Name
+		}
+	}
+	return problems
+}
+
+// pathBackend: a path's backend is a Service that exists (exists reports
+// that) and exposes the port the path names.
+func pathBackend(m *Manifests, b *networkingv1.IngressServiceBackend) (found []string, exists bool) {
+	if b == nil {
+		return []string{"no service backend"}, false
+	}
+	svc := m.Service(b.Name)
+	if svc == nil {
+		return []string{fmt.Sprintf("Service %s does not exist", b.Name)}, false
+	}
+	for _, sp := range svc.Spec.Ports {
+		if (b.Port.Name != "" && sp.Name == b.Port.Name) || (b.Port.Name == "" && sp.Port == b.Port.Number) {
+			return nil, true
+		}
+	}
+	return []string{fmt.Sprintf("Service %s exposes no port %s%d", b.Name, b.Port.Name, b.Port.Number)}, true
+}
+
+// publicRoutes: the public host routes exactly DESIGN.md's paths, each to its
+// Service.
+func publicRoutes(routes map[string]string) []string {
+	var problems []string
 	for path, svc := range PublicRoutes {
 		if routes[path] != svc {
 			problems = append(problems, fmt.Sprintf("%s%s does not route to %s (routes to %q)", PublicHost, path, svc, routes[path]))
@@ -461,17 +637,26 @@ func CheckIngress(m *Manifests) []string {
 			problems = append(problems, fmt.Sprintf("%s%s is routed but not in DESIGN.md", PublicHost, path))
 		}
 	}
-	if d := m.Deployment("client"); d != nil {
-		env := map[string]string{}
-		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
-			env[e.Name] = e.Value
-		}
-		if env["API_BASE_URL"] != "http://"+ControllerService {
-			problems = append(problems, fmt.Sprintf("client API_BASE_URL=%q is not the ingress controller's Service over HTTP", env["API_BASE_URL"]))
-		}
-		if !plainHosts[env["API_HOST_HEADER"]] {
-			problems = append(problems, fmt.Sprintf("client API_HOST_HEADER=%q is not a host the ingress serves without TLS; ingress-nginx would redirect its calls to HTTPS", env["API_HOST_HEADER"]))
-		}
+	return problems
+}
+
+// clientAPIHost: the client's server-side rendering calls the API through the
+// ingress controller over plain HTTP, naming a host served without TLS.
+func clientAPIHost(m *Manifests, plainHosts map[string]bool) []string {
+	d := m.Deployment("client")
+	if d == nil {
+		return nil
+	}
+	var problems []string
+	env := map[string]string{}
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	if env["API_BASE_URL"] != "http://"+ControllerService {
+		problems = append(problems, fmt.Sprintf("client API_BASE_URL=%q is not the ingress controller's Service over HTTP", env["API_BASE_URL"]))
+	}
+	if !plainHosts[env["API_HOST_HEADER"]] {
+		problems = append(problems, fmt.Sprintf("client API_HOST_HEADER=%q is not a host the ingress serves without TLS; ingress-nginx would redirect its calls to HTTPS", env["API_HOST_HEADER"]))
 	}
 	return problems
 }
@@ -542,8 +727,28 @@ var Stateless = []string{"api", "web", "worker"}
 // single instances stay at one replica with no budget that would block node
 // drains.
 func CheckProduction(m *Manifests, autoscaled []string) []string {
+	minReplicas, problems := autoscalers(m)
+	for _, name := range autoscaled {
+		if _, ok := minReplicas[name]; !ok {
+			problems = append(problems, fmt.Sprintf("Deployment %s has no HorizontalPodAutoscaler", name))
+		}
+	}
+	for _, w := range m.Workloads() {
+		budgets := budgetsOf(m, w)
+		if w.Kind == "Deployment" && slices.Contains(Stateless, w.Template.Labels["app.kubernetes.io/component"]) {
+			problems = append(problems, scaledOut(w, budgets, minReplicas)...)
+		} else {
+			problems = append(problems, singleInstance(w, budgets)...)
+		}
+	}
+	return problems
+}
+
+// autoscalers checks every HorizontalPodAutoscaler and returns, per Deployment
+// it scales, the replicas it scales from.
+func autoscalers(m *Manifests) (map[string]int32, []string) {
 	var problems []string
-	hpaFor := map[string]int32{}
+	minReplicas := map[string]int32{}
 	for _, h := range m.HPAs {
 		ref := h.Spec.ScaleTargetRef
 		d := m.Deployment(ref.Name)
@@ -558,65 +763,87 @@ func CheckProduction(m *Manifests, autoscaled []string) []string {
 		if h.Spec.MaxReplicas < min {
 			problems = append(problems, fmt.Sprintf("HorizontalPodAutoscaler %s: maxReplicas below minReplicas", h.Name))
 		}
-		cpuMetric := false
-		for _, mt := range h.Spec.Metrics {
-			cpuMetric = cpuMetric || (mt.Resource != nil && mt.Resource.Name == corev1.ResourceCPU)
-		}
-		if cpuMetric {
-			for _, c := range d.Spec.Template.Spec.Containers {
-				if q := c.Resources.Requests[corev1.ResourceCPU]; q.IsZero() {
-					problems = append(problems, fmt.Sprintf("HorizontalPodAutoscaler %s scales on CPU but %s has no CPU request", h.Name, c.Name))
-				}
-			}
-		}
-		hpaFor[d.Name] = min
+		problems = append(problems, cpuRequests(h, d)...)
+		minReplicas[d.Name] = min
 	}
-	for _, name := range autoscaled {
-		if _, ok := hpaFor[name]; !ok {
-			problems = append(problems, fmt.Sprintf("Deployment %s has no HorizontalPodAutoscaler", name))
+	return minReplicas, problems
+}
+
+// cpuRequests: an autoscaler that scales on CPU measures usage against the
+// containers' CPU requests, so every container must have one.
+func cpuRequests(h *autoscalingv2.HorizontalPodAutoscaler, d *appsv1.Deployment) []string {
+	cpuMetric := false
+	for _, mt := range h.Spec.Metrics {
+		cpuMetric = cpuMetric || (mt.Resource != nil && mt.Resource.Name == corev1.ResourceCPU)
+	}
+	if !cpuMetric {
+		return nil
+	}
+	var problems []string
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if q := c.Resources.Requests[corev1.ResourceCPU]; q.IsZero() {
+			problems = append(problems, fmt.Sprintf("HorizontalPodAutoscaler %s scales on CPU but %s has no CPU request", h.Name, c.Name))
 		}
 	}
-	for _, w := range m.Workloads() {
-		stateless := w.Kind == "Deployment" && slices.Contains(Stateless, w.Template.Labels["app.kubernetes.io/component"])
-		var budgets []string
-		for _, pdb := range m.PDBs {
-			if pdb.Spec.Selector != nil && selects(pdb.Spec.Selector, w.Template.Labels) {
-				budgets = append(budgets, pdb.Name)
-				if !stateless {
-					continue
-				}
-				replicas := int32(1)
-				if w.Replicas != nil {
-					replicas = *w.Replicas
-				} else if min, ok := hpaFor[w.Name]; ok {
-					replicas = min
-				}
-				if !allowsOneEviction(pdb.Spec.MaxUnavailable, pdb.Spec.MinAvailable, replicas) {
-					problems = append(problems, fmt.Sprintf("PodDisruptionBudget %s never lets a pod of %s go", pdb.Name, w.ID()))
-				}
-			}
+	return problems
+}
+
+// budgetsOf lists the PodDisruptionBudgets that select a workload's pods.
+func budgetsOf(m *Manifests, w Workload) []*policyv1.PodDisruptionBudget {
+	var budgets []*policyv1.PodDisruptionBudget
+	for _, pdb := range m.PDBs {
+		if pdb.Spec.Selector != nil && selects(pdb.Spec.Selector, w.Template.Labels) {
+			budgets = append(budgets, pdb)
 		}
-		if !stateless {
-			if w.Replicas == nil || *w.Replicas != 1 {
-				problems = append(problems, fmt.Sprintf("%s is a single-instance store and must run exactly one replica", w.ID()))
-			}
-			if len(budgets) > 0 && w.Kind == "StatefulSet" {
-				problems = append(problems, fmt.Sprintf("%s: disruption budgets %v would block node drains", w.ID(), budgets))
-			}
-			continue
+	}
+	return budgets
+}
+
+// scaledOut: a stateless Deployment survives losing a pod — at least two
+// replicas, owned either by itself or by an autoscaler, never both — and its
+// one budget lets a node drain evict a pod.
+func scaledOut(w Workload, budgets []*policyv1.PodDisruptionBudget, minReplicas map[string]int32) []string {
+	var problems []string
+	min, scaled := minReplicas[w.Name]
+	replicas := int32(1)
+	if w.Replicas != nil {
+		replicas = *w.Replicas
+	} else if scaled {
+		replicas = min
+	}
+	for _, pdb := range budgets {
+		if !allowsOneEviction(pdb.Spec.MaxUnavailable, pdb.Spec.MinAvailable, replicas) {
+			problems = append(problems, fmt.Sprintf("PodDisruptionBudget %s never lets a pod of %s go", pdb.Name, w.ID()))
 		}
-		if len(budgets) != 1 {
-			problems = append(problems, fmt.Sprintf("%s has %d disruption budgets, want 1", w.ID(), len(budgets)))
+	}
+	if len(budgets) != 1 {
+		problems = append(problems, fmt.Sprintf("%s has %d disruption budgets, want 1", w.ID(), len(budgets)))
+	}
+	switch {
+	case scaled && w.Replicas != nil:
+		problems = append(problems, fmt.Sprintf("%s sets replicas although an autoscaler owns them (each apply would reset the count)", w.ID()))
+	case scaled && min < 2:
+		problems = append(problems, fmt.Sprintf("%s autoscales from %d replica", w.ID(), min))
+	case !scaled && (w.Replicas == nil || *w.Replicas < 2):
+		problems = append(problems, fmt.Sprintf("%s runs fewer than 2 replicas", w.ID()))
+	}
+	return problems
+}
+
+// singleInstance: a stateful store runs exactly one replica, and a
+// StatefulSet has no disruption budget, which with one replica could only
+// ever forbid the eviction a node drain needs.
+func singleInstance(w Workload, budgets []*policyv1.PodDisruptionBudget) []string {
+	var problems []string
+	if w.Replicas == nil || *w.Replicas != 1 {
+		problems = append(problems, fmt.Sprintf("%s is a single-instance store and must run exactly one replica", w.ID()))
+	}
+	if len(budgets) > 0 && w.Kind == "StatefulSet" {
+		names := make([]string, len(budgets))
+		for i, b := range budgets {
+			names[i] = b.Name
 		}
-		min, scaled := hpaFor[w.Name]
-		switch {
-		case scaled && w.Replicas != nil:
-			problems = append(problems, fmt.Sprintf("%s sets replicas although an autoscaler owns them (each apply would reset the count)", w.ID()))
-		case scaled && min < 2:
-			problems = append(problems, fmt.Sprintf("%s autoscales from %d replica", w.ID(), min))
-		case !scaled && (w.Replicas == nil || *w.Replicas < 2):
-			problems = append(problems, fmt.Sprintf("%s runs fewer than 2 replicas", w.ID()))
-		}
+		problems = append(problems, fmt.Sprintf("%s: disruption budgets %v would block node drains", w.ID(), names))
 	}
 	return problems
 }

@@ -43,82 +43,116 @@ var varRef = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`)
 // ParseDockerfile reads the instructions the checks need; everything else
 // (RUN, ENV, ...) is skipped.
 func ParseDockerfile(data []byte) (*Dockerfile, error) {
+	instructions, err := instructionsOf(data)
+	if err != nil {
+		return nil, err
+	}
 	df := &Dockerfile{Args: map[string]string{}}
-	var cur *Stage
+	for _, fields := range instructions {
+		if err := df.apply(fields); err != nil {
+			return nil, err
+		}
+	}
+	if len(df.Stages) == 0 {
+		return nil, fmt.Errorf("no FROM")
+	}
+	return df, nil
+}
+
+// instructionsOf splits a Dockerfile into its instructions' fields, joining
+// continued lines and dropping comments (also those inside a continuation).
+func instructionsOf(data []byte) ([][]string, error) {
+	var out [][]string
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	var line strings.Builder
 	for sc.Scan() {
-		text := sc.Text()
-		trimmed := strings.TrimSpace(text)
-		if line.Len() == 0 && (trimmed == "" || strings.HasPrefix(trimmed, "#")) {
+		trimmed := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(trimmed, "#") || (line.Len() == 0 && trimmed == "") {
 			continue
-		}
-		if line.Len() > 0 && strings.HasPrefix(trimmed, "#") {
-			continue // a comment inside a continued instruction
 		}
 		if strings.HasSuffix(trimmed, `\`) {
 			line.WriteString(strings.TrimSuffix(trimmed, `\`) + " ")
 			continue
 		}
 		line.WriteString(trimmed)
-		fields := strings.Fields(line.String())
+		if fields := strings.Fields(line.String()); len(fields) > 0 {
+			out = append(out, fields)
+		}
 		line.Reset()
-		if len(fields) == 0 {
-			continue
+	}
+	return out, sc.Err()
+}
+
+// apply records one instruction: FROM opens a stage, ARG declares a variable
+// (global before the first FROM), COPY/ADD and USER belong to the open stage.
+func (df *Dockerfile) apply(fields []string) error {
+	var cur *Stage
+	if len(df.Stages) > 0 {
+		cur = &df.Stages[len(df.Stages)-1]
+	}
+	switch strings.ToUpper(fields[0]) {
+	case "FROM":
+		st, err := parseFrom(fields[1:])
+		if err != nil {
+			return err
 		}
-		switch strings.ToUpper(fields[0]) {
-		case "FROM":
-			st := Stage{Args: map[string]string{}}
-			rest := dropFlags(fields[1:])
-			if len(rest) == 0 {
-				return nil, fmt.Errorf("FROM without an image")
-			}
-			st.From = rest[0]
-			if len(rest) == 3 && strings.EqualFold(rest[1], "AS") {
-				st.Name = rest[2]
-			}
-			df.Stages = append(df.Stages, st)
-			cur = &df.Stages[len(df.Stages)-1]
-		case "ARG":
-			for _, a := range fields[1:] {
-				name, def, _ := strings.Cut(a, "=")
-				if cur == nil {
-					df.Args[name] = def
-				} else {
-					cur.Args[name] = def
-				}
-			}
-		case "COPY", "ADD":
-			if cur == nil {
-				return nil, fmt.Errorf("%s before FROM", fields[0])
-			}
-			c := Copy{}
-			var rest []string
-			for _, f := range fields[1:] {
-				if v, ok := strings.CutPrefix(f, "--from="); ok {
-					c.From = v
-				} else if !strings.HasPrefix(f, "--") {
-					rest = append(rest, f)
-				}
-			}
-			if len(rest) < 2 {
-				return nil, fmt.Errorf("%s needs a source and a destination", fields[0])
-			}
-			c.Sources = rest[:len(rest)-1]
-			cur.Copies = append(cur.Copies, c)
-		case "USER":
-			if cur != nil && len(fields) > 1 {
-				cur.User = fields[1]
-			}
+		df.Stages = append(df.Stages, st)
+	case "ARG":
+		args := df.Args
+		if cur != nil {
+			args = cur.Args
+		}
+		for _, a := range fields[1:] {
+			name, def, _ := strings.Cut(a, "=")
+			args[name] = def
+		}
+	case "COPY", "ADD":
+		if cur == nil {
+			return fmt.Errorf("%s before FROM", fields[0])
+		}
+		c, err := parseCopy(fields)
+		if err != nil {
+			return err
+		}
+		cur.Copies = append(cur.Copies, c)
+	case "USER":
+		if cur != nil && len(fields) > 1 {
+			cur.User = fields[1]
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
+	return nil
+}
+
+// parseFrom reads FROM's arguments: [--flags] image [AS name].
+func parseFrom(args []string) (Stage, error) {
+	st := Stage{Args: map[string]string{}}
+	rest := dropFlags(args)
+	if len(rest) == 0 {
+		return st, fmt.Errorf("FROM without an image")
 	}
-	if len(df.Stages) == 0 {
-		return nil, fmt.Errorf("no FROM")
+	st.From = rest[0]
+	if len(rest) == 3 && strings.EqualFold(rest[1], "AS") {
+		st.Name = rest[2]
 	}
-	return df, nil
+	return st, nil
+}
+
+// parseCopy reads COPY or ADD: [--from=stage] [other flags] source... destination.
+func parseCopy(fields []string) (Copy, error) {
+	c := Copy{}
+	var rest []string
+	for _, f := range fields[1:] {
+		if v, ok := strings.CutPrefix(f, "--from="); ok {
+			c.From = v
+		} else if !strings.HasPrefix(f, "--") {
+			rest = append(rest, f)
+		}
+	}
+	if len(rest) < 2 {
+		return c, fmt.Errorf("%s needs a source and a destination", fields[0])
+	}
+	c.Sources = rest[:len(rest)-1]
+	return c, nil
 }
 
 func dropFlags(fields []string) []string {
@@ -250,107 +284,139 @@ func (di *DockerIgnore) Sends(rel string) bool {
 // file, and the image does not run as root. For a Go service it also checks
 // that every file `go build` reads reaches the builder.
 func CheckDockerBuild(root string, a SkaffoldArtifact) []string {
-	var problems []string
-	bad := func(format string, args ...any) {
-		problems = append(problems, fmt.Sprintf("artifact %s: ", a.Image)+fmt.Sprintf(format, args...))
+	where := fmt.Sprintf("artifact %s: ", a.Image)
+	b, problem := loadDockerBuild(root, a)
+	if problem != "" {
+		return []string{where + problem}
 	}
+	var found, unprefixed []string
+	for _, s := range b.df.Needed(b.target) {
+		found = append(found, b.stageInputs(s)...)
+	}
+	if u := b.df.RunsAs(b.target); u == "" || u == "root" || u == "0" || strings.HasPrefix(u, "0:") || strings.HasPrefix(u, "root:") {
+		found = append(found, fmt.Sprintf("%s: stage %q runs as root (USER %q)", b.dfName, b.target.Name, u))
+	}
+	if svc := a.Service(); svc != "" {
+		found = append(found, b.goServiceInputs(svc, &unprefixed)...)
+	}
+	return append(prefixed(where, found), unprefixed...)
+}
+
+// dockerBuild is one artifact's build as skaffold runs it.
+type dockerBuild struct {
+	artifact           SkaffoldArtifact
+	contextDir, dfName string
+	df                 *Dockerfile
+	target             *Stage
+	ignore             *DockerIgnore
+	// buildArgs are the Dockerfile's global ARGs with skaffold's buildArgs over them.
+	buildArgs map[string]string
+}
+
+// loadDockerBuild reads what building the artifact starts from: its context,
+// Dockerfile, target stage and ignore file; problem says which is missing.
+func loadDockerBuild(root string, a SkaffoldArtifact) (b *dockerBuild, problem string) {
 	if a.Docker == nil {
-		bad("only docker artifacts are modelled")
-		return problems
+		return nil, "only docker artifacts are modelled"
 	}
-	contextDir := filepath.Join(root, a.Context)
-	if st, err := os.Stat(contextDir); err != nil || !st.IsDir() {
-		bad("context %q is not a directory", a.Context)
-		return problems
+	b = &dockerBuild{artifact: a, contextDir: filepath.Join(root, a.Context), dfName: a.Docker.Dockerfile}
+	if st, err := os.Stat(b.contextDir); err != nil || !st.IsDir() {
+		return nil, fmt.Sprintf("context %q is not a directory", a.Context)
 	}
-	dfName := a.Docker.Dockerfile
-	if dfName == "" {
-		dfName = "Dockerfile"
+	if b.dfName == "" {
+		b.dfName = "Dockerfile"
 	}
-	dfPath := filepath.Join(contextDir, dfName)
+	dfPath := filepath.Join(b.contextDir, b.dfName)
 	data, err := os.ReadFile(dfPath)
 	if err != nil {
-		bad("Dockerfile: %v", err)
-		return problems
+		return nil, fmt.Sprintf("Dockerfile: %v", err)
 	}
-	df, err := ParseDockerfile(data)
-	if err != nil {
-		bad("%s: %v", dfName, err)
-		return problems
+	if b.df, err = ParseDockerfile(data); err != nil {
+		return nil, fmt.Sprintf("%s: %v", b.dfName, err)
 	}
-	target := df.Target(a.Docker.Target)
-	if target == nil {
-		bad("target %q is not a stage of %s", a.Docker.Target, dfName)
-		return problems
+	if b.target = b.df.Target(a.Docker.Target); b.target == nil {
+		return nil, fmt.Sprintf("target %q is not a stage of %s", a.Docker.Target, b.dfName)
 	}
-	ignore, err := LoadDockerIgnore(contextDir, dfPath)
-	if err != nil {
-		bad("%v", err)
-		return problems
+	if b.ignore, err = LoadDockerIgnore(b.contextDir, dfPath); err != nil {
+		return nil, err.Error()
 	}
-	buildArgs := map[string]string{}
-	for k, v := range df.Args {
-		buildArgs[k] = v
+	b.buildArgs = map[string]string{}
+	for k, v := range b.df.Args {
+		b.buildArgs[k] = v
 	}
 	for k, v := range a.Docker.BuildArgs {
 		if v != nil {
-			buildArgs[k] = *v
+			b.buildArgs[k] = *v
 		}
 	}
-	for _, s := range df.Needed(target) {
-		if df.Stage(s.From) == nil {
-			if problem := checkBaseImage(expand(s.From, buildArgs)); problem != "" {
-				bad("%s: %s", dfName, problem)
-			}
+	return b, ""
+}
+
+// stageInputs: a needed stage's base image is pinned, and every source it
+// copies from the context exists and is sent to the builder.
+func (b *dockerBuild) stageInputs(s *Stage) []string {
+	var found []string
+	if b.df.Stage(s.From) == nil {
+		if problem := checkBaseImage(expand(s.From, b.buildArgs)); problem != "" {
+			found = append(found, fmt.Sprintf("%s: %s", b.dfName, problem))
 		}
-		vars := map[string]string{}
-		for k := range s.Args {
-			if v, ok := buildArgs[k]; ok {
-				vars[k] = v
-			} else {
-				vars[k] = s.Args[k]
-			}
+	}
+	// A stage's ARG takes the build argument when one is given, else its default.
+	vars := map[string]string{}
+	for k, def := range s.Args {
+		if v, ok := b.buildArgs[k]; ok {
+			vars[k] = v
+		} else {
+			vars[k] = def
 		}
-		for _, c := range s.Copies {
-			if c.From != "" {
-				continue
-			}
-			for _, src := range c.Sources {
-				src = expand(src, vars)
-				if strings.Contains(src, "$") || strings.HasPrefix(src, "/") || strings.HasPrefix(path.Clean(src), "..") {
-					bad("%s: COPY source %q does not name a path in the context", dfName, src)
-					continue
-				}
-				matches, _ := filepath.Glob(filepath.Join(contextDir, filepath.FromSlash(src)))
-				if len(matches) == 0 {
-					bad("%s: COPY source %q does not exist in context %q", dfName, src, a.Context)
-					continue
-				}
-				for _, m := range matches {
-					rel, _ := filepath.Rel(contextDir, m)
-					if !ignore.Sends(filepath.ToSlash(rel)) {
-						bad("%s: COPY source %q is excluded by the context's .dockerignore", dfName, rel)
-					}
-				}
+	}
+	for _, c := range s.Copies {
+		if c.From != "" {
+			continue
+		}
+		for _, src := range c.Sources {
+			found = append(found, b.copySource(expand(src, vars))...)
+		}
+	}
+	return found
+}
+
+// copySource: one COPY source names paths inside the context that exist and
+// that .dockerignore does not withhold.
+func (b *dockerBuild) copySource(src string) []string {
+	if strings.Contains(src, "$") || strings.HasPrefix(src, "/") || strings.HasPrefix(path.Clean(src), "..") {
+		return []string{fmt.Sprintf("%s: COPY source %q does not name a path in the context", b.dfName, src)}
+	}
+	matches, _ := filepath.Glob(filepath.Join(b.contextDir, filepath.FromSlash(src)))
+	if len(matches) == 0 {
+		return []string{fmt.Sprintf("%s: COPY source %q does not exist in context %q", b.dfName, src, b.artifact.Context)}
+	}
+	var found []string
+	for _, m := range matches {
+		rel, _ := filepath.Rel(b.contextDir, m)
+		if !b.ignore.Sends(filepath.ToSlash(rel)) {
+			found = append(found, fmt.Sprintf("%s: COPY source %q is excluded by the context's .dockerignore", b.dfName, rel))
+		}
+	}
+	return found
+}
+
+// goServiceInputs: every file `go build` of the service reads (its module and
+// common) reaches the builder, and the service has a main package. A module
+// that cannot be read is reported in unreadable.
+func (b *dockerBuild) goServiceInputs(svc string, unreadable *[]string) []string {
+	var found []string
+	for _, module := range []string{"common", svc} {
+		for _, p := range goBuildInputs(b.contextDir, module, unreadable) {
+			if !b.ignore.Sends(p) {
+				found = append(found, fmt.Sprintf("%s is needed by go build but excluded by .dockerignore", p))
 			}
 		}
 	}
-	if u := df.RunsAs(target); u == "" || u == "root" || u == "0" || strings.HasPrefix(u, "0:") || strings.HasPrefix(u, "root:") {
-		bad("%s: stage %q runs as root (USER %q)", dfName, target.Name, u)
+	if _, err := os.Stat(filepath.Join(b.contextDir, svc, "main.go")); err != nil {
+		found = append(found, fmt.Sprintf("SERVICE=%s has no %s/main.go", svc, svc))
 	}
-	if svc := a.Service(); svc != "" {
-		for _, module := range []string{"common", svc} {
-			for _, p := range goBuildInputs(contextDir, module, &problems) {
-				if !ignore.Sends(p) {
-					bad("%s is needed by go build but excluded by .dockerignore", p)
-				}
-			}
-		}
-		if _, err := os.Stat(filepath.Join(contextDir, svc, "main.go")); err != nil {
-			bad("SERVICE=%s has no %s/main.go", svc, svc)
-		}
-	}
-	return problems
+	return found
 }
 
 // checkBaseImage wants an explicit tag or digest other than latest.

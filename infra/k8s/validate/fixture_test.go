@@ -24,7 +24,8 @@ type repo struct {
 }
 
 var loadRepo = sync.OnceValues(func() (*repo, error) {
-	root, err := RepoRoot()
+	// go test runs in the package's folder, infra/k8s/validate.
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
 	if err != nil {
 		return nil, err
 	}

@@ -127,45 +127,58 @@ func selects(sel *metav1.LabelSelector, l map[string]string) bool {
 	return err == nil && s.Matches(labels.Set(l))
 }
 
+// peersMatch: an empty peer list admits everyone; otherwise some peer must
+// admit the endpoint, by address block or by namespace and pod selectors.
 func (p Policies) peersMatch(peers []networkingv1.NetworkPolicyPeer, e *Endpoint) bool {
 	if len(peers) == 0 {
 		return true
 	}
 	for _, peer := range peers {
 		if peer.IPBlock != nil {
-			if !e.IP.IsValid() {
-				continue
-			}
-			prefix, err := netip.ParsePrefix(peer.IPBlock.CIDR)
-			if err != nil || !prefix.Contains(e.IP) {
-				continue
-			}
-			excluded := false
-			for _, ex := range peer.IPBlock.Except {
-				if exp, err := netip.ParsePrefix(ex); err == nil && exp.Contains(e.IP) {
-					excluded = true
-				}
-			}
-			if !excluded {
+			if ipBlockAdmits(peer.IPBlock, e) {
 				return true
 			}
 			continue
 		}
-		if e.Namespace == "" {
-			continue // selectors match pods only
-		}
-		if peer.NamespaceSelector == nil {
-			if e.Namespace != p.Namespace {
-				continue
-			}
-		} else if !selects(peer.NamespaceSelector, e.NSLabels) {
-			continue
-		}
-		if peer.PodSelector == nil || selects(peer.PodSelector, e.Labels) {
+		if p.selectorsAdmit(peer, e) {
 			return true
 		}
 	}
 	return false
+}
+
+// ipBlockAdmits: the endpoint has an address inside the block's CIDR and
+// outside all of its exceptions.
+func ipBlockAdmits(block *networkingv1.IPBlock, e *Endpoint) bool {
+	if !e.IP.IsValid() {
+		return false
+	}
+	prefix, err := netip.ParsePrefix(block.CIDR)
+	if err != nil || !prefix.Contains(e.IP) {
+		return false
+	}
+	for _, ex := range block.Except {
+		if exp, err := netip.ParsePrefix(ex); err == nil && exp.Contains(e.IP) {
+			return false
+		}
+	}
+	return true
+}
+
+// selectorsAdmit: the endpoint is a pod in a namespace the peer selects (the
+// policy's own when it names none) and matches its pod selector, if any.
+func (p Policies) selectorsAdmit(peer networkingv1.NetworkPolicyPeer, e *Endpoint) bool {
+	if e.Namespace == "" {
+		return false // selectors match pods only
+	}
+	if peer.NamespaceSelector == nil {
+		if e.Namespace != p.Namespace {
+			return false
+		}
+	} else if !selects(peer.NamespaceSelector, e.NSLabels) {
+		return false
+	}
+	return peer.PodSelector == nil || selects(peer.PodSelector, e.Labels)
 }
 
 func portsMatch(ports []networkingv1.NetworkPolicyPort, f Flow) bool {
@@ -242,32 +255,52 @@ func (m *Manifests) NeededFlows(pods map[string]*Endpoint) ([]Flow, []string) {
 			Flow{src, &ClusterDNS, 53, corev1.ProtocolUDP},
 			Flow{src, &ClusterDNS, 53, corev1.ProtocolTCP})
 		for _, c := range w.Template.Spec.Containers {
-			env := map[string]string{}
-			for _, e := range c.Env {
-				env[e.Name] = e.Value
-				if e.ValueFrom != nil {
-					env[e.Name] = "(from " + e.Name + ")"
-				}
-			}
-			if _, ok := env["STRIPE_KEY"]; ok && env["STRIPE_API_BASE"] == "" {
-				flows = append(flows, Flow{src, &Internet, 443, corev1.ProtocolTCP})
-			}
-			for _, name := range keys(env) {
-				u, err := url.Parse(env[name])
-				if err != nil || u.Scheme == "" || u.Host == "" {
-					continue
-				}
-				to, port, problem := m.resolve(pods, u)
-				if problem != "" {
-					problems = append(problems, fmt.Sprintf("%s %s=%s: %s", w.ID(), name, env[name], problem))
-					continue
-				}
-				for _, t := range to {
-					flows = append(flows, Flow{src, t, port, corev1.ProtocolTCP})
-				}
-			}
+			f, p := m.configuredFlows(pods, w, c)
+			flows, problems = append(flows, f...), append(problems, p...)
 		}
 	}
+	return append(flows, m.ingressFlows(pods)...), problems
+}
+
+// configuredFlows are the connections one container is configured to make:
+// to every URL in its environment, and to Stripe when it holds a key but no
+// stand-in's address.
+func (m *Manifests) configuredFlows(pods map[string]*Endpoint, w Workload, c corev1.Container) ([]Flow, []string) {
+	var flows []Flow
+	var problems []string
+	src := pods[w.Name]
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+		if e.ValueFrom != nil {
+			env[e.Name] = "(from " + e.Name + ")"
+		}
+	}
+	if _, ok := env["STRIPE_KEY"]; ok && env["STRIPE_API_BASE"] == "" {
+		flows = append(flows, Flow{src, &Internet, 443, corev1.ProtocolTCP})
+	}
+	for _, name := range keys(env) {
+		u, err := url.Parse(env[name])
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			continue
+		}
+		to, port, problem := m.resolve(pods, u)
+		if problem != "" {
+			problems = append(problems, fmt.Sprintf("%s %s=%s: %s", w.ID(), name, env[name], problem))
+			continue
+		}
+		for _, t := range to {
+			flows = append(flows, Flow{src, t, port, corev1.ProtocolTCP})
+		}
+	}
+	return flows, problems
+}
+
+// ingressFlows are the ingress controller's connections to the pods behind
+// every Ingress backend, on the container port each backend's Service port
+// targets.
+func (m *Manifests) ingressFlows(pods map[string]*Endpoint) []Flow {
+	var flows []Flow
 	for _, ing := range m.Ingresses {
 		for _, b := range ingressBackends(ing) {
 			svc := m.Service(b.Service.Name)
@@ -286,7 +319,7 @@ func (m *Manifests) NeededFlows(pods map[string]*Endpoint) ([]Flow, []string) {
 			}
 		}
 	}
-	return flows, problems
+	return flows
 }
 
 var defaultPorts = map[string]int32{"http": 80, "https": 443, "mongodb": 27017, "nats": 4222, "redis": 6379}
@@ -372,6 +405,15 @@ func CheckNetwork(m *Manifests) []string {
 			problems = append(problems, "needed but denied: "+f.String())
 		}
 	}
+	problems = append(problems, unneededFlows(m.Namespace, pods, pol, want)...)
+	return append(problems, idlePolicies(m.NetworkPolicies, pods)...)
+}
+
+// unneededFlows tries every flow between the pods, the ingress controller,
+// DNS and outside addresses, on every port the destination listens on, and
+// reports each the policies allow although no one needs it.
+func unneededFlows(namespace string, pods map[string]*Endpoint, pol Policies, want map[string]bool) []string {
+	var problems []string
 	sources := []*Endpoint{&IngressController, &Internet, &PrivateAddress}
 	destinations := []*Endpoint{&IngressController, &ClusterDNS, &Internet, &CloudMetadata, &PrivateAddress}
 	for _, name := range keys(pods) {
@@ -381,7 +423,7 @@ func CheckNetwork(m *Manifests) []string {
 	for _, from := range sources {
 		for _, to := range destinations {
 			// Only flows touching our namespace are ours to decide.
-			if from == to || (from.Namespace != m.Namespace && to.Namespace != m.Namespace) {
+			if from == to || (from.Namespace != namespace && to.Namespace != namespace) {
 				continue
 			}
 			for _, cp := range to.Ports {
@@ -392,7 +434,14 @@ func CheckNetwork(m *Manifests) []string {
 			}
 		}
 	}
-	for _, np := range m.NetworkPolicies {
+	return problems
+}
+
+// idlePolicies reports a pod-scoped policy that selects no pod: it protects
+// nothing, usually because its labels drifted from the workload's.
+func idlePolicies(policies []*networkingv1.NetworkPolicy, pods map[string]*Endpoint) []string {
+	var problems []string
+	for _, np := range policies {
 		if len(np.Spec.PodSelector.MatchLabels) == 0 && len(np.Spec.PodSelector.MatchExpressions) == 0 {
 			continue // namespace-wide
 		}

@@ -22,25 +22,6 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// RepoRoot finds the repository root (the directory holding go.work) from
-// the working directory upwards.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.work above the working directory: run from inside the repository")
-		}
-		dir = parent
-	}
-}
-
 // Render builds the kustomization in dir, as `kubectl kustomize dir` would,
 // and decodes every document strictly.
 func Render(dir string) (*Manifests, error) {

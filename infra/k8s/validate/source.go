@@ -43,13 +43,6 @@ func RequiredEnvInSource(root, service string) ([]string, error) {
 		return nil, err
 	}
 	var out []string
-	add := func(names ...string) {
-		for _, n := range names {
-			if !slices.Contains(out, n) {
-				out = append(out, n)
-			}
-		}
-	}
 	fset := token.NewFileSet()
 	for _, e := range entries {
 		name := e.Name()
@@ -60,38 +53,68 @@ func RequiredEnvInSource(root, service string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			switch n := n.(type) {
-			case *ast.CompositeLit:
-				if sel, ok := n.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "Service" && isIdent(sel.X, "config") {
-					for _, el := range n.Elts {
-						kv, ok := el.(*ast.KeyValueExpr)
-						if !ok || !isIdent(kv.Value, "true") {
-							continue
-						}
-						switch {
-						case isIdent(kv.Key, "Mongo"):
-							add("MONGO_URI")
-						case isIdent(kv.Key, "JWT"):
-							add("JWT_KEY")
-						case isIdent(kv.Key, "NATS"):
-							add("NATS_URL", "NATS_CLIENT_ID")
-						}
-					}
-				}
-			case *ast.CallExpr:
-				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Required" && len(n.Args) == 1 {
-					if lit, ok := n.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-						if v, err := strconv.Unquote(lit.Value); err == nil {
-							add(v)
-						}
-					}
-				}
+		for _, n := range requiredInFile(f) {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
 			}
-			return true
-		})
+		}
 	}
 	return out, nil
+}
+
+// requiredInFile lists the variables one file makes required: by the parts
+// of a config.Service literal it turns on, and by env.Required calls.
+func requiredInFile(f *ast.File) []string {
+	var out []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.CompositeLit:
+			if sel, ok := n.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "Service" && isIdent(sel.X, "config") {
+				out = append(out, servicePartsEnv(n)...)
+			}
+		case *ast.CallExpr:
+			if name, ok := requiredCall(n); ok {
+				out = append(out, name)
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// servicePartsEnv maps the parts a config.Service literal sets to true to the
+// variables common/config then requires.
+func servicePartsEnv(lit *ast.CompositeLit) []string {
+	var out []string
+	for _, el := range lit.Elts {
+		kv, ok := el.(*ast.KeyValueExpr)
+		if !ok || !isIdent(kv.Value, "true") {
+			continue
+		}
+		switch {
+		case isIdent(kv.Key, "Mongo"):
+			out = append(out, "MONGO_URI")
+		case isIdent(kv.Key, "JWT"):
+			out = append(out, "JWT_KEY")
+		case isIdent(kv.Key, "NATS"):
+			out = append(out, "NATS_URL", "NATS_CLIENT_ID")
+		}
+	}
+	return out
+}
+
+// requiredCall reads the name of a X.Required("NAME") call.
+func requiredCall(call *ast.CallExpr) (string, bool) {
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok || sel.Sel.Name != "Required" || len(call.Args) != 1 {
+		return "", false
+	}
+	lit, ok := call.Args[0].(*ast.BasicLit)
+	if !ok || lit.Kind != token.STRING {
+		return "", false
+	}
+	v, err := strconv.Unquote(lit.Value)
+	return v, err == nil
 }
 
 func isIdent(e ast.Expr, name string) bool {

@@ -36,6 +36,7 @@ import (
 
 	"ticketing.dev/common/apitest"
 	"ticketing.dev/common/bus"
+	"ticketing.dev/common/logtest"
 	"ticketing.dev/common/testenv"
 )
 
@@ -74,7 +75,7 @@ type Service struct {
 	t    testing.TB
 	bin  string
 	env  []string
-	logs *logBuffer
+	logs *logtest.Buffer
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -111,7 +112,7 @@ func (s *System) Start(name string, extra Env) *Service {
 	}
 	svc := &Service{
 		Name: name, URL: fmt.Sprintf("http://127.0.0.1:%d", port), DB: db, DBProxy: proxy,
-		t: s.t, bin: bin, logs: &logBuffer{},
+		t: s.t, bin: bin, logs: &logtest.Buffer{},
 	}
 	for k, v := range env {
 		svc.env = append(svc.env, k+"="+v)
@@ -219,23 +220,6 @@ func (s *System) Session(userID string) string {
 // service: publishing its events or watching ours. Closed with the test.
 func (s *System) Bus() *bus.Client {
 	return testenv.NewBus(s.t, s.NATS.URL)
-}
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // Run runs a binary to completion with only env (and PATH) as its

@@ -99,60 +99,78 @@ func (s *serializer) proxy(client net.Conn) {
 	}
 	defer server.Close()
 
-	var (
-		waitMu  sync.Mutex
-		waiting = map[int32]chan struct{}{}
-	)
-	serverDone := make(chan struct{})
-	go func() {
-		defer close(serverDone)
-		defer client.Close()
-		for {
-			msg, err := readMessage(server)
-			if err != nil {
-				return
-			}
-			if _, err := client.Write(msg); err != nil {
-				return
-			}
-			responseTo := int32(binary.LittleEndian.Uint32(msg[8:12]))
-			waitMu.Lock()
-			if ch, ok := waiting[responseTo]; ok {
-				close(ch)
-				delete(waiting, responseTo)
-			}
-			waitMu.Unlock()
-		}
-	}()
-
+	r := &replies{waiting: map[int32]chan struct{}{}, serverDone: make(chan struct{})}
+	go r.relay(server, client)
 	for {
 		msg, err := readMessage(client)
 		if err != nil {
 			return
 		}
-		collection, write := writeTarget(msg)
-		if !write {
-			if _, err := server.Write(msg); err != nil {
-				return
-			}
-			continue
+		if collection, write := writeTarget(msg); write {
+			err = s.relayWrite(server, msg, collection, r)
+		} else {
+			_, err = server.Write(msg)
 		}
-		lock := s.lockFor(collection)
-		lock.Lock()
-		replied := make(chan struct{})
-		requestID := int32(binary.LittleEndian.Uint32(msg[4:8]))
-		waitMu.Lock()
-		waiting[requestID] = replied
-		waitMu.Unlock()
-		if _, err := server.Write(msg); err != nil {
-			lock.Unlock()
+		if err != nil {
 			return
 		}
-		select {
-		case <-replied:
-		case <-serverDone:
+	}
+}
+
+// relayWrite sends a write command and waits, holding its collection's lock,
+// until its reply has gone back to the client (or the server hung up).
+func (s *serializer) relayWrite(server net.Conn, msg []byte, collection string, r *replies) error {
+	lock := s.lockFor(collection)
+	lock.Lock()
+	defer lock.Unlock()
+	replied := r.expect(int32(binary.LittleEndian.Uint32(msg[4:8])))
+	if _, err := server.Write(msg); err != nil {
+		return err
+	}
+	select {
+	case <-replied:
+	case <-r.serverDone:
+	}
+	return nil
+}
+
+// replies tells the client loop when the reply to a request has been relayed.
+type replies struct {
+	mu      sync.Mutex
+	waiting map[int32]chan struct{} // request id -> closed once its reply went back
+	// serverDone closes when the server side of the connection ends.
+	serverDone chan struct{}
+}
+
+// expect registers a request whose reply is awaited, before it is sent.
+func (r *replies) expect(requestID int32) <-chan struct{} {
+	ch := make(chan struct{})
+	r.mu.Lock()
+	r.waiting[requestID] = ch
+	r.mu.Unlock()
+	return ch
+}
+
+// relay copies the server's messages to the client, marking each awaited
+// reply once it has been written; it closes the client when the server ends.
+func (r *replies) relay(server, client net.Conn) {
+	defer close(r.serverDone)
+	defer client.Close()
+	for {
+		msg, err := readMessage(server)
+		if err != nil {
+			return
 		}
-		lock.Unlock()
+		if _, err := client.Write(msg); err != nil {
+			return
+		}
+		responseTo := int32(binary.LittleEndian.Uint32(msg[8:12]))
+		r.mu.Lock()
+		if ch, ok := r.waiting[responseTo]; ok {
+			close(ch)
+			delete(r.waiting, responseTo)
+		}
+		r.mu.Unlock()
 	}
 }
 

@@ -48,17 +48,27 @@ type Configured interface{ Settings() config.Common }
 type Spec[C Configured, A Wired] struct {
 	// Needs names the service and what it connects to.
 	Needs config.Service
-	// LoadConfig reads the service's configuration from the environment.
-	LoadConfig func(getenv func(string) string) (C, error)
+	// LoadConfig reads the service's own settings from env, beside the
+	// shared ones Needs asked for (common). Missing and malformed variables
+	// are env's to report; it returns only the problems it finds itself.
+	LoadConfig func(env *config.Env, common config.Common) (C, error)
 	// Wire builds the service over deps: stores, routes, listeners,
 	// background work. It starts nothing.
 	Wire func(ctx context.Context, deps *Deps, cfg C) (A, error)
 }
 
+// Config reads the service's configuration from the environment, reporting
+// every missing or malformed variable in one error.
+func (s Spec[C, A]) Config(getenv func(string) string) (C, error) {
+	env := config.New(getenv)
+	cfg, err := s.LoadConfig(env, env.LoadCommon(s.Needs))
+	return cfg, errors.Join(env.Err(), err)
+}
+
 // Run is the whole of a service's main: load the configuration, connect,
 // wire, subscribe and serve until ctx ends.
 func (s Spec[C, A]) Run(ctx context.Context, getenv func(string) string) error {
-	cfg, err := s.LoadConfig(getenv)
+	cfg, err := s.Config(getenv)
 	if err != nil {
 		return err
 	}

@@ -38,9 +38,8 @@ var demoNeeds = config.Service{Name: "demo", Mongo: true, JWT: true, NATS: true}
 func demoSpec(d *demo) service.Spec[demoConfig, *demo] {
 	return service.Spec[demoConfig, *demo]{
 		Needs: demoNeeds,
-		LoadConfig: func(getenv func(string) string) (demoConfig, error) {
-			env := config.New(getenv)
-			return demoConfig{env.LoadCommon(demoNeeds)}, env.Err()
+		LoadConfig: func(_ *config.Env, common config.Common) (demoConfig, error) {
+			return demoConfig{common}, nil
 		},
 		Wire: func(_ context.Context, deps *service.Deps, _ demoConfig) (*demo, error) {
 			box := outbox.New(deps.DB.Collection("things"))

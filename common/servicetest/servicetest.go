@@ -83,7 +83,7 @@ func Start[C service.Configured, A service.Wired](t testing.TB, spec service.Spe
 		opt(&s)
 	}
 	addDefaults(t, s.env, spec.Needs.Name, spec.Needs.Mongo)
-	cfg, err := spec.LoadConfig(func(name string) string { return s.env[name] })
+	cfg, err := spec.Config(func(name string) string { return s.env[name] })
 	require.NoError(t, err)
 	ctx := context.Background()
 	deps, err := service.Open(ctx, spec.Needs, cfg.Settings(), s.logger)

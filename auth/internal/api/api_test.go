@@ -22,6 +22,7 @@ import (
 	"ticketing.dev/auth/internal/user"
 	"ticketing.dev/common/apitest"
 	"ticketing.dev/common/bus"
+	"ticketing.dev/common/config"
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/servicetest"
 	"ticketing.dev/common/session"
@@ -56,8 +57,8 @@ func newHarness(t *testing.T, opts options) *harness {
 		opts.limits = api.Limits{PerEmailBurst: 1000, PerEmailEvery: time.Millisecond, PerIPBurst: 1000, PerIPEvery: time.Millisecond}
 	}
 	spec := app.Service
-	spec.LoadConfig = func(getenv func(string) string) (app.Config, error) {
-		cfg, err := app.LoadConfig(getenv)
+	spec.LoadConfig = func(env *config.Env, common config.Common) (app.Config, error) {
+		cfg, err := app.LoadConfig(env, common)
 		cfg.Hasher, cfg.Limits, cfg.LimitMemory = opts.hasher, opts.limits, false
 		return cfg, err
 	}

@@ -5,7 +5,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime/debug"
 
@@ -21,12 +20,10 @@ import (
 
 // Service is auth, as main runs it and its tests start it.
 var Service = service.Spec[Config, *App]{
-	Needs:      needs,
+	Needs:      config.Service{Name: "auth", Mongo: true, JWT: true, NATS: true},
 	LoadConfig: LoadConfig,
 	Wire:       Wire,
 }
-
-var needs = config.Service{Name: "auth", Mongo: true, JWT: true, NATS: true}
 
 // Config is auth's configuration.
 type Config struct {
@@ -47,23 +44,21 @@ type Config struct {
 	Hasher *user.Hasher
 }
 
-// LoadConfig reads Config from the environment.
-func LoadConfig(getenv func(string) string) (Config, error) {
-	env := config.New(getenv)
+// LoadConfig reads the settings that are this service's own.
+func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 	cfg := Config{
-		Common:      env.LoadCommon(needs),
+		Common:      common,
 		TrustProxy:  env.Bool("TRUST_PROXY", false),
 		Limits:      api.DefaultLimits,
-		LimitMemory: getenv("GOMEMLIMIT") == "",
+		LimitMemory: env.String("GOMEMLIMIT", "") == "",
 	}
 	cfg.Limits.PerIPBurst = env.Int("SIGNIN_ADDRESS_BURST", api.DefaultLimits.PerIPBurst)
 	cfg.Limits.PerIPEvery = env.Duration("SIGNIN_ADDRESS_EVERY", api.DefaultLimits.PerIPEvery)
 	cfg.Limits.TrustProxy = cfg.TrustProxy
-	err := env.Err()
 	if cfg.Limits.PerIPBurst < 1 {
-		err = errors.Join(err, fmt.Errorf("SIGNIN_ADDRESS_BURST=%d must be at least 1", cfg.Limits.PerIPBurst))
+		return cfg, fmt.Errorf("SIGNIN_ADDRESS_BURST=%d must be at least 1", cfg.Limits.PerIPBurst)
 	}
-	return cfg, err
+	return cfg, nil
 }
 
 // MemoryLimit is the soft memory limit auth runs under when GOMEMLIMIT is not

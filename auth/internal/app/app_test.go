@@ -14,7 +14,7 @@ import (
 )
 
 func TestMissingConfigurationIsNamed(t *testing.T) {
-	_, err := app.LoadConfig(func(string) string { return "" })
+	_, err := app.Service.Config(func(string) string { return "" })
 	require.Error(t, err)
 	for _, name := range []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLIENT_ID"} {
 		assert.Contains(t, err.Error(), name)
@@ -23,7 +23,7 @@ func TestMissingConfigurationIsNamed(t *testing.T) {
 
 func TestConfigurationDefaults(t *testing.T) {
 	env := map[string]string{"MONGO_URI": "mongodb://x/auth", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "auth-1"}
-	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	cfg, err := app.Service.Config(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	assert.Equal(t, "3000", cfg.Port)
 	assert.Equal(t, "ticketing", cfg.NATSClusterID)
@@ -37,7 +37,7 @@ func TestConfigurationDefaults(t *testing.T) {
 func TestAGivenMemoryLimitIsKept(t *testing.T) {
 	env := map[string]string{"MONGO_URI": "mongodb://x/auth", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "auth-1",
 		"GOMEMLIMIT": "100MiB"}
-	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	cfg, err := app.Service.Config(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	assert.False(t, cfg.LimitMemory, "Kubernetes' GOMEMLIMIT is left as it is")
 }
@@ -45,7 +45,7 @@ func TestAGivenMemoryLimitIsKept(t *testing.T) {
 func TestTheBenchmarkKnobRaisesOnlyThePerAddressSigninLimit(t *testing.T) {
 	env := map[string]string{"MONGO_URI": "mongodb://x/auth", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "auth-1",
 		"TRUST_PROXY": "true", "SIGNIN_ADDRESS_BURST": "1000000", "SIGNIN_ADDRESS_EVERY": "1ms"}
-	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	cfg, err := app.Service.Config(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	assert.Equal(t, api.Limits{
 		PerEmailBurst: api.DefaultLimits.PerEmailBurst, PerEmailEvery: api.DefaultLimits.PerEmailEvery,
@@ -56,7 +56,7 @@ func TestTheBenchmarkKnobRaisesOnlyThePerAddressSigninLimit(t *testing.T) {
 func TestABadSigninLimitIsNamed(t *testing.T) {
 	env := map[string]string{"MONGO_URI": "mongodb://x/auth", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "auth-1",
 		"SIGNIN_ADDRESS_BURST": "0", "SIGNIN_ADDRESS_EVERY": "soon"}
-	_, err := app.LoadConfig(func(k string) string { return env[k] })
+	_, err := app.Service.Config(func(k string) string { return env[k] })
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "SIGNIN_ADDRESS_BURST=0 must be at least 1")
 	assert.Contains(t, err.Error(), `SIGNIN_ADDRESS_EVERY="soon" is not a positive duration`)

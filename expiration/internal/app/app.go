@@ -22,12 +22,10 @@ import (
 
 // Service is expiration, as main runs it and its tests start it.
 var Service = service.Spec[Config, *App]{
-	Needs:      needs,
+	Needs:      config.Service{Name: "expiration", NATS: true},
 	LoadConfig: LoadConfig,
 	Wire:       Wire,
 }
-
-var needs = config.Service{Name: "expiration", NATS: true}
 
 // Config is expiration's configuration.
 type Config struct {
@@ -44,26 +42,25 @@ type Config struct {
 	RebuildLookback time.Duration
 }
 
-// LoadConfig reads Config from the environment.
-func LoadConfig(getenv func(string) string) (Config, error) {
-	env := config.New(getenv)
+// LoadConfig reads the settings that are this service's own.
+func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 	cfg := Config{
-		Common:              env.LoadCommon(needs),
+		Common:              common,
 		CheckInterval:       env.Duration("EXPIRATION_CHECK_INTERVAL", worker.DefaultCheckInterval),
 		MarkerCheckInterval: env.Duration("EXPIRATION_MARKER_CHECK_INTERVAL", rebuild.DefaultCheckInterval),
 		RebuildLookback:     env.Duration("EXPIRATION_REBUILD_LOOKBACK", rebuild.DefaultLookback),
 	}
 	redisURL := env.Required("REDIS_URL")
-	err := env.Err()
-	if redisURL != "" {
-		opts, parseErr := redis.ParseURL(redisURL)
-		if parseErr != nil {
-			// The parser's message may quote the URL, password included.
-			err = errors.Join(err, errors.New("REDIS_URL is not a redis:// URL"))
-		}
-		cfg.Redis = opts
+	if redisURL == "" {
+		return cfg, nil
 	}
-	return cfg, err
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		// The parser's message may quote the URL, password included.
+		return cfg, errors.New("REDIS_URL is not a redis:// URL")
+	}
+	cfg.Redis = opts
+	return cfg, nil
 }
 
 // App is expiration put together.

@@ -11,7 +11,7 @@ import (
 )
 
 func TestMissingConfigurationIsNamed(t *testing.T) {
-	_, err := app.LoadConfig(func(string) string { return "" })
+	_, err := app.Service.Config(func(string) string { return "" })
 	require.Error(t, err)
 	for _, name := range []string{"NATS_URL", "NATS_CLIENT_ID", "REDIS_URL"} {
 		assert.Contains(t, err.Error(), name)
@@ -24,7 +24,7 @@ func TestMissingConfigurationIsNamed(t *testing.T) {
 func TestConfiguration(t *testing.T) {
 	env := map[string]string{"NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "expiration-1", "REDIS_URL": "redis://:secret@redis:6379/2"}
 	getenv := func(k string) string { return env[k] }
-	cfg, err := app.LoadConfig(getenv)
+	cfg, err := app.Service.Config(getenv)
 	require.NoError(t, err)
 	assert.Equal(t, "3000", cfg.Port)
 	assert.Equal(t, time.Second, cfg.CheckInterval)
@@ -37,7 +37,7 @@ func TestConfiguration(t *testing.T) {
 	env["EXPIRATION_CHECK_INTERVAL"] = "250ms"
 	env["EXPIRATION_MARKER_CHECK_INTERVAL"] = "500ms"
 	env["EXPIRATION_REBUILD_LOOKBACK"] = "2h"
-	cfg, err = app.LoadConfig(getenv)
+	cfg, err = app.Service.Config(getenv)
 	require.NoError(t, err)
 	assert.Equal(t, 250*time.Millisecond, cfg.CheckInterval)
 	assert.Equal(t, 500*time.Millisecond, cfg.MarkerCheckInterval)
@@ -46,7 +46,7 @@ func TestConfiguration(t *testing.T) {
 	env["EXPIRATION_CHECK_INTERVAL"] = "soon"
 	env["EXPIRATION_MARKER_CHECK_INTERVAL"] = "0s"
 	env["EXPIRATION_REBUILD_LOOKBACK"] = "-1h"
-	_, err = app.LoadConfig(getenv)
+	_, err = app.Service.Config(getenv)
 	assert.ErrorContains(t, err, "EXPIRATION_CHECK_INTERVAL")
 	assert.ErrorContains(t, err, "EXPIRATION_MARKER_CHECK_INTERVAL")
 	assert.ErrorContains(t, err, "EXPIRATION_REBUILD_LOOKBACK")
@@ -55,7 +55,7 @@ func TestConfiguration(t *testing.T) {
 	env["EXPIRATION_MARKER_CHECK_INTERVAL"] = ""
 	env["EXPIRATION_REBUILD_LOOKBACK"] = ""
 	env["REDIS_URL"] = "http://:secret@redis:6379"
-	_, err = app.LoadConfig(getenv)
+	_, err = app.Service.Config(getenv)
 	require.ErrorContains(t, err, "REDIS_URL")
 	assert.NotContains(t, err.Error(), "secret", "a password in the URL never reaches the log")
 }

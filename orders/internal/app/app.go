@@ -22,12 +22,10 @@ import (
 
 // Service is orders, as main runs it and its tests start it.
 var Service = service.Spec[Config, *App]{
-	Needs:      needs,
+	Needs:      config.Service{Name: "orders", Mongo: true, JWT: true, NATS: true},
 	LoadConfig: LoadConfig,
 	Wire:       Wire,
 }
-
-var needs = config.Service{Name: "orders", Mongo: true, JWT: true, NATS: true}
 
 // Config is the orders configuration.
 type Config struct {
@@ -42,16 +40,15 @@ type Config struct {
 	HoldSweepInterval time.Duration
 }
 
-// LoadConfig reads Config from the environment.
-func LoadConfig(getenv func(string) string) (Config, error) {
-	env := config.New(getenv)
+// LoadConfig reads the settings that are this service's own.
+func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 	cfg := Config{
-		Common:              env.LoadCommon(needs),
+		Common:              common,
 		ExpirationWindow:    env.Duration("ORDER_EXPIRATION_WINDOW", order.DefaultExpirationWindow),
 		ExpiryCheckInterval: env.Duration("ORDER_EXPIRY_CHECK_INTERVAL", store.DefaultExpiryCheckInterval),
 		HoldSweepInterval:   env.Duration("ORDER_HOLD_SWEEP_INTERVAL", store.DefaultSweepInterval),
 	}
-	return cfg, env.Err()
+	return cfg, nil
 }
 
 // App is orders put together.

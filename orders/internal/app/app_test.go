@@ -11,7 +11,7 @@ import (
 )
 
 func TestMissingConfigurationIsNamed(t *testing.T) {
-	_, err := app.LoadConfig(func(string) string { return "" })
+	_, err := app.Service.Config(func(string) string { return "" })
 	require.Error(t, err)
 	for _, name := range []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLIENT_ID"} {
 		assert.Contains(t, err.Error(), name)
@@ -20,39 +20,39 @@ func TestMissingConfigurationIsNamed(t *testing.T) {
 
 func TestExpirationWindow(t *testing.T) {
 	env := map[string]string{"MONGO_URI": "mongodb://x/orders", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "orders-1"}
-	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	cfg, err := app.Service.Config(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	assert.Equal(t, 15*time.Minute, cfg.ExpirationWindow, "the default")
 	assert.Equal(t, "3000", cfg.Port)
 
 	env["ORDER_EXPIRATION_WINDOW"] = "90s"
-	cfg, err = app.LoadConfig(func(k string) string { return env[k] })
+	cfg, err = app.Service.Config(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	assert.Equal(t, 90*time.Second, cfg.ExpirationWindow)
 
 	assert.Equal(t, 5*time.Second, cfg.ExpiryCheckInterval, "the default")
 	env["ORDER_EXPIRY_CHECK_INTERVAL"] = "10s"
-	cfg, err = app.LoadConfig(func(k string) string { return env[k] })
+	cfg, err = app.Service.Config(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	assert.Equal(t, 10*time.Second, cfg.ExpiryCheckInterval)
 	env["ORDER_EXPIRY_CHECK_INTERVAL"] = "0s"
-	_, err = app.LoadConfig(func(k string) string { return env[k] })
+	_, err = app.Service.Config(func(k string) string { return env[k] })
 	assert.ErrorContains(t, err, "ORDER_EXPIRY_CHECK_INTERVAL")
 	delete(env, "ORDER_EXPIRY_CHECK_INTERVAL")
 
 	assert.Equal(t, 30*time.Second, cfg.HoldSweepInterval, "the default")
 	env["ORDER_HOLD_SWEEP_INTERVAL"] = "1m"
-	cfg, err = app.LoadConfig(func(k string) string { return env[k] })
+	cfg, err = app.Service.Config(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	assert.Equal(t, time.Minute, cfg.HoldSweepInterval)
 	env["ORDER_HOLD_SWEEP_INTERVAL"] = "never"
-	_, err = app.LoadConfig(func(k string) string { return env[k] })
+	_, err = app.Service.Config(func(k string) string { return env[k] })
 	assert.ErrorContains(t, err, "ORDER_HOLD_SWEEP_INTERVAL")
 	delete(env, "ORDER_HOLD_SWEEP_INTERVAL")
 
 	for _, bad := range []string{"soon", "-1m", "0s"} {
 		env["ORDER_EXPIRATION_WINDOW"] = bad
-		_, err = app.LoadConfig(func(k string) string { return env[k] })
+		_, err = app.Service.Config(func(k string) string { return env[k] })
 		assert.ErrorContains(t, err, "ORDER_EXPIRATION_WINDOW", bad)
 	}
 }

@@ -6,7 +6,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -25,12 +24,10 @@ import (
 
 // Service is payments, as main runs it and its tests start it.
 var Service = service.Spec[Config, *App]{
-	Needs:      needs,
+	Needs:      config.Service{Name: "payments", Mongo: true, JWT: true, NATS: true},
 	LoadConfig: LoadConfig,
 	Wire:       Wire,
 }
-
-var needs = config.Service{Name: "payments", Mongo: true, JWT: true, NATS: true}
 
 // DefaultReconcileInterval is how often charges left open (an undecided
 // attempt nobody holds, a refund still due) are settled when nothing wakes
@@ -46,22 +43,20 @@ type Config struct {
 	ReconcileInterval time.Duration
 }
 
-// LoadConfig reads Config from the environment.
-func LoadConfig(getenv func(string) string) (Config, error) {
-	env := config.New(getenv)
+// LoadConfig reads the settings that are this service's own.
+func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 	cfg := Config{
-		Common:            env.LoadCommon(needs),
+		Common:            common,
 		StripeKey:         env.Required("STRIPE_KEY"),
 		StripeAPIBase:     env.String("STRIPE_API_BASE", ""),
 		ReconcileInterval: env.Duration("PAYMENTS_RECONCILE_INTERVAL", DefaultReconcileInterval),
 	}
-	err := env.Err()
 	if cfg.StripeAPIBase != "" {
-		if u, parseErr := url.Parse(cfg.StripeAPIBase); parseErr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			err = errors.Join(err, fmt.Errorf("STRIPE_API_BASE=%q is not an http(s) URL", cfg.StripeAPIBase))
+		if u, err := url.Parse(cfg.StripeAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cfg, fmt.Errorf("STRIPE_API_BASE=%q is not an http(s) URL", cfg.StripeAPIBase)
 		}
 	}
-	return cfg, err
+	return cfg, nil
 }
 
 // App is payments put together: what it serves, and the parts its tests

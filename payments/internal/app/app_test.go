@@ -19,7 +19,7 @@ import (
 )
 
 func TestMissingConfigurationIsNamed(t *testing.T) {
-	_, err := app.LoadConfig(func(string) string { return "" })
+	_, err := app.Service.Config(func(string) string { return "" })
 	require.Error(t, err)
 	for _, name := range []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLIENT_ID", "STRIPE_KEY"} {
 		assert.Contains(t, err.Error(), name)
@@ -33,7 +33,7 @@ func TestConfiguration(t *testing.T) {
 		"STRIPE_KEY": apptest.StripeKey,
 	}
 	getenv := func(k string) string { return env[k] }
-	cfg, err := app.LoadConfig(getenv)
+	cfg, err := app.Service.Config(getenv)
 	require.NoError(t, err)
 	assert.Equal(t, "3000", cfg.Port)
 	assert.Equal(t, apptest.StripeKey, cfg.StripeKey)
@@ -42,13 +42,13 @@ func TestConfiguration(t *testing.T) {
 
 	env["STRIPE_API_BASE"] = "http://stripe-mock:12111"
 	env["PAYMENTS_RECONCILE_INTERVAL"] = "5s"
-	cfg, err = app.LoadConfig(getenv)
+	cfg, err = app.Service.Config(getenv)
 	require.NoError(t, err)
 	assert.Equal(t, "http://stripe-mock:12111", cfg.StripeAPIBase)
 	assert.Equal(t, 5*time.Second, cfg.ReconcileInterval)
 
 	env["STRIPE_API_BASE"] = "stripe-mock:12111"
-	_, err = app.LoadConfig(getenv)
+	_, err = app.Service.Config(getenv)
 	assert.ErrorContains(t, err, "STRIPE_API_BASE")
 }
 

@@ -18,23 +18,19 @@ import (
 
 // Service is tickets, as main runs it and its tests start it.
 var Service = service.Spec[Config, *App]{
-	Needs:      needs,
+	Needs:      config.Service{Name: "tickets", Mongo: true, JWT: true, NATS: true},
 	LoadConfig: LoadConfig,
 	Wire:       Wire,
 }
-
-var needs = config.Service{Name: "tickets", Mongo: true, JWT: true, NATS: true}
 
 // Config is the tickets configuration: only the common settings.
 type Config struct {
 	config.Common
 }
 
-// LoadConfig reads Config from the environment.
-func LoadConfig(getenv func(string) string) (Config, error) {
-	env := config.New(getenv)
-	cfg := Config{Common: env.LoadCommon(needs)}
-	return cfg, env.Err()
+// LoadConfig has nothing of tickets' own to read.
+func LoadConfig(_ *config.Env, common config.Common) (Config, error) {
+	return Config{Common: common}, nil
 }
 
 // App is tickets put together.

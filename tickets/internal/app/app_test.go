@@ -10,7 +10,7 @@ import (
 )
 
 func TestMissingConfigurationIsNamed(t *testing.T) {
-	_, err := app.LoadConfig(func(string) string { return "" })
+	_, err := app.Service.Config(func(string) string { return "" })
 	require.Error(t, err)
 	for _, name := range []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLIENT_ID"} {
 		assert.Contains(t, err.Error(), name)
@@ -19,7 +19,7 @@ func TestMissingConfigurationIsNamed(t *testing.T) {
 
 func TestConfigurationDefaults(t *testing.T) {
 	env := map[string]string{"MONGO_URI": "mongodb://x/tickets", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "tickets-1"}
-	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	cfg, err := app.Service.Config(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	assert.Equal(t, "3000", cfg.Port)
 	assert.Equal(t, "ticketing", cfg.NATSClusterID)

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"maps"
 	"runtime"
 	"testing"
 	"time"
@@ -11,18 +12,15 @@ import (
 	"ticketing.dev/auth/internal/api"
 	"ticketing.dev/auth/internal/app"
 	"ticketing.dev/auth/internal/user"
+	"ticketing.dev/common/servicetest"
 )
 
 func TestMissingConfigurationIsNamed(t *testing.T) {
-	_, err := app.Service.Config(func(string) string { return "" })
-	require.Error(t, err)
-	for _, name := range []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLIENT_ID"} {
-		assert.Contains(t, err.Error(), name)
-	}
+	servicetest.RequiresSettings(t, app.Service, []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLIENT_ID"})
 }
 
 func TestConfigurationDefaults(t *testing.T) {
-	env := map[string]string{"MONGO_URI": "mongodb://x/auth", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "auth-1"}
+	env := servicetest.Needed(app.Service)
 	cfg, err := app.Service.Config(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	assert.Equal(t, "3000", cfg.Port)
@@ -35,16 +33,16 @@ func TestConfigurationDefaults(t *testing.T) {
 }
 
 func TestAGivenMemoryLimitIsKept(t *testing.T) {
-	env := map[string]string{"MONGO_URI": "mongodb://x/auth", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "auth-1",
-		"GOMEMLIMIT": "100MiB"}
+	env := servicetest.Needed(app.Service)
+	env["GOMEMLIMIT"] = "100MiB"
 	cfg, err := app.Service.Config(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	assert.False(t, cfg.LimitMemory, "Kubernetes' GOMEMLIMIT is left as it is")
 }
 
 func TestTheBenchmarkKnobRaisesOnlyThePerAddressSigninLimit(t *testing.T) {
-	env := map[string]string{"MONGO_URI": "mongodb://x/auth", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "auth-1",
-		"TRUST_PROXY": "true", "SIGNIN_ADDRESS_BURST": "1000000", "SIGNIN_ADDRESS_EVERY": "1ms"}
+	env := servicetest.Needed(app.Service)
+	maps.Copy(env, map[string]string{"TRUST_PROXY": "true", "SIGNIN_ADDRESS_BURST": "1000000", "SIGNIN_ADDRESS_EVERY": "1ms"})
 	cfg, err := app.Service.Config(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	assert.Equal(t, api.Limits{
@@ -54,8 +52,8 @@ func TestTheBenchmarkKnobRaisesOnlyThePerAddressSigninLimit(t *testing.T) {
 }
 
 func TestABadSigninLimitIsNamed(t *testing.T) {
-	env := map[string]string{"MONGO_URI": "mongodb://x/auth", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "auth-1",
-		"SIGNIN_ADDRESS_BURST": "0", "SIGNIN_ADDRESS_EVERY": "soon"}
+	env := servicetest.Needed(app.Service)
+	maps.Copy(env, map[string]string{"SIGNIN_ADDRESS_BURST": "0", "SIGNIN_ADDRESS_EVERY": "soon"})
 	_, err := app.Service.Config(func(k string) string { return env[k] })
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "SIGNIN_ADDRESS_BURST=0 must be at least 1")

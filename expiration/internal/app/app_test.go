@@ -7,22 +7,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"ticketing.dev/common/servicetest"
 	"ticketing.dev/expiration/internal/app"
 )
 
 func TestMissingConfigurationIsNamed(t *testing.T) {
-	_, err := app.Service.Config(func(string) string { return "" })
-	require.Error(t, err)
-	for _, name := range []string{"NATS_URL", "NATS_CLIENT_ID", "REDIS_URL"} {
-		assert.Contains(t, err.Error(), name)
-	}
-	for _, name := range []string{"MONGO_URI", "JWT_KEY"} {
-		assert.NotContains(t, err.Error(), name, "expiration has no database and no sessions")
-	}
+	// Optional: expiration has no database and no sessions.
+	servicetest.RequiresSettings(t, app.Service, []string{"NATS_URL", "NATS_CLIENT_ID", "REDIS_URL"}, "MONGO_URI", "JWT_KEY")
 }
 
 func TestConfiguration(t *testing.T) {
-	env := map[string]string{"NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "expiration-1", "REDIS_URL": "redis://:secret@redis:6379/2"}
+	env := servicetest.Needed(app.Service)
+	env["REDIS_URL"] = "redis://:secret@redis:6379/2"
 	getenv := func(k string) string { return env[k] }
 	cfg, err := app.Service.Config(getenv)
 	require.NoError(t, err)

@@ -7,19 +7,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"ticketing.dev/common/servicetest"
 	"ticketing.dev/orders/internal/app"
 )
 
 func TestMissingConfigurationIsNamed(t *testing.T) {
-	_, err := app.Service.Config(func(string) string { return "" })
-	require.Error(t, err)
-	for _, name := range []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLIENT_ID"} {
-		assert.Contains(t, err.Error(), name)
-	}
+	servicetest.RequiresSettings(t, app.Service, []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLIENT_ID"})
 }
 
 func TestExpirationWindow(t *testing.T) {
-	env := map[string]string{"MONGO_URI": "mongodb://x/orders", "JWT_KEY": "k", "NATS_URL": "nats://x:4222", "NATS_CLIENT_ID": "orders-1"}
+	env := servicetest.Needed(app.Service)
 	cfg, err := app.Service.Config(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	assert.Equal(t, 15*time.Minute, cfg.ExpirationWindow, "the default")

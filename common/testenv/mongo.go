@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/wait"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/mongox"
@@ -27,21 +25,9 @@ func MongoURI(t testing.TB) string {
 }
 
 func startMongo() (string, func(), error) {
-	ctx := context.Background()
 	if UseContainers() {
-		c, err := testcontainers.Run(ctx, "mongo:7",
-			testcontainers.WithExposedPorts("27017/tcp"),
-			testcontainers.WithWaitStrategy(wait.ForListeningPort("27017/tcp")))
-		if err != nil {
-			return "", nil, fmt.Errorf("mongo container: %w", err)
-		}
-		endpoint, err := c.PortEndpoint(ctx, "27017/tcp", "mongodb")
-		stop := func() { _ = testcontainers.TerminateContainer(c) }
-		if err != nil {
-			stop()
-			return "", nil, err
-		}
-		return endpoint + "/", stop, nil
+		endpoint, stop, err := runContainer("mongo:7", "27017/tcp", "mongodb")
+		return endpoint + "/", stop, err
 	}
 	dir, err := os.MkdirTemp("", "testenv-ferretdb-")
 	if err != nil {

@@ -8,9 +8,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/wait"
-
 	"ticketing.dev/common/bus"
 )
 
@@ -27,21 +24,7 @@ func NATSURL(t testing.TB) string {
 
 func startSharedNATS() (string, func(), error) {
 	if UseContainers() {
-		ctx := context.Background()
-		c, err := testcontainers.Run(ctx, "nats-streaming:0.25.6",
-			testcontainers.WithCmd("-cid", ClusterID, "-m", "8222"),
-			testcontainers.WithExposedPorts("4222/tcp"),
-			testcontainers.WithWaitStrategy(wait.ForListeningPort("4222/tcp")))
-		if err != nil {
-			return "", nil, fmt.Errorf("nats-streaming container: %w", err)
-		}
-		stop := func() { _ = testcontainers.TerminateContainer(c) }
-		endpoint, err := c.PortEndpoint(ctx, "4222/tcp", "nats")
-		if err != nil {
-			stop()
-			return "", nil, err
-		}
-		return endpoint, stop, nil
+		return runContainer("nats-streaming:0.25.6", "4222/tcp", "nats", "-cid", ClusterID, "-m", "8222")
 	}
 	n, err := startNATS(false)
 	if err != nil {

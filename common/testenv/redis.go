@@ -1,14 +1,10 @@
 package testenv
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strconv"
 	"testing"
-
-	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/wait"
 )
 
 var sharedRedis shared[string]
@@ -19,20 +15,7 @@ func RedisURL(t testing.TB) string {
 	t.Helper()
 	return sharedRedis.get(t, func() (string, func(), error) {
 		if UseContainers() {
-			ctx := context.Background()
-			c, err := testcontainers.Run(ctx, "redis:7",
-				testcontainers.WithExposedPorts("6379/tcp"),
-				testcontainers.WithWaitStrategy(wait.ForListeningPort("6379/tcp")))
-			if err != nil {
-				return "", nil, fmt.Errorf("redis container: %w", err)
-			}
-			stop := func() { _ = testcontainers.TerminateContainer(c) }
-			endpoint, err := c.PortEndpoint(ctx, "6379/tcp", "redis")
-			if err != nil {
-				stop()
-				return "", nil, err
-			}
-			return endpoint, stop, nil
+			return runContainer("redis:7", "6379/tcp", "redis")
 		}
 		r, err := startRedis(false)
 		if err != nil {

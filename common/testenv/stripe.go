@@ -1,13 +1,9 @@
 package testenv
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"testing"
-
-	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/wait"
 )
 
 var sharedStripe shared[string]
@@ -27,20 +23,7 @@ func StripeMockURL(t testing.TB) string {
 func StartStripeMock() (string, error) {
 	return sharedStripe.start(func() (string, func(), error) {
 		if UseContainers() {
-			ctx := context.Background()
-			c, err := testcontainers.Run(ctx, "stripe/stripe-mock:v0.203.0",
-				testcontainers.WithExposedPorts("12111/tcp"),
-				testcontainers.WithWaitStrategy(wait.ForListeningPort("12111/tcp")))
-			if err != nil {
-				return "", nil, fmt.Errorf("stripe-mock container: %w", err)
-			}
-			stop := func() { _ = testcontainers.TerminateContainer(c) }
-			endpoint, err := c.PortEndpoint(ctx, "12111/tcp", "http")
-			if err != nil {
-				stop()
-				return "", nil, err
-			}
-			return endpoint, stop, nil
+			return runContainer("stripe/stripe-mock:v0.203.0", "12111/tcp", "http")
 		}
 		httpPort, err := FreePort()
 		if err != nil {

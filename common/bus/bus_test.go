@@ -30,9 +30,6 @@ const (
 	// ackWait is the shortest AckWait the broker accepts; it keeps redelivery tests short.
 	ackWait    = time.Second
 	pubAckWait = 2 * time.Second
-	// waitFor bounds every wait for something that should happen.
-	waitFor = 20 * time.Second
-	tick    = 20 * time.Millisecond
 )
 
 func config(t *testing.T, url string) bus.Config {
@@ -186,7 +183,7 @@ func readParked(url, queue string) ([]bus.Parked, error) {
 				return nil, fmt.Errorf("parked record %s: %w", data, err)
 			}
 			out = append(out, p)
-		case <-time.After(waitFor):
+		case <-time.After(testenv.Wait):
 			return nil, errors.New("the parked channel never reached its end marker")
 		}
 	}
@@ -200,7 +197,7 @@ func waitParked(t *testing.T, url, queue string) []bus.Parked {
 		r, err := readParked(url, queue)
 		records = r
 		return err == nil && len(r) > 0
-	}, waitFor, 100*time.Millisecond, "nothing was parked")
+	}, testenv.Wait, 100*time.Millisecond, "nothing was parked")
 	return records
 }
 
@@ -227,7 +224,7 @@ func TestDurableQueueGroupResumesWhereItLeftOff(t *testing.T) {
 	before := &recorder{}
 	tp.subscribe(t, first, queue, before.handle, 0)
 	e1 := tp.publish(t, publisher, "handled before the restart")
-	require.Eventually(t, before.has(e1.ID), waitFor, tick)
+	require.Eventually(t, before.has(e1.ID), testenv.Wait, testenv.Tick)
 	require.NoError(t, first.Close(testenv.Context(t)))
 
 	e2 := tp.publish(t, publisher, "published while no subscriber runs")
@@ -235,7 +232,7 @@ func TestDurableQueueGroupResumesWhereItLeftOff(t *testing.T) {
 	second := newClient(t, tp.url)
 	after := &recorder{}
 	tp.subscribe(t, second, queue, after.handle, 0)
-	require.Eventually(t, after.has(e2.ID), waitFor, tick)
+	require.Eventually(t, after.has(e2.ID), testenv.Wait, testenv.Tick)
 	// Had Close unsubscribed the group, it would have started over with e1.
 	assert.Equal(t, []string{e2.ID}, after.ids(), "the group resumes after what it acked")
 }
@@ -258,7 +255,7 @@ func TestSubscriptionWaitsForTheBroker(t *testing.T) {
 	require.NoError(t, c.WaitConnected(testenv.Context(t)))
 	require.NoError(t, c.Check(context.Background()))
 	e := tp.publish(t, c, "after the broker came up")
-	require.Eventually(t, rec.has(e.ID), waitFor, tick, "the subscription made before connecting is live")
+	require.Eventually(t, rec.has(e.ID), testenv.Wait, testenv.Tick, "the subscription made before connecting is live")
 }
 
 func TestFailedHandlingIsRedelivered(t *testing.T) {
@@ -281,7 +278,7 @@ func TestFailedHandlingIsRedelivered(t *testing.T) {
 			}}
 			tp.subscribe(t, newClient(t, url), "q", rec.handle, 0)
 			e := tp.publish(t, publisher, name)
-			require.Eventually(t, func() bool { return len(rec.deliveries(e.ID)) == 2 }, waitFor, tick)
+			require.Eventually(t, func() bool { return len(rec.deliveries(e.ID)) == 2 }, testenv.Wait, testenv.Tick)
 			assert.Equal(t, []int{1, 2}, rec.deliveries(e.ID))
 		})
 	}
@@ -378,7 +375,7 @@ func TestQueueGroupHandsEachEventToOneMember(t *testing.T) {
 		want = append(want, tp.publish(t, publisher, fmt.Sprint("event ", i)).ID)
 	}
 	all := func() []string { return append(a.ids(), b.ids()...) }
-	require.Eventually(t, func() bool { return len(all()) >= n }, waitFor, tick)
+	require.Eventually(t, func() bool { return len(all()) >= n }, testenv.Wait, testenv.Tick)
 	assert.Never(t, func() bool { return len(all()) > n }, 2*ackWait, 100*time.Millisecond, "no event is handled twice")
 	assert.ElementsMatch(t, want, all())
 	assert.NotEmpty(t, a.ids(), "both members share the work")
@@ -405,7 +402,7 @@ func TestClientRidesOutABrokerRestart(t *testing.T) {
 			rec := &recorder{}
 			tp.subscribe(t, c, "q", rec.handle, 0)
 			before := tp.publish(t, c, "before")
-			require.Eventually(t, rec.has(before.ID), waitFor, tick)
+			require.Eventually(t, rec.has(before.ID), testenv.Wait, testenv.Tick)
 
 			nats.Stop(t)
 			start := time.Now()
@@ -415,19 +412,19 @@ func TestClientRidesOutABrokerRestart(t *testing.T) {
 			if tc.longOutage {
 				require.Eventually(t, func() bool {
 					return errors.Is(c.Publish(ctx, tp.envelope(t, "during")), bus.ErrNotConnected)
-				}, waitFor, tick, "the client notices the lost connection")
+				}, testenv.Wait, testenv.Tick, "the client notices the lost connection")
 			}
 
 			nats.Start(t)
-			require.Eventually(t, c.Connected, waitFor, tick, "the client reconnects by itself")
+			require.Eventually(t, c.Connected, testenv.Wait, testenv.Tick, "the client reconnects by itself")
 			var after events.Envelope
 			require.Eventually(t, func() bool {
 				after = tp.envelope(t, "after")
 				return c.Publish(ctx, after) == nil
-			}, waitFor, tick, "Publish works again")
+			}, testenv.Wait, testenv.Tick, "Publish works again")
 			// "before" may come once more: an ack still on its way when the
 			// broker stopped is lost. Consumers are idempotent for that.
-			require.Eventually(t, rec.has(after.ID), waitFor, tick, "the subscription delivers again")
+			require.Eventually(t, rec.has(after.ID), testenv.Wait, testenv.Tick, "the subscription delivers again")
 		})
 	}
 }
@@ -451,7 +448,7 @@ func TestCloseWaitsForTheRunningHandler(t *testing.T) {
 
 	select {
 	case <-started:
-	case <-time.After(waitFor):
+	case <-time.After(testenv.Wait):
 		require.FailNow(t, "the handler never started")
 	}
 	require.NoError(t, c.Close(testenv.Context(t)))
@@ -478,7 +475,7 @@ func TestCloseCancelsHandlersPastItsDeadline(t *testing.T) {
 	tp.publish(t, newClient(t, tp.url), "stuck")
 	select {
 	case <-started:
-	case <-time.After(waitFor):
+	case <-time.After(testenv.Wait):
 		require.FailNow(t, "the handler never started")
 	}
 
@@ -489,7 +486,7 @@ func TestCloseCancelsHandlersPastItsDeadline(t *testing.T) {
 	select {
 	case err := <-closed:
 		assert.NoError(t, err)
-	case <-time.After(waitFor):
+	case <-time.After(testenv.Wait):
 		require.FailNow(t, "Close hung on a handler that waits for its context")
 	}
 }

@@ -98,7 +98,7 @@ func TestAnOutageLongerThanParkingAllowsIsWaitedOutAndNeverParked(t *testing.T) 
 			tp.subscribe(t, c, queue, handler, maxDeliveries)
 			e := tp.publish(t, publisher, name)
 
-			require.Eventually(t, applied.Load, outage+waitFor, tick, "the event is applied once the outage is over")
+			require.Eventually(t, applied.Load, outage+testenv.Wait, testenv.Tick, "the event is applied once the outage is over")
 			assert.Empty(t, parked(t, url, queue), "an outage never parks")
 			deliveries := rec.deliveries(e.ID)
 			assert.Greater(t, slices.Max(deliveries), maxDeliveries,
@@ -180,12 +180,12 @@ func TestAVersionGapFilledLaterIsAppliedWithoutWaitingForRedelivery(t *testing.T
 	publish(2)
 	select {
 	case <-waiting:
-	case <-time.After(waitFor):
+	case <-time.After(testenv.Wait):
 		require.FailNow(t, "v2 never arrived")
 	}
 	publish(1) // the gap is filled after v2 was refused
 
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return version == 2 }, waitFor, tick)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return version == 2 }, testenv.Wait, testenv.Tick)
 	assert.EqualValues(t, 1, deliveriesOfV2.Load(), "v2 was applied on its first delivery, held while it waited")
 	mu.Lock()
 	t.Logf("v2 applied %s after v1", appliedAt[2].Sub(appliedAt[1]))
@@ -247,17 +247,17 @@ func TestAGapThatWaitsTooLongIsAlertedAndListedUntilFilled(t *testing.T) {
 	tp.subscribe(t, c, queue, handler, 0)
 	e := tp.publish(t, newClient(t, tp.url), "v3")
 
-	require.Eventually(t, func() bool { return len(c.Stuck()) == 1 }, waitFor, tick, "the gap is listed once it is older than StuckAfter")
+	require.Eventually(t, func() bool { return len(c.Stuck()) == 1 }, testenv.Wait, testenv.Tick, "the gap is listed once it is older than StuckAfter")
 	stuck := c.Stuck()[0]
 	assert.Equal(t, e.ID, stuck.EventID)
 	assert.Equal(t, queue, stuck.Queue)
 	assert.True(t, stuck.Gap)
 	assert.Contains(t, stuck.Reason, "order v3 on v1")
-	require.Eventually(t, func() bool { return slices.Contains(errorLogs(), "event stuck: still not applied") }, waitFor, tick,
+	require.Eventually(t, func() bool { return slices.Contains(errorLogs(), "event stuck: still not applied") }, testenv.Wait, testenv.Tick,
 		"and logged at Error level")
 
 	filled.Store(true)
-	require.Eventually(t, func() bool { return len(c.Stuck()) == 0 }, waitFor, tick, "a filled gap is no longer listed")
+	require.Eventually(t, func() bool { return len(c.Stuck()) == 0 }, testenv.Wait, testenv.Tick, "a filled gap is no longer listed")
 	assert.Empty(t, parked(t, tp.url, queue))
 }
 
@@ -333,7 +333,7 @@ func TestABacklogAfterABrokerOutageDrainsWithoutRedelivery(t *testing.T) {
 	}
 	assert.Zero(t, redelivered, "no message was redelivered")
 	assert.Zero(t, consumer.Stats().RedeliveredWhileRunning, "no message was redelivered while its handler ran")
-	require.Eventually(t, func() bool { return consumer.Stats().Acked == backlog }, waitFor, tick, "every one is acked")
+	require.Eventually(t, func() bool { return consumer.Stats().Acked == backlog }, testenv.Wait, testenv.Tick, "every one is acked")
 }
 
 func TestRedrivePutsParkedEventsBackOnce(t *testing.T) {
@@ -356,14 +356,14 @@ func TestRedrivePutsParkedEventsBackOnce(t *testing.T) {
 	require.Eventually(t, func() bool {
 		r, err := readParked(tp.url, queue)
 		return err == nil && len(r) == 2
-	}, waitFor, 100*time.Millisecond, "both are parked")
+	}, testenv.Wait, 100*time.Millisecond, "both are parked")
 	// A message that was parked because it is no event at all.
 	require.NoError(t, rawConn(t, tp.url).Publish(string(tp.subject), []byte("not json {")))
 	require.Eventually(t, func() bool {
 		r, err := readParked(tp.url, queue)
 		return err == nil && len(r) == 3
-	}, waitFor, 100*time.Millisecond)
-	require.Eventually(t, func() bool { return len(other.ids()) == 2 }, waitFor, tick)
+	}, testenv.Wait, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return len(other.ids()) == 2 }, testenv.Wait, testenv.Tick)
 
 	fixed.Store(true)
 	operator := newClient(t, tp.url)
@@ -371,9 +371,9 @@ func TestRedrivePutsParkedEventsBackOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []bus.RedriveReport{{Queue: queue, Republished: 2, Skipped: 1}}, reports)
 	for _, e := range []events.Envelope{e1, e2} {
-		require.Eventually(t, func() bool { return len(rec.deliveries(e.ID)) == 2 }, waitFor, tick, "the consumer gets the event again")
+		require.Eventually(t, func() bool { return len(rec.deliveries(e.ID)) == 2 }, testenv.Wait, testenv.Tick, "the consumer gets the event again")
 	}
-	require.Eventually(t, func() bool { return len(other.ids()) == 4 }, waitFor, tick,
+	require.Eventually(t, func() bool { return len(other.ids()) == 4 }, testenv.Wait, testenv.Tick,
 		"every group on the subject gets it again, with its event id, and dedupes by it")
 	assert.ElementsMatch(t, []string{e1.ID, e2.ID, e1.ID, e2.ID}, other.ids())
 

@@ -73,7 +73,7 @@ func TestReplayReadsWhatTheChannelsHeldSinceATime(t *testing.T) {
 
 	// The queue group saw every message once: the replay took none of them.
 	last := a.publish(t, c, "last")
-	require.Eventually(t, group.has(last.ID), waitFor, tick)
+	require.Eventually(t, group.has(last.ID), testenv.Wait, testenv.Tick)
 	ids := group.ids()
 	seen := map[string]int{}
 	for _, id := range ids {

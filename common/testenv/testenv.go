@@ -279,3 +279,11 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// Wait bounds every wait of a test for something that should happen — long,
+// so a busy machine never fails a test that would pass; Tick is how often a
+// test looks meanwhile (require.Eventually(t, cond, testenv.Wait, testenv.Tick)).
+const (
+	Wait = 20 * time.Second
+	Tick = 20 * time.Millisecond
+)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"ticketing.dev/common/testenv"
 	"ticketing.dev/payments/internal/apptest"
 	"ticketing.dev/payments/internal/stripetest"
 )
@@ -40,7 +41,7 @@ func BenchmarkCancellationWhileStripeHangs(b *testing.B) {
 	}
 	took := make([]time.Duration, b.N)
 	for i, id := range ids {
-		require.Eventually(b, func() bool { return h.Charge(id).RefundDue }, wait, 5*time.Millisecond)
+		require.Eventually(b, func() bool { return h.Charge(id).RefundDue }, testenv.Wait, 5*time.Millisecond)
 		took[i] = time.Since(published[i])
 	}
 	b.StopTimer()

@@ -21,11 +21,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-const (
-	wait = 20 * time.Second
-	tick = 20 * time.Millisecond
-)
-
 func cancel(h *apptest.Harness, orderID string) {
 	h.Publish(events.OrderCancelled{ID: orderID, Version: 1, Ticket: events.TicketRef{ID: "t"}})
 }
@@ -39,7 +34,7 @@ func refunded(h *apptest.Harness, orderID string) func() bool {
 func cancelUntilRefunded(t *testing.T, h *apptest.Harness, orderID string) payment.Charge {
 	t.Helper()
 	cancel(h, orderID)
-	require.Eventually(t, refunded(h, orderID), wait, tick)
+	require.Eventually(t, refunded(h, orderID), testenv.Wait, testenv.Tick)
 	return h.Charge(orderID)
 }
 
@@ -81,9 +76,9 @@ func cancelledWhileCharging(t *testing.T, h *apptest.Harness) (id string, hold c
 	hold = make(chan struct{})
 	h.Stripe.Next(stripetest.Held(hold))
 	answer = h.PayAsync("buyer", id, "tok_visa")
-	require.Eventually(t, func() bool { return len(h.Stripe.Requests("/v1/charges")) == 1 }, wait, tick)
+	require.Eventually(t, func() bool { return len(h.Stripe.Requests("/v1/charges")) == 1 }, testenv.Wait, testenv.Tick)
 	cancel(h, id)
-	require.Eventually(t, cancelSeen(h, id), wait, tick)
+	require.Eventually(t, cancelSeen(h, id), testenv.Wait, testenv.Tick)
 	return id, hold, answer
 }
 
@@ -107,7 +102,7 @@ func TestALatePaymentRefundThroughStripeMock(t *testing.T) {
 	h := apptest.New(t, apptest.Options{StripeMock: true})
 	id := h.PaidOrder("buyer", 2000)
 	cancel(h, id)
-	require.Eventually(t, refunded(h, id), wait, tick)
+	require.Eventually(t, refunded(h, id), testenv.Wait, testenv.Tick)
 	assert.True(t, strings.HasPrefix(h.Charge(id).StripeRefundID, "re_"), h.Charge(id).StripeRefundID)
 }
 
@@ -119,7 +114,7 @@ func TestARefundThatFailedIsMadeByTheReconciler(t *testing.T) {
 	h.Stripe.NextRefund(stripetest.Unavailable())
 
 	cancel(h, id)
-	require.Eventually(t, refunded(h, id), wait, tick)
+	require.Eventually(t, refunded(h, id), testenv.Wait, testenv.Tick)
 	c := h.Charge(id)
 	assert.Equal(t, "re_fake_1", c.StripeRefundID)
 	assert.False(t, c.RefundDue)
@@ -168,7 +163,7 @@ func TestACancellationDuringAChargeEndsRefundedWhenThePayerLosesItsRecord(t *tes
 	close(hold)
 	res := <-answer
 	assert.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
-	require.Eventually(t, refunded(h, id), wait, tick)
+	require.Eventually(t, refunded(h, id), testenv.Wait, testenv.Tick)
 	assert.Equal(t, 1, h.Stripe.ChargesMade())
 	assert.Equal(t, 1, h.Stripe.RefundsMade())
 }
@@ -215,7 +210,7 @@ func TestACancellationDuringAChargeEndsRefundedWhenThePayerDiesRightAfterRecordi
 	id := h.Order("buyer", 2000, time.Hour)
 	claimed := h.Claim(id, "buyer", time.Now())
 	cancel(h, id)
-	require.Eventually(t, cancelSeen(h, id), wait, tick)
+	require.Eventually(t, cancelSeen(h, id), testenv.Wait, testenv.Tick)
 	_, err := h.App.Charges.Succeeded(ctx, claimed, "ch_fake_1", time.Now())
 	require.NoError(t, err)
 	h.StopBackground()
@@ -236,15 +231,15 @@ func TestACancellationAfterTheChargeIsRefundedInTheBackgroundWhileStripeHangs(t 
 	h.Stripe.NextRefund(stripetest.Held(hold))
 
 	cancel(h, first)
-	require.Eventually(t, func() bool { return h.Stripe.InFlight("/v1/refunds") == 1 }, wait, tick)
+	require.Eventually(t, func() bool { return h.Stripe.InFlight("/v1/refunds") == 1 }, testenv.Wait, testenv.Tick)
 	cancel(h, second)
-	require.Eventually(t, func() bool { return h.Charge(second).RefundDue && h.Stripe.InFlight("/v1/refunds") == 1 }, wait, tick,
+	require.Eventually(t, func() bool { return h.Charge(second).RefundDue && h.Stripe.InFlight("/v1/refunds") == 1 }, testenv.Wait, testenv.Tick,
 		"the second cancellation was handled while the first refund was still hanging")
 	assert.Zero(t, h.Stripe.RefundsMade())
 
 	close(hold)
-	require.Eventually(t, refunded(h, first), wait, tick)
-	require.Eventually(t, refunded(h, second), wait, tick)
+	require.Eventually(t, refunded(h, first), testenv.Wait, testenv.Tick)
+	require.Eventually(t, refunded(h, second), testenv.Wait, testenv.Tick)
 	assert.Equal(t, 2, h.Stripe.RefundsMade())
 }
 
@@ -262,7 +257,7 @@ func TestARefundIsMadeOnceWithRedeliveriesAndTwoReconcilers(t *testing.T) {
 	for range 3 {
 		cancel(h, id)
 	}
-	require.Eventually(t, func() bool { return h.Stripe.InFlight("/v1/refunds") == 1 }, wait, tick)
+	require.Eventually(t, func() bool { return h.Stripe.InFlight("/v1/refunds") == 1 }, testenv.Wait, testenv.Tick)
 	reconcileBoth := func() {
 		var wg sync.WaitGroup
 		for _, p := range []*payment.Payer{h.App.Payer, other.App.Payer} {
@@ -272,7 +267,7 @@ func TestARefundIsMadeOnceWithRedeliveriesAndTwoReconcilers(t *testing.T) {
 	}
 	reconcileBoth()
 	close(hold)
-	require.Eventually(t, refunded(h, id), wait, tick)
+	require.Eventually(t, refunded(h, id), testenv.Wait, testenv.Tick)
 	recorded := h.Charge(id)
 	for range 3 {
 		cancel(other, id)
@@ -301,7 +296,7 @@ func TestAnOpenChargeOfACancelledOrderIsFoundAndRefunded(t *testing.T) {
 	h.PayAndLoseTheAnswer("buyer", id, "tok_visa")
 
 	cancel(h, id)
-	require.Eventually(t, refunded(h, id), wait, tick)
+	require.Eventually(t, refunded(h, id), testenv.Wait, testenv.Tick)
 	c := h.Charge(id)
 	assert.Equal(t, "ch_fake_1", c.StripeID)
 	assert.Equal(t, 1, h.Stripe.ChargesMade(), "the replay found the charge; it did not make another")
@@ -334,7 +329,7 @@ func TestTheReconcilerFinishesAnAttemptWhoseRequestDied(t *testing.T) {
 	sent := h.Stripe.Requests("/v1/charges")
 	require.Len(t, sent, 1)
 	assert.Equal(t, claimed.IdempotencyKey(), sent[0].IdempotencyKey)
-	require.Eventually(t, func() bool { return len(apptest.ForOrder(t, h.Paid, id)) == 1 }, wait, tick)
+	require.Eventually(t, func() bool { return len(apptest.ForOrder(t, h.Paid, id)) == 1 }, testenv.Wait, testenv.Tick)
 }
 
 // An attempt still open after Stripe's idempotency window is never replayed:
@@ -370,7 +365,7 @@ func TestTheReconcilerRunsUntilStopped(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.App.Payer.RunReconciler(50 * time.Millisecond)(ctx) }()
-	require.Eventually(t, func() bool { return h.Charge(id).Status == payment.StatusCompleted }, wait, tick)
+	require.Eventually(t, func() bool { return h.Charge(id).Status == payment.StatusCompleted }, testenv.Wait, testenv.Tick)
 	stop()
 	require.NoError(t, <-done)
 }

@@ -16,11 +16,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-const (
-	wait = 20 * time.Second
-	tick = 20 * time.Millisecond
-)
-
 func replicaIs(h *apptest.Harness, id string, version int64, status events.OrderStatus) func() bool {
 	return func() bool {
 		o, err := h.Replica(id)
@@ -36,7 +31,7 @@ func TestTheReplicaLearnsOrdersFromEvents(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, res.Status, "an order payments has not heard of yet is not found")
 
 	h.Publish(created)
-	require.Eventually(t, replicaIs(h, created.ID, 0, events.StatusCreated), wait, tick)
+	require.Eventually(t, replicaIs(h, created.ID, 0, events.StatusCreated), testenv.Wait, testenv.Tick)
 	o, err := h.Replica(created.ID)
 	require.NoError(t, err)
 	assert.Equal(t, payment.Order{ID: created.ID, Version: 0, Status: events.StatusCreated, UserID: "buyer", Price: 2050,
@@ -56,14 +51,14 @@ func TestVersionsApplyInOrderWhateverOrderTheyArriveIn(t *testing.T) {
 	_, err := h.Replica(created.ID)
 	require.ErrorIs(t, err, payment.ErrOrderNotFound)
 	h.Publish(created)
-	require.Eventually(t, replicaIs(h, created.ID, 1, events.StatusComplete), wait, tick)
+	require.Eventually(t, replicaIs(h, created.ID, 1, events.StatusComplete), testenv.Wait, testenv.Tick)
 
 	// Repeats and stale versions change nothing.
 	h.Publish(created)
 	h.Publish(events.OrderCancelled{ID: created.ID, Version: 1, Ticket: events.TicketRef{ID: created.Ticket.ID}})
 	sentinel := apptest.OrderCreated("buyer", 2000, time.Hour)
 	h.Publish(sentinel)
-	require.Eventually(t, replicaIs(h, sentinel.ID, 0, events.StatusCreated), wait, tick)
+	require.Eventually(t, replicaIs(h, sentinel.ID, 0, events.StatusCreated), testenv.Wait, testenv.Tick)
 	o, err := h.Replica(created.ID)
 	require.NoError(t, err)
 	assert.Equal(t, events.StatusComplete, o.Status, "a stale or repeated event is acked and ignored")
@@ -75,7 +70,7 @@ func TestACancelledOrderCannotBePaid(t *testing.T) {
 	created := apptest.OrderCreated("buyer", 2000, time.Hour)
 	h.Publish(created)
 	h.Publish(events.OrderCancelled{ID: created.ID, Version: 1, Ticket: events.TicketRef{ID: created.Ticket.ID}})
-	require.Eventually(t, replicaIs(h, created.ID, 1, events.StatusCancelled), wait, tick)
+	require.Eventually(t, replicaIs(h, created.ID, 1, events.StatusCancelled), testenv.Wait, testenv.Tick)
 
 	res := h.Pay("buyer", created.ID, "tok_visa")
 	assert.Equal(t, http.StatusConflict, res.Status, res.Raw)
@@ -92,16 +87,16 @@ func TestAStaleCancellationOfAPaidOrderRefundsNothing(t *testing.T) {
 	h := apptest.New(t, apptest.Options{})
 	created := apptest.OrderCreated("buyer", 2000, time.Hour)
 	h.Publish(created)
-	require.Eventually(t, replicaIs(h, created.ID, 0, events.StatusCreated), wait, tick)
+	require.Eventually(t, replicaIs(h, created.ID, 0, events.StatusCreated), testenv.Wait, testenv.Tick)
 	require.Equal(t, http.StatusCreated, h.Pay("buyer", created.ID, "tok_visa").Status)
 	h.Publish(events.OrderCompleted{ID: created.ID, Version: 1, Ticket: events.TicketRef{ID: created.Ticket.ID}})
-	require.Eventually(t, replicaIs(h, created.ID, 1, events.StatusComplete), wait, tick)
+	require.Eventually(t, replicaIs(h, created.ID, 1, events.StatusComplete), testenv.Wait, testenv.Tick)
 
 	h.Publish(events.OrderCancelled{ID: created.ID, Version: 1, Ticket: events.TicketRef{ID: created.Ticket.ID}})
 	sentinel := apptest.OrderCreated("buyer", 2000, time.Hour)
 	h.Publish(sentinel)
 	h.Publish(events.OrderCancelled{ID: sentinel.ID, Version: 1, Ticket: events.TicketRef{ID: sentinel.Ticket.ID}})
-	require.Eventually(t, func() bool { return h.HasAnyCharge(sentinel.ID) && h.Charge(sentinel.ID).CancelSeen }, wait, tick)
+	require.Eventually(t, func() bool { return h.HasAnyCharge(sentinel.ID) && h.Charge(sentinel.ID).CancelSeen }, testenv.Wait, testenv.Tick)
 
 	c := h.Charge(created.ID)
 	assert.False(t, c.CancelSeen)

@@ -21,11 +21,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-const (
-	waitFor = 20 * time.Second
-	tick    = 20 * time.Millisecond
-)
-
 // consumer is a queue group whose handler fails until fixed, with
 // MaxDeliveries 1 so its first failure parks the event.
 type consumer struct {
@@ -79,7 +74,7 @@ func parkOne(t *testing.T, url string) (*consumer, events.Envelope) {
 	subject := events.Subject(testenv.RandomName("subject"))
 	k := subscribe(t, c, subject)
 	e := publish(t, c, subject)
-	require.Eventually(t, func() bool { return k.count(e.ID) == 1 }, waitFor, tick)
+	require.Eventually(t, func() bool { return k.count(e.ID) == 1 }, testenv.Wait, testenv.Tick)
 	return k, e
 }
 
@@ -103,9 +98,9 @@ func TestRedriveOneQueue(t *testing.T) {
 		var err error
 		out, err = redrive(t, env, "-queue", k.queue)
 		return assert.NoError(t, err) && out != fmt.Sprintf("parked.%s: republished 0, skipped 0\n", k.queue)
-	}, waitFor, 100*time.Millisecond)
+	}, testenv.Wait, 100*time.Millisecond)
 	assert.Equal(t, fmt.Sprintf("parked.%s: republished 1, skipped 0\n", k.queue), out)
-	require.Eventually(t, func() bool { return k.count(e.ID) == 2 }, waitFor, tick, "the consumer gets the event again")
+	require.Eventually(t, func() bool { return k.count(e.ID) == 2 }, testenv.Wait, testenv.Tick, "the consumer gets the event again")
 
 	out, err := redrive(t, env, "-queue", k.queue)
 	require.NoError(t, err)
@@ -124,7 +119,7 @@ func TestRedriveEveryParkedChannel(t *testing.T) {
 		var err error
 		out, err = redrive(t, map[string]string{"NATS_URL": nats.URL, "NATS_MONITOR_URL": monitor})
 		return assert.NoError(t, err) && a.count(ea.ID) == 2 && b.count(eb.ID) == 2
-	}, waitFor, 500*time.Millisecond, "both parked events come back")
+	}, testenv.Wait, 500*time.Millisecond, "both parked events come back")
 	lines := bytes.Split(bytes.TrimSpace([]byte(out)), []byte("\n"))
 	assert.Len(t, lines, 2, "one line per parked channel: %s", out)
 	assert.True(t, slices.ContainsFunc(lines, func(l []byte) bool { return bytes.HasPrefix(l, []byte("parked."+a.queue+":")) }), out)

@@ -1,7 +1,9 @@
 package paging_test
 
 import (
+	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,4 +107,16 @@ func TestPagesVisitEveryItemOnceNewestFirst(t *testing.T) {
 	// Newer first; within one millisecond the larger _id first (ids made in
 	// one process increase).
 	assert.Equal(t, want, got)
+}
+
+func TestAnAnswerNamesItsListAndTheNextPage(t *testing.T) {
+	double := func(n int) int { return 2 * n }
+	raw, err := json.Marshal(paging.NewAnswer("tickets", []int{1, 2}, "abc", double))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"tickets":[2,4],"next":"abc"}`, string(raw))
+	assert.True(t, strings.HasPrefix(string(raw), `{"tickets":`), "the list comes first, as clients read it")
+
+	raw, err = json.Marshal(paging.NewAnswer("orders", []int(nil), "", double))
+	require.NoError(t, err)
+	assert.Equal(t, `{"orders":[],"next":null}`, string(raw), "an empty list is [] and the last page's next is null")
 }

@@ -86,13 +86,6 @@ func toResponse(o order.Order) orderResponse {
 	}
 }
 
-// listResponse is one page; Next is the `after` of the following page, null
-// on the last.
-type listResponse struct {
-	Orders []orderResponse `json:"orders"`
-	Next   *string         `json:"next"`
-}
-
 func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	user, _ := session.UserFrom(r.Context())
 	var req createRequest
@@ -123,14 +116,7 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return toHTTP(err)
 	}
-	out := listResponse{Orders: make([]orderResponse, len(list))}
-	for i, o := range list {
-		out.Orders[i] = toResponse(o)
-	}
-	if next != "" {
-		out.Next = &next
-	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, paging.NewAnswer("orders", list, next, toResponse))
 	return nil
 }
 

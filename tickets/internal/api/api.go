@@ -117,13 +117,6 @@ func toResponse(t ticket.Ticket) ticketResponse {
 	}
 }
 
-// listResponse is one page; Next is the `after` of the following page, null
-// on the last.
-type listResponse struct {
-	Tickets []ticketResponse `json:"tickets"`
-	Next    *string          `json:"next"`
-}
-
 func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	user, _ := session.UserFrom(r.Context())
 	title, price, err := decodeTicketInput(r)
@@ -190,14 +183,7 @@ func writeList(w http.ResponseWriter, list []ticket.Ticket, next string, err err
 	if err != nil {
 		return toHTTP(err)
 	}
-	out := listResponse{Tickets: make([]ticketResponse, len(list))}
-	for i, t := range list {
-		out.Tickets[i] = toResponse(t)
-	}
-	if next != "" {
-		out.Next = &next
-	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, paging.NewAnswer("tickets", list, next, toResponse))
 	return nil
 }
 

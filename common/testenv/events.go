@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -36,7 +37,14 @@ func Deliver(t testing.TB, subs []bus.Subscription, m bus.Message) error {
 // order they arrive.
 type Recorder struct {
 	mu  sync.Mutex
-	got []events.Envelope
+	got []Arrival
+}
+
+// Arrival is one recorded event and when it arrived: what a test measures
+// lateness against (the envelope's time is when it was written).
+type Arrival struct {
+	events.Envelope
+	At time.Time
 }
 
 // Record subscribes client to subjects, in a queue group of the test's own,
@@ -54,15 +62,24 @@ func Record(t testing.TB, client *bus.Client, subjects ...events.Subject) *Recor
 func (r *Recorder) record(_ context.Context, m bus.Message) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.got = append(r.got, m.Envelope)
+	r.got = append(r.got, Arrival{Envelope: m.Envelope, At: time.Now()})
 	return nil
+}
+
+// Arrivals returns what arrived so far, and when.
+func (r *Recorder) Arrivals() []Arrival {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Arrival(nil), r.got...)
 }
 
 // Envelopes returns what arrived so far.
 func (r *Recorder) Envelopes() []events.Envelope {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]events.Envelope(nil), r.got...)
+	var out []events.Envelope
+	for _, a := range r.Arrivals() {
+		out = append(out, a.Envelope)
+	}
+	return out
 }
 
 // Payloads returns the payloads of type T that r recorded, in arrival order,

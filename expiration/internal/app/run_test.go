@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,17 +34,15 @@ type system struct {
 	bus     *bus.Client
 	rdb     *redis.Client
 	holds   *store.Holds
-	expired *expiries
+	expired *testenv.Recorder
 	port    int
 }
 
 func newSystem(t testing.TB, persistentRedis bool) *system {
 	t.Helper()
-	s := &system{t: t, nats: testenv.NewNATS(t), redis: testenv.NewRedis(t, persistentRedis), expired: &expiries{at: map[string][]time.Time{}}}
+	s := &system{t: t, nats: testenv.NewNATS(t), redis: testenv.NewRedis(t, persistentRedis)}
 	s.bus = testenv.NewBus(t, s.nats.URL)
-	require.NoError(t, s.bus.Subscribe(bus.Subscription{
-		Subject: events.SubjectExpirationComplete, Queue: testenv.RandomName("watch"), Handler: s.expired.record,
-	}))
+	s.expired = testenv.Record(t, s.bus, events.SubjectExpirationComplete)
 	opts, err := redis.ParseURL(s.redis.URL)
 	require.NoError(t, err)
 	rdb := redis.NewClient(opts)
@@ -132,40 +129,24 @@ func (s *system) waitJob(orderID, state string) {
 // after expiresAt it arrived.
 func (s *system) waitExpired(orderID string, expiresAt time.Time) time.Duration {
 	s.t.Helper()
-	require.Eventually(s.t, func() bool { return s.expired.count(orderID) > 0 }, 60*time.Second, 10*time.Millisecond,
+	require.Eventually(s.t, func() bool { return len(s.lapses(orderID)) > 0 }, 60*time.Second, 10*time.Millisecond,
 		"order %s never expired", orderID)
-	arrived := s.expired.first(orderID)
+	arrived := s.lapses(orderID)[0]
 	require.False(s.t, arrived.Before(expiresAt), "order %s expired %s before its window closed", orderID, expiresAt.Sub(arrived))
 	return arrived.Sub(expiresAt)
 }
 
-// expiries records when each order's expiration:complete arrived.
-type expiries struct {
-	mu sync.Mutex
-	at map[string][]time.Time
-}
-
-func (e *expiries) record(_ context.Context, m bus.Message) error {
-	p, err := events.Decode[events.ExpirationComplete](m.Envelope)
-	if err != nil {
-		return err
+// lapses returns when each expiration:complete of orderID arrived.
+func (s *system) lapses(orderID string) []time.Time {
+	var at []time.Time
+	for _, a := range s.expired.Arrivals() {
+		p, err := events.Decode[events.ExpirationComplete](a.Envelope)
+		require.NoError(s.t, err)
+		if p.OrderID == orderID {
+			at = append(at, a.At)
+		}
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.at[p.OrderID] = append(e.at[p.OrderID], time.Now())
-	return nil
-}
-
-func (e *expiries) count(orderID string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.at[orderID])
-}
-
-func (e *expiries) first(orderID string) time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.at[orderID][0]
+	return at
 }
 
 // generousLateness bounds how late a hold may lapse with a 1 s check interval
@@ -210,14 +191,14 @@ func TestARedeliveredOrderCreatedSchedulesOneJob(t *testing.T) {
 	s.orderCreated(sentinel, at.Add(1500*time.Millisecond))
 	s.waitExpired(id, at)
 	s.waitExpired(sentinel, at.Add(1500*time.Millisecond))
-	assert.Equal(t, 1, s.expired.count(id), "one expiry for one order")
+	assert.Equal(t, 1, len(s.lapses(id)), "one expiry for one order")
 
 	s.orderCreated(id, time.Now())
 	s.waitJob(id, "completed")
 	sentinel2 := testenv.RandomName("sentinel")
 	s.orderCreated(sentinel2, time.Now().Add(time.Second))
 	s.waitExpired(sentinel2, time.Now())
-	assert.Equal(t, 1, s.expired.count(id), "order:created redelivered after the hold lapsed schedules nothing")
+	assert.Equal(t, 1, len(s.lapses(id)), "order:created redelivered after the hold lapsed schedules nothing")
 }
 
 func TestCancelledAndCompletedOrdersDoNotLapse(t *testing.T) {
@@ -239,8 +220,8 @@ func TestCancelledAndCompletedOrdersDoNotLapse(t *testing.T) {
 	// The open order's job is due a second after the others would have been:
 	// once it has fired, theirs would have too.
 	s.waitExpired(open, at.Add(time.Second))
-	assert.Zero(t, s.expired.count(cancelled), "a cancelled order's hold is removed")
-	assert.Zero(t, s.expired.count(completed), "a paid order's hold is removed")
+	assert.Zero(t, len(s.lapses(cancelled)), "a cancelled order's hold is removed")
+	assert.Zero(t, len(s.lapses(completed)), "a paid order's hold is removed")
 
 	// A cancellation that arrives for an order expiration never saw is acked.
 	s.publish(events.OrderCancelled{ID: testenv.RandomName("unknown"), Version: 1})

@@ -95,11 +95,18 @@ func TestAProcessIsReadWithItsChildren(t *testing.T) {
 	assert.Equal(t, cmd.Process.Pid, kids[0])
 	defer func() { _ = syscall.Kill(kids[1], syscall.SIGKILL) }()
 
-	parent, err := readOwnMemory(kids[0])
-	require.NoError(t, err)
-	child, err := readOwnMemory(kids[1])
-	require.NoError(t, err)
-	both, err := readMemory(kids[0])
-	require.NoError(t, err)
-	assert.Equal(t, parent.RSS+child.RSS, both.RSS)
+	// The three reads are moments apart, and a process that has just started
+	// may still be touching pages between them: look again until they agree.
+	var sum, both int64
+	require.Eventually(t, func() bool {
+		parent, err := readOwnMemory(kids[0])
+		require.NoError(t, err)
+		child, err := readOwnMemory(kids[1])
+		require.NoError(t, err)
+		family, err := readMemory(kids[0])
+		require.NoError(t, err)
+		sum, both = parent.RSS+child.RSS, family.RSS
+		return sum == both
+	}, 5*time.Second, 20*time.Millisecond, "a process's memory is its own plus its children's")
+	assert.Equal(t, sum, both)
 }

@@ -42,58 +42,47 @@ func (e *Env) String(name, def string) string {
 
 // Duration parses name as a Go duration ("15m"), or returns def when unset.
 func (e *Env) Duration(name string, def time.Duration) time.Duration {
-	v := strings.TrimSpace(e.getenv(name))
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		e.problems = append(e.problems, fmt.Sprintf("%s=%q is not a positive duration such as 15m", name, v))
-		return def
-	}
-	return d
+	return parse(e, name, def, "a positive duration such as 15m", func(v string) (time.Duration, error) {
+		d, err := time.ParseDuration(v)
+		if err == nil && d <= 0 {
+			err = errors.New("not positive")
+		}
+		return d, err
+	})
 }
 
 // Bool parses name as a boolean, or returns def when unset.
 func (e *Env) Bool(name string, def bool) bool {
-	v := strings.TrimSpace(e.getenv(name))
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		e.problems = append(e.problems, fmt.Sprintf("%s=%q is not true or false", name, v))
-		return def
-	}
-	return b
+	return parse(e, name, def, "true or false", strconv.ParseBool)
 }
 
 // Int parses name as an integer, or returns def when unset.
 func (e *Env) Int(name string, def int) int {
-	v := strings.TrimSpace(e.getenv(name))
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		e.problems = append(e.problems, fmt.Sprintf("%s=%q is not a whole number", name, v))
-		return def
-	}
-	return n
+	return parse(e, name, def, "a whole number", strconv.Atoi)
 }
 
 // Level parses name as a log level (debug, info, warn, error), or returns def when unset.
 func (e *Env) Level(name string, def slog.Level) slog.Level {
+	return parse(e, name, def, "debug, info, warn or error", func(v string) (slog.Level, error) {
+		var l slog.Level
+		err := l.UnmarshalText([]byte(v))
+		return l, err
+	})
+}
+
+// parse reads name with read, or returns def when unset; a value read
+// refuses is recorded as a problem saying what it should be (want).
+func parse[T any](e *Env, name string, def T, want string, read func(string) (T, error)) T {
 	v := strings.TrimSpace(e.getenv(name))
 	if v == "" {
 		return def
 	}
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(v)); err != nil {
-		e.problems = append(e.problems, fmt.Sprintf("%s=%q is not debug, info, warn or error", name, v))
+	x, err := read(v)
+	if err != nil {
+		e.problems = append(e.problems, fmt.Sprintf("%s=%q is not %s", name, v, want))
 		return def
 	}
-	return l
+	return x
 }
 
 // Err reports every missing or malformed variable seen so far.

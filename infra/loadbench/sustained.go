@@ -10,8 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	stan "github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson"
+
+	"ticketing.dev/infra/runner/launch"
 )
 
 // Targets (issue 11): under sustained writes every event leaves its outbox
@@ -87,7 +90,14 @@ func (a *arrivals) of(ids []string) (delays []time.Duration, last time.Time, mis
 // first) and measures, per event, how long after its write the broker
 // delivered it, and how long after the load the last one came.
 func (b *bench) sustained(ctx context.Context) error {
-	conn, err := stan.Connect("ticketing", "loadbench-"+b.runID, stan.NatsURL(b.sys.natsURL))
+	// The broker admits the runner's users only; the benchmark watches as
+	// its observer.
+	creds, err := launch.ReadCredentials(b.sys.dataDir)
+	if err != nil {
+		return err
+	}
+	conn, err := stan.Connect("ticketing", "loadbench-"+b.runID, stan.NatsURL(b.sys.natsURL),
+		stan.NatsOptions(nats.UserInfo(creds.Observer())))
 	if err != nil {
 		return fmt.Errorf("connecting to NATS Streaming at %s: %w", b.sys.natsURL, err)
 	}

@@ -7,6 +7,8 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,4 +141,30 @@ func TestServerConfigNamesItsMistakes(t *testing.T) {
 	assert.Contains(t, conf, `password: $PAYMENTS_PW`, "a $ password stays a variable the server reads from its environment")
 	assert.Contains(t, conf, `"_STAN.pub.ticketing.payment:created"`)
 	assert.NotContains(t, conf, `"_STAN.pub.ticketing.>"`, "no service may publish everywhere")
+}
+
+// kubernetesConfig is the broker configuration Kubernetes mounts
+// (infra/k8s/base/nats/nats.conf): bus.ServerConfig with every password a
+// variable the NATS server reads from its environment, which the StatefulSet
+// fills from the nats-users Secret. The deployment has no observer.
+const kubernetesConfig = "../../infra/k8s/base/nats/nats.conf"
+
+// The committed file is what ServerConfig renders, so the permissions
+// Kubernetes enforces are the ones tested above. UPDATE_K8S=1 rewrites it.
+func TestTheKubernetesBrokerConfigIsTheTestedOne(t *testing.T) {
+	var creds []bus.Credential
+	for _, user := range bus.Users() {
+		if user == bus.ObserverUser {
+			continue
+		}
+		creds = append(creds, bus.Credential{User: user, Password: "$" + strings.ToUpper(user) + "_PASSWORD"})
+	}
+	want, err := bus.ServerConfig("ticketing", creds)
+	require.NoError(t, err)
+	if os.Getenv("UPDATE_K8S") == "1" {
+		require.NoError(t, os.WriteFile(kubernetesConfig, []byte(want), 0o644))
+	}
+	got, err := os.ReadFile(kubernetesConfig)
+	require.NoError(t, err)
+	assert.Equal(t, want, string(got), "regenerate with: UPDATE_K8S=1 go test ./common/bus -run KubernetesBrokerConfig")
 }

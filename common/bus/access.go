@@ -16,7 +16,7 @@ import (
 // fixed subjects that carry the cluster id (server.go of nats-streaming-server):
 // it publishes its connect request on _STAN.discover.<cluster>, pings on
 // _STAN.discover.<cluster>.pings, subscription requests on
-// _STAN.sub.<cluster> (and .subclose, .unsub, .close), every message on
+// _STAN.sub.<cluster> (and .subclose, .close), every message on
 // _STAN.pub.<cluster>.<channel>, and its acks and heartbeat answers on
 // _INBOX.* subjects the server names; the server answers on the client's
 // _INBOX.* and _STAN.acks.* subjects. A user allowed only its own channels
@@ -107,7 +107,8 @@ func UserPermissions(cluster, user string) (p Permissions, ok bool) {
 		"_STAN.discover." + cluster + ".pings",
 		"_STAN.sub." + cluster,
 		"_STAN.subclose." + cluster,
-		"_STAN.unsub." + cluster,
+		// Not _STAN.unsub: unsubscribing a durable queue group deletes its
+		// position, and no client of ours ever does (the package doc).
 		"_STAN.close." + cluster,
 		"_INBOX.>",
 	}

@@ -99,6 +99,22 @@ func TestAServiceConsumesAndParksWithItsOwnCredentials(t *testing.T) {
 	require.Eventually(t, func() bool { return orders.Stats().Parked == 1 }, testenv.Wait, testenv.Tick, "orders parks on parked.orders-service")
 }
 
+// A durable queue group's position survives its members: the broker does not
+// let a service unsubscribe it (which would delete it), only close its
+// subscription, and the group resumes where it was.
+func TestAServiceCannotDeleteItsDurableQueueGroup(t *testing.T) {
+	n := testenv.NewSecuredNATS(t)
+	c := n.Credential(t, "orders")
+	conn, err := stan.Connect(testenv.ClusterID, testenv.RandomName("orders"), stan.NatsURL(n.URL),
+		stan.NatsOptions(nats.UserInfo(c.User, c.Password)), stan.ConnectWait(time.Second))
+	require.NoError(t, err)
+	defer conn.Close()
+	sub, err := conn.QueueSubscribe(string(events.SubjectTicketCreated), "orders-service", func(*stan.Msg) {}, stan.DurableName("orders-service"))
+	require.NoError(t, err)
+	assert.ErrorIs(t, sub.Unsubscribe(), stan.ErrUnsubReqTimeout, "the broker refuses the unsubscribe request")
+	require.NoError(t, sub.Close(), "closing, which keeps the group, is allowed")
+}
+
 func TestAClientWithoutValidCredentialsCannotConnect(t *testing.T) {
 	n := testenv.NewSecuredNATS(t)
 	for name, opt := range map[string]nats.Option{

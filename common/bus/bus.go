@@ -105,7 +105,11 @@ type Config struct {
 	ClusterID string
 	// ClientID must be unique per process (the pod name in Kubernetes).
 	ClientID string
-	Logger   *slog.Logger
+	// User and Password are this service's broker credentials (access.go);
+	// empty, the client connects without any, which an authenticated broker
+	// refuses.
+	User, Password string
+	Logger         *slog.Logger
 	// PingInterval (seconds) and PingMaxOut decide how fast a lost broker is noticed.
 	PingInterval int
 	PingMaxOut   int
@@ -119,6 +123,14 @@ type Config struct {
 	// StuckAfter is how long a message may keep failing before it is logged
 	// at Error level and listed by Stuck.
 	StuckAfter time.Duration
+}
+
+// credentials is the NATS option that presents User and Password.
+func (c *Config) credentials() nats.Option {
+	if c.User == "" {
+		return func(*nats.Options) error { return nil }
+	}
+	return nats.UserInfo(c.User, c.Password)
 }
 
 func (c *Config) setDefaults() {
@@ -356,6 +368,7 @@ func (c *Client) connect() (stan.Conn, error) {
 		stan.NatsURL(c.cfg.URL),
 		stan.NatsOptions(
 			nats.Name(c.cfg.ClientID),
+			c.cfg.credentials(),
 			nats.MaxReconnects(-1),
 			nats.ReconnectWait(c.cfg.ReconnectWait),
 		),

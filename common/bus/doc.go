@@ -73,6 +73,14 @@
 //     idempotent; a cancellation that overtakes its order:created leaves a job
 //     that fires and that orders ignores for a cancelled order.
 //
+// # Access
+//
+// Each service connects as a broker user of its own (Config.User and
+// Password, from NATS_USER and NATS_PASSWORD), which may publish only the
+// channels it owns and its parked channel: access.go holds the table and
+// renders the broker's configuration (ServerConfig) for the local runner, the
+// tests and Kubernetes alike.
+//
 // # Shutdown
 //
 // On Close the client stops taking messages, waits for running handlers

@@ -52,7 +52,7 @@ func (c *Client) Replay(ctx context.Context, since time.Time, handle Handler, su
 	defer cancel(nil)
 	conn, err := stan.Connect(c.cfg.ClusterID, c.cfg.ClientID+"-replay-"+uuid.NewString()[:8],
 		stan.NatsURL(c.cfg.URL),
-		stan.NatsOptions(nats.Name(c.cfg.ClientID+"-replay")),
+		stan.NatsOptions(nats.Name(c.cfg.ClientID+"-replay"), c.cfg.credentials()),
 		stan.ConnectWait(5*time.Second),
 		stan.Pings(c.cfg.PingInterval, c.cfg.PingMaxOut),
 		stan.SetConnectionLostHandler(func(_ stan.Conn, err error) {

@@ -109,7 +109,12 @@ type Common struct {
 	NATSURL       string
 	NATSClusterID string
 	NATSClientID  string
-	CookieSecure  bool
+	// NATSUser and NATSPassword are the service's own broker credentials
+	// (NATS_USER, NATS_PASSWORD): the broker lets each user publish only the
+	// channels its service owns (common/bus, access.go).
+	NATSUser     string
+	NATSPassword string
+	CookieSecure bool
 	// LogLevel is the lowest level logged: debug shows every request.
 	LogLevel slog.Level
 }
@@ -143,6 +148,13 @@ func (e *Env) LoadCommon(s Service) Common {
 	if s.NATS {
 		c.NATSURL = e.Required("NATS_URL")
 		c.NATSClientID = e.Required("NATS_CLIENT_ID")
+		// Optional, for a broker without users (a test's); an authenticated
+		// broker refuses a service without them, and readiness says so.
+		c.NATSUser = e.String("NATS_USER", "")
+		c.NATSPassword = e.String("NATS_PASSWORD", "")
+		if (c.NATSUser == "") != (c.NATSPassword == "") {
+			e.problems = append(e.problems, "NATS_USER and NATS_PASSWORD go together: set both or neither")
+		}
 	}
 	return c
 }

@@ -121,3 +121,28 @@ func TestLogLevel(t *testing.T) {
 	require.Error(t, e.Err())
 	assert.Contains(t, e.Err().Error(), `LOG_LEVEL="chatty" is not debug, info, warn or error`)
 }
+
+func TestBrokerCredentialsAreReadAndGoTogether(t *testing.T) {
+	base := map[string]string{"NATS_URL": "nats://nats:4222", "NATS_CLIENT_ID": "tickets-0"}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	e := env(with(map[string]string{"NATS_USER": "tickets", "NATS_PASSWORD": "s3cret"}))
+	c := e.LoadCommon(config.Service{Name: "tickets", NATS: true})
+	require.NoError(t, e.Err())
+	assert.Equal(t, "tickets", c.NATSUser)
+	assert.Equal(t, "s3cret", c.NATSPassword)
+
+	for _, half := range []map[string]string{{"NATS_USER": "tickets"}, {"NATS_PASSWORD": "s3cret"}} {
+		e := env(with(half))
+		e.LoadCommon(config.Service{Name: "tickets", NATS: true})
+		require.ErrorContains(t, e.Err(), "NATS_USER and NATS_PASSWORD go together")
+	}
+}

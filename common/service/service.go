@@ -95,6 +95,8 @@ func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *
 			URL:       cfg.NATSURL,
 			ClusterID: cfg.NATSClusterID,
 			ClientID:  cfg.NATSClientID,
+			User:      cfg.NATSUser,
+			Password:  cfg.NATSPassword,
 			Logger:    logger,
 			// An event whose store is down waits for it, however long: only
 			// a failure that a retry cannot cure may park it.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -26,7 +27,7 @@ func startSharedNATS() (string, func(), error) {
 	if UseContainers() {
 		return runContainer("nats-streaming:0.25.6", "4222/tcp", "nats", "-cid", ClusterID, "-m", "8222")
 	}
-	n, err := startNATS(false)
+	n, err := startNATS(false, false)
 	if err != nil {
 		return "", nil, err
 	}
@@ -39,12 +40,29 @@ type NATS struct {
 	URL  string
 	proc *process
 	dir  string
+	// passwords holds every broker user's password when the server
+	// authenticates (NewSecuredNATS); nil, it lets anyone in.
+	passwords map[string]string
 }
 
 // NewNATS starts a dedicated, restartable NATS Streaming server.
 func NewNATS(t testing.TB) *NATS {
 	t.Helper()
-	n, err := startNATS(true)
+	return newNATS(t, false)
+}
+
+// NewSecuredNATS starts a dedicated, restartable NATS Streaming server that
+// authenticates its clients as a deployment's does: every user of bus.Users,
+// each with a password of its own and the permissions bus.UserPermissions
+// gives it. Reach it with BusConfigAs or Credential.
+func NewSecuredNATS(t testing.TB) *NATS {
+	t.Helper()
+	return newNATS(t, true)
+}
+
+func newNATS(t testing.TB, secured bool) *NATS {
+	t.Helper()
+	n, err := startNATS(true, secured)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -52,24 +70,69 @@ func NewNATS(t testing.TB) *NATS {
 	return n
 }
 
-func startNATS(fileStore bool) (*NATS, error) {
+func startNATS(fileStore, secured bool) (*NATS, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
 	args := []string{"-cid", ClusterID, "-a", "127.0.0.1", "-p", strconv.Itoa(port)}
-	dir := ""
-	if fileStore {
-		if dir, err = os.MkdirTemp("", "testenv-nats-"); err != nil {
-			return nil, err
-		}
-		args = append(args, "-store", "file", "-dir", dir)
-	}
-	p, err := startProcess("nats-streaming-server", port, args...)
+	dir, err := os.MkdirTemp("", "testenv-nats-")
 	if err != nil {
 		return nil, err
 	}
-	return &NATS{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), proc: p, dir: dir}, nil
+	n := &NATS{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), dir: dir}
+	if fileStore {
+		args = append(args, "-store", "file", "-dir", filepath.Join(dir, "store"))
+	}
+	if secured {
+		conf, err := n.secure()
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		args = append(args, "-c", conf)
+	}
+	if n.proc, err = startProcess("nats-streaming-server", port, args...); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return n, nil
+}
+
+// secure gives every broker user a random password and writes the server's
+// configuration into n's folder.
+func (n *NATS) secure() (path string, err error) {
+	n.passwords = map[string]string{}
+	var creds []bus.Credential
+	for _, user := range bus.Users() {
+		n.passwords[user] = RandomName(user + "-pw")
+		creds = append(creds, bus.Credential{User: user, Password: n.passwords[user]})
+	}
+	conf, err := bus.ServerConfig(ClusterID, creds)
+	if err != nil {
+		return "", err
+	}
+	path = filepath.Join(n.dir, "nats.conf")
+	return path, os.WriteFile(path, []byte(conf), 0o600)
+}
+
+// Credential returns user's credentials on a secured server (NewSecuredNATS).
+func (n *NATS) Credential(t testing.TB, user string) bus.Credential {
+	t.Helper()
+	pw, ok := n.passwords[user]
+	if !ok {
+		t.Fatalf("testenv: the broker at %s has no user %q", n.URL, user)
+	}
+	return bus.Credential{User: user, Password: pw}
+}
+
+// BusConfigAs is BusConfig for user on a secured server.
+func (n *NATS) BusConfigAs(t testing.TB, user string) bus.Config {
+	t.Helper()
+	cfg := BusConfig(n.URL)
+	c := n.Credential(t, user)
+	cfg.User, cfg.Password = c.User, c.Password
+	return cfg
 }
 
 // Stop stops the server, keeping its store.
@@ -88,9 +151,7 @@ func (n *NATS) Start(t testing.TB) {
 
 func (n *NATS) shutdown() {
 	n.proc.stop()
-	if n.dir != "" {
-		os.RemoveAll(n.dir)
-	}
+	os.RemoveAll(n.dir)
 }
 
 // BusConfig returns a bus configuration for url with a unique client id and
@@ -109,7 +170,14 @@ func BusConfig(url string) bus.Config {
 // NewBus returns a bus client connected to url, closed when the test ends.
 func NewBus(t testing.TB, url string) *bus.Client {
 	t.Helper()
-	c := bus.New(BusConfig(url))
+	return ConnectBus(t, BusConfig(url))
+}
+
+// ConnectBus returns a bus client with cfg, connected, closed when the test
+// ends.
+func ConnectBus(t testing.TB, cfg bus.Config) *bus.Client {
+	t.Helper()
+	c := bus.New(cfg)
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	if err := c.WaitConnected(Context(t)); err != nil {
 		t.Fatalf("testenv: %v", err)

@@ -17,7 +17,7 @@ func RedisURL(t testing.TB) string {
 		if UseContainers() {
 			return runContainer("redis:7", "6379/tcp", "redis")
 		}
-		r, err := startRedis(false)
+		r, err := startRedis(false, "")
 		if err != nil {
 			return "", nil, err
 		}
@@ -27,7 +27,12 @@ func RedisURL(t testing.TB) string {
 
 // Redis is a Redis of one test's own that it may stop and start again.
 type Redis struct {
-	URL  string
+	// URL reaches it, with the password when it demands one.
+	URL string
+	// Password is what a secured Redis (NewSecuredRedis) demands; "" if none.
+	Password string
+	// Addr is its host:port.
+	Addr string
 	proc *process
 	dir  string
 }
@@ -36,7 +41,19 @@ type Redis struct {
 // with fsync on every write, so a restart keeps everything acknowledged.
 func NewRedis(t testing.TB, persistent bool) *Redis {
 	t.Helper()
-	r, err := startRedis(persistent)
+	return newRedis(t, persistent, "")
+}
+
+// NewSecuredRedis is NewRedis for a Redis that demands a password, as the
+// runner's and Kubernetes' do; URL carries it.
+func NewSecuredRedis(t testing.TB, persistent bool) *Redis {
+	t.Helper()
+	return newRedis(t, persistent, RandomName("redis-pw"))
+}
+
+func newRedis(t testing.TB, persistent bool, password string) *Redis {
+	t.Helper()
+	r, err := startRedis(persistent, password)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -44,7 +61,7 @@ func NewRedis(t testing.TB, persistent bool) *Redis {
 	return r
 }
 
-func startRedis(persistent bool) (*Redis, error) {
+func startRedis(persistent bool, password string) (*Redis, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -59,12 +76,20 @@ func startRedis(persistent bool) (*Redis, error) {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
+	if password != "" {
+		args = append(args, "--requirepass", password)
+	}
 	p, err := startProcess("redis-server", port, args...)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	return &Redis{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port), proc: p, dir: dir}, nil
+	r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), Password: password, proc: p, dir: dir}
+	r.URL = "redis://" + r.Addr + "/0"
+	if password != "" {
+		r.URL = "redis://:" + password + "@" + r.Addr + "/0"
+	}
+	return r, nil
 }
 
 // Stop stops Redis (SIGTERM: it flushes its append-only file first).

@@ -8,6 +8,12 @@
 // redis-server). Servers a test stops and restarts always run as local
 // processes, so their address survives the restart.
 //
+// The shared NATS Streaming server and Redis admit anyone, as most tests need.
+// NewSecuredNATS and NewSecuredRedis start servers that authenticate as the
+// runner's and Kubernetes' do (the broker with bus.ServerConfig's users and
+// permissions), for tests of that, and for the system tests, which run every
+// service against them.
+//
 // One shared server of each kind serves a whole package run; each test gets
 // its own database. Packages call Main from TestMain so the servers stop with
 // the run. Only tests import this package: production binaries never link a

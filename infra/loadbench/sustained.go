@@ -10,8 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	stan "github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson"
+
+	"ticketing.dev/infra/runner/launch"
 )
 
 // Targets (issue 11): under sustained writes every event leaves its outbox
@@ -82,14 +85,29 @@ func (a *arrivals) of(ids []string) (delays []time.Duration, last time.Time, mis
 	return delays, last, missing
 }
 
+// watchBroker connects to the system's broker, which admits the runner's
+// users only, as its observer user.
+func (b *bench) watchBroker() (stan.Conn, error) {
+	creds, err := launch.ReadCredentials(b.sys.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := stan.Connect("ticketing", "loadbench-"+b.runID, stan.NatsURL(b.sys.natsURL),
+		stan.NatsOptions(nats.UserInfo(creds.Observer())))
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS Streaming at %s: %w", b.sys.natsURL, err)
+	}
+	return conn, nil
+}
+
 // sustained offers POST /api/tickets at a steady rate for opts.SustainFor
 // (the rate opts.SustainRate, or a share of what a closed loop achieves
 // first) and measures, per event, how long after its write the broker
 // delivered it, and how long after the load the last one came.
 func (b *bench) sustained(ctx context.Context) error {
-	conn, err := stan.Connect("ticketing", "loadbench-"+b.runID, stan.NatsURL(b.sys.natsURL))
+	conn, err := b.watchBroker()
 	if err != nil {
-		return fmt.Errorf("connecting to NATS Streaming at %s: %w", b.sys.natsURL, err)
+		return err
 	}
 	defer conn.Close()
 	got := &arrivals{prefix: "Sustained " + b.runID, first: map[string]time.Time{}, delay: map[string]time.Duration{}}

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"ticketing.dev/common/bus"
 	"ticketing.dev/infra/runner/launch"
 )
 
@@ -124,13 +126,76 @@ func (c config) jwtKey() (string, error) {
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
 		return strings.TrimSpace(string(b)), nil
 	}
+	key, err := randomSecret()
+	if err != nil {
+		return "", err
+	}
+	if err := writePrivate(path, []byte(key+"\n")); err != nil {
+		return "", fmt.Errorf("saving generated JWT key: %w", err)
+	}
+	return key, nil
+}
+
+// credentials returns the stores' credentials kept in the data folder,
+// generating (once) a random password for each broker user and for Redis that
+// has none yet, so a run's broker and Redis admit only its own services and
+// no password is ever committed or typed.
+func (c config) credentials() (launch.Credentials, error) {
+	creds, err := launch.ReadCredentials(c.DataDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return creds, err
+	}
+	changed := false
+	if creds.NATS == nil {
+		creds.NATS = map[string]string{}
+	}
+	fill := func(v *string) error {
+		if *v != "" {
+			return nil
+		}
+		changed = true
+		var err error
+		*v, err = randomSecret()
+		return err
+	}
+	for _, user := range bus.Users() {
+		pw := creds.NATS[user]
+		if err := fill(&pw); err != nil {
+			return creds, err
+		}
+		creds.NATS[user] = pw
+	}
+	if err := fill(&creds.Redis); err != nil {
+		return creds, err
+	}
+	if !changed {
+		return creds, nil
+	}
+	b, err := json.MarshalIndent(creds, "", "  ")
+	if err != nil {
+		return creds, err
+	}
+	if err := writePrivate(filepath.Join(c.DataDir, launch.CredentialsFile), append(b, '\n')); err != nil {
+		return creds, fmt.Errorf("saving generated credentials: %w", err)
+	}
+	return creds, nil
+}
+
+// randomSecret is 32 random bytes in hex: a password nobody guesses, in
+// characters no configuration format or URL needs to escape.
+func randomSecret() (string, error) {
 	buf := make([]byte, 32)
 	if _, err := rand.Read(buf); err != nil {
 		return "", err
 	}
-	key := hex.EncodeToString(buf)
-	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("saving generated JWT key: %w", err)
+	return hex.EncodeToString(buf), nil
+}
+
+// writePrivate writes a file only its owner may read, also when it existed
+// with wider permissions.
+func writePrivate(path string, data []byte) error {
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return err
 	}
-	return key, nil
+	return os.Chmod(path, 0o600)
 }

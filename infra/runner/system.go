@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"ticketing.dev/common/bus"
+	"ticketing.dev/infra/runner/launch"
 )
 
 // Port offsets from BASE_PORT. Only the gateway's port is meant for people.
@@ -98,6 +101,11 @@ type system struct {
 	withStripeMock bool
 	withClient     bool
 	jwtKey         string
+	creds          launch.Credentials
+	// natsConf and redisConf are the broker's and Redis's configuration
+	// files, written into the data folder's run/ at each start: they hold
+	// the passwords, which stay off command lines.
+	natsConf, redisConf string
 }
 
 func run(ctx context.Context, cfg config, stdout io.Writer) error {
@@ -172,7 +180,36 @@ func (sys *system) prepare() (release func(), err error) {
 	if sys.jwtKey, err = cfg.jwtKey(); err != nil {
 		return fail(err)
 	}
+	if err := sys.writeStoreConfigs(); err != nil {
+		return fail(err)
+	}
 	return release, nil
+}
+
+// writeStoreConfigs gives the broker one user per service and tool, each
+// allowed to publish only what it owns (common/bus), and Redis a password.
+func (sys *system) writeStoreConfigs() error {
+	var err error
+	if sys.creds, err = sys.cfg.credentials(); err != nil {
+		return err
+	}
+	var users []bus.Credential
+	for _, user := range bus.Users() {
+		users = append(users, bus.Credential{User: user, Password: sys.creds.NATS[user]})
+	}
+	conf, err := bus.ServerConfig("ticketing", users)
+	if err != nil {
+		return err
+	}
+	run := filepath.Join(sys.cfg.DataDir, "run")
+	sys.natsConf, sys.redisConf = filepath.Join(run, "nats.conf"), filepath.Join(run, "redis.conf")
+	if err := writePrivate(sys.natsConf, []byte(conf)); err != nil {
+		return fmt.Errorf("writing the broker's configuration: %w", err)
+	}
+	if err := writePrivate(sys.redisConf, []byte(fmt.Sprintf("requirepass %q\n", sys.creds.Redis))); err != nil {
+		return fmt.Errorf("writing Redis's configuration: %w", err)
+	}
+	return nil
 }
 
 // local is the loopback address of the port at off from BASE_PORT.
@@ -185,8 +222,8 @@ func (sys *system) infra() []spec {
 		{Name: "ferretdb", Port: b + offFerretDB, Args: []string{"-listen-addr", sys.local(offFerretDB), "-data-dir", filepath.Join(cfg.DataDir, "ferretdb")}},
 		{Name: "nats-streaming", Path: "nats-streaming-server", Port: b + offNATS, Args: []string{
 			"-cid", "ticketing", "-a", "127.0.0.1", "-p", strconv.Itoa(b + offNATS), "-m", strconv.Itoa(b + offNATSMonitor),
-			"-store", "file", "-dir", filepath.Join(cfg.DataDir, "nats")}},
-		{Name: "redis", Path: "redis-server", Port: b + offRedis, Args: []string{
+			"-store", "file", "-dir", filepath.Join(cfg.DataDir, "nats"), "-c", sys.natsConf}},
+		{Name: "redis", Path: "redis-server", Port: b + offRedis, Args: []string{sys.redisConf,
 			"--bind", "127.0.0.1", "--port", strconv.Itoa(b + offRedis), "--dir", filepath.Join(cfg.DataDir, "redis"),
 			"--appendonly", "yes", "--appendfsync", "everysec", "--save", ""}},
 	}
@@ -212,8 +249,9 @@ func (sys *system) services() []spec {
 	}
 	common := append([]string{"NATS_URL=nats://" + sys.local(offNATS), "NATS_CLUSTER_ID=ticketing", "COOKIE_SECURE=false", "JWT_KEY=" + sys.jwtKey}, cfg.serviceEnv()...)
 	service := func(name string, off int, env ...string) spec {
-		return spec{Name: name, Port: b + off, ReadyPath: "/readyz",
-			Env: append(append([]string{"HOST=127.0.0.1", "PORT=" + strconv.Itoa(b+off), "NATS_CLIENT_ID=" + name + "-local"}, common...), env...)}
+		own := []string{"HOST=127.0.0.1", "PORT=" + strconv.Itoa(b+off), "NATS_CLIENT_ID=" + name + "-local",
+			"NATS_USER=" + name, "NATS_PASSWORD=" + sys.creds.NATS[name]}
+		return spec{Name: name, Port: b + off, ReadyPath: "/readyz", Env: append(append(own, common...), env...)}
 	}
 	ordersEnv := []string{"MONGO_URI=" + mongo("orders")}
 	if cfg.ExpirationWindow != "" {
@@ -223,7 +261,7 @@ func (sys *system) services() []spec {
 		service("auth", offAuth, "MONGO_URI="+mongo("auth"), "TRUST_PROXY=true"),
 		service("tickets", offTickets, "MONGO_URI="+mongo("tickets")),
 		service("orders", offOrders, ordersEnv...),
-		service("expiration", offExpiration, "REDIS_URL=redis://"+sys.local(offRedis)+"/0"),
+		service("expiration", offExpiration, "REDIS_URL=redis://:"+sys.creds.Redis+"@"+sys.local(offRedis)+"/0"),
 		service("payments", offPayments, "MONGO_URI="+mongo("payments"), "STRIPE_KEY="+stripeKey, "STRIPE_API_BASE="+stripeBase),
 	}
 }

@@ -53,7 +53,7 @@ func newFullMarket(t *testing.T, opts fullMarketOptions) *fullMarket {
 			tickets: sys.Start("tickets", nil),
 			orders:  sys.Start("orders", harness.Env{"ORDER_EXPIRATION_WINDOW": opts.window}),
 		},
-		redis: testenv.NewRedis(t, opts.persistentRedis),
+		redis: testenv.NewSecuredRedis(t, opts.persistentRedis),
 	}
 	f.expiration = sys.Start("expiration", harness.Env{"REDIS_URL": f.redis.URL, "EXPIRATION_CHECK_INTERVAL": "1s"})
 	if opts.payments {

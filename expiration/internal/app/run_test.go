@@ -56,6 +56,15 @@ func newSystem(t testing.TB, persistentRedis bool) *system {
 // stops it, and waits until it is ready.
 func (s *system) start() (stop func()) {
 	s.t.Helper()
+	stop = s.launch(nil)
+	require.Eventually(s.t, func() bool { return s.get("/readyz") == http.StatusOK }, 30*time.Second, 50*time.Millisecond)
+	return stop
+}
+
+// launch runs the service, with override's settings over the usual ones,
+// without waiting for it.
+func (s *system) launch(override map[string]string) (stop func()) {
+	s.t.Helper()
 	port, err := testenv.FreePort()
 	require.NoError(s.t, err)
 	env := map[string]string{
@@ -67,13 +76,14 @@ func (s *system) start() (stop func()) {
 		// How often expiration checks that Redis still holds its schedule.
 		"EXPIRATION_MARKER_CHECK_INTERVAL": "1s",
 	}
+	for k, v := range override {
+		env[k] = v
+	}
 	s.port = port
-	stop = testenv.Background(s.t, func(ctx context.Context) error {
+	return testenv.Background(s.t, func(ctx context.Context) error {
 		assert.NoError(s.t, app.Service.Run(ctx, func(k string) string { return env[k] }), "expiration stops cleanly")
 		return nil
 	})
-	require.Eventually(s.t, func() bool { return s.get("/readyz") == http.StatusOK }, 30*time.Second, 50*time.Millisecond)
-	return stop
 }
 
 func (s *system) get(path string) int {
@@ -297,4 +307,22 @@ func TestReadinessChecksRedisAndTheBroker(t *testing.T) {
 	}, 20*time.Second, 50*time.Millisecond)
 	s.nats.Start(t)
 	require.Eventually(t, func() bool { return s.get("/readyz") == http.StatusOK }, 30*time.Second, 50*time.Millisecond)
+}
+
+// Redis demands a password in every deployment: without it expiration is
+// refused, says so on /readyz and gets no traffic; with it, it is ready.
+func TestExpirationWithoutRedisPasswordIsRefusedAndNotReady(t *testing.T) {
+	s := &system{t: t, nats: testenv.NewNATS(t), redis: testenv.NewSecuredRedis(t, false)}
+	stop := s.launch(map[string]string{"REDIS_URL": "redis://" + s.redis.Addr + "/0"})
+	var body string
+	require.Eventually(t, func() bool {
+		var status int
+		status, body = s.getBody("/readyz")
+		// Once the broker is connected, Redis alone refuses.
+		return status == http.StatusServiceUnavailable && strings.Contains(body, "redis is not reachable") && !strings.Contains(body, "nats")
+	}, testenv.Wait, testenv.Tick, "last /readyz: %s", body)
+	stop()
+
+	s.start()
+	assert.Equal(t, http.StatusOK, s.get("/readyz"), "with the password from REDIS_URL")
 }

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -379,4 +380,121 @@ func TestStrictDecodingRejects(t *testing.T) {
 			assert.Error(t, err)
 		})
 	}
+}
+
+func statefulSet(t *testing.T, m *Manifests, name string) *corev1.Container {
+	t.Helper()
+	for _, s := range m.StatefulSets {
+		if s.Name == name {
+			return &s.Spec.Template.Spec.Containers[0]
+		}
+	}
+	t.Fatalf("no StatefulSet %s", name)
+	return nil
+}
+
+func withoutArg(c *corev1.Container, arg string) {
+	c.Args = slices.DeleteFunc(c.Args, func(a string) bool { return a == arg || strings.HasPrefix(a, arg+"=") })
+}
+
+func TestStoreAuthCatches(t *testing.T) {
+	t.Run("a broker without users", func(t *testing.T) {
+		m := renderDev(t)
+		withoutArg(statefulSet(t, m, "nats"), "-c")
+		assertProblem(t, CheckStoreAuth(m), "StatefulSet/nats", "without a configuration file")
+	})
+	t.Run("a broker configuration without authorization", func(t *testing.T) {
+		m := renderDev(t)
+		for _, cm := range m.ConfigMaps {
+			if strings.HasPrefix(cm.Name, "nats-config") {
+				cm.Data["nats.conf"] = "streaming { cluster_id: ticketing }\n"
+			}
+		}
+		assertProblem(t, CheckStoreAuth(m), "StatefulSet/nats", "no authorization block")
+	})
+	t.Run("a broker password written down", func(t *testing.T) {
+		m := renderDev(t)
+		for _, cm := range m.ConfigMaps {
+			if strings.HasPrefix(cm.Name, "nats-config") {
+				cm.Data["nats.conf"] = strings.Replace(cm.Data["nats.conf"], "$PAYMENTS_PASSWORD", `"hunter2"`, 1)
+			}
+		}
+		problems := CheckStoreAuth(m)
+		assertProblem(t, problems, "StatefulSet/nats", "user payments", "written in the manifests")
+		assertProblem(t, problems, "Deployment/payments", "not one the broker admits")
+	})
+	t.Run("a broker password from no secret", func(t *testing.T) {
+		m := renderDev(t)
+		e := envVar(t, statefulSet(t, m, "nats"), "ORDERS_PASSWORD")
+		e.ValueFrom, e.Value = nil, "hunter2"
+		assertProblem(t, CheckStoreAuth(m), "StatefulSet/nats", "ORDERS_PASSWORD, which does not come from a secret")
+	})
+	t.Run("a service without broker credentials", func(t *testing.T) {
+		m := renderDev(t)
+		withoutEnv(container(t, m, "tickets"), "NATS_USER")
+		assertProblem(t, CheckStoreAuth(m), "Deployment/tickets", "NATS_USER is not set")
+	})
+	t.Run("a broker password as a plain value", func(t *testing.T) {
+		m := renderDev(t)
+		e := envVar(t, container(t, m, "orders"), "NATS_PASSWORD")
+		e.ValueFrom, e.Value = nil, "hunter2"
+		assertProblem(t, CheckStoreAuth(m), "Deployment/orders", "NATS_PASSWORD does not come from a secret")
+	})
+	t.Run("two services share broker credentials", func(t *testing.T) {
+		m := renderDev(t)
+		// tickets, as payments, could publish payment:created.
+		c := container(t, m, "tickets")
+		envVar(t, c, "NATS_USER").Value = "payments"
+		envVar(t, c, "NATS_PASSWORD").ValueFrom.SecretKeyRef.Key = "payments"
+		problems := CheckStoreAuth(m)
+		assertProblem(t, problems, "broker user payments", "[payments tickets]", "share broker credentials")
+		assertProblem(t, problems, "nats-users/payments", "[payments tickets]")
+	})
+	t.Run("a service with another user's password", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "tickets"), "NATS_PASSWORD").ValueFrom.SecretKeyRef.Key = "orders"
+		assertProblem(t, CheckStoreAuth(m), "Deployment/tickets", "broker user tickets", "not one the broker admits")
+	})
+	t.Run("Redis without a password", func(t *testing.T) {
+		m := renderDev(t)
+		c := statefulSet(t, m, "expiration-redis")
+		i := slices.Index(c.Args, "--requirepass")
+		c.Args = slices.Delete(c.Args, i, i+2)
+		assertProblem(t, CheckStoreAuth(m), "StatefulSet/expiration-redis", "without --requirepass")
+	})
+	t.Run("a Redis URL without the password", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "expiration"), "REDIS_URL").Value = "redis://expiration-redis:6379/0"
+		assertProblem(t, CheckStoreAuth(m), "Deployment/expiration", "REDIS_URL carries no credentials")
+	})
+	t.Run("a Redis password written down", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "expiration"), "REDIS_URL").Value = "redis://:hunter2@expiration-redis:6379/0"
+		assertProblem(t, CheckStoreAuth(m), "Deployment/expiration", "REDIS_URL has its password written")
+	})
+	t.Run("a MongoDB without --auth", func(t *testing.T) {
+		m := renderDev(t)
+		withoutArg(statefulSet(t, m, "tickets-mongo"), "--auth")
+		assertProblem(t, CheckStoreAuth(m), "StatefulSet/tickets-mongo", "without --auth")
+	})
+	t.Run("a MongoDB whose user is created from no secret", func(t *testing.T) {
+		m := renderDev(t)
+		for _, s := range m.StatefulSets {
+			if s.Name == "orders-mongo" {
+				e := envVar(t, &s.Spec.Template.Spec.InitContainers[0], "MONGO_PASSWORD")
+				e.ValueFrom, e.Value = nil, "hunter2"
+			}
+		}
+		assertProblem(t, CheckStoreAuth(m), "StatefulSet/orders-mongo", "does not come from a secret")
+	})
+	t.Run("a MongoDB URI without credentials", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "payments"), "MONGO_URI").Value = "mongodb://payments-mongo:27017/payments"
+		assertProblem(t, CheckStoreAuth(m), "Deployment/payments", "MONGO_URI carries no credentials")
+	})
+	t.Run("a MongoDB URI with another database's user", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "orders"), "MONGO_URI").Value = "mongodb://tickets:$(MONGO_PASSWORD)@orders-mongo:27017/orders"
+		assertProblem(t, CheckStoreAuth(m), "Deployment/orders", `user "tickets"`, "not one orders-mongo admits")
+	})
 }

@@ -28,6 +28,7 @@ type Manifests struct {
 	StatefulSets    []*appsv1.StatefulSet
 	Services        []*corev1.Service
 	ServiceAccounts []*corev1.ServiceAccount
+	ConfigMaps      []*corev1.ConfigMap
 	Ingresses       []*networkingv1.Ingress
 	NetworkPolicies []*networkingv1.NetworkPolicy
 	PDBs            []*policyv1.PodDisruptionBudget
@@ -86,6 +87,9 @@ func (m *Manifests) slot(tm typeMeta) (any, func(), bool) {
 	case "v1/Service":
 		o := &corev1.Service{}
 		return o, func() { m.Services = append(m.Services, o) }, true
+	case "v1/ConfigMap":
+		o := &corev1.ConfigMap{}
+		return o, func() { m.ConfigMaps = append(m.ConfigMaps, o) }, true
 	case "v1/ServiceAccount":
 		o := &corev1.ServiceAccount{}
 		return o, func() { m.ServiceAccounts = append(m.ServiceAccounts, o) }, true

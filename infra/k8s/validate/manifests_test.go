@@ -129,6 +129,19 @@ func TestEverySecretReadIsOneTheGuideCreates(t *testing.T) {
 	}
 }
 
+func TestEveryStoreAuthenticatesWithCredentialsFromSecrets(t *testing.T) {
+	for _, c := range renders(t) {
+		assert.Empty(t, CheckStoreAuth(c.M), c.Name)
+		users := 0
+		for _, s := range c.M.StatefulSets {
+			st, _ := storeOf(c.M, s)
+			users += len(st.users)
+		}
+		// 7 broker users, 4 MongoDB users, Redis: the check saw every store.
+		assert.Equal(t, 12, users, c.Name)
+	}
+}
+
 func TestNetworkPoliciesAllowExactlyWhatTheArchitectureNeeds(t *testing.T) {
 	for _, c := range renders(t) {
 		assert.Empty(t, CheckNetwork(c.M), c.Name)

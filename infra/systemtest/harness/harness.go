@@ -23,12 +23,14 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -50,13 +52,16 @@ type Env map[string]string
 type System struct {
 	t testing.TB
 	// NATS is the system's own broker: stop and start it to test outages.
+	// It authenticates as a deployment's does (testenv.NewSecuredNATS):
+	// each service connects as its own user, allowed to publish only its
+	// own channels.
 	NATS *testenv.NATS
 }
 
 // New starts a broker for the test. Services start with Start.
 func New(t testing.TB) *System {
 	t.Helper()
-	return &System{t: t, NATS: testenv.NewNATS(t)}
+	return &System{t: t, NATS: testenv.NewSecuredNATS(t)}
 }
 
 // Service is one running (or stopped) service process.
@@ -85,8 +90,9 @@ type Service struct {
 
 // Start builds (once) and starts service name, and waits until its /readyz
 // answers 200. It gets PORT, MONGO_URI (a database of its own), NATS_URL,
-// NATS_CLUSTER_ID, NATS_CLIENT_ID, JWT_KEY and COOKIE_SECURE=false; extra
-// adds to or overrides them.
+// NATS_CLUSTER_ID, NATS_CLIENT_ID, NATS_USER and NATS_PASSWORD (the broker
+// user named after the service, when there is one), JWT_KEY and
+// COOKIE_SECURE=false; extra adds to or overrides them.
 func (s *System) Start(name string, extra Env) *Service {
 	s.t.Helper()
 	bin := Binary(s.t, name)
@@ -106,6 +112,10 @@ func (s *System) Start(name string, extra Env) *Service {
 		"NATS_CLUSTER_ID": testenv.ClusterID,
 		"JWT_KEY":         JWTKey,
 		"COOKIE_SECURE":   "false",
+	}
+	if slices.Contains(bus.Users(), name) {
+		c := s.NATS.Credential(s.t, name)
+		env["NATS_USER"], env["NATS_PASSWORD"] = c.User, c.Password
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -184,6 +194,14 @@ func (svc *Service) waitReady(exited <-chan struct{}) {
 	svc.t.Fatalf("harness: %s not ready after 60s:\n%s", svc.Name, svc.Logs())
 }
 
+// SetEnv changes one setting for the process's next Start.
+func (svc *Service) SetEnv(name, value string) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	// The last of duplicate variables is the one a process sees.
+	svc.env = append(svc.env, name+"="+value)
+}
+
 // Stop shuts the process down gracefully (SIGTERM) and waits for it.
 func (svc *Service) Stop() { svc.signal(syscall.SIGTERM) }
 
@@ -217,9 +235,23 @@ func (s *System) Session(userID string) string {
 }
 
 // Bus returns a client on the system's broker, for a test that plays another
-// service: publishing its events or watching ours. Closed with the test.
+// service: publishing its events or watching ours. It connects as the
+// observer user, which may publish on every channel. Closed with the test.
 func (s *System) Bus() *bus.Client {
-	return testenv.NewBus(s.t, s.NATS.URL)
+	return testenv.ConnectBus(s.t, s.NATS.BusConfigAs(s.t, bus.ObserverUser))
+}
+
+// Stan connects to the system's broker as the observer user with a raw stan
+// connection (client id from prefix), for a test that must put on the wire
+// what no bus client sends. Closed with the test.
+func (s *System) Stan(prefix string) stan.Conn {
+	s.t.Helper()
+	c := s.NATS.Credential(s.t, bus.ObserverUser)
+	conn, err := stan.Connect(testenv.ClusterID, testenv.RandomName(prefix), stan.NatsURL(s.NATS.URL),
+		stan.NatsOptions(nats.UserInfo(c.User, c.Password)))
+	require.NoError(s.t, err, "connecting to the broker as %s", c.User)
+	s.t.Cleanup(func() { _ = conn.Close() })
+	return conn
 }
 
 // Run runs a binary to completion with only env (and PATH) as its
@@ -244,8 +276,7 @@ const parkedMarkerPrefix = "harness: end of parked records "
 // before is everything parked until now, none included when nothing was.
 func (s *System) Parked(queue string) []bus.Parked {
 	s.t.Helper()
-	conn, err := stan.Connect(testenv.ClusterID, testenv.RandomName("parked-reader"), stan.NatsURL(s.NATS.URL))
-	require.NoError(s.t, err, "connecting to read %s", bus.ParkedChannel(queue))
+	conn := s.Stan("parked-reader")
 	defer func() { _ = conn.Close() }()
 	channel := bus.ParkedChannel(queue)
 	marker := parkedMarkerPrefix + testenv.RandomName("")

@@ -2,10 +2,10 @@ package harness_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -53,9 +53,7 @@ func TestParkedReadsWhatAServiceParked(t *testing.T) {
 	sys.Start("tickets", nil)
 	assert.Empty(t, sys.Parked("tickets-service"))
 
-	conn, err := stan.Connect(testenv.ClusterID, testenv.RandomName("poison"), stan.NatsURL(sys.NATS.URL))
-	require.NoError(t, err)
-	defer conn.Close()
+	conn := sys.Stan("poison")
 	require.NoError(t, conn.Publish(string(events.SubjectOrderCreated), []byte("not an event")))
 
 	require.Eventually(t, func() bool { return len(sys.Parked("tickets-service")) > 0 }, 20*time.Second, 100*time.Millisecond)
@@ -64,4 +62,30 @@ func TestParkedReadsWhatAServiceParked(t *testing.T) {
 	assert.Equal(t, string(events.SubjectOrderCreated), parked[0].Subject)
 	assert.Contains(t, parked[0].Reason, "malformed")
 	assert.Empty(t, sys.Parked("orders-service"))
+}
+
+// Every service connects as its own broker user. One started with another
+// service's credentials is refused every event it does not own: tickets
+// posing as orders cannot put ticket:created on the wire, however long its
+// relay retries, and nothing reaches the channel.
+func TestTheBrokerRefusesEventsFromAServiceThatDoesNotOwnThem(t *testing.T) {
+	sys := harness.New(t)
+	watcher := testenv.Record(t, sys.Bus(), events.SubjectTicketCreated)
+	orders := sys.NATS.Credential(t, "orders")
+	impostor := sys.Start("tickets", harness.Env{"NATS_USER": orders.User, "NATS_PASSWORD": orders.Password})
+
+	res := impostor.API.Do("POST", "/api/tickets", `{"title":"Concert","price":10}`, apitest.As(sys.Session("seller")))
+	require.Equal(t, http.StatusCreated, res.Status, res.Raw)
+	require.Eventually(t, func() bool {
+		return strings.Contains(impostor.Logs(), "publishing pending events; retrying")
+	}, testenv.Wait, testenv.Tick, "the relay's publish is refused")
+	assert.Empty(t, watcher.Envelopes(), "no ticket:created from a client that is not tickets")
+
+	// The real tickets, on the same database, gets the pending event out.
+	impostor.Stop()
+	tickets := sys.NATS.Credential(t, "tickets")
+	impostor.SetEnv("NATS_USER", tickets.User)
+	impostor.SetEnv("NATS_PASSWORD", tickets.Password)
+	impostor.Start()
+	require.Eventually(t, func() bool { return len(watcher.Envelopes()) == 1 }, testenv.Wait, testenv.Tick)
 }

@@ -3,8 +3,11 @@
 // original envelope and event id, and acked on the durable "redrive"
 // subscription, so running it again republishes nothing it did already.
 //
-//	NATS_URL=nats://nats:4222 redrive -queue orders-service
-//	NATS_URL=nats://nats:4222 redrive -monitor http://nats:8222   # every parked.* channel
+//	NATS_URL=nats://nats:4222 NATS_USER=redrive NATS_PASSWORD=... redrive -queue orders-service
+//	NATS_URL=nats://nats:4222 NATS_USER=redrive NATS_PASSWORD=... redrive -monitor http://nats:8222   # every parked.* channel
+//
+// It connects as the broker user NATS_USER (redrive, the one user besides the
+// services' that may publish on every channel: common/bus, access.go).
 //
 // Re-drive after fixing what made the events fail: one that fails again is
 // parked again.
@@ -76,6 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		URL:       *natsURL,
 		ClusterID: *cluster,
 		ClientID:  clientID(),
+		User:      getenv("NATS_USER"),
+		Password:  getenv("NATS_PASSWORD"),
 		Logger:    slog.New(slog.NewTextHandler(stderr, nil)),
 	})
 	defer c.Close(context.Background())

@@ -32,7 +32,12 @@ type consumer struct {
 
 func subscribe(t *testing.T, c *bus.Client, subject events.Subject) *consumer {
 	t.Helper()
-	k := &consumer{queue: testenv.RandomName("q")}
+	return subscribeAs(t, c, subject, testenv.RandomName("q"))
+}
+
+func subscribeAs(t *testing.T, c *bus.Client, subject events.Subject, queue string) *consumer {
+	t.Helper()
+	k := &consumer{queue: queue}
 	require.NoError(t, c.Subscribe(bus.Subscription{Subject: subject, Queue: k.queue, AckWait: time.Second, MaxDeliveries: 1,
 		Handler: func(_ context.Context, m bus.Message) error {
 			k.mu.Lock()
@@ -130,4 +135,24 @@ func TestRedriveNeedsABrokerAndAQueueOrTheMonitor(t *testing.T) {
 	assert.ErrorContains(t, err, "NATS_URL")
 	_, err = redrive(t, map[string]string{"NATS_URL": "nats://127.0.0.1:1"})
 	assert.ErrorContains(t, err, "-monitor")
+}
+
+// On an authenticated broker redrive connects as its own user, the one that
+// may put a parked event back on any channel; orders parks as itself.
+func TestRedriveAsItsOwnBrokerUser(t *testing.T) {
+	n := testenv.NewSecuredNATS(t)
+	orders := testenv.ConnectBus(t, n.BusConfigAs(t, "orders"))
+	k := subscribeAs(t, orders, events.SubjectTicketCreated, "orders-service")
+	e := publish(t, testenv.ConnectBus(t, n.BusConfigAs(t, "tickets")), events.SubjectTicketCreated)
+	require.Eventually(t, func() bool { return orders.Stats().Parked == 1 }, testenv.Wait, testenv.Tick)
+	k.fixed.Store(true)
+
+	cred := n.Credential(t, "redrive")
+	out, err := redrive(t, map[string]string{"NATS_URL": n.URL, "NATS_USER": cred.User, "NATS_PASSWORD": cred.Password, "NATS_CLUSTER_ID": testenv.ClusterID}, "-queue", k.queue)
+	require.NoError(t, err)
+	assert.Equal(t, "parked.orders-service: republished 1, skipped 0\n", out)
+	require.Eventually(t, func() bool { return k.count(e.ID) == 2 }, testenv.Wait, testenv.Tick, "orders gets the event again")
+
+	_, err = redrive(t, map[string]string{"NATS_URL": n.URL}, "-queue", k.queue, "-timeout", "2s")
+	assert.Error(t, err, "without credentials the broker never lets redrive in")
 }

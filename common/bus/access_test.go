@@ -1,0 +1,186 @@
+package bus_test
+
+// The broker's access control, against a real NATS Streaming server that
+// authenticates as the runner's and Kubernetes' do (testenv.NewSecuredNATS,
+// configured by bus.ServerConfig).
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/stan.go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/common/bus"
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/testenv"
+)
+
+// securedBus connects as user. A refused publish is never acked, so it fails
+// after PubAckWait: short here.
+func securedBus(t *testing.T, n *testenv.NATS, user string) *bus.Client {
+	t.Helper()
+	cfg := n.BusConfigAs(t, user)
+	cfg.PubAckWait = time.Second
+	return testenv.ConnectBus(t, cfg)
+}
+
+func envelope(t *testing.T, subject events.Subject) events.Envelope {
+	t.Helper()
+	return events.Envelope{ID: testenv.RandomName("event"), Subject: subject, OccurredAt: time.Now().UTC(), Data: []byte(`{}`)}
+}
+
+func TestTicketsCannotPublishAPayment(t *testing.T) {
+	n := testenv.NewSecuredNATS(t)
+	tickets := securedBus(t, n, "tickets")
+	orders := securedBus(t, n, "orders")
+	got := testenv.Record(t, orders, events.SubjectPaymentCreated)
+
+	err := tickets.Publish(testenv.Context(t), envelope(t, events.SubjectPaymentCreated))
+	require.Error(t, err, "the broker must refuse payment:created from tickets")
+	assert.ErrorIs(t, err, stan.ErrTimeout, "refused by the broker: never acknowledged")
+
+	// payments may, and orders receives it; tickets' forgery never arrived.
+	payments := securedBus(t, n, "payments")
+	require.NoError(t, payments.Publish(testenv.Context(t), envelope(t, events.SubjectPaymentCreated)))
+	require.Eventually(t, func() bool { return len(got.Envelopes()) >= 1 }, testenv.Wait, testenv.Tick)
+	assert.Len(t, got.Envelopes(), 1, "only payments' event is on the channel")
+}
+
+func TestEveryServicePublishesWhatItOwnsAndNothingElse(t *testing.T) {
+	n := testenv.NewSecuredNATS(t)
+	for _, svc := range bus.Services {
+		t.Run(svc.Name, func(t *testing.T) {
+			c := securedBus(t, n, svc.Name)
+			for _, subject := range svc.Publishes {
+				assert.NoError(t, c.Publish(testenv.Context(t), envelope(t, subject)), "%s publishing its own %s", svc.Name, subject)
+			}
+			foreign := events.SubjectPaymentCreated
+			if svc.Name == "payments" {
+				foreign = events.SubjectOrderCompleted
+			}
+			assert.Error(t, c.Publish(testenv.Context(t), envelope(t, foreign)), "%s publishing %s", svc.Name, foreign)
+		})
+	}
+}
+
+func TestAServiceConsumesAndParksWithItsOwnCredentials(t *testing.T) {
+	n := testenv.NewSecuredNATS(t)
+	tickets := securedBus(t, n, "tickets")
+	orders := securedBus(t, n, "orders")
+
+	applied := make(chan string, 1)
+	require.NoError(t, orders.Subscribe(bus.Subscription{
+		Subject: events.SubjectTicketCreated, Queue: "orders-service", AckWait: time.Second,
+		Handler: func(_ context.Context, m bus.Message) error { applied <- m.ID; return nil },
+	}))
+	// A poison message on another subject it consumes parks on its own
+	// parked channel, which it may write.
+	require.NoError(t, orders.Subscribe(bus.Subscription{
+		Subject: events.SubjectTicketUpdated, Queue: "orders-service", AckWait: time.Second, MaxDeliveries: 1,
+		Handler: func(context.Context, bus.Message) error { return errors.New("poison") },
+	}))
+
+	created := envelope(t, events.SubjectTicketCreated)
+	require.NoError(t, tickets.Publish(testenv.Context(t), created))
+	select {
+	case id := <-applied:
+		assert.Equal(t, created.ID, id)
+	case <-time.After(testenv.Wait):
+		t.Fatal("orders never received ticket:created")
+	}
+	require.NoError(t, tickets.Publish(testenv.Context(t), envelope(t, events.SubjectTicketUpdated)))
+	require.Eventually(t, func() bool { return orders.Stats().Parked == 1 }, testenv.Wait, testenv.Tick, "orders parks on parked.orders-service")
+}
+
+// A durable queue group's position survives its members: the broker does not
+// let a service unsubscribe it (which would delete it), only close its
+// subscription, and the group resumes where it was.
+func TestAServiceCannotDeleteItsDurableQueueGroup(t *testing.T) {
+	n := testenv.NewSecuredNATS(t)
+	c := n.Credential(t, "orders")
+	conn, err := stan.Connect(testenv.ClusterID, testenv.RandomName("orders"), stan.NatsURL(n.URL),
+		stan.NatsOptions(nats.UserInfo(c.User, c.Password)), stan.ConnectWait(time.Second))
+	require.NoError(t, err)
+	defer conn.Close()
+	sub, err := conn.QueueSubscribe(string(events.SubjectTicketCreated), "orders-service", func(*stan.Msg) {}, stan.DurableName("orders-service"))
+	require.NoError(t, err)
+	assert.ErrorIs(t, sub.Unsubscribe(), stan.ErrUnsubReqTimeout, "the broker refuses the unsubscribe request")
+	require.NoError(t, sub.Close(), "closing, which keeps the group, is allowed")
+}
+
+func TestAClientWithoutValidCredentialsCannotConnect(t *testing.T) {
+	n := testenv.NewSecuredNATS(t)
+	for name, opt := range map[string]nats.Option{
+		"no credentials": func(*nats.Options) error { return nil },
+		"wrong password": nats.UserInfo("payments", "guessed"),
+		"unknown user":   nats.UserInfo("intruder", n.Credential(t, "payments").Password),
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := stan.Connect(testenv.ClusterID, testenv.RandomName("intruder"),
+				stan.NatsURL(n.URL), stan.NatsOptions(opt, nats.MaxReconnects(0)), stan.ConnectWait(2*time.Second))
+			if err == nil {
+				_ = conn.Close()
+			}
+			require.Error(t, err)
+			assert.ErrorIs(t, err, nats.ErrAuthorization)
+		})
+	}
+
+	// And the bus client, which keeps trying, never becomes ready.
+	cfg := testenv.BusConfig(n.URL)
+	cfg.ReconnectWait = 50 * time.Millisecond
+	c := bus.New(cfg)
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(testenv.Context(t), 2*time.Second)
+	defer cancel()
+	assert.Error(t, c.WaitConnected(ctx))
+	assert.ErrorIs(t, c.Check(ctx), bus.ErrNotConnected)
+}
+
+func TestServerConfigNamesItsMistakes(t *testing.T) {
+	_, err := bus.ServerConfig("ticketing", []bus.Credential{{User: "tickets", Password: "p"}})
+	assert.ErrorContains(t, err, `"stan" is missing`)
+	_, err = bus.ServerConfig("ticketing", []bus.Credential{{User: "stan", Password: "p"}, {User: "mallory", Password: "p"}})
+	assert.ErrorContains(t, err, `"mallory" is not a broker user`)
+	_, err = bus.ServerConfig("ticketing", []bus.Credential{{User: "stan"}})
+	assert.ErrorContains(t, err, "needs a name and a password")
+
+	conf, err := bus.ServerConfig("ticketing", []bus.Credential{{User: "stan", Password: "$STAN_PW"}, {User: "payments", Password: "$PAYMENTS_PW"}})
+	require.NoError(t, err)
+	assert.Contains(t, conf, `password: $PAYMENTS_PW`, "a $ password stays a variable the server reads from its environment")
+	assert.Contains(t, conf, `"_STAN.pub.ticketing.payment:created"`)
+	assert.NotContains(t, conf, `"_STAN.pub.ticketing.>"`, "no service may publish everywhere")
+}
+
+// kubernetesConfig is the broker configuration Kubernetes mounts
+// (infra/k8s/base/nats/nats.conf): bus.ServerConfig with every password a
+// variable the NATS server reads from its environment, which the StatefulSet
+// fills from the nats-users Secret. The deployment has no observer.
+const kubernetesConfig = "../../infra/k8s/base/nats/nats.conf"
+
+// The committed file is what ServerConfig renders, so the permissions
+// Kubernetes enforces are the ones tested above. UPDATE_K8S=1 rewrites it.
+func TestTheKubernetesBrokerConfigIsTheTestedOne(t *testing.T) {
+	var creds []bus.Credential
+	for _, user := range bus.Users() {
+		if user == bus.ObserverUser {
+			continue
+		}
+		creds = append(creds, bus.Credential{User: user, Password: "$" + strings.ToUpper(user) + "_PASSWORD"})
+	}
+	want, err := bus.ServerConfig("ticketing", creds)
+	require.NoError(t, err)
+	if os.Getenv("UPDATE_K8S") == "1" {
+		require.NoError(t, os.WriteFile(kubernetesConfig, []byte(want), 0o644))
+	}
+	got, err := os.ReadFile(kubernetesConfig)
+	require.NoError(t, err)
+	assert.Equal(t, want, string(got), "regenerate with: UPDATE_K8S=1 go test ./common/bus -run KubernetesBrokerConfig")
+}

@@ -1,7 +1,8 @@
 // Package api serves the orders routes (DESIGN.md §2), all for signed-in users:
 //
 //	POST   /api/orders       {ticketId}      201 order (the ticket is reserved),
-//	                                         200 the buyer's own live order for it
+//	                                         200 the buyer's own live order for it,
+//	                                         409 at MAX_OPEN_ORDERS open orders
 //	GET    /api/orders       ?limit=&after=  200 the caller's orders, a page
 //	GET    /api/orders/:id                   200 order                  the buyer
 //	DELETE /api/orders/:id                   204 cancelled, released    the buyer
@@ -9,6 +10,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -39,6 +42,9 @@ type Deps struct {
 	Orders Orders
 	// ExpirationWindow is how long a reservation lasts (ORDER_EXPIRATION_WINDOW).
 	ExpirationWindow time.Duration
+	// MaxOpenOrders is the cap on a buyer's open orders (MAX_OPEN_ORDERS),
+	// named in the refusal.
+	MaxOpenOrders int
 }
 
 type handlers struct{ Deps }
@@ -47,6 +53,9 @@ type handlers struct{ Deps }
 func Mount(r chi.Router, d Deps) {
 	if d.ExpirationWindow == 0 {
 		d.ExpirationWindow = order.DefaultExpirationWindow
+	}
+	if d.MaxOpenOrders == 0 {
+		d.MaxOpenOrders = order.DefaultMaxOpenOrders
 	}
 	h := &handlers{d}
 	r.Route("/api/orders", func(r chi.Router) {
@@ -93,6 +102,10 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o, fresh, err := h.Orders.Reserve(r.Context(), user.ID, req.TicketID, h.ExpirationWindow)
+	if errors.Is(err, order.ErrTooManyOpenOrders) {
+		return errs.Conflict(fmt.Sprintf(
+			"You already hold %d open orders, the most allowed: pay for or cancel one first", h.MaxOpenOrders))
+	}
 	if err != nil {
 		return toHTTP(err)
 	}

@@ -337,7 +337,7 @@ func TestNoDoubleSellForManyTicketsAtOnce(t *testing.T) {
 // the order carries the price of the very version it reserved, and the
 // replica ends at the latest version with the hold intact.
 func TestPriceRaceTheOrderKeepsThePriceOfTheVersionItReserved(t *testing.T) {
-	e := ordertest.New(t)
+	e := ordertest.New(t, ordertest.Uncapped())
 	priceAt := map[int64]money.Price{0: 1000, 1: 2500}
 	saw := map[int64]int{}
 	for round := range 20 {

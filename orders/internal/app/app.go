@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -38,6 +39,8 @@ type Config struct {
 	// HoldSweepInterval is how often the sweeper settles holds that an
 	// interrupted write left behind.
 	HoldSweepInterval time.Duration
+	// MaxOpenOrders is how many created orders one buyer may hold at once.
+	MaxOpenOrders int
 }
 
 // LoadConfig reads the settings that are this service's own.
@@ -47,6 +50,10 @@ func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 		ExpirationWindow:    env.Duration("ORDER_EXPIRATION_WINDOW", order.DefaultExpirationWindow),
 		ExpiryCheckInterval: env.Duration("ORDER_EXPIRY_CHECK_INTERVAL", store.DefaultExpiryCheckInterval),
 		HoldSweepInterval:   env.Duration("ORDER_HOLD_SWEEP_INTERVAL", store.DefaultSweepInterval),
+		MaxOpenOrders:       env.Int("MAX_OPEN_ORDERS", order.DefaultMaxOpenOrders),
+	}
+	if cfg.MaxOpenOrders < 1 {
+		return cfg, fmt.Errorf("MAX_OPEN_ORDERS must be at least 1, got %d", cfg.MaxOpenOrders)
 	}
 	return cfg, nil
 }
@@ -59,11 +66,15 @@ type App struct {
 
 // Wire builds orders over deps.
 func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
-	st := store.New(deps.DB)
+	st := store.New(deps.DB).WithMaxOpenOrders(cfg.MaxOpenOrders)
 	return &App{
 		Store: st,
 		App: service.App{
-			Routes:        func(r chi.Router) { api.Mount(r, api.Deps{Orders: st, ExpirationWindow: cfg.ExpirationWindow}) },
+			Routes: func(r chi.Router) {
+				api.Mount(r, api.Deps{
+					Orders: st, ExpirationWindow: cfg.ExpirationWindow, MaxOpenOrders: cfg.MaxOpenOrders,
+				})
+			},
 			Indexes:       st.EnsureIndexes,
 			Subscriptions: listeners.Subscriptions(st, deps.Logger),
 			Outboxes:      []*outbox.Outbox{st.Outbox()},

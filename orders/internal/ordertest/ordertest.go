@@ -59,6 +59,7 @@ type options struct {
 	proxied       bool
 	window        time.Duration
 	lapseInterval time.Duration
+	uncapped      bool
 }
 
 // Quiet drops the service's logs, which otherwise go to the test's log: for
@@ -76,6 +77,11 @@ func WithWindow(d time.Duration) Option { return func(o *options) { o.window = d
 // Lapsing runs the overdue lapse every interval, as the service does;
 // otherwise it does not run during the test.
 func Lapsing(interval time.Duration) Option { return func(o *options) { o.lapseInterval = interval } }
+
+// Uncapped lifts the cap on a buyer's open orders (MAX_OPEN_ORDERS), for
+// tests and benchmarks where one buyer reserves many tickets for another
+// reason; otherwise the service runs with the default cap.
+func Uncapped() Option { return func(o *options) { o.uncapped = true } }
 
 // New starts the service through app.Service: indexes created, relay
 // running, HTTP served, listeners ready to be called directly (Deliver) but
@@ -97,6 +103,9 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 	if o.quiet {
 		start = append(start, servicetest.Quiet())
+	}
+	if o.uncapped {
+		start = append(start, servicetest.Set("MAX_OPEN_ORDERS", "1000000"))
 	}
 	var proxy *testenv.FaultProxy
 	var direct *store.Store

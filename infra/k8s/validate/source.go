@@ -20,7 +20,7 @@ import (
 var ContractEnv = map[string][]string{
 	"auth":       {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "TRUST_PROXY"},
 	"tickets":    {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE"},
-	"orders":     {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "ORDER_EXPIRATION_WINDOW"},
+	"orders":     {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "ORDER_EXPIRATION_WINDOW", "MAX_OPEN_ORDERS"},
 	"expiration": {"PORT", "REDIS_URL", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID"},
 	"payments":   {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "STRIPE_KEY"},
 	// The client stops at start without API_BASE_URL (client/lib/config.ts);

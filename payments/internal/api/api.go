@@ -120,6 +120,9 @@ var orderStates = httpx.ErrorMap{
 	{Err: payment.ErrExpired, Answer: errs.Conflict("Order has expired")},
 	{Err: payment.ErrAlreadyPaid, Answer: errs.Conflict("Order is already paid")},
 	{Err: payment.ErrInProgress, Answer: errs.Conflict("A payment for this order is already in progress")},
+	// Permanent for this order, so no Retry-After: cancelling it and
+	// reserving again is the way on.
+	{Err: payment.ErrTooManyAttempts, Answer: errs.TooManyRequests("Too many declined payments for this order")},
 }
 
 // providerError maps the provider's outcomes; nil if err is not one.

@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -288,4 +290,33 @@ func TestADeclinedReplayLetsTheNewCardThrough(t *testing.T) {
 	require.Len(t, sent, 3)
 	assert.Equal(t, []string{"tok_first", "tok_first", "tok_second"}, []string{sent[0].Form.Get("source"), sent[1].Form.Get("source"), sent[2].Form.Get("source")})
 	assert.Equal(t, "charge-"+id+"-2", sent[2].IdempotencyKey)
+}
+
+// Card testing: ten cards tried on one order. The first three declines are
+// Stripe's answers (402); from the fourth on the attempt is refused before
+// any request reaches Stripe (429 in the common error body), and the count
+// is the charge's own, so concurrent tries get no attempt more.
+func TestDeclinesBeyondMaxPaymentAttemptsNeverReachStripe(t *testing.T) {
+	h := apptest.New(t, apptest.Options{})
+	id := h.Order("buyer", 2000, time.Hour)
+	for range 10 {
+		h.Stripe.Next(stripetest.Decline("Your card was declined."))
+	}
+	for i := range payment.DefaultMaxPaymentAttempts {
+		res := h.Pay("buyer", id, fmt.Sprintf("tok_card_%d", i))
+		require.Equal(t, http.StatusPaymentRequired, res.Status, res.Raw)
+	}
+	var wg sync.WaitGroup
+	for i := payment.DefaultMaxPaymentAttempts; i < 10; i++ {
+		wg.Go(func() {
+			res := h.Pay("buyer", id, fmt.Sprintf("tok_card_%d", i))
+			assert.Equal(t, http.StatusTooManyRequests, res.Status, res.Raw)
+			assert.Equal(t, "Too many declined payments for this order", res.Message(t))
+		})
+	}
+	wg.Wait()
+	assert.Len(t, h.Stripe.Requests("/v1/charges"), payment.DefaultMaxPaymentAttempts, "no attempt beyond the limit reached Stripe")
+	c := h.Charge(id)
+	assert.Equal(t, payment.StatusFailed, c.Status)
+	assert.Equal(t, payment.DefaultMaxPaymentAttempts, c.Declines)
 }

@@ -41,15 +41,21 @@ type Config struct {
 	// StripeAPIBase points stripe-go elsewhere (stripe-mock); empty is Stripe.
 	StripeAPIBase     string
 	ReconcileInterval time.Duration
+	// MaxPaymentAttempts is how many declined payments an order may have.
+	MaxPaymentAttempts int
 }
 
 // LoadConfig reads the settings that are this service's own.
 func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 	cfg := Config{
-		Common:            common,
-		StripeKey:         env.Required("STRIPE_KEY"),
-		StripeAPIBase:     env.String("STRIPE_API_BASE", ""),
-		ReconcileInterval: env.Duration("PAYMENTS_RECONCILE_INTERVAL", DefaultReconcileInterval),
+		Common:             common,
+		StripeKey:          env.Required("STRIPE_KEY"),
+		StripeAPIBase:      env.String("STRIPE_API_BASE", ""),
+		ReconcileInterval:  env.Duration("PAYMENTS_RECONCILE_INTERVAL", DefaultReconcileInterval),
+		MaxPaymentAttempts: env.Int("MAX_PAYMENT_ATTEMPTS", payment.DefaultMaxPaymentAttempts),
+	}
+	if cfg.MaxPaymentAttempts < 1 {
+		return cfg, fmt.Errorf("MAX_PAYMENT_ATTEMPTS must be at least 1, got %d", cfg.MaxPaymentAttempts)
 	}
 	if cfg.StripeAPIBase != "" {
 		if u, err := url.Parse(cfg.StripeAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -72,6 +78,7 @@ type App struct {
 // the payer, its route and listeners, and the refunder as background work.
 func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
 	st := store.New(deps.DB)
+	st.Charges.WithMaxDeclines(cfg.MaxPaymentAttempts)
 	gw := gateway.New(gateway.Config{Key: cfg.StripeKey, APIBase: cfg.StripeAPIBase, Logger: deps.Logger})
 	payer := payment.NewPayer(st.Orders, st.Charges, gw, deps.Logger)
 	return &App{

@@ -215,7 +215,9 @@ func (sys *system) services() []spec {
 		return spec{Name: name, Port: b + off, ReadyPath: "/readyz",
 			Env: append(append([]string{"HOST=127.0.0.1", "PORT=" + strconv.Itoa(b+off), "NATS_CLIENT_ID=" + name + "-local"}, common...), env...)}
 	}
-	ordersEnv := []string{"MONGO_URI=" + mongo("orders")}
+	// The gateway appends X-Forwarded-For, as the ingress does: the rate
+	// limits of auth, orders and payments count per client address.
+	ordersEnv := []string{"MONGO_URI=" + mongo("orders"), "TRUST_PROXY=true"}
 	if cfg.ExpirationWindow != "" {
 		ordersEnv = append(ordersEnv, "ORDER_EXPIRATION_WINDOW="+cfg.ExpirationWindow)
 	}
@@ -224,7 +226,7 @@ func (sys *system) services() []spec {
 		service("tickets", offTickets, "MONGO_URI="+mongo("tickets")),
 		service("orders", offOrders, ordersEnv...),
 		service("expiration", offExpiration, "REDIS_URL=redis://"+sys.local(offRedis)+"/0"),
-		service("payments", offPayments, "MONGO_URI="+mongo("payments"), "STRIPE_KEY="+stripeKey, "STRIPE_API_BASE="+stripeBase),
+		service("payments", offPayments, "MONGO_URI="+mongo("payments"), "STRIPE_KEY="+stripeKey, "STRIPE_API_BASE="+stripeBase, "TRUST_PROXY=true"),
 	}
 }
 

@@ -17,10 +17,10 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"ticketing.dev/auth/internal/ratelimit"
 	"ticketing.dev/auth/internal/user"
 	"ticketing.dev/common/errs"
 	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/ratelimit"
 	"ticketing.dev/common/session"
 )
 

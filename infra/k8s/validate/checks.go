@@ -407,6 +407,12 @@ var fixedEnv = map[string]func(e corev1.EnvVar, pod corev1.PodSpec) string{
 		}
 		return ""
 	},
+	"MAX_PAYMENT_ATTEMPTS": func(e corev1.EnvVar, _ corev1.PodSpec) string {
+		if n, err := strconv.Atoi(e.Value); err != nil || n < 1 {
+			return fmt.Sprintf("MAX_PAYMENT_ATTEMPTS=%q is not a whole number of at least 1", e.Value)
+		}
+		return ""
+	},
 	"PORT": func(e corev1.EnvVar, pod corev1.PodSpec) string {
 		if p, ok := containerPort(pod, "http", 0); !ok || fmt.Sprint(p.ContainerPort) != e.Value {
 			return fmt.Sprintf("PORT=%s is not the container's http port", e.Value)

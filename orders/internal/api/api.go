@@ -2,7 +2,8 @@
 //
 //	POST   /api/orders       {ticketId}      201 order (the ticket is reserved),
 //	                                         200 the buyer's own live order for it,
-//	                                         409 at MAX_OPEN_ORDERS open orders
+//	                                         409 at MAX_OPEN_ORDERS open orders,
+//	                                         429 over the reserving rate limits
 //	GET    /api/orders       ?limit=&after=  200 the caller's orders, a page
 //	GET    /api/orders/:id                   200 order                  the buyer
 //	DELETE /api/orders/:id                   204 cancelled, released    the buyer
@@ -23,6 +24,7 @@ import (
 	"ticketing.dev/common/middleware"
 	"ticketing.dev/common/money"
 	"ticketing.dev/common/paging"
+	"ticketing.dev/common/ratelimit"
 	"ticketing.dev/common/session"
 	"ticketing.dev/orders/internal/order"
 )
@@ -45,6 +47,9 @@ type Deps struct {
 	// MaxOpenOrders is the cap on a buyer's open orders (MAX_OPEN_ORDERS),
 	// named in the refusal.
 	MaxOpenOrders int
+	// Reserving limits POST /api/orders per buyer and per address; nil
+	// leaves it unlimited.
+	Reserving *ratelimit.Guard
 }
 
 type handlers struct{ Deps }
@@ -60,7 +65,11 @@ func Mount(r chi.Router, d Deps) {
 	h := &handlers{d}
 	r.Route("/api/orders", func(r chi.Router) {
 		r.Use(middleware.RequireAuth)
-		r.Post("/", httpx.Handle(h.create))
+		if d.Reserving != nil {
+			r.With(d.Reserving.Limit).Post("/", httpx.Handle(h.create))
+		} else {
+			r.Post("/", httpx.Handle(h.create))
+		}
 		r.Get("/", httpx.Handle(h.list))
 		r.Get("/{id}", httpx.Handle(h.show))
 		r.Delete("/{id}", httpx.Handle(h.cancel))

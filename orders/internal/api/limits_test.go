@@ -82,7 +82,7 @@ func slots(t *testing.T, e *ordertest.Env, buyer string) int {
 // One buyer, 20 concurrent reservations of 20 tickets: exactly the cap wins;
 // a cancellation lets exactly one more in.
 func TestOneBuyerHoldsAtMostMaxOpenOrders(t *testing.T) {
-	e := ordertest.New(t)
+	e := ordertest.New(t, ordertest.Unlimited())
 	buyer := e.User("bot")
 	tickets := listTickets(e, 20)
 
@@ -147,7 +147,7 @@ func fill(t *testing.T, e *ordertest.Env, buyer string) []string {
 // frees nothing more: afterwards exactly as many reservations succeed as
 // orders left created.
 func TestEveryWayOutOfCreatedFreesExactlyOneSlot(t *testing.T) {
-	e := ordertest.New(t)
+	e := ordertest.New(t, ordertest.Unlimited())
 	ctx := context.Background()
 	orders := fill(t, e, "buyer")
 	token := e.User("buyer")
@@ -202,7 +202,7 @@ func leaveSlot(t *testing.T, e *ordertest.Env, buyer, orderID, ticketID string, 
 // but a young slot without an order may be a reservation still in flight,
 // and stays.
 func TestSlotsACrashLeftBehindAreFreedAtTheCap(t *testing.T) {
-	e := ordertest.New(t)
+	e := ordertest.New(t, ordertest.Unlimited())
 	ctx := context.Background()
 	token := e.User("buyer")
 	orders := fill(t, e, "buyer")
@@ -264,7 +264,7 @@ func TestSweepSlotsFreesOnlyWhatIsNotOpen(t *testing.T) {
 // release whose answer is lost. However the request ends, the slots count
 // exactly the buyer's created orders.
 func TestALostSlotAnswerNeverLeaksNorDoubleFreesASlot(t *testing.T) {
-	e := ordertest.New(t, ordertest.ThroughProxy())
+	e := ordertest.New(t, ordertest.ThroughProxy(), ordertest.Unlimited())
 	token := e.User("buyer")
 	tickets := listTickets(e, maxOpen+1)
 	createdOrders := func() int {
@@ -306,4 +306,40 @@ func TestALostSlotAnswerNeverLeaksNorDoubleFreesASlot(t *testing.T) {
 	res = e.API.Do("POST", "/api/orders", map[string]string{"ticketId": e.ListTicket("seller", "Seat", 1000)}, apitest.As(token))
 	assert.Equal(t, http.StatusConflict, res.Status, res.Raw)
 	assert.True(t, strings.Contains(res.Raw, "open orders"), res.Raw)
+}
+
+// Reserving is rate-limited per buyer and per address: over either limit
+// the answer is 429 with Retry-After, in the common error body, and nothing
+// is held. Limits small enough to reach are set for the test; the defaults
+// are in app.DefaultReserving.
+func TestReservingIsRateLimitedPerBuyerAndPerAddress(t *testing.T) {
+	e := ordertest.New(t, ordertest.Uncapped(),
+		ordertest.Setting("RESERVE_USER_BURST", "3"), ordertest.Setting("RESERVE_USER_EVERY", "1h"),
+		ordertest.Setting("RESERVE_ADDRESS_BURST", "5"), ordertest.Setting("RESERVE_ADDRESS_EVERY", "1h"),
+		ordertest.Setting("TRUST_PROXY", "true"))
+	tickets := listTickets(e, 8)
+	from := func(address string) apitest.Option { return apitest.Header("X-Forwarded-For", address) }
+	try := func(buyer, address, ticket string) apitest.Response {
+		return e.API.Do("POST", "/api/orders", map[string]string{"ticketId": ticket}, apitest.As(e.User(buyer)), from(address))
+	}
+	refused := func(res apitest.Response) {
+		t.Helper()
+		require.Equal(t, http.StatusTooManyRequests, res.Status, res.Raw)
+		assert.Equal(t, "Too many reservations; try again later", res.Message(t))
+		assert.Equal(t, "3600", res.Header.Get("Retry-After"))
+	}
+
+	for i := range 3 {
+		require.Equal(t, http.StatusCreated, try("bot", "192.0.2.1", tickets[i]).Status)
+	}
+	refused(try("bot", "192.0.2.2", tickets[3]))
+	assert.Empty(t, e.Replica(tickets[3]).OrderID, "a refused reservation holds nothing")
+
+	// The address 192.0.2.1 has two of its five left; other buyers there
+	// use them up, then a buyer with budget of their own is refused there
+	// but not elsewhere.
+	require.Equal(t, http.StatusCreated, try("fan-1", "192.0.2.1", tickets[4]).Status)
+	require.Equal(t, http.StatusCreated, try("fan-2", "192.0.2.1", tickets[5]).Status)
+	refused(try("fan-3", "192.0.2.1", tickets[6]))
+	require.Equal(t, http.StatusCreated, try("fan-3", "198.51.100.7", tickets[6]).Status)
 }

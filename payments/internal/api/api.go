@@ -1,6 +1,7 @@
 // Package api serves payments' route (DESIGN.md §2):
 //
-//	POST /api/payments  {orderId, token}  201 the completed charge
+//	POST /api/payments  {orderId, token}  201 the completed charge,
+//	                                      429 over the paying rate limits
 //
 // and is the one place where payment's errors become HTTP answers.
 package api
@@ -19,6 +20,7 @@ import (
 	"ticketing.dev/common/middleware"
 	"ticketing.dev/common/money"
 	"ticketing.dev/common/mongox"
+	"ticketing.dev/common/ratelimit"
 	"ticketing.dev/common/session"
 	"ticketing.dev/payments/internal/payment"
 )
@@ -31,12 +33,19 @@ type Payer interface {
 // Deps is what the handler uses.
 type Deps struct {
 	Payer Payer
+	// Paying limits POST /api/payments per buyer and per address; nil
+	// leaves it unlimited.
+	Paying *ratelimit.Guard
 }
 
 // Mount adds payments' route to r.
 func Mount(r chi.Router, d Deps) {
 	h := handlers{d}
-	r.With(middleware.RequireAuth).Post("/api/payments", httpx.Handle(h.create))
+	limited := r.With(middleware.RequireAuth)
+	if d.Paying != nil {
+		limited = limited.With(d.Paying.Limit)
+	}
+	limited.Post("/api/payments", httpx.Handle(h.create))
 }
 
 type handlers struct{ Deps }

@@ -34,7 +34,8 @@ type chargeBody struct {
 
 // The contract of POST /api/payments, one row per answer.
 func TestPaymentRequestsAnswerAsTheContractSays(t *testing.T) {
-	h := apptest.New(t, apptest.Options{})
+	// One buyer asks far more often than the paying limits allow.
+	h := apptest.New(t, apptest.Options{Env: map[string]string{"PAY_USER_BURST": "1000", "PAY_ADDRESS_BURST": "1000"}})
 	open := h.Order("buyer", 2050, time.Hour)
 	cancelled := h.Order("buyer", 2050, time.Hour)
 	h.SetStatus(cancelled, 1, events.StatusCancelled)
@@ -319,4 +320,33 @@ func TestDeclinesBeyondMaxPaymentAttemptsNeverReachStripe(t *testing.T) {
 	c := h.Charge(id)
 	assert.Equal(t, payment.StatusFailed, c.Status)
 	assert.Equal(t, payment.DefaultMaxPaymentAttempts, c.Declines)
+}
+
+// Paying is rate-limited per buyer and per address, before the order is even
+// read: 429 with Retry-After in the common error body, and Stripe is not
+// called. Limits small enough to reach are set for the test; the defaults
+// are in app.DefaultPaying.
+func TestPayingIsRateLimitedPerBuyerAndPerAddress(t *testing.T) {
+	h := apptest.New(t, apptest.Options{Env: map[string]string{
+		"PAY_USER_BURST": "2", "PAY_USER_EVERY": "1h",
+		"PAY_ADDRESS_BURST": "4", "PAY_ADDRESS_EVERY": "1h",
+	}})
+	refused := func(res apitest.Response) {
+		t.Helper()
+		require.Equal(t, http.StatusTooManyRequests, res.Status, res.Raw)
+		assert.Equal(t, "Too many payment attempts; try again later", res.Message(t))
+		assert.Equal(t, "3600", res.Header.Get("Retry-After"))
+	}
+	first, second := h.Order("buyer", 2000, time.Hour), h.Order("buyer", 2000, time.Hour)
+	h.Stripe.Next(stripetest.Decline("Your card was declined."))
+	require.Equal(t, http.StatusPaymentRequired, h.Pay("buyer", first, "tok_a").Status)
+	require.Equal(t, http.StatusCreated, h.Pay("buyer", second, "tok_b").Status)
+	refused(h.Pay("buyer", first, "tok_c"))
+
+	// The address (every test request comes from loopback) has one of its
+	// four left: the refused request counted there too.
+	other := h.Order("other", 2000, time.Hour)
+	require.Equal(t, http.StatusCreated, h.Pay("other", other, "tok_d").Status)
+	refused(h.Pay("other", other, "tok_e"))
+	assert.Len(t, h.Stripe.Requests("/v1/charges"), 3, "no refused request reached Stripe")
 }

@@ -49,43 +49,63 @@ func (s *Store) Reserve(ctx context.Context, buyerID, ticketID string, window ti
 	orderID := primitive.NewObjectID().Hex()
 	at := s.now().UTC()
 	if err := s.takeSlot(ctx, buyerID, orderID, ticketID, at); err != nil {
-		if errors.Is(err, order.ErrTooManyOpenOrders) {
-			if own, ok := s.ownLiveOrder(ctx, ticketID, buyerID); ok {
-				return own, false, nil
-			}
-			return order.Order{}, false, err
-		}
-		// The slot may have been taken with its answer lost; no order is
-		// ever inserted under orderID now.
-		return order.Order{}, false, s.withSlotReleased(ctx, buyerID, orderID, err)
+		return s.slotRefused(ctx, buyerID, ticketID, orderID, err)
 	}
-	held, err := s.hold(ctx, tid, orderID, buyerID, at)
+	held, own, err := s.holdFor(ctx, tid, orderID, buyerID, at)
+	if own != nil || err != nil {
+		// No order is ever inserted under orderID: its slot goes now (or,
+		// should that fail, with the sweeper).
+		err = s.withSlotReleased(ctx, buyerID, orderID, err)
+		if own != nil {
+			return *own, false, nil
+		}
+		return order.Order{}, false, err
+	}
+	return s.place(ctx, order.New(orderID, buyerID, order.Ticket{ID: held.ID, Title: held.Title, Price: held.Price},
+		held.Version, orderTime(s.now()), window))
+}
+
+// slotRefused answers a reservation whose slot was not taken: at the cap,
+// the buyer's own live order on the ticket if there is one; otherwise the
+// error, with the slot released in case the take landed with its answer lost.
+func (s *Store) slotRefused(ctx context.Context, buyerID, ticketID, orderID string, err error) (order.Order, bool, error) {
+	if errors.Is(err, order.ErrTooManyOpenOrders) {
+		if own, ok := s.ownLiveOrder(ctx, ticketID, buyerID); ok {
+			return own, false, nil
+		}
+		return order.Order{}, false, err
+	}
+	return order.Order{}, false, s.withSlotReleased(ctx, buyerID, orderID, err)
+}
+
+// holdFor places the hold for orderID. When the buyer's own earlier attempt
+// holds the ticket it is settled first, and own is the buyer's live order if
+// that is what holds it. A hold that failed other than by a refusal (its
+// answer may be lost) is released: no order is ever inserted under orderID.
+func (s *Store) holdFor(ctx context.Context, tid primitive.ObjectID, orderID, buyerID string, at time.Time) (held order.ReplicaTicket, own *order.Order, err error) {
+	held, err = s.hold(ctx, tid, orderID, buyerID, at)
 	if errors.Is(err, order.ErrTicketReserved) && held.HeldBy == buyerID {
 		o, live, serr := s.settleOwnHold(ctx, held)
-		if serr != nil || live {
-			if rerr := s.releaseSlotDetached(ctx, buyerID, orderID); rerr != nil {
-				serr = errors.Join(serr, fmt.Errorf("the sweeper will free its slot: %w", rerr))
-			}
-			if live {
-				return o, false, nil
-			}
-			return o, false, serr
+		switch {
+		case serr != nil:
+			return held, nil, serr
+		case live:
+			return held, &o, nil
 		}
 		held, err = s.hold(ctx, tid, orderID, buyerID, at)
 	}
-	if err != nil {
-		if isDomainError(err) {
-			return order.Order{}, false, s.withSlotReleased(ctx, buyerID, orderID, err)
-		}
-		// The hold may have been placed with its answer lost. No order is
-		// ever inserted under orderID now, so releasing it is always right.
-		if rerr := s.releaseDetached(ctx, ticketID, orderID); rerr != nil {
+	if err != nil && !isDomainError(err) {
+		if rerr := s.releaseDetached(ctx, tid.Hex(), orderID); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("the sweeper will release it: %w", rerr))
 		}
-		return order.Order{}, false, s.withSlotReleased(ctx, buyerID, orderID, err)
 	}
-	o = order.New(orderID, buyerID, order.Ticket{ID: held.ID, Title: held.Title, Price: held.Price},
-		held.Version, orderTime(s.now()), window)
+	return held, nil, err
+}
+
+// place inserts the order that holds its ticket and its buyer's slot. An
+// insert whose outcome is ambiguous is decided (insertOutcome); one decided
+// as not stored releases both, one undecided leaves both for the sweeper.
+func (s *Store) place(ctx context.Context, o order.Order) (order.Order, bool, error) {
 	insertErr := s.insert(ctx, &o)
 	if insertErr == nil {
 		return o, true, nil
@@ -99,10 +119,10 @@ func (s *Store) Reserve(ctx context.Context, buyerID, ticketID string, window ti
 	case stored:
 		return o, true, nil
 	}
-	if rerr := s.releaseDetached(ctx, ticketID, orderID); rerr != nil {
+	if rerr := s.releaseDetached(ctx, o.Ticket.ID, o.ID); rerr != nil {
 		insertErr = errors.Join(insertErr, fmt.Errorf("the sweeper will release it: %w", rerr))
 	}
-	insertErr = s.withSlotReleased(ctx, buyerID, orderID, insertErr)
+	insertErr = s.withSlotReleased(ctx, o.UserID, o.ID, insertErr)
 	if mongox.IsDuplicateKey(insertErr) {
 		// A placeholder took the id first: this attempt was settled as dead
 		// under it (the buyer's own retry, or the sweeper). The buyer's

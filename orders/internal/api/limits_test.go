@@ -343,3 +343,38 @@ func TestReservingIsRateLimitedPerBuyerAndPerAddress(t *testing.T) {
 	refused(try("fan-3", "192.0.2.1", tickets[6]))
 	require.Equal(t, http.StatusCreated, try("fan-3", "198.51.100.7", tickets[6]).Status)
 }
+
+// The order's own insert: its answer lost (decided as stored: the slot is
+// the order's), and the database gone between the hold and the insert
+// (undecided: the slot stays with the hold, and the sweeper frees it once).
+func TestAnUndecidedOrderKeepsItsSlotUntilTheSweeperDecides(t *testing.T) {
+	e := ordertest.New(t, ordertest.ThroughProxy(), ordertest.Unlimited())
+	ctx := context.Background()
+	token := e.User("buyer")
+	tickets := listTickets(e, 3)
+
+	e.Proxy.LoseAnswerOn("insert", "orders", 1)
+	res := e.API.Do("POST", "/api/orders", map[string]string{"ticketId": tickets[0]}, apitest.As(token))
+	require.Equal(t, http.StatusCreated, res.Status, res.Raw)
+	assert.Equal(t, 1, slots(t, e, "buyer"))
+
+	e.BetweenHoldAndInsert(e.Proxy.Cut)
+	res = e.API.Do("POST", "/api/orders", map[string]string{"ticketId": tickets[1]}, apitest.As(token))
+	assert.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
+	e.Store.WithClock(time.Now)
+	e.Proxy.Restore()
+	assert.Equal(t, 2, slots(t, e, "buyer"), "undecided: the slot stays")
+
+	late := e.Direct.WithClock(func() time.Time { return time.Now().Add(2 * time.Minute) })
+	for range 2 {
+		_, err := late.SweepSlots(ctx, time.Minute)
+		require.NoError(t, err)
+	}
+	late.WithClock(time.Now)
+	assert.Equal(t, 1, slots(t, e, "buyer"), "decided as never stored: freed, once")
+	_, err := e.Direct.Sweep(ctx, 0)
+	require.NoError(t, err)
+	assert.Empty(t, e.Replica(tickets[1]).OrderID, "and its hold released")
+	reserve(t, e, token, tickets[1])
+	assert.Equal(t, 2, slots(t, e, "buyer"))
+}

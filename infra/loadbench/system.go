@@ -31,11 +31,16 @@ type system struct {
 // for information only.
 var goServices = []string{"auth", "tickets", "orders", "expiration", "payments"}
 
-// signinLimitEnv raises auth's per-address signin limit for a benchmark run
-// only: every benchmark request reaches auth from 127.0.0.1 through the
-// gateway, which a real crowd does not. The per-email limit stays as it is;
-// the benchmark spreads its signins over many emails instead.
-var signinLimitEnv = []string{"SIGNIN_ADDRESS_BURST=1000000", "SIGNIN_ADDRESS_EVERY=1ms"}
+// signinLimitEnv raises auth's per-address signin limit, and orders' and
+// payments' per-address limits, for a benchmark run only: every benchmark
+// request reaches them from 127.0.0.1 through the gateway, which a real crowd
+// does not. The per-email and per-user limits stay as they are; the
+// benchmark spreads its requests over many users instead.
+var signinLimitEnv = []string{
+	"SIGNIN_ADDRESS_BURST=1000000", "SIGNIN_ADDRESS_EVERY=1ms",
+	"RESERVE_ADDRESS_BURST=1000000", "RESERVE_ADDRESS_EVERY=1ms",
+	"PAY_ADDRESS_BURST=1000000", "PAY_ADDRESS_EVERY=1ms",
+}
 
 // startSystem runs bin/runner on free ports with a temporary data folder and
 // waits until its gateway answers (infra/runner/launch).

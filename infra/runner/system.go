@@ -253,7 +253,9 @@ func (sys *system) services() []spec {
 			"NATS_USER=" + name, "NATS_PASSWORD=" + sys.creds.NATS[name]}
 		return spec{Name: name, Port: b + off, ReadyPath: "/readyz", Env: append(append(own, common...), env...)}
 	}
-	ordersEnv := []string{"MONGO_URI=" + mongo("orders")}
+	// The gateway appends X-Forwarded-For, as the ingress does: the rate
+	// limits of auth, orders and payments count per client address.
+	ordersEnv := []string{"MONGO_URI=" + mongo("orders"), "TRUST_PROXY=true"}
 	if cfg.ExpirationWindow != "" {
 		ordersEnv = append(ordersEnv, "ORDER_EXPIRATION_WINDOW="+cfg.ExpirationWindow)
 	}
@@ -262,7 +264,7 @@ func (sys *system) services() []spec {
 		service("tickets", offTickets, "MONGO_URI="+mongo("tickets")),
 		service("orders", offOrders, ordersEnv...),
 		service("expiration", offExpiration, "REDIS_URL=redis://:"+sys.creds.Redis+"@"+sys.local(offRedis)+"/0"),
-		service("payments", offPayments, "MONGO_URI="+mongo("payments"), "STRIPE_KEY="+stripeKey, "STRIPE_API_BASE="+stripeBase),
+		service("payments", offPayments, "MONGO_URI="+mongo("payments"), "STRIPE_KEY="+stripeKey, "STRIPE_API_BASE="+stripeBase, "TRUST_PROXY=true"),
 	}
 }
 

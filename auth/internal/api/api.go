@@ -9,18 +9,16 @@ package api
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
-	"ticketing.dev/auth/internal/ratelimit"
 	"ticketing.dev/auth/internal/user"
 	"ticketing.dev/common/errs"
 	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/ratelimit"
 	"ticketing.dev/common/session"
 )
 
@@ -189,18 +187,4 @@ var toHTTP = httpx.ErrorMap{
 }.Map
 
 // clientIP is the address rate limits count against.
-func clientIP(r *http.Request, trustProxy bool) string {
-	if trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			hops := strings.Split(xff, ",")
-			if ip := strings.TrimSpace(hops[len(hops)-1]); net.ParseIP(ip) != nil {
-				return ip
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+func clientIP(r *http.Request, trustProxy bool) string { return ratelimit.ClientAddress(r, trustProxy) }

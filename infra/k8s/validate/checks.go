@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -397,6 +398,18 @@ var fixedEnv = map[string]func(e corev1.EnvVar, pod corev1.PodSpec) string{
 	"ORDER_EXPIRATION_WINDOW": func(e corev1.EnvVar, _ corev1.PodSpec) string {
 		if d, err := time.ParseDuration(e.Value); err != nil || d <= 0 {
 			return fmt.Sprintf("ORDER_EXPIRATION_WINDOW=%q is not a positive Go duration", e.Value)
+		}
+		return ""
+	},
+	"MAX_OPEN_ORDERS": func(e corev1.EnvVar, _ corev1.PodSpec) string {
+		if n, err := strconv.Atoi(e.Value); err != nil || n < 1 {
+			return fmt.Sprintf("MAX_OPEN_ORDERS=%q is not a whole number of at least 1", e.Value)
+		}
+		return ""
+	},
+	"MAX_PAYMENT_ATTEMPTS": func(e corev1.EnvVar, _ corev1.PodSpec) string {
+		if n, err := strconv.Atoi(e.Value); err != nil || n < 1 {
+			return fmt.Sprintf("MAX_PAYMENT_ATTEMPTS=%q is not a whole number of at least 1", e.Value)
 		}
 		return ""
 	},

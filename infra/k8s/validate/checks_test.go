@@ -203,6 +203,11 @@ func TestImagesAndEnvironmentCatch(t *testing.T) {
 		envVar(t, container(t, m, "orders"), "ORDER_EXPIRATION_WINDOW").Value = "15"
 		assertProblem(t, CheckEnv(m, r.skaffold, r.required), "ORDER_EXPIRATION_WINDOW")
 	})
+	t.Run("no cap on open orders", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "orders"), "MAX_OPEN_ORDERS").Value = "0"
+		assertProblem(t, CheckEnv(m, r.skaffold, r.required), "MAX_OPEN_ORDERS")
+	})
 	t.Run("insecure cookies", func(t *testing.T) {
 		m := renderDev(t)
 		envVar(t, container(t, m, "auth"), "COOKIE_SECURE").Value = "false"

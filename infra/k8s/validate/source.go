@@ -16,13 +16,14 @@ import (
 // ContractEnv is DESIGN.md §7 per service: the variables each service needs
 // set in Kubernetes. PORT and NATS_CLUSTER_ID have defaults in the code but
 // are set explicitly so the manifests say where everything is; COOKIE_SECURE
-// stays true behind TLS; auth trusts the ingress's X-Forwarded-For.
+// stays true behind TLS; auth, orders and payments trust the ingress's
+// X-Forwarded-For (their rate limits count per client address).
 var ContractEnv = map[string][]string{
 	"auth":       {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "TRUST_PROXY"},
 	"tickets":    {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE"},
-	"orders":     {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "ORDER_EXPIRATION_WINDOW"},
+	"orders":     {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "ORDER_EXPIRATION_WINDOW", "MAX_OPEN_ORDERS", "TRUST_PROXY"},
 	"expiration": {"PORT", "REDIS_URL", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID"},
-	"payments":   {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "STRIPE_KEY"},
+	"payments":   {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "STRIPE_KEY", "MAX_PAYMENT_ATTEMPTS", "TRUST_PROXY"},
 	// The client stops at start without API_BASE_URL (client/lib/config.ts);
 	// API_HOST_HEADER makes the ingress route its server-side calls.
 	"client": {"PORT", "API_BASE_URL", "API_HOST_HEADER"},

@@ -1,7 +1,9 @@
 // Package api serves the orders routes (DESIGN.md §2), all for signed-in users:
 //
 //	POST   /api/orders       {ticketId}      201 order (the ticket is reserved),
-//	                                         200 the buyer's own live order for it
+//	                                         200 the buyer's own live order for it,
+//	                                         409 at MAX_OPEN_ORDERS open orders,
+//	                                         429 over the reserving rate limits
 //	GET    /api/orders       ?limit=&after=  200 the caller's orders, a page
 //	GET    /api/orders/:id                   200 order                  the buyer
 //	DELETE /api/orders/:id                   204 cancelled, released    the buyer
@@ -9,6 +11,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -20,6 +24,7 @@ import (
 	"ticketing.dev/common/middleware"
 	"ticketing.dev/common/money"
 	"ticketing.dev/common/paging"
+	"ticketing.dev/common/ratelimit"
 	"ticketing.dev/common/session"
 	"ticketing.dev/orders/internal/order"
 )
@@ -39,6 +44,12 @@ type Deps struct {
 	Orders Orders
 	// ExpirationWindow is how long a reservation lasts (ORDER_EXPIRATION_WINDOW).
 	ExpirationWindow time.Duration
+	// MaxOpenOrders is the cap on a buyer's open orders (MAX_OPEN_ORDERS),
+	// named in the refusal.
+	MaxOpenOrders int
+	// Reserving limits POST /api/orders per buyer and per address; nil
+	// leaves it unlimited.
+	Reserving *ratelimit.Guard
 }
 
 type handlers struct{ Deps }
@@ -48,10 +59,17 @@ func Mount(r chi.Router, d Deps) {
 	if d.ExpirationWindow == 0 {
 		d.ExpirationWindow = order.DefaultExpirationWindow
 	}
+	if d.MaxOpenOrders == 0 {
+		d.MaxOpenOrders = order.DefaultMaxOpenOrders
+	}
 	h := &handlers{d}
 	r.Route("/api/orders", func(r chi.Router) {
 		r.Use(middleware.RequireAuth)
-		r.Post("/", httpx.Handle(h.create))
+		if d.Reserving != nil {
+			r.With(d.Reserving.Limit).Post("/", httpx.Handle(h.create))
+		} else {
+			r.Post("/", httpx.Handle(h.create))
+		}
 		r.Get("/", httpx.Handle(h.list))
 		r.Get("/{id}", httpx.Handle(h.show))
 		r.Delete("/{id}", httpx.Handle(h.cancel))
@@ -93,6 +111,10 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o, fresh, err := h.Orders.Reserve(r.Context(), user.ID, req.TicketID, h.ExpirationWindow)
+	if errors.Is(err, order.ErrTooManyOpenOrders) {
+		return errs.Conflict(fmt.Sprintf(
+			"You already hold %d open orders, the most allowed: pay for or cancel one first", h.MaxOpenOrders))
+	}
 	if err != nil {
 		return toHTTP(err)
 	}

@@ -314,7 +314,8 @@ func TestNoDoubleSellUnderABurstOfBuyers(t *testing.T) {
 }
 
 func TestNoDoubleSellForManyTicketsAtOnce(t *testing.T) {
-	e := ordertest.New(t)
+	// 150 buyers from one address at once: more than its reserving limit.
+	e := ordertest.New(t, ordertest.Unlimited())
 	const tickets, perTicket = 10, 15
 	var wg sync.WaitGroup
 	results := make([]map[int]int, tickets)
@@ -337,7 +338,7 @@ func TestNoDoubleSellForManyTicketsAtOnce(t *testing.T) {
 // the order carries the price of the very version it reserved, and the
 // replica ends at the latest version with the hold intact.
 func TestPriceRaceTheOrderKeepsThePriceOfTheVersionItReserved(t *testing.T) {
-	e := ordertest.New(t)
+	e := ordertest.New(t, ordertest.Uncapped())
 	priceAt := map[int64]money.Price{0: 1000, 1: 2500}
 	saw := map[int64]int{}
 	for round := range 20 {

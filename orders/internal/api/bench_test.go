@@ -27,7 +27,7 @@ import (
 const contenders = 50
 
 func BenchmarkReserveUncontended(b *testing.B) {
-	e := ordertest.New(b, ordertest.Quiet())
+	e := ordertest.New(b, ordertest.Quiet(), ordertest.Uncapped())
 	tokens := tokenPool(e, 64)
 	tickets := make([]string, b.N)
 	for i := range tickets {
@@ -51,7 +51,7 @@ func BenchmarkReserveUncontended(b *testing.B) {
 }
 
 func BenchmarkReserveContended(b *testing.B) {
-	e := ordertest.New(b, ordertest.Quiet())
+	e := ordertest.New(b, ordertest.Quiet(), ordertest.Uncapped())
 	tokens := tokenPool(e, contenders)
 	rounds := (b.N + contenders - 1) / contenders
 	tickets := make([]string, rounds)

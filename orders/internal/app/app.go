@@ -7,12 +7,14 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"ticketing.dev/common/config"
 	"ticketing.dev/common/outbox"
+	"ticketing.dev/common/ratelimit"
 	"ticketing.dev/common/service"
 	"ticketing.dev/orders/internal/api"
 	"ticketing.dev/orders/internal/listeners"
@@ -38,6 +40,22 @@ type Config struct {
 	// HoldSweepInterval is how often the sweeper settles holds that an
 	// interrupted write left behind.
 	HoldSweepInterval time.Duration
+	// MaxOpenOrders is how many created orders one buyer may hold at once.
+	MaxOpenOrders int
+	// Reserving limits reservations per buyer and per address
+	// (RESERVE_USER_*, RESERVE_ADDRESS_*).
+	Reserving ratelimit.Limits
+	// TrustProxy reads the client address from X-Forwarded-For.
+	TrustProxy bool
+}
+
+// DefaultReserving: a buyer reserves in a burst of 10, then one every 6 s
+// (10 a minute: far more than a person picks seats, and with the open-order
+// cap, far too few to churn a sale's holds); an address 100 at once, then
+// 10 a second, for the many buyers behind one carrier's or venue's NAT.
+var DefaultReserving = ratelimit.Limits{
+	PerUser:    ratelimit.Rule{Burst: 10, Every: 6 * time.Second},
+	PerAddress: ratelimit.Rule{Burst: 100, Every: 100 * time.Millisecond},
 }
 
 // LoadConfig reads the settings that are this service's own.
@@ -47,6 +65,16 @@ func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 		ExpirationWindow:    env.Duration("ORDER_EXPIRATION_WINDOW", order.DefaultExpirationWindow),
 		ExpiryCheckInterval: env.Duration("ORDER_EXPIRY_CHECK_INTERVAL", store.DefaultExpiryCheckInterval),
 		HoldSweepInterval:   env.Duration("ORDER_HOLD_SWEEP_INTERVAL", store.DefaultSweepInterval),
+		MaxOpenOrders:       env.Int("MAX_OPEN_ORDERS", order.DefaultMaxOpenOrders),
+		TrustProxy:          env.Bool("TRUST_PROXY", false),
+	}
+	reserving, err := ratelimit.LoadLimits(env, "RESERVE", DefaultReserving)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Reserving = reserving
+	if cfg.MaxOpenOrders < 1 {
+		return cfg, fmt.Errorf("MAX_OPEN_ORDERS must be at least 1, got %d", cfg.MaxOpenOrders)
 	}
 	return cfg, nil
 }
@@ -59,11 +87,17 @@ type App struct {
 
 // Wire builds orders over deps.
 func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
-	st := store.New(deps.DB)
+	st := store.New(deps.DB).WithMaxOpenOrders(cfg.MaxOpenOrders)
+	reserving := ratelimit.NewGuard("reservations", cfg.Reserving, cfg.TrustProxy)
 	return &App{
 		Store: st,
 		App: service.App{
-			Routes:        func(r chi.Router) { api.Mount(r, api.Deps{Orders: st, ExpirationWindow: cfg.ExpirationWindow}) },
+			Routes: func(r chi.Router) {
+				api.Mount(r, api.Deps{
+					Orders: st, ExpirationWindow: cfg.ExpirationWindow, MaxOpenOrders: cfg.MaxOpenOrders,
+					Reserving: reserving,
+				})
+			},
 			Indexes:       st.EnsureIndexes,
 			Subscriptions: listeners.Subscriptions(st, deps.Logger),
 			Outboxes:      []*outbox.Outbox{st.Outbox()},

@@ -14,6 +14,11 @@ import (
 // DefaultExpirationWindow is how long a reservation holds a ticket.
 const DefaultExpirationWindow = 15 * time.Minute
 
+// DefaultMaxOpenOrders is how many created orders one buyer may hold at once
+// (MAX_OPEN_ORDERS): enough for a group's seats at a few events, too few for
+// a bot to hold a sale's inventory (DESIGN.md §9, OWASP OAT-021).
+const DefaultMaxOpenOrders = 4
+
 var (
 	ErrNotFound = errors.New("order not found")
 	ErrNotOwner = errors.New("not the buyer of this order")
@@ -27,6 +32,8 @@ var (
 	ErrTicketReserved = errors.New("ticket is reserved")
 	ErrTicketSold     = errors.New("ticket is sold")
 	ErrOwnTicket      = errors.New("you cannot buy your own ticket")
+	// ErrTooManyOpenOrders: the buyer holds MAX_OPEN_ORDERS created orders.
+	ErrTooManyOpenOrders = errors.New("too many open orders")
 	// ErrReplicaBehind: a ticket:updated arrived before the versions under it.
 	ErrReplicaBehind = errors.New("ticket replica is behind this version")
 )

@@ -59,6 +59,9 @@ type options struct {
 	proxied       bool
 	window        time.Duration
 	lapseInterval time.Duration
+	uncapped      bool
+	unlimited     bool
+	env           map[string]string
 }
 
 // Quiet drops the service's logs, which otherwise go to the test's log: for
@@ -76,6 +79,26 @@ func WithWindow(d time.Duration) Option { return func(o *options) { o.window = d
 // Lapsing runs the overdue lapse every interval, as the service does;
 // otherwise it does not run during the test.
 func Lapsing(interval time.Duration) Option { return func(o *options) { o.lapseInterval = interval } }
+
+// Uncapped lifts the cap on a buyer's open orders (MAX_OPEN_ORDERS) and the
+// reserving rate limits, for tests and benchmarks where one buyer reserves
+// many tickets for another reason; otherwise the service runs with the
+// defaults.
+func Uncapped() Option { return func(o *options) { o.uncapped, o.unlimited = true, true } }
+
+// Unlimited lifts the reserving rate limits only (RESERVE_*), for tests of
+// the open-order cap that reserve faster than a person would.
+func Unlimited() Option { return func(o *options) { o.unlimited = true } }
+
+// Setting sets one environment variable of the service.
+func Setting(name, value string) Option {
+	return func(o *options) {
+		if o.env == nil {
+			o.env = map[string]string{}
+		}
+		o.env[name] = value
+	}
+}
 
 // New starts the service through app.Service: indexes created, relay
 // running, HTTP served, listeners ready to be called directly (Deliver) but
@@ -97,6 +120,17 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 	if o.quiet {
 		start = append(start, servicetest.Quiet())
+	}
+	if o.uncapped {
+		start = append(start, servicetest.Set("MAX_OPEN_ORDERS", "1000000"))
+	}
+	if o.unlimited {
+		start = append(start, servicetest.Env(map[string]string{
+			"RESERVE_USER_BURST": "1000000", "RESERVE_ADDRESS_BURST": "1000000",
+		}))
+	}
+	if o.env != nil {
+		start = append(start, servicetest.Env(o.env))
 	}
 	var proxy *testenv.FaultProxy
 	var direct *store.Store

@@ -157,7 +157,7 @@ func TestLapseCancelsOverdueOrdersOnly(t *testing.T) {
 // printed, not asserted (BenchmarkLapseLateness reports it).
 func TestEveryOpenOrderLapsesWithoutExpiration(t *testing.T) {
 	const window, interval = 2 * time.Second, 500 * time.Millisecond
-	e := ordertest.New(t, ordertest.WithWindow(window), ordertest.Lapsing(interval))
+	e := ordertest.New(t, ordertest.WithWindow(window), ordertest.Lapsing(interval), ordertest.Uncapped())
 	lateness := lapseOpenOrders(t, e, 20)
 	t.Logf("20 orders, window %v, check interval %v: lateness beyond the window min %v, median %v, max %v (polled every 20ms)",
 		window, interval, lateness[0].Round(time.Millisecond), lateness[len(lateness)/2].Round(time.Millisecond),
@@ -170,7 +170,7 @@ func TestEveryOpenOrderLapsesWithoutExpiration(t *testing.T) {
 //
 // Run: PATH=$PWD/bin:$PATH go test -run '^$' -bench LapseLateness -benchtime 3x ./orders/internal/store/
 func BenchmarkLapseLateness(b *testing.B) {
-	e := ordertest.New(b, ordertest.Quiet(), ordertest.WithWindow(time.Second), ordertest.Lapsing(500*time.Millisecond))
+	e := ordertest.New(b, ordertest.Quiet(), ordertest.WithWindow(time.Second), ordertest.Lapsing(500*time.Millisecond), ordertest.Uncapped())
 	var all []time.Duration
 	for range b.N {
 		all = append(all, lapseOpenOrders(b, e, 20)...)

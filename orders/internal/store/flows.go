@@ -20,8 +20,12 @@ const decideTimeout = 5 * time.Second
 
 // Reserve creates an order for buyerID on ticketID. The reservation is the
 // hold, one conditional update on the replica that exactly one of any number
-// of concurrent buyers wins; nothing is checked first. Only then is the order
-// inserted, with order:created in its outbox.
+// of concurrent buyers wins; nothing is checked first. Before it, the buyer's
+// open-order slot is taken (slots.go), the same way; only then is the order
+// inserted, with order:created in its outbox. A reservation that ends without
+// an order frees its slot again; one that cannot tell leaves the slot, like
+// the hold, for the sweeper. A buyer at the cap gets order.ErrTooManyOpenOrders
+// unless their own live order holds the ticket.
 //
 // fresh is false when the buyer asked again for a ticket their own live order
 // holds, typically a retry after an answer that never reached them: they get
@@ -43,27 +47,65 @@ func (s *Store) Reserve(ctx context.Context, buyerID, ticketID string, window ti
 		return order.Order{}, false, err
 	}
 	orderID := primitive.NewObjectID().Hex()
-	held, err := s.hold(ctx, tid, orderID, buyerID)
-	if errors.Is(err, order.ErrTicketReserved) && held.HeldBy == buyerID {
-		o, live, serr := s.settleOwnHold(ctx, held)
-		if serr != nil || live {
-			return o, false, serr
-		}
-		held, err = s.hold(ctx, tid, orderID, buyerID)
+	at := s.now().UTC()
+	if err := s.takeSlot(ctx, buyerID, orderID, ticketID, at); err != nil {
+		return s.slotRefused(ctx, buyerID, ticketID, orderID, err)
 	}
-	if err != nil {
-		if isDomainError(err) {
-			return order.Order{}, false, err
-		}
-		// The hold may have been placed with its answer lost. No order is
-		// ever inserted under orderID now, so releasing it is always right.
-		if rerr := s.releaseDetached(ctx, ticketID, orderID); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("the sweeper will release it: %w", rerr))
+	held, own, err := s.holdFor(ctx, tid, orderID, buyerID, at)
+	if own != nil || err != nil {
+		// No order is ever inserted under orderID: its slot goes now (or,
+		// should that fail, with the sweeper).
+		err = s.withSlotReleased(ctx, buyerID, orderID, err)
+		if own != nil {
+			return *own, false, nil
 		}
 		return order.Order{}, false, err
 	}
-	o = order.New(orderID, buyerID, order.Ticket{ID: held.ID, Title: held.Title, Price: held.Price},
-		held.Version, orderTime(s.now()), window)
+	return s.place(ctx, order.New(orderID, buyerID, order.Ticket{ID: held.ID, Title: held.Title, Price: held.Price},
+		held.Version, orderTime(s.now()), window))
+}
+
+// slotRefused answers a reservation whose slot was not taken: at the cap,
+// the buyer's own live order on the ticket if there is one; otherwise the
+// error, with the slot released in case the take landed with its answer lost.
+func (s *Store) slotRefused(ctx context.Context, buyerID, ticketID, orderID string, err error) (order.Order, bool, error) {
+	if errors.Is(err, order.ErrTooManyOpenOrders) {
+		if own, ok := s.ownLiveOrder(ctx, ticketID, buyerID); ok {
+			return own, false, nil
+		}
+		return order.Order{}, false, err
+	}
+	return order.Order{}, false, s.withSlotReleased(ctx, buyerID, orderID, err)
+}
+
+// holdFor places the hold for orderID. When the buyer's own earlier attempt
+// holds the ticket it is settled first, and own is the buyer's live order if
+// that is what holds it. A hold that failed other than by a refusal (its
+// answer may be lost) is released: no order is ever inserted under orderID.
+func (s *Store) holdFor(ctx context.Context, tid primitive.ObjectID, orderID, buyerID string, at time.Time) (held order.ReplicaTicket, own *order.Order, err error) {
+	held, err = s.hold(ctx, tid, orderID, buyerID, at)
+	if errors.Is(err, order.ErrTicketReserved) && held.HeldBy == buyerID {
+		o, live, serr := s.settleOwnHold(ctx, held)
+		switch {
+		case serr != nil:
+			return held, nil, serr
+		case live:
+			return held, &o, nil
+		}
+		held, err = s.hold(ctx, tid, orderID, buyerID, at)
+	}
+	if err != nil && !isDomainError(err) {
+		if rerr := s.releaseDetached(ctx, tid.Hex(), orderID); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("the sweeper will release it: %w", rerr))
+		}
+	}
+	return held, nil, err
+}
+
+// place inserts the order that holds its ticket and its buyer's slot. An
+// insert whose outcome is ambiguous is decided (insertOutcome); one decided
+// as not stored releases both, one undecided leaves both for the sweeper.
+func (s *Store) place(ctx context.Context, o order.Order) (order.Order, bool, error) {
 	insertErr := s.insert(ctx, &o)
 	if insertErr == nil {
 		return o, true, nil
@@ -73,13 +115,14 @@ func (s *Store) Reserve(ctx context.Context, buyerID, ticketID string, window ti
 	case err != nil:
 		// The decision's error first: it is what the buyer is answered by
 		// (an outage, 503), whatever the insert's own error was.
-		return order.Order{}, false, errors.Join(fmt.Errorf("undecided; the hold stays for the sweeper: %w", err), insertErr)
+		return order.Order{}, false, errors.Join(fmt.Errorf("undecided; the hold and the slot stay for the sweeper: %w", err), insertErr)
 	case stored:
 		return o, true, nil
 	}
-	if rerr := s.releaseDetached(ctx, ticketID, orderID); rerr != nil {
+	if rerr := s.releaseDetached(ctx, o.Ticket.ID, o.ID); rerr != nil {
 		insertErr = errors.Join(insertErr, fmt.Errorf("the sweeper will release it: %w", rerr))
 	}
+	insertErr = s.withSlotReleased(ctx, o.UserID, o.ID, insertErr)
 	if mongox.IsDuplicateKey(insertErr) {
 		// A placeholder took the id first: this attempt was settled as dead
 		// under it (the buyer's own retry, or the sweeper). The buyer's
@@ -87,6 +130,30 @@ func (s *Store) Reserve(ctx context.Context, buyerID, ticketID string, window ti
 		return order.Order{}, false, errors.Join(order.ErrTicketReserved, insertErr)
 	}
 	return order.Order{}, false, insertErr
+}
+
+// withSlotReleased frees the slot of a reservation that failed with err and
+// whose order is known never to be stored, and returns err.
+func (s *Store) withSlotReleased(ctx context.Context, buyerID, orderID string, err error) error {
+	if rerr := s.releaseSlotDetached(ctx, buyerID, orderID); rerr != nil {
+		return errors.Join(err, fmt.Errorf("the sweeper will free its slot: %w", rerr))
+	}
+	return err
+}
+
+// ownLiveOrder is the buyer's own live order holding the ticket, if any: a
+// buyer at the cap who asks again for a ticket they hold (a retry after a
+// lost answer) gets their order back, not a refusal.
+func (s *Store) ownLiveOrder(ctx context.Context, ticketID, buyerID string) (order.Order, bool) {
+	t, err := s.Ticket(ctx, ticketID)
+	if err != nil || t.HeldBy != buyerID || t.OrderID == "" || t.Sold {
+		return order.Order{}, false
+	}
+	o, err := s.Get(ctx, t.OrderID)
+	if err != nil || o.UserID != buyerID || o.Status != events.StatusCreated {
+		return order.Order{}, false
+	}
+	return o, true
 }
 
 // insertOutcome decides whether the order whose insert returned insertErr is
@@ -197,8 +264,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func orderTime(now time.Time) time.Time { return now.UTC().Truncate(time.Millisecond) }
 
 // Cancel cancels an order (check may refuse first, e.g. for a non-owner) and
-// releases its hold on the ticket. The release runs even when the order was
-// cancelled already, so a retry heals a crash between the two writes.
+// releases its hold on the ticket and its buyer's open-order slot. The
+// releases run even when the order was cancelled already, so a retry (a
+// redelivered expiration:complete, the lapse after it) heals a crash between
+// the writes; each frees what it frees at most once.
 func (s *Store) Cancel(ctx context.Context, id string, check func(order.Order) error) (order.Order, error) {
 	o, err := s.Update(ctx, id, func(o *order.Order) error {
 		if err := check(*o); err != nil {
@@ -211,6 +280,9 @@ func (s *Store) Cancel(ctx context.Context, id string, check func(order.Order) e
 	}
 	if o.Status == events.StatusCancelled {
 		if err := s.release(ctx, o.Ticket.ID, o.ID); err != nil {
+			return o, err
+		}
+		if _, err := s.releaseSlot(ctx, o.UserID, o.ID); err != nil {
 			return o, err
 		}
 	}
@@ -256,6 +328,11 @@ func (s *Store) Complete(ctx context.Context, id, paymentID string) (order.Order
 		return cancelled, fmt.Errorf("order %s: %w: %w", id, err, order.ErrCancelled)
 	}
 	if err != nil {
+		return o, err
+	}
+	// The order is not open any more, whatever happens to the ticket: its
+	// slot goes first, and again (a no-op) on a repeat of the payment.
+	if _, err := s.releaseSlot(ctx, o.UserID, o.ID); err != nil {
 		return o, err
 	}
 	if err := s.markSold(ctx, o.Ticket.ID, o.ID); err != nil {

@@ -126,14 +126,14 @@ func (s *Store) Ticket(ctx context.Context, id string) (order.ReplicaTicket, err
 // version are exactly those the hold was placed on. Of any number of
 // concurrent buyers exactly one matches. A refusal returns the ticket as it
 // was read, so the caller can see who holds it.
-func (s *Store) hold(ctx context.Context, ticketID primitive.ObjectID, orderID, buyerID string) (order.ReplicaTicket, error) {
+func (s *Store) hold(ctx context.Context, ticketID primitive.ObjectID, orderID, buyerID string, at time.Time) (order.ReplicaTicket, error) {
 	// A miss is explained by reading the ticket afterwards. If it was freed
 	// in between, the hold is tried again, a few times at most.
 	for range 3 {
 		var doc replicaDoc
 		err := s.tickets.FindOneAndUpdate(ctx,
 			bson.M{"_id": ticketID, "orderId": "", "sold": false, "userId": bson.M{"$ne": buyerID}},
-			bson.M{"$set": bson.M{"orderId": orderID, "heldBy": buyerID, "heldAt": s.now().UTC()}},
+			bson.M{"$set": bson.M{"orderId": orderID, "heldBy": buyerID, "heldAt": at}},
 			options.FindOneAndUpdate().SetReturnDocument(options.After),
 		).Decode(&doc)
 		if err == nil {

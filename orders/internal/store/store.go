@@ -6,7 +6,8 @@
 // and the order), and neither MongoDB without a replica set nor FerretDB has
 // multi-document transactions; flows.go orders the two writes so that a crash
 // between them leaves nothing worse than a hold without an order, which the
-// sweeper (sweep.go) finds and releases.
+// sweeper (sweep.go) finds and releases. The cap on a buyer's open orders
+// (slots.go) is a third document with the same discipline.
 package store
 
 import (
@@ -19,6 +20,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"ticketing.dev/common/outbox"
+	"ticketing.dev/orders/internal/order"
 )
 
 // maxConflicts bounds how often an update retries after another writer
@@ -30,13 +32,19 @@ type Store struct {
 	orders  *mongo.Collection
 	outbox  *outbox.Outbox
 	tickets *mongo.Collection
+	buyers  *mongo.Collection
+	maxOpen int
 	now     func() time.Time
 }
 
-// New returns the store over db's "orders" and "tickets" collections.
+// New returns the store over db's "orders", "tickets" and "buyers"
+// collections, with the default cap on open orders.
 func New(db *mongo.Database) *Store {
 	orders := db.Collection("orders")
-	return &Store{orders: orders, outbox: outbox.New(orders), tickets: db.Collection("tickets"), now: time.Now}
+	return &Store{
+		orders: orders, outbox: outbox.New(orders), tickets: db.Collection("tickets"),
+		buyers: db.Collection("buyers"), maxOpen: order.DefaultMaxOpenOrders, now: time.Now,
+	}
 }
 
 // WithClock sets the clock (tests).
@@ -53,7 +61,7 @@ func (s *Store) Outbox() *outbox.Outbox { return s.outbox }
 func (s *Store) Tickets() *mongo.Collection { return s.tickets }
 
 // EnsureIndexes creates the indexes behind the buyer's list, the overdue
-// lapse and the sweeper.
+// lapse and the sweepers of holds and open-order slots.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
 	if _, err := s.orders.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "userId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
@@ -72,6 +80,12 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 		Options: options.Index().SetName("holds"),
 	}); err != nil {
 		return fmt.Errorf("creating tickets index: %w", err)
+	}
+	if _, err := s.buyers.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "due", Value: 1}},
+		Options: options.Index().SetName("due"),
+	}); err != nil {
+		return fmt.Errorf("creating buyers index: %w", err)
 	}
 	return nil
 }

@@ -141,7 +141,7 @@ func (s *Store) orderState(ctx context.Context, id primitive.ObjectID) (orderSta
 	return state, err
 }
 
-// Sweeper runs Sweep every interval until ctx ends, as background work.
+// Sweeper runs Sweep and SweepSlots every interval until ctx ends, as background work.
 func (s *Store) Sweeper(logger *slog.Logger, grace, interval time.Duration) func(context.Context) error {
 	return every(interval, func(ctx context.Context) {
 		n, err := s.Sweep(ctx, grace)
@@ -151,6 +151,7 @@ func (s *Store) Sweeper(logger *slog.Logger, grace, interval time.Duration) func
 		if n > 0 {
 			logger.Warn("settled holds left behind by an interrupted write", "count", n)
 		}
+		s.sweepSlotsPass(ctx, logger, grace)
 	})
 }
 

@@ -1,6 +1,7 @@
 // Package api serves payments' route (DESIGN.md §2):
 //
-//	POST /api/payments  {orderId, token}  201 the completed charge
+//	POST /api/payments  {orderId, token}  201 the completed charge,
+//	                                      429 over the paying rate limits
 //
 // and is the one place where payment's errors become HTTP answers.
 package api
@@ -19,6 +20,7 @@ import (
 	"ticketing.dev/common/middleware"
 	"ticketing.dev/common/money"
 	"ticketing.dev/common/mongox"
+	"ticketing.dev/common/ratelimit"
 	"ticketing.dev/common/session"
 	"ticketing.dev/payments/internal/payment"
 )
@@ -31,12 +33,19 @@ type Payer interface {
 // Deps is what the handler uses.
 type Deps struct {
 	Payer Payer
+	// Paying limits POST /api/payments per buyer and per address; nil
+	// leaves it unlimited.
+	Paying *ratelimit.Guard
 }
 
 // Mount adds payments' route to r.
 func Mount(r chi.Router, d Deps) {
 	h := handlers{d}
-	r.With(middleware.RequireAuth).Post("/api/payments", httpx.Handle(h.create))
+	limited := r.With(middleware.RequireAuth)
+	if d.Paying != nil {
+		limited = limited.With(d.Paying.Limit)
+	}
+	limited.Post("/api/payments", httpx.Handle(h.create))
 }
 
 type handlers struct{ Deps }
@@ -120,6 +129,9 @@ var orderStates = httpx.ErrorMap{
 	{Err: payment.ErrExpired, Answer: errs.Conflict("Order has expired")},
 	{Err: payment.ErrAlreadyPaid, Answer: errs.Conflict("Order is already paid")},
 	{Err: payment.ErrInProgress, Answer: errs.Conflict("A payment for this order is already in progress")},
+	// Permanent for this order, so no Retry-After: cancelling it and
+	// reserving again is the way on.
+	{Err: payment.ErrTooManyAttempts, Answer: errs.TooManyRequests("Too many declined payments for this order")},
 }
 
 // providerError maps the provider's outcomes; nil if err is not one.

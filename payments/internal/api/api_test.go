@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +34,8 @@ type chargeBody struct {
 
 // The contract of POST /api/payments, one row per answer.
 func TestPaymentRequestsAnswerAsTheContractSays(t *testing.T) {
-	h := apptest.New(t, apptest.Options{})
+	// One buyer asks far more often than the paying limits allow.
+	h := apptest.New(t, apptest.Options{Env: map[string]string{"PAY_USER_BURST": "1000", "PAY_ADDRESS_BURST": "1000"}})
 	open := h.Order("buyer", 2050, time.Hour)
 	cancelled := h.Order("buyer", 2050, time.Hour)
 	h.SetStatus(cancelled, 1, events.StatusCancelled)
@@ -288,4 +291,62 @@ func TestADeclinedReplayLetsTheNewCardThrough(t *testing.T) {
 	require.Len(t, sent, 3)
 	assert.Equal(t, []string{"tok_first", "tok_first", "tok_second"}, []string{sent[0].Form.Get("source"), sent[1].Form.Get("source"), sent[2].Form.Get("source")})
 	assert.Equal(t, "charge-"+id+"-2", sent[2].IdempotencyKey)
+}
+
+// Card testing: ten cards tried on one order. The first three declines are
+// Stripe's answers (402); from the fourth on the attempt is refused before
+// any request reaches Stripe (429 in the common error body), and the count
+// is the charge's own, so concurrent tries get no attempt more.
+func TestDeclinesBeyondMaxPaymentAttemptsNeverReachStripe(t *testing.T) {
+	h := apptest.New(t, apptest.Options{})
+	id := h.Order("buyer", 2000, time.Hour)
+	for range 10 {
+		h.Stripe.Next(stripetest.Decline("Your card was declined."))
+	}
+	for i := range payment.DefaultMaxPaymentAttempts {
+		res := h.Pay("buyer", id, fmt.Sprintf("tok_card_%d", i))
+		require.Equal(t, http.StatusPaymentRequired, res.Status, res.Raw)
+	}
+	var wg sync.WaitGroup
+	for i := payment.DefaultMaxPaymentAttempts; i < 10; i++ {
+		wg.Go(func() {
+			res := h.Pay("buyer", id, fmt.Sprintf("tok_card_%d", i))
+			assert.Equal(t, http.StatusTooManyRequests, res.Status, res.Raw)
+			assert.Equal(t, "Too many declined payments for this order", res.Message(t))
+		})
+	}
+	wg.Wait()
+	assert.Len(t, h.Stripe.Requests("/v1/charges"), payment.DefaultMaxPaymentAttempts, "no attempt beyond the limit reached Stripe")
+	c := h.Charge(id)
+	assert.Equal(t, payment.StatusFailed, c.Status)
+	assert.Equal(t, payment.DefaultMaxPaymentAttempts, c.Declines)
+}
+
+// Paying is rate-limited per buyer and per address, before the order is even
+// read: 429 with Retry-After in the common error body, and Stripe is not
+// called. Limits small enough to reach are set for the test; the defaults
+// are in app.DefaultPaying.
+func TestPayingIsRateLimitedPerBuyerAndPerAddress(t *testing.T) {
+	h := apptest.New(t, apptest.Options{Env: map[string]string{
+		"PAY_USER_BURST": "2", "PAY_USER_EVERY": "1h",
+		"PAY_ADDRESS_BURST": "4", "PAY_ADDRESS_EVERY": "1h",
+	}})
+	refused := func(res apitest.Response) {
+		t.Helper()
+		require.Equal(t, http.StatusTooManyRequests, res.Status, res.Raw)
+		assert.Equal(t, "Too many payment attempts; try again later", res.Message(t))
+		assert.Equal(t, "3600", res.Header.Get("Retry-After"))
+	}
+	first, second := h.Order("buyer", 2000, time.Hour), h.Order("buyer", 2000, time.Hour)
+	h.Stripe.Next(stripetest.Decline("Your card was declined."))
+	require.Equal(t, http.StatusPaymentRequired, h.Pay("buyer", first, "tok_a").Status)
+	require.Equal(t, http.StatusCreated, h.Pay("buyer", second, "tok_b").Status)
+	refused(h.Pay("buyer", first, "tok_c"))
+
+	// The address (every test request comes from loopback) has one of its
+	// four left: the refused request counted there too.
+	other := h.Order("other", 2000, time.Hour)
+	require.Equal(t, http.StatusCreated, h.Pay("other", other, "tok_d").Status)
+	refused(h.Pay("other", other, "tok_e"))
+	assert.Len(t, h.Stripe.Requests("/v1/charges"), 3, "no refused request reached Stripe")
 }

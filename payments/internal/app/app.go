@@ -14,6 +14,7 @@ import (
 
 	"ticketing.dev/common/config"
 	"ticketing.dev/common/outbox"
+	"ticketing.dev/common/ratelimit"
 	"ticketing.dev/common/service"
 	"ticketing.dev/payments/internal/api"
 	"ticketing.dev/payments/internal/gateway"
@@ -41,15 +42,40 @@ type Config struct {
 	// StripeAPIBase points stripe-go elsewhere (stripe-mock); empty is Stripe.
 	StripeAPIBase     string
 	ReconcileInterval time.Duration
+	// MaxPaymentAttempts is how many declined payments an order may have.
+	MaxPaymentAttempts int
+	// Paying limits payment requests per buyer and per address
+	// (PAY_USER_*, PAY_ADDRESS_*).
+	Paying ratelimit.Limits
+	// TrustProxy reads the client address from X-Forwarded-For.
+	TrustProxy bool
+}
+
+// DefaultPaying: a buyer pays in a burst of 10, then one every 6 s (a few
+// cards and retries fit; a card tester's list does not, even across orders);
+// an address 100 at once, then 10 a second, for buyers behind one NAT.
+var DefaultPaying = ratelimit.Limits{
+	PerUser:    ratelimit.Rule{Burst: 10, Every: 6 * time.Second},
+	PerAddress: ratelimit.Rule{Burst: 100, Every: 100 * time.Millisecond},
 }
 
 // LoadConfig reads the settings that are this service's own.
 func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 	cfg := Config{
-		Common:            common,
-		StripeKey:         env.Required("STRIPE_KEY"),
-		StripeAPIBase:     env.String("STRIPE_API_BASE", ""),
-		ReconcileInterval: env.Duration("PAYMENTS_RECONCILE_INTERVAL", DefaultReconcileInterval),
+		Common:             common,
+		StripeKey:          env.Required("STRIPE_KEY"),
+		StripeAPIBase:      env.String("STRIPE_API_BASE", ""),
+		ReconcileInterval:  env.Duration("PAYMENTS_RECONCILE_INTERVAL", DefaultReconcileInterval),
+		MaxPaymentAttempts: env.Int("MAX_PAYMENT_ATTEMPTS", payment.DefaultMaxPaymentAttempts),
+		TrustProxy:         env.Bool("TRUST_PROXY", false),
+	}
+	paying, err := ratelimit.LoadLimits(env, "PAY", DefaultPaying)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Paying = paying
+	if cfg.MaxPaymentAttempts < 1 {
+		return cfg, fmt.Errorf("MAX_PAYMENT_ATTEMPTS must be at least 1, got %d", cfg.MaxPaymentAttempts)
 	}
 	if cfg.StripeAPIBase != "" {
 		if u, err := url.Parse(cfg.StripeAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -72,12 +98,14 @@ type App struct {
 // the payer, its route and listeners, and the refunder as background work.
 func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
 	st := store.New(deps.DB)
+	st.Charges.WithMaxDeclines(cfg.MaxPaymentAttempts)
 	gw := gateway.New(gateway.Config{Key: cfg.StripeKey, APIBase: cfg.StripeAPIBase, Logger: deps.Logger})
 	payer := payment.NewPayer(st.Orders, st.Charges, gw, deps.Logger)
+	paying := ratelimit.NewGuard("payment attempts", cfg.Paying, cfg.TrustProxy)
 	return &App{
 		Payer: payer, Orders: st.Orders, Charges: st.Charges,
 		App: service.App{
-			Routes:        func(r chi.Router) { api.Mount(r, api.Deps{Payer: payer}) },
+			Routes:        func(r chi.Router) { api.Mount(r, api.Deps{Payer: payer, Paying: paying}) },
 			Indexes:       st.EnsureIndexes,
 			Subscriptions: listeners.Subscriptions(st.Orders, payer),
 			Outboxes:      []*outbox.Outbox{st.Outbox()},

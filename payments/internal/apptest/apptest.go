@@ -68,6 +68,8 @@ type Options struct {
 	SameAs *Harness
 	// Now, when set, is the payer's clock (set before anything runs).
 	Now func() time.Time
+	// Env sets more of the service's environment (limits, say).
+	Env map[string]string
 }
 
 // ReconcileInterval is the harness refunder's interval: longer than any
@@ -143,6 +145,9 @@ func (h *Harness) environment(opts Options) []servicetest.Option {
 		proxied, h.Proxy = testenv.ProxyMongoURI(t, direct)
 		h.DB = connect(t, direct)
 		env = append(env, servicetest.Set("MONGO_URI", proxied))
+	}
+	if opts.Env != nil {
+		env = append(env, servicetest.Env(opts.Env))
 	}
 	return env
 }

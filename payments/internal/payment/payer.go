@@ -21,7 +21,9 @@ type Charges interface {
 	// Claim takes the order's charge for the caller until want.LeaseUntil:
 	// a new charge, the next attempt after a failed one (with want.Token), or
 	// the undecided attempt of a caller whose lease lapsed (with its own
-	// token). It answers ErrAlreadyPaid or ErrInProgress otherwise.
+	// token). It answers ErrAlreadyPaid or ErrInProgress otherwise, and
+	// ErrTooManyAttempts rather than a next attempt after the last decline
+	// allowed.
 	Claim(ctx context.Context, want Charge, now time.Time) (Charge, error)
 	// Resume takes an undecided attempt whose lease lapsed. When it cannot
 	// (the lease is live, or the charge is decided) it answers the charge as
@@ -29,8 +31,9 @@ type Charges interface {
 	Resume(ctx context.Context, orderID string, now, leaseUntil time.Time) (Charge, bool, error)
 	// Succeeded records the charge and queues payment:created in one write.
 	Succeeded(ctx context.Context, c Charge, stripeID string, now time.Time) (Charge, error)
-	// Failed records that the attempt did not charge the card.
-	Failed(ctx context.Context, c Charge, message string, now time.Time) (Charge, error)
+	// Failed records that the attempt did not charge the card, and counts
+	// it against the order's attempts when the card was declined.
+	Failed(ctx context.Context, c Charge, message string, declined bool, now time.Time) (Charge, error)
 	// Release gives up the lease of an attempt whose outcome is not known.
 	Release(ctx context.Context, c Charge) error
 	// MarkCancelled records on the order's charge that the order was
@@ -182,7 +185,8 @@ func (p *Payer) attempt(ctx context.Context, c Charge) (Charge, error) {
 		log.Info("order paid", "stripe_id", stripeID, "amount", c.Amount)
 		return done, nil
 	case Definite(err):
-		failed, recErr := p.charges.Failed(ctx, c, failureMessage(err), p.Now())
+		var declined *DeclinedError
+		failed, recErr := p.charges.Failed(ctx, c, failureMessage(err), errors.As(err, &declined), p.Now())
 		if recErr != nil {
 			// Left undecided, the attempt is replayed once its lease lapses
 			// and the provider repeats its answer.

@@ -14,6 +14,11 @@ import (
 	"ticketing.dev/common/money"
 )
 
+// DefaultMaxPaymentAttempts is how many declined payments an order may have
+// (MAX_PAYMENT_ATTEMPTS): a buyer's typo or a second card fits, a card
+// tester's list does not (DESIGN.md §9).
+const DefaultMaxPaymentAttempts = 3
+
 var (
 	// ErrOrderNotFound: payments has no such order (or has not heard of it yet).
 	ErrOrderNotFound = errors.New("order not found")
@@ -28,6 +33,9 @@ var (
 	ErrReplicaBehind = errors.New("order replica is behind this version")
 	// ErrChargeNotFound: the order has no charge.
 	ErrChargeNotFound = errors.New("no charge for this order")
+	// ErrTooManyAttempts: the order's card was declined MAX_PAYMENT_ATTEMPTS
+	// times; no further attempt reaches the provider (card testing).
+	ErrTooManyAttempts = errors.New("too many declined payments for this order")
 	// ErrRefundDue: a refund is owed and recorded as due, but the provider
 	// has not made it yet; the reconciler retries.
 	ErrRefundDue = errors.New("refund is due and not made yet")
@@ -95,6 +103,8 @@ type Charge struct {
 	// provider said no, so every replay of one attempt carries one
 	// idempotency key and cannot charge twice.
 	Attempt int
+	// Declines counts the attempts the provider declined the card for.
+	Declines int
 	// Token is the card token of the current attempt, kept while its outcome
 	// is open so a replay sends the provider exactly the same request.
 	Token string

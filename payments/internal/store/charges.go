@@ -29,6 +29,7 @@ type chargeDoc struct {
 	Amount   money.Price `bson:"amount"`
 	Currency string      `bson:"currency"`
 	Attempt  int         `bson:"attempt"`
+	Declines int         `bson:"declines,omitempty"`
 	// Token is kept only while the attempt's outcome is open.
 	Token          string    `bson:"token,omitempty"`
 	AttemptedAt    time.Time `bson:"attemptedAt"`
@@ -57,7 +58,7 @@ type failureDoc struct {
 func (d chargeDoc) charge() payment.Charge {
 	return payment.Charge{
 		ID: d.ID.Hex(), OrderID: d.OrderID, UserID: d.UserID, Status: d.Status, Amount: d.Amount,
-		Attempt: d.Attempt, Token: d.Token, AttemptedAt: d.AttemptedAt, LeaseUntil: d.LeaseUntil, StripeID: d.StripeID,
+		Attempt: d.Attempt, Declines: d.Declines, Token: d.Token, AttemptedAt: d.AttemptedAt, LeaseUntil: d.LeaseUntil, StripeID: d.StripeID,
 		StripeRefundID: d.StripeRefundID, CancelSeen: d.CancelSeen, RefundDue: d.RefundDue, FailureMessage: d.FailureMessage,
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 	}
@@ -94,7 +95,13 @@ func (s *Charges) Claim(ctx context.Context, want payment.Charge, now time.Time)
 		}
 
 		var next chargeDoc
-		err = s.coll.FindOneAndUpdate(ctx, bson.M{"orderId": want.OrderID, "status": payment.StatusFailed, "cancelSeen": bson.M{"$ne": true}}, bson.M{
+		// The count of declines is checked in the write that opens the next
+		// attempt, on the document the decline was recorded on: no number of
+		// concurrent requests gets one attempt more.
+		err = s.coll.FindOneAndUpdate(ctx, bson.M{
+			"orderId": want.OrderID, "status": payment.StatusFailed, "cancelSeen": bson.M{"$ne": true},
+			"declines": bson.M{"$not": bson.M{"$gte": s.maxDeclines}},
+		}, bson.M{
 			"$set": bson.M{"status": payment.StatusCreated, "token": want.Token, "attemptedAt": now, "leaseUntil": lease, "updatedAt": now},
 			"$inc": bson.M{"attempt": 1},
 		}, after).Decode(&next)
@@ -117,6 +124,8 @@ func (s *Charges) Claim(ctx context.Context, want payment.Charge, now time.Time)
 			return payment.Charge{}, payment.ErrAlreadyPaid
 		case c.Status == payment.StatusCreated:
 			return payment.Charge{}, payment.ErrInProgress
+		case c.Status == payment.StatusFailed && c.Declines >= s.maxDeclines:
+			return payment.Charge{}, payment.ErrTooManyAttempts
 		}
 	}
 	return payment.Charge{}, payment.ErrInProgress
@@ -175,13 +184,19 @@ func (s *Charges) Succeeded(ctx context.Context, c payment.Charge, stripeID stri
 }
 
 // Failed implements payment.Charges.
-func (s *Charges) Failed(ctx context.Context, c payment.Charge, message string, now time.Time) (payment.Charge, error) {
-	var d chargeDoc
-	err := s.coll.FindOneAndUpdate(ctx, s.attemptFilter(c), bson.D{
+func (s *Charges) Failed(ctx context.Context, c payment.Charge, message string, declined bool, now time.Time) (payment.Charge, error) {
+	update := bson.D{
 		{Key: "$set", Value: bson.M{"status": payment.StatusFailed, "failureMessage": message, "leaseUntil": released, "updatedAt": stored(now)}},
 		{Key: "$unset", Value: bson.M{"token": ""}},
 		{Key: "$push", Value: bson.M{"failures": failureDoc{Attempt: c.Attempt, Message: message, At: stored(now)}}},
-	}, after).Decode(&d)
+	}
+	if declined {
+		// In the write that closes the attempt, so a replay of it (which
+		// finds it closed) cannot count it twice.
+		update = append(update, bson.E{Key: "$inc", Value: bson.M{"declines": 1}})
+	}
+	var d chargeDoc
+	err := s.coll.FindOneAndUpdate(ctx, s.attemptFilter(c), update, after).Decode(&d)
 	if err == nil {
 		return d.charge(), nil
 	}

@@ -16,6 +16,7 @@ import (
 
 	"ticketing.dev/common/mongox"
 	"ticketing.dev/common/outbox"
+	"ticketing.dev/payments/internal/payment"
 )
 
 // Store is payments' database: the order replica and the charges. Each
@@ -31,7 +32,7 @@ func New(db *mongo.Database) *Store {
 	coll := db.Collection("charges")
 	return &Store{
 		Orders:  &Orders{coll: db.Collection("orders")},
-		Charges: &Charges{coll: coll, outbox: outbox.New(coll)},
+		Charges: &Charges{coll: coll, outbox: outbox.New(coll), maxDeclines: payment.DefaultMaxPaymentAttempts},
 	}
 }
 
@@ -57,6 +58,15 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 type Charges struct {
 	coll   *mongo.Collection
 	outbox *outbox.Outbox
+	// maxDeclines is MAX_PAYMENT_ATTEMPTS: declined attempts per order.
+	maxDeclines int
+}
+
+// WithMaxDeclines sets how many declined attempts an order may have
+// (MAX_PAYMENT_ATTEMPTS).
+func (c *Charges) WithMaxDeclines(n int) *Charges {
+	c.maxDeclines = n
+	return c
 }
 
 // Orders is the replica of orders, keyed by order id.

@@ -73,7 +73,7 @@ func TestAClaimMovesThroughAttempts(t *testing.T) {
 	assert.Equal(t, 1, first.Attempt)
 	assert.Equal(t, payment.StatusCreated, first.Status)
 
-	failed, err := charges.Failed(ctx, first, "declined", now)
+	failed, err := charges.Failed(ctx, first, "declined", true, now)
 	require.NoError(t, err)
 	assert.Equal(t, payment.StatusFailed, failed.Status)
 	assert.Empty(t, failed.Token)
@@ -98,7 +98,7 @@ func TestAClaimMovesThroughAttempts(t *testing.T) {
 	_, err = charges.Claim(ctx, want, now)
 	assert.ErrorIs(t, err, payment.ErrAlreadyPaid)
 
-	_, err = charges.Failed(ctx, resumed, "too late", now)
+	_, err = charges.Failed(ctx, resumed, "too late", false, now)
 	assert.Error(t, err, "a decided attempt cannot be decided again")
 
 	marked, err := charges.MarkCancelled(ctx, "o1", now)
@@ -197,7 +197,7 @@ func TestACancellationDuringAChargeMakesTheRefundDueWhicheverLandsSecond(t *test
 
 	// A failed attempt owes nothing, and gets no next attempt.
 	declined := claimed("third")
-	_, err = charges.Failed(ctx, declined, "declined", now)
+	_, err = charges.Failed(ctx, declined, "declined", true, now)
 	require.NoError(t, err)
 	_, err = charges.MarkCancelled(ctx, "third", now)
 	require.NoError(t, err)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"ticketing.dev/auth/internal/ratelimit"
+	"ticketing.dev/common/ratelimit"
 )
 
 func TestBurstThenRefill(t *testing.T) {

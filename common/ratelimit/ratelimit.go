@@ -1,9 +1,11 @@
-// Package ratelimit limits how often one key (an email, a client address) may
-// try something, with a token bucket per key.
+// Package ratelimit limits how often one key (an email, a user, a client
+// address) may try something, with a token bucket per key; Guard is the
+// middleware that limits one route per signed-in user and per address.
 //
 // The buckets live in the process: with several replicas each enforces its own
 // limit, so the effective limit is replicas times the configured one. That is
-// still a hard ceiling on password guessing, and needs no shared store.
+// still a hard ceiling on password guessing or a bot's reservations, and
+// needs no shared store.
 package ratelimit
 
 import (

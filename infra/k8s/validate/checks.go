@@ -394,6 +394,14 @@ var fixedEnv = map[string]func(e corev1.EnvVar, pod corev1.PodSpec) string{
 	},
 	"COOKIE_SECURE": behindTLS,
 	"TRUST_PROXY":   behindTLS,
+	// Another origin here would let its pages make unsafe requests with the
+	// visitor's session (common/middleware.RefuseCrossSite).
+	"PUBLIC_ORIGINS": func(e corev1.EnvVar, _ corev1.PodSpec) string {
+		if e.Value != "https://"+PublicHost {
+			return fmt.Sprintf("PUBLIC_ORIGINS is %q, not the ingress's origin https://%s", e.Value, PublicHost)
+		}
+		return ""
+	},
 	"ORDER_EXPIRATION_WINDOW": func(e corev1.EnvVar, _ corev1.PodSpec) string {
 		if d, err := time.ParseDuration(e.Value); err != nil || d <= 0 {
 			return fmt.Sprintf("ORDER_EXPIRATION_WINDOW=%q is not a positive Go duration", e.Value)

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -206,6 +207,17 @@ func TestImagesAndEnvironmentCatch(t *testing.T) {
 		m := renderDev(t)
 		envVar(t, container(t, m, "auth"), "COOKIE_SECURE").Value = "false"
 		assertProblem(t, CheckEnv(m, r.skaffold, r.required), "COOKIE_SECURE")
+	})
+	t.Run("another origin allowed to make unsafe requests", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "orders"), "PUBLIC_ORIGINS").Value = "https://ticketing.dev,https://evil.ticketing.dev"
+		assertProblem(t, CheckEnv(m, r.skaffold, r.required), "PUBLIC_ORIGINS", "https://evil.ticketing.dev")
+	})
+	t.Run("no PUBLIC_ORIGINS", func(t *testing.T) {
+		m := renderDev(t)
+		c := container(t, m, "tickets")
+		c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "PUBLIC_ORIGINS" })
+		assertProblem(t, CheckEnv(m, r.skaffold, r.required), "PUBLIC_ORIGINS")
 	})
 }
 

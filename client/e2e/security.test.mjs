@@ -64,18 +64,23 @@ async function myOrders(page) {
   return Array.isArray(body) ? body : body.orders
 }
 
+// onSale has a seller list a ticket and a buyer sign up, and waits until the
+// buyer may purchase it (the orders service learns of it through an event).
+async function onSale(seller, buyer, what) {
+  await signUp(seller.page)
+  const ticketId = await listTicket(seller.page, uniqueTitle(what), '30')
+  await signUp(buyer.page)
+  await eventually(buyer.page, async () => {
+    await buyer.page.goto(`/tickets/${ticketId}`)
+    return buyer.page.getByRole('button', { name: /^Purchase for/ }).isVisible()
+  }, { what: 'the ticket to be for sale', timeout: EVENTUAL_MS })
+  return ticketId
+}
+
 story('a page of another origin cannot reserve a ticket in the visitor\'s name', async (join) => {
   const seller = await join()
   const victim = await join()
-  await signUp(seller.page)
-  const ticketId = await listTicket(seller.page, uniqueTitle('Cross-site bait'), '30')
-  await signUp(victim.page)
-  // The ticket is for sale, as the attack needs (the orders service learns
-  // of it through an event).
-  await eventually(victim.page, async () => {
-    await victim.page.goto(`/tickets/${ticketId}`)
-    return victim.page.getByRole('button', { name: /^Purchase for/ }).isVisible()
-  }, { what: 'the ticket to be for sale' })
+  const ticketId = await onSale(seller, victim, 'Cross-site bait')
 
   const attackURL = `http://127.0.0.1:${attacker.address().port}/?ticket=${ticketId}`
   assert.notEqual(new URL(attackURL).origin, new URL(BASE_URL).origin)
@@ -132,13 +137,7 @@ async function watchPolicy(context, page) {
 story('every page loads under its nonce-based policy with no violation', async (join) => {
   const seller = await join()
   const buyer = await join()
-  await signUp(seller.page)
-  const ticketId = await listTicket(seller.page, uniqueTitle('Policy check'), '12')
-  await signUp(buyer.page)
-  await eventually(buyer.page, async () => {
-    await buyer.page.goto(`/tickets/${ticketId}`)
-    return buyer.page.getByRole('button', { name: /^Purchase for/ }).isVisible()
-  }, { what: 'the ticket to be for sale', timeout: EVENTUAL_MS })
+  const ticketId = await onSale(seller, buyer, 'Policy check')
   const orderId = await purchase(buyer.page, ticketId)
 
   const messages = [...(await watchPolicy(seller.context, seller.page)), ...(await watchPolicy(buyer.context, buyer.page))]

@@ -572,6 +572,7 @@ func CheckIngress(m *Manifests) []string {
 			problems = append(problems, fmt.Sprintf("Ingress %s: ingressClassName is not nginx", ing.Name))
 		}
 		problems = append(problems, ingressRules(m, ing, routes, plainHosts)...)
+		problems = append(problems, httpsOnly(ing)...)
 	}
 	problems = append(problems, publicRoutes(routes)...)
 	return append(problems, clientAPIHost(m, plainHosts)...)
@@ -608,6 +609,34 @@ func ingressRules(m *Manifests, ing *networkingv1.Ingress, routes map[string]str
 				problems = append(problems, fmt.Sprintf("Ingress %s: %s is served without TLS", ing.Name, r.Host))
 			}
 			routes[p.Path] = p.Backend.Service.Name
+		}
+	}
+	return problems
+}
+
+// ForceSSLRedirect is the annotation that makes ingress-nginx redirect plain
+// HTTP to HTTPS even when a load balancer in front terminated TLS.
+const ForceSSLRedirect = "nginx.ingress.kubernetes.io/force-ssl-redirect"
+
+// httpsOnly: an Ingress that serves the public host redirects every plain
+// request to HTTPS, where the controller adds Strict-Transport-Security, and
+// carries no snippet, which could drop that header (and which the controller
+// refuses unless an operator allowed snippets).
+func httpsOnly(ing *networkingv1.Ingress) []string {
+	public := false
+	for _, r := range ing.Spec.Rules {
+		public = public || r.Host == PublicHost
+	}
+	if !public {
+		return nil
+	}
+	var problems []string
+	if ing.Annotations[ForceSSLRedirect] != "true" {
+		problems = append(problems, fmt.Sprintf("Ingress %s: %s is not \"true\"; plain HTTP to %s must go to HTTPS, where HSTS is sent", ing.Name, ForceSSLRedirect, PublicHost))
+	}
+	for name := range ing.Annotations {
+		if strings.HasSuffix(name, "-snippet") {
+			problems = append(problems, fmt.Sprintf("Ingress %s: annotation %s: no snippets on the public host", ing.Name, name))
 		}
 	}
 	return problems

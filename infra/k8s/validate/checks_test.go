@@ -255,6 +255,16 @@ func TestServicesAndIngressCatch(t *testing.T) {
 		m.Ingresses[0].Spec.Rules[0].HTTP.Paths[1].Backend.Service.Port = networkingv1.ServiceBackendPort{Number: 80}
 		assertProblem(t, CheckIngress(m), "exposes no port")
 	})
+	t.Run("the public host reachable over plain HTTP", func(t *testing.T) {
+		m := renderDev(t)
+		delete(m.Ingresses[0].Annotations, ForceSSLRedirect)
+		assertProblem(t, CheckIngress(m), "force-ssl-redirect", "HSTS")
+	})
+	t.Run("a snippet on the public host", func(t *testing.T) {
+		m := renderDev(t)
+		m.Ingresses[0].Annotations["nginx.ingress.kubernetes.io/configuration-snippet"] = `more_clear_headers "Strict-Transport-Security";`
+		assertProblem(t, CheckIngress(m), "configuration-snippet", "no snippets")
+	})
 	t.Run("the public host without TLS", func(t *testing.T) {
 		m := renderDev(t)
 		m.Ingresses[0].Spec.TLS = nil

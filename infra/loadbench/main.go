@@ -26,6 +26,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -102,7 +103,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 			errs = append(errs, fmt.Errorf("%s must be at least 1", f.name))
 		}
 	}
-	if o.Only != "" && o.Only != "sustained" && o.Only != "signin" {
+	if !slices.Contains([]string{"", "sustained", "signin"}, o.Only) {
 		errs = append(errs, fmt.Errorf("-only %q: the scenarios that run alone are sustained and signin", o.Only))
 	}
 	if o.SustainFor <= 0 {

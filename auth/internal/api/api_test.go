@@ -367,6 +367,32 @@ func TestASignupFloodFromOneAddressIsRefusedBeforeAnyHash(t *testing.T) {
 		"another address signs up")
 }
 
+func TestTheStandardChainGuardsAuthsRoutes(t *testing.T) {
+	h := newHarness(t, options{env: map[string]string{"PUBLIC_ORIGINS": "https://shop.example.test"}})
+	signup := creds("uma@example.com", "password1")
+
+	untyped := apitest.Option(func(r *http.Request) { r.Header.Del("Content-Type") })
+	res := h.do("POST", "/api/users/signup", signup, untyped)
+	assert.Equal(t, http.StatusUnsupportedMediaType, res.Status, "a body sent with no Content-Type: %s", res.Raw)
+	res = h.do("POST", "/api/users/signup", signup, apitest.Header("Sec-Fetch-Site", "same-site"))
+	assert.Equal(t, http.StatusForbidden, res.Status, res.Raw)
+	res = h.do("POST", "/api/users/signup", signup, apitest.Header("Origin", "https://evil.example.test"))
+	assert.Equal(t, http.StatusForbidden, res.Status, res.Raw)
+	assert.Len(t, res.Errors(t), 1)
+	_, err := h.users.ByEmail(t.Context(), "uma@example.com")
+	require.ErrorIs(t, err, user.ErrNotFound, "no refused signup created the user")
+
+	res = h.do("POST", "/api/users/signup", signup, apitest.Header("Origin", "https://shop.example.test"))
+	require.Equal(t, http.StatusCreated, res.Status, "the public origin signs up: %s", res.Raw)
+	assert.Equal(t, "nosniff", res.Header.Get("X-Content-Type-Options"))
+
+	me := h.do("GET", "/api/users/currentuser", nil, apitest.As(res.Cookie(t, session.CookieName).Value))
+	assert.Equal(t, "no-store", me.Header.Get("Cache-Control"), "what a session sees is never cached")
+	anonymous := h.do("GET", "/api/users/currentuser", nil)
+	assert.Equal(t, "nosniff", anonymous.Header.Get("X-Content-Type-Options"))
+	assert.Empty(t, anonymous.Header.Get("Cache-Control"))
+}
+
 func TestSignoutClearsTheCookie(t *testing.T) {
 	h := newHarness(t, options{})
 	res := h.do("POST", "/api/users/signout", nil)

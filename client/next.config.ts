@@ -1,5 +1,7 @@
 import type { NextConfig } from 'next'
 
+import { staticSecurityHeaders } from './lib/security-headers'
+
 const nextConfig: NextConfig = {
   // The client is served behind the gateway or the ingress; no header that
   // advertises the framework, and no image optimiser (there are no images to
@@ -7,6 +9,10 @@ const nextConfig: NextConfig = {
   poweredByHeader: false,
   images: { unoptimized: true },
   reactStrictMode: true,
+  // Assets as well as pages; proxy.ts adds each page's nonce-based policy.
+  async headers() {
+    return [{ source: '/:path*', headers: Object.entries(staticSecurityHeaders).map(([key, value]) => ({ key, value })) }]
+  },
 }
 
 export default nextConfig

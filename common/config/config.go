@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +86,40 @@ func parse[T any](e *Env, name string, def T, want string, read func(string) (T,
 	return x
 }
 
+// DefaultPublicOrigin is the ingress's origin (DESIGN.md §6): where
+// PUBLIC_ORIGINS is unset, only pages served by the ingress may make unsafe
+// requests.
+const DefaultPublicOrigin = "https://ticketing.dev"
+
+// Origins parses name as a comma-separated list of origins (https://host or
+// http://host:port, no path), or returns def alone when unset. Origins are
+// compared as browsers send them, so each is kept lower-case and without a
+// trailing slash.
+func (e *Env) Origins(name, def string) []string {
+	v := strings.TrimSpace(e.getenv(name))
+	if v == "" {
+		return []string{def}
+	}
+	var origins []string
+	for _, part := range strings.Split(v, ",") {
+		origin := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(part), "/"))
+		if origin == "" {
+			continue
+		}
+		u, err := url.Parse(origin)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+			e.problems = append(e.problems, fmt.Sprintf("%s: %q is not an origin such as https://ticketing.dev", name, part))
+			continue
+		}
+		origins = append(origins, origin)
+	}
+	if len(origins) == 0 {
+		e.problems = append(e.problems, fmt.Sprintf("%s=%q names no origin", name, v))
+		return []string{def}
+	}
+	return origins
+}
+
 // Err reports every missing or malformed variable seen so far.
 func (e *Env) Err() error {
 	var parts []string
@@ -115,6 +150,10 @@ type Common struct {
 	NATSUser     string
 	NATSPassword string
 	CookieSecure bool
+	// PublicOrigins are the origins (scheme://host[:port]) whose pages may
+	// make unsafe requests: the ingress's or the gateway's own. A browser
+	// request from any other origin is refused (middleware.Origins).
+	PublicOrigins []string
 	// LogLevel is the lowest level logged: debug shows every request.
 	LogLevel slog.Level
 }
@@ -138,6 +177,7 @@ func (e *Env) LoadCommon(s Service) Common {
 		NATSClusterID: e.String("NATS_CLUSTER_ID", "ticketing"),
 		CookieSecure:  e.Bool("COOKIE_SECURE", true),
 		LogLevel:      e.Level("LOG_LEVEL", slog.LevelInfo),
+		PublicOrigins: e.Origins("PUBLIC_ORIGINS", DefaultPublicOrigin),
 	}
 	if s.Mongo {
 		c.MongoURI = e.Required("MONGO_URI")

@@ -48,6 +48,7 @@ func TestDefaults(t *testing.T) {
 		Port:          "3000",
 		MongoURI:      "mongodb://db/tickets",
 		JWTKey:        "k",
+		PublicOrigins: []string{"https://ticketing.dev"},
 		NATSURL:       "nats://nats:4222",
 		NATSClusterID: "ticketing",
 		NATSClientID:  "tickets-0",
@@ -144,5 +145,23 @@ func TestBrokerCredentialsAreReadAndGoTogether(t *testing.T) {
 		e := env(with(half))
 		e.LoadCommon(config.Service{Name: "tickets", NATS: true})
 		require.ErrorContains(t, e.Err(), "NATS_USER and NATS_PASSWORD go together")
+	}
+}
+
+func TestPublicOriginsDefaultToTheIngressAndAreParsed(t *testing.T) {
+	e := env(map[string]string{})
+	assert.Equal(t, []string{"https://ticketing.dev"}, e.LoadCommon(config.Service{Name: "tickets"}).PublicOrigins)
+	require.NoError(t, e.Err())
+
+	e = env(map[string]string{"PUBLIC_ORIGINS": " http://127.0.0.1:8080, HTTP://localhost:8080/ "})
+	assert.Equal(t, []string{"http://127.0.0.1:8080", "http://localhost:8080"}, e.LoadCommon(config.Service{Name: "tickets"}).PublicOrigins)
+	require.NoError(t, e.Err())
+}
+
+func TestMalformedPublicOriginsAreNamed(t *testing.T) {
+	for _, v := range []string{"ticketing.dev", "https://ticketing.dev/app", "ftp://ticketing.dev", " , "} {
+		e := env(map[string]string{"PUBLIC_ORIGINS": v})
+		e.LoadCommon(everything)
+		require.ErrorContains(t, e.Err(), "PUBLIC_ORIGINS", v)
 	}
 }

@@ -18,14 +18,14 @@ import (
 
 // DecodeJSON reads exactly one JSON object from the body into dst, strictly:
 // unknown fields, wrong types, trailing data, a body over the limit set by
-// middleware.BodyLimit and a non-JSON content type are all client errors in
+// middleware.BodyLimit and a missing or non-JSON content type are all client errors in
 // the common body. It then validates dst with its `validate` tags.
 func DecodeJSON(r *http.Request, dst any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mediaType, _, err := mime.ParseMediaType(ct)
-		if err != nil || mediaType != "application/json" {
-			return errs.UnsupportedMediaType()
-		}
+	// No Content-Type is no JSON either: a page on a sibling host can send
+	// one without a preflight (middleware.RefuseCrossSite refuses it first).
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mediaType != "application/json" {
+		return errs.UnsupportedMediaType()
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()

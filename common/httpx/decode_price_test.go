@@ -37,6 +37,7 @@ func TestRefusedPricesNameTheirField(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.body, func(t *testing.T) {
 			r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
+			r.Header.Set("Content-Type", "application/json")
 			var dst body
 			err := httpx.DecodeJSON(r, &dst)
 			var invalid *errs.RequestValidationError
@@ -49,6 +50,7 @@ func TestRefusedPricesNameTheirField(t *testing.T) {
 
 func TestAcceptedPricesAreExactCents(t *testing.T) {
 	r := httptest.NewRequest("POST", "/", strings.NewReader(`{"price": 19.99}`))
+	r.Header.Set("Content-Type", "application/json")
 	var dst struct {
 		Price money.Price `json:"price"`
 	}

@@ -50,7 +50,7 @@ func newServer(t *testing.T) (*httptest.Server, *logtest.Buffer) {
 	sessions, err := session.NewManager("a-test-key-of-some-length", false)
 	require.NoError(t, err)
 	r := chi.NewRouter()
-	r.Use(middleware.Standard(slog.New(slog.NewTextHandler(logs, nil)), sessions)...)
+	r.Use(middleware.Standard(slog.New(slog.NewTextHandler(logs, nil)), sessions, middleware.Browsers{})...)
 	r.NotFound(httpx.NotFoundHandler)
 	r.MethodNotAllowed(httpx.MethodNotAllowedHandler)
 	r.Post("/tickets", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
@@ -195,6 +195,9 @@ func TestRequestContract(t *testing.T) {
 		{name: "1 MB body sent chunked", method: "POST", path: "/tickets", contentType: jsonType,
 			body: hideLength{strings.NewReader(oneMB)}, status: 413, errors: []errs.Item{msg("Request body too large")}},
 		{name: "not JSON", method: "POST", path: "/tickets", contentType: "text/plain",
+			body: strings.NewReader(`{"title":"Concert","price":20}`), status: 415,
+			errors: []errs.Item{msg("Content-Type must be application/json")}},
+		{name: "no content type", method: "POST", path: "/tickets",
 			body: strings.NewReader(`{"title":"Concert","price":20}`), status: 415,
 			errors: []errs.Item{msg("Content-Type must be application/json")}},
 		{name: "form", method: "POST", path: "/tickets", contentType: "application/x-www-form-urlencoded",

@@ -20,15 +20,27 @@ import (
 const DefaultBodyLimit = 64 << 10
 
 // Standard returns the middleware chain shared by every service: request id,
-// request-scoped structured logging, panic recovery, body limit and current user.
-func Standard(logger *slog.Logger, sessions *session.Manager) []func(http.Handler) http.Handler {
+// request-scoped structured logging, panic recovery, security headers, body
+// limit, the cross-site request checks and current user.
+func Standard(logger *slog.Logger, sessions *session.Manager, browsers Browsers) []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{
 		chimw.RequestID,
 		Logger(logger),
 		Recoverer,
+		SecurityHeaders,
 		BodyLimit(DefaultBodyLimit),
+		RefuseCrossSite(browsers),
 		CurrentUser(sessions),
 	}
+}
+
+// SecurityHeaders marks every response as what its Content-Type says, so no
+// browser sniffs an error body or a user's listing title into HTML or script.
+func SecurityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Logger logs one line per request and stores a logger carrying the request id
@@ -108,6 +120,9 @@ func CurrentUser(sessions *session.Manager) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if u, ok := sessions.FromRequest(r); ok {
 				r = r.WithContext(session.WithUser(r.Context(), u))
+				// What a session sees is that user's: no shared cache, nor
+				// the browser's back button after signout, may keep it.
+				w.Header().Set("Cache-Control", "no-store")
 			}
 			next.ServeHTTP(w, r)
 		})

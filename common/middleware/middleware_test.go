@@ -23,6 +23,9 @@ import (
 
 const key = "a-test-key-of-some-length"
 
+// publicOrigin is the one origin the test servers let make unsafe requests.
+const publicOrigin = "http://shop.example.test"
+
 var alice = session.User{ID: "6650a1b2c3d4e5f601234567", Email: "alice@example.com"}
 
 func newServer(t *testing.T, logger *slog.Logger) *httptest.Server {
@@ -30,7 +33,7 @@ func newServer(t *testing.T, logger *slog.Logger) *httptest.Server {
 	sessions, err := session.NewManager(key, false)
 	require.NoError(t, err)
 	r := chi.NewRouter()
-	r.Use(middleware.Standard(logger, sessions)...)
+	r.Use(middleware.Standard(logger, sessions, middleware.Browsers{PublicOrigins: []string{publicOrigin}})...)
 	r.NotFound(httpx.NotFoundHandler)
 	// Anyone may ask who they are; an invalid cookie is the same as none.
 	r.Get("/whoami", func(w http.ResponseWriter, r *http.Request) {

@@ -55,6 +55,14 @@ func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
+// Forget gives key a full bucket again: a signin that proved the password
+// wipes out the failures that came before it from the same address.
+func (l *Limiter) Forget(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.buckets, key)
+}
+
 // forgetIdle drops buckets that have refilled completely, so memory stays
 // bounded by the keys seen recently. l.mu is held.
 func (l *Limiter) forgetIdle(now time.Time) {

@@ -40,3 +40,19 @@ func TestRefusedAttemptsDoNotPushTheNextOneBack(t *testing.T) {
 	ok, _ := l.Allow("k", now.Add(time.Minute))
 	assert.True(t, ok)
 }
+
+func TestForgetGivesTheKeyAFullBucket(t *testing.T) {
+	l := ratelimit.New(2, time.Hour)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l.Allow("k", now)
+	l.Allow("k", now)
+	l.Allow("other", now)
+	l.Allow("other", now)
+	l.Forget("k")
+	for range 2 {
+		ok, _ := l.Allow("k", now)
+		assert.True(t, ok)
+	}
+	ok, _ := l.Allow("other", now)
+	assert.False(t, ok, "other keys keep their count")
+}

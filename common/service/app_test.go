@@ -43,8 +43,12 @@ func demoSpec(d *demo) service.Spec[demoConfig, *demo] {
 		},
 		Wire: func(_ context.Context, deps *service.Deps, _ demoConfig) (*demo, error) {
 			box := outbox.New(deps.DB.Collection("things"))
+			// Like Stripe's webhook: called by a server, authenticated by
+			// what it carries.
+			deps.ExemptFromBrowserChecks(http.MethodPost, "/hook")
 			d.App = service.App{
 				Routes: func(r chi.Router) {
+					r.Post("/hook", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 					r.Post("/things/{id}", func(w http.ResponseWriter, r *http.Request) {
 						id := chi.URLParam(r, "id")
 						ev, _ := outbox.NewPending(events.TicketCreated{ID: id, Title: "t", Price: 100, UserID: "u"})
@@ -83,7 +87,7 @@ func TestRunServesRoutesRelaysOutboxesSubscribesAndStops(t *testing.T) {
 		"HOST": "127.0.0.1", "PORT": fmt.Sprint(port),
 		"MONGO_URI": testenv.DatabaseURI(t), "JWT_KEY": "demo-key-0123456789abcdef-0123456789",
 		"NATS_URL": testenv.NATSURL(t), "NATS_CLUSTER_ID": testenv.ClusterID, "NATS_CLIENT_ID": testenv.RandomName("demo"),
-		"LOG_LEVEL": "error",
+		"LOG_LEVEL": "error", "PUBLIC_ORIGINS": "https://shop.example.test",
 	}
 	d := &demo{heard: make(chan events.TicketCreated, 1)}
 	ctx, stop := context.WithCancel(context.Background())
@@ -109,6 +113,13 @@ func TestRunServesRoutesRelaysOutboxesSubscribesAndStops(t *testing.T) {
 	}
 	assert.True(t, d.looping.Load(), "background work runs")
 	assert.Equal(t, http.StatusNotFound, api.Do("GET", "/nothing", nil).Status, "the standard router answers unknown routes")
+
+	from := func(origin string) apitest.Option { return apitest.Header("Origin", origin) }
+	assert.Equal(t, http.StatusForbidden, api.Do("POST", "/things/"+testenv.RandomName("thing"), nil, from("https://evil.example.test")).Status,
+		"PUBLIC_ORIGINS reaches the standard chain")
+	assert.Equal(t, http.StatusCreated, api.Do("POST", "/things/"+testenv.RandomName("thing"), nil, from("https://shop.example.test")).Status)
+	assert.Equal(t, http.StatusOK, api.Do("POST", "/hook", "raw, signed bytes", from("https://evil.example.test"),
+		apitest.Header("Content-Type", "text/plain")).Status, "an exempt route takes any origin and body")
 
 	stop()
 	select {

@@ -69,12 +69,14 @@ type Deps struct {
 
 	closers    []server.Closer
 	background []func(context.Context) error
+	browsers   middleware.Browsers
 }
 
 // Open connects what needs declares. Nothing here waits for a server to
 // answer: readiness reports that, and the bus keeps reconnecting.
 func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *slog.Logger) (*Deps, error) {
-	d := &Deps{Name: needs.Name, Logger: logger, Checks: map[string]health.Check{}}
+	d := &Deps{Name: needs.Name, Logger: logger, Checks: map[string]health.Check{},
+		browsers: middleware.Browsers{PublicOrigins: cfg.PublicOrigins}}
 	if needs.JWT {
 		m, err := session.NewManager(cfg.JWTKey, cfg.CookieSecure)
 		if err != nil {
@@ -226,6 +228,14 @@ func (d *Deps) EnsureIndexes(ensure func(context.Context) error) {
 	})
 }
 
+// ExemptFromBrowserChecks lets one route, such as Stripe's signed webhook,
+// take requests from any origin and with any content type: for a route that
+// authenticates each request itself (a signature over the raw body) and that
+// no browser calls. Call it before Router; sessions stay what they are.
+func (d *Deps) ExemptFromBrowserChecks(method, path string) {
+	d.browsers.Exempt = append(d.browsers.Exempt, method+" "+path)
+}
+
 // Router returns a chi router with the standard middleware, /healthz, /readyz,
 // and unknown routes and methods answered in the common error body.
 func (d *Deps) Router() chi.Router {
@@ -236,7 +246,7 @@ func (d *Deps) Router() chi.Router {
 		// cookie will ever verify against a key nobody has.
 		sessions = session.Unusable()
 	}
-	r.Use(middleware.Standard(d.Logger, sessions)...)
+	r.Use(middleware.Standard(d.Logger, sessions, d.browsers)...)
 	r.NotFound(httpx.NotFoundHandler)
 	r.MethodNotAllowed(httpx.MethodNotAllowedHandler)
 	r.Get("/healthz", health.Liveness)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,6 +35,10 @@ type config struct {
 	StripeAPIBase    string
 	StripePublishKey string
 	JWTKey           string
+	// PublicOrigins, when set, replaces the gateway's own origins as the
+	// pages allowed to make unsafe requests (a gateway reached by another
+	// name than this machine's loopback).
+	PublicOrigins string
 	// NoClient runs the API alone even when the client is built.
 	NoClient bool
 	// GoMaxProcs is GOMAXPROCS as the runner was given it; empty, each
@@ -53,6 +58,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		StripeAPIBase:    getenv("STRIPE_API_BASE"),
 		StripePublishKey: getenv("STRIPE_PUBLISHABLE_KEY"),
 		JWTKey:           getenv("JWT_KEY"),
+		PublicOrigins:    getenv("PUBLIC_ORIGINS"),
 		NoClient:         getenv("NO_CLIENT") == "1" || getenv("NO_CLIENT") == "true",
 		GoMaxProcs:       getenv("GOMAXPROCS"),
 		ReadyTimeout:     90 * time.Second,
@@ -101,6 +107,21 @@ func port(getenv func(string) string, name string, def int) (int, error) {
 		return 0, fmt.Errorf("%s=%q is not a port number", name, v)
 	}
 	return n, nil
+}
+
+// publicOrigins is what the services get as PUBLIC_ORIGINS: the gateway's
+// origin under each name a browser on this machine reaches it by. Any other
+// port of localhost is another origin, and its pages are refused.
+func (c config) publicOrigins() string {
+	if c.PublicOrigins != "" {
+		return c.PublicOrigins
+	}
+	port := strconv.Itoa(c.GatewayPort)
+	origins := []string{"http://localhost:" + port, "http://127.0.0.1:" + port}
+	if h := displayHost(c.Host); h != "localhost" {
+		origins = append(origins, "http://"+net.JoinHostPort(h, port))
+	}
+	return strings.Join(origins, ",")
 }
 
 // serviceEnv is the environment every Go service gets beyond its own

@@ -383,6 +383,21 @@ func TestServicesGetOneCPUUnlessTheRunnerIsToldOtherwise(t *testing.T) {
 	assert.Empty(t, cfg.serviceEnv(), "the runner's own GOMAXPROCS reaches the services unchanged")
 }
 
+func TestServicesAllowUnsafeRequestsOnlyFromTheGatewaysOrigin(t *testing.T) {
+	root := t.TempDir()
+	load := func(env map[string]string) config {
+		env["TICKETING_ROOT"] = root
+		cfg, err := loadConfig(func(k string) string { return env[k] })
+		require.NoError(t, err)
+		return cfg
+	}
+	assert.Equal(t, "http://localhost:8080,http://127.0.0.1:8080", load(map[string]string{}).publicOrigins())
+	assert.Equal(t, "http://localhost:9000,http://127.0.0.1:9000,http://192.0.2.4:9000",
+		load(map[string]string{"GATEWAY_PORT": "9000", "GATEWAY_HOST": "192.0.2.4"}).publicOrigins())
+	assert.Equal(t, "https://shop.example.test",
+		load(map[string]string{"PUBLIC_ORIGINS": "https://shop.example.test"}).publicOrigins(), "the runner's own PUBLIC_ORIGINS wins")
+}
+
 func TestGeneratedJWTKeyIsKeptBetweenRuns(t *testing.T) {
 	cfg := config{DataDir: t.TempDir()}
 	first, err := cfg.jwtKey()

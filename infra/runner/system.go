@@ -247,7 +247,8 @@ func (sys *system) services() []spec {
 		// underscores); this one is not a secret.
 		stripeKey = "sk_test_localstripemock"
 	}
-	common := append([]string{"NATS_URL=nats://" + sys.local(offNATS), "NATS_CLUSTER_ID=ticketing", "COOKIE_SECURE=false", "JWT_KEY=" + sys.jwtKey}, cfg.serviceEnv()...)
+	common := append([]string{"NATS_URL=nats://" + sys.local(offNATS), "NATS_CLUSTER_ID=ticketing", "COOKIE_SECURE=false", "JWT_KEY=" + sys.jwtKey,
+		"PUBLIC_ORIGINS=" + cfg.publicOrigins()}, cfg.serviceEnv()...)
 	service := func(name string, off int, env ...string) spec {
 		own := []string{"HOST=127.0.0.1", "PORT=" + strconv.Itoa(b+off), "NATS_CLIENT_ID=" + name + "-local",
 			"NATS_USER=" + name, "NATS_PASSWORD=" + sys.creds.NATS[name]}

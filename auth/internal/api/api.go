@@ -28,21 +28,37 @@ type Users interface {
 	ByEmail(ctx context.Context, email string) (user.User, error)
 }
 
-// Limits bounds signin attempts.
+// Limits bounds signin and signup attempts. None of them can be spent by a
+// third party on the owner's behalf: the failures that slow down guessing one
+// email are counted per email and address, and a signin from the owner's own
+// address has a bucket of its own (auth/README.md, "Rate limits").
 type Limits struct {
+	// PerEmail bounds failed signins for one email from one address. A
+	// correct password refills that bucket.
 	PerEmailBurst int
 	PerEmailEvery time.Duration
-	PerIPBurst    int
-	PerIPEvery    time.Duration
+	// PerIP bounds every signin attempt from one address, whatever the email:
+	// what one address can guess across many accounts.
+	PerIPBurst int
+	PerIPEvery time.Duration
+	// SignupPerIP bounds signups from one address, checked before the body
+	// is read: each signup costs a hash, and answers whether an email exists.
+	SignupPerIPBurst int
+	SignupPerIPEvery time.Duration
 	// TrustProxy reads the client address from the last X-Forwarded-For hop,
 	// which the ingress or gateway in front of us appends. Off, a client could
 	// forge the header to dodge the per-address limit.
 	TrustProxy bool
 }
 
-// DefaultLimits: 5 quick tries per email then one a minute; 30 per address
-// then one every 2 seconds.
-var DefaultLimits = Limits{PerEmailBurst: 5, PerEmailEvery: time.Minute, PerIPBurst: 30, PerIPEvery: 2 * time.Second}
+// DefaultLimits: per email and address 5 failed tries then one a minute; 30
+// signins per address then one every 2 seconds; 10 signups per address then
+// one every 30 seconds.
+var DefaultLimits = Limits{
+	PerEmailBurst: 5, PerEmailEvery: time.Minute,
+	PerIPBurst: 30, PerIPEvery: 2 * time.Second,
+	SignupPerIPBurst: 10, SignupPerIPEvery: 30 * time.Second,
+}
 
 // Deps is what the handlers use.
 type Deps struct {
@@ -55,8 +71,9 @@ type Deps struct {
 
 type handlers struct {
 	Deps
-	perEmail *ratelimit.Limiter
-	perIP    *ratelimit.Limiter
+	perEmail    *ratelimit.Limiter
+	perIP       *ratelimit.Limiter
+	signupPerIP *ratelimit.Limiter
 }
 
 // Mount adds auth's routes to r.
@@ -65,9 +82,10 @@ func Mount(r chi.Router, d Deps) {
 		d.Now = time.Now
 	}
 	h := &handlers{
-		Deps:     d,
-		perEmail: ratelimit.New(d.Limits.PerEmailBurst, d.Limits.PerEmailEvery),
-		perIP:    ratelimit.New(d.Limits.PerIPBurst, d.Limits.PerIPEvery),
+		Deps:        d,
+		perEmail:    ratelimit.New(d.Limits.PerEmailBurst, d.Limits.PerEmailEvery),
+		perIP:       ratelimit.New(d.Limits.PerIPBurst, d.Limits.PerIPEvery),
+		signupPerIP: ratelimit.New(d.Limits.SignupPerIPBurst, d.Limits.SignupPerIPEvery),
 	}
 	r.Route("/api/users", func(r chi.Router) {
 		r.Post("/signup", httpx.Handle(h.signup))
@@ -101,6 +119,9 @@ type userResponse struct {
 }
 
 func (h *handlers) signup(w http.ResponseWriter, r *http.Request) error {
+	if ok, wait := h.signupPerIP.Allow(clientIP(r, h.Limits.TrustProxy), h.Now()); !ok {
+		return tooMany(w, wait, "Too many signups; try again later")
+	}
 	var req credentials
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		return err
@@ -126,11 +147,15 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := h.Now()
-	if ok, wait := h.perIP.Allow(clientIP(r, h.Limits.TrustProxy), now); !ok {
-		return tooMany(w, wait)
+	ip := clientIP(r, h.Limits.TrustProxy)
+	if ok, wait := h.perIP.Allow(ip, now); !ok {
+		return tooMany(w, wait, signinRefused)
 	}
-	if ok, wait := h.perEmail.Allow(req.Email, now); !ok {
-		return tooMany(w, wait)
+	// The address is part of the key, so another address's failures never
+	// refuse this one; the \x00 cannot occur in an email or an address.
+	emailAtIP := req.Email + "\x00" + ip
+	if ok, wait := h.perEmail.Allow(emailAtIP, now); !ok {
+		return tooMany(w, wait, signinRefused)
 	}
 	u, err := h.Users.ByEmail(r.Context(), req.Email)
 	if errors.Is(err, user.ErrNotFound) {
@@ -147,6 +172,8 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) error {
 	if !match {
 		return errs.InvalidCredentials()
 	}
+	// Only failures count: the owner's typos before a success are forgiven.
+	h.perEmail.Forget(emailAtIP)
 	if err := h.Sessions.SetCookie(w, session.User{ID: u.ID, Email: u.Email}); err != nil {
 		return err
 	}
@@ -154,13 +181,15 @@ func (h *handlers) signin(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func tooMany(w http.ResponseWriter, wait time.Duration) error {
+const signinRefused = "Too many signin attempts; try again later"
+
+func tooMany(w http.ResponseWriter, wait time.Duration, message string) error {
 	seconds := int(wait.Round(time.Second).Seconds())
 	if seconds < 1 {
 		seconds = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(seconds))
-	return errs.TooManyRequests("Too many signin attempts; try again later")
+	return errs.TooManyRequests(message)
 }
 
 func (h *handlers) signout(w http.ResponseWriter, _ *http.Request) error {

@@ -54,7 +54,8 @@ func newHarness(t *testing.T, opts options) *harness {
 		opts.hasher = user.NewFastHasher()
 	}
 	if opts.limits == (api.Limits{}) {
-		opts.limits = api.Limits{PerEmailBurst: 1000, PerEmailEvery: time.Millisecond, PerIPBurst: 1000, PerIPEvery: time.Millisecond}
+		opts.limits = api.Limits{PerEmailBurst: 1000, PerEmailEvery: time.Millisecond, PerIPBurst: 1000, PerIPEvery: time.Millisecond,
+			SignupPerIPBurst: 1000, SignupPerIPEvery: time.Millisecond}
 	}
 	spec := app.Service
 	spec.LoadConfig = func(env *config.Env, common config.Common) (app.Config, error) {
@@ -261,7 +262,8 @@ func TestSigninFailuresTakeSimilarTime(t *testing.T) {
 }
 
 func TestSigninIsRateLimitedPerEmail(t *testing.T) {
-	h := newHarness(t, options{limits: api.Limits{PerEmailBurst: 3, PerEmailEvery: time.Hour, PerIPBurst: 100, PerIPEvery: time.Millisecond}})
+	h := newHarness(t, options{limits: api.Limits{PerEmailBurst: 3, PerEmailEvery: time.Hour, PerIPBurst: 100, PerIPEvery: time.Millisecond,
+		SignupPerIPBurst: 100, SignupPerIPEvery: time.Millisecond}})
 	for range 3 {
 		assert.Equal(t, http.StatusUnauthorized, h.do("POST", "/api/users/signin", creds("hank@example.com", "password1")).Status)
 	}
@@ -274,14 +276,121 @@ func TestSigninIsRateLimitedPerEmail(t *testing.T) {
 }
 
 func TestSigninIsRateLimitedPerClientAddress(t *testing.T) {
-	h := newHarness(t, options{limits: api.Limits{PerEmailBurst: 100, PerEmailEvery: time.Millisecond, PerIPBurst: 3, PerIPEvery: time.Hour, TrustProxy: true}})
-	from := func(ip string) apitest.Option { return apitest.Header("X-Forwarded-For", "198.51.100.7, "+ip) }
+	h := newHarness(t, options{limits: api.Limits{PerEmailBurst: 100, PerEmailEvery: time.Millisecond, PerIPBurst: 3, PerIPEvery: time.Hour,
+		SignupPerIPBurst: 100, SignupPerIPEvery: time.Millisecond, TrustProxy: true}})
 	for i := range 3 {
 		res := h.do("POST", "/api/users/signin", creds("user"+string(rune('a'+i))+"@example.com", "password1"), from("203.0.113.5"))
 		assert.Equal(t, http.StatusUnauthorized, res.Status)
 	}
 	assert.Equal(t, http.StatusTooManyRequests, h.do("POST", "/api/users/signin", creds("userz@example.com", "password1"), from("203.0.113.5")).Status)
 	assert.Equal(t, http.StatusUnauthorized, h.do("POST", "/api/users/signin", creds("userz@example.com", "password1"), from("203.0.113.6")).Status)
+}
+
+// from says which client address a request comes from, as the ingress
+// appends it to X-Forwarded-For (the first hop is the client's own claim).
+func from(ip string) apitest.Option { return apitest.Header("X-Forwarded-For", "198.51.100.7, "+ip) }
+
+// tooMany checks a refusal: 429, the common body, and when to come back.
+func tooMany(t *testing.T, res apitest.Response) {
+	t.Helper()
+	require.Equal(t, http.StatusTooManyRequests, res.Status, res.Raw)
+	assert.Len(t, res.Errors(t), 1)
+	seconds, err := strconv.Atoi(res.Header.Get("Retry-After"))
+	require.NoError(t, err, "Retry-After %q", res.Header.Get("Retry-After"))
+	assert.Positive(t, seconds)
+}
+
+func TestAThirdPartysFailuresNeverRefuseTheOwnersPassword(t *testing.T) {
+	limits := api.DefaultLimits
+	limits.TrustProxy = true
+	h := newHarness(t, options{limits: limits})
+	const owner, attacker = "192.0.2.10", "203.0.113.66"
+	require.Equal(t, http.StatusCreated, h.do("POST", "/api/users/signup", creds("olga@example.com", "the right one"), from(owner)).Status)
+
+	refused := 0
+	for i := range 50 {
+		res := h.do("POST", "/api/users/signin", creds("olga@example.com", "guess-"+strconv.Itoa(i)), from(attacker))
+		if res.Status == http.StatusTooManyRequests {
+			tooMany(t, res)
+			refused++
+			continue
+		}
+		require.Equal(t, http.StatusUnauthorized, res.Status, res.Raw)
+	}
+	assert.Equal(t, 50-api.DefaultLimits.PerEmailBurst, refused, "the guessing address is slowed down")
+
+	res := h.do("POST", "/api/users/signin", creds("olga@example.com", "the right one"), from(owner))
+	require.Equal(t, http.StatusOK, res.Status, "the owner's address is not the attacker's: %s", res.Raw)
+	assert.NotEmpty(t, res.Cookie(t, session.CookieName).Value)
+	tooMany(t, h.do("POST", "/api/users/signin", creds("olga@example.com", "the right one"), from(attacker)))
+}
+
+func TestOnlyFailuresCountAndASuccessForgivesThem(t *testing.T) {
+	h := newHarness(t, options{limits: api.Limits{PerEmailBurst: 3, PerEmailEvery: time.Hour, PerIPBurst: 100, PerIPEvery: time.Millisecond,
+		SignupPerIPBurst: 100, SignupPerIPEvery: time.Millisecond}})
+	require.Equal(t, http.StatusCreated, h.do("POST", "/api/users/signup", creds("tara@example.com", "password1")).Status)
+	for range 5 {
+		for range 2 {
+			assert.Equal(t, http.StatusUnauthorized, h.do("POST", "/api/users/signin", creds("tara@example.com", "typo")).Status)
+		}
+		require.Equal(t, http.StatusOK, h.do("POST", "/api/users/signin", creds("tara@example.com", "password1")).Status)
+	}
+	for range 3 {
+		assert.Equal(t, http.StatusUnauthorized, h.do("POST", "/api/users/signin", creds("tara@example.com", "typo")).Status)
+	}
+	tooMany(t, h.do("POST", "/api/users/signin", creds("tara@example.com", "password1")))
+}
+
+func TestASignupFloodFromOneAddressIsRefusedBeforeAnyHash(t *testing.T) {
+	hasher := user.NewFastHasher()
+	h := newHarness(t, options{hasher: hasher, limits: api.Limits{PerEmailBurst: 100, PerEmailEvery: time.Millisecond, PerIPBurst: 100, PerIPEvery: time.Millisecond,
+		SignupPerIPBurst: 3, SignupPerIPEvery: time.Hour, TrustProxy: true}})
+	const flooder = "203.0.113.99"
+	before := hasher.Derivations()
+	created := 0
+	for i := range 20 {
+		res := h.do("POST", "/api/users/signup", creds("flood"+strconv.Itoa(i)+"@example.com", "password1"), from(flooder))
+		if res.Status == http.StatusCreated {
+			created++
+			continue
+		}
+		tooMany(t, res)
+		assert.Equal(t, "Too many signups; try again later", res.Message(t))
+		_, err := h.users.ByEmail(t.Context(), "flood"+strconv.Itoa(i)+"@example.com")
+		assert.ErrorIs(t, err, user.ErrNotFound)
+	}
+	assert.Equal(t, 3, created)
+	assert.Equal(t, int64(3), hasher.Derivations()-before, "a refused signup ran no hash")
+
+	tooMany(t, h.do("POST", "/api/users/signup", "not even JSON", from(flooder)))
+	assert.Equal(t, http.StatusCreated, h.do("POST", "/api/users/signup", creds("someone@example.com", "password1"), from("192.0.2.20")).Status,
+		"another address signs up")
+}
+
+func TestTheStandardChainGuardsAuthsRoutes(t *testing.T) {
+	h := newHarness(t, options{env: map[string]string{"PUBLIC_ORIGINS": "https://shop.example.test"}})
+	signup := creds("uma@example.com", "password1")
+
+	untyped := apitest.Option(func(r *http.Request) { r.Header.Del("Content-Type") })
+	res := h.do("POST", "/api/users/signup", signup, untyped)
+	assert.Equal(t, http.StatusUnsupportedMediaType, res.Status, "a body sent with no Content-Type: %s", res.Raw)
+	res = h.do("POST", "/api/users/signup", signup, apitest.Header("Sec-Fetch-Site", "same-site"))
+	assert.Equal(t, http.StatusForbidden, res.Status, res.Raw)
+	res = h.do("POST", "/api/users/signup", signup, apitest.Header("Origin", "https://evil.example.test"))
+	assert.Equal(t, http.StatusForbidden, res.Status, res.Raw)
+	assert.Len(t, res.Errors(t), 1)
+	_, err := h.users.ByEmail(t.Context(), "uma@example.com")
+	require.ErrorIs(t, err, user.ErrNotFound, "no refused signup created the user")
+
+	res = h.do("POST", "/api/users/signup", signup, apitest.Header("Origin", "https://shop.example.test"))
+	require.Equal(t, http.StatusCreated, res.Status, "the public origin signs up: %s", res.Raw)
+	assert.Equal(t, "nosniff", res.Header.Get("X-Content-Type-Options"))
+
+	me := h.do("GET", "/api/users/currentuser", nil, apitest.As(res.Cookie(t, session.CookieName).Value))
+	assert.Equal(t, "no-store", me.Header.Get("Cache-Control"), "what a session sees is never cached")
+	anonymous := h.do("GET", "/api/users/currentuser", nil)
+	assert.Equal(t, "nosniff", anonymous.Header.Get("X-Content-Type-Options"))
+	assert.Empty(t, anonymous.Header.Get("Cache-Control"))
 }
 
 func TestSignoutClearsTheCookie(t *testing.T) {

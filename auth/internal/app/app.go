@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 
@@ -29,11 +30,13 @@ var Service = service.Spec[Config, *App]{
 type Config struct {
 	config.Common
 	TrustProxy bool
-	// Limits bounds signin attempts: api.DefaultLimits, except that
-	// SIGNIN_ADDRESS_BURST and SIGNIN_ADDRESS_EVERY may change the
-	// per-address limit. They exist for load benchmarks (infra/loadbench),
-	// whose every request comes from one address; never set them in
-	// production, where that limit is what slows down password guessing.
+	// Limits bounds signin and signup attempts: api.DefaultLimits, except
+	// that SIGNIN_ADDRESS_BURST and SIGNIN_ADDRESS_EVERY may change the
+	// per-address signin limit, and SIGNUP_ADDRESS_BURST and
+	// SIGNUP_ADDRESS_EVERY the per-address signup limit. They exist for load
+	// benchmarks (infra/loadbench), whose every request comes from one
+	// address; never set them in production, where those limits are what
+	// slow down password guessing and signup floods.
 	Limits api.Limits
 	// LimitMemory is true unless GOMEMLIMIT is set: Wire then sets
 	// MemoryLimit as the process's soft memory limit.
@@ -54,11 +57,16 @@ func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 	}
 	cfg.Limits.PerIPBurst = env.Int("SIGNIN_ADDRESS_BURST", api.DefaultLimits.PerIPBurst)
 	cfg.Limits.PerIPEvery = env.Duration("SIGNIN_ADDRESS_EVERY", api.DefaultLimits.PerIPEvery)
+	cfg.Limits.SignupPerIPBurst = env.Int("SIGNUP_ADDRESS_BURST", api.DefaultLimits.SignupPerIPBurst)
+	cfg.Limits.SignupPerIPEvery = env.Duration("SIGNUP_ADDRESS_EVERY", api.DefaultLimits.SignupPerIPEvery)
 	cfg.Limits.TrustProxy = cfg.TrustProxy
-	if cfg.Limits.PerIPBurst < 1 {
-		return cfg, fmt.Errorf("SIGNIN_ADDRESS_BURST=%d must be at least 1", cfg.Limits.PerIPBurst)
+	var errs []error
+	for name, burst := range map[string]int{"SIGNIN_ADDRESS_BURST": cfg.Limits.PerIPBurst, "SIGNUP_ADDRESS_BURST": cfg.Limits.SignupPerIPBurst} {
+		if burst < 1 {
+			errs = append(errs, fmt.Errorf("%s=%d must be at least 1", name, burst))
+		}
 	}
-	return cfg, nil
+	return cfg, errors.Join(errs...)
 }
 
 // MemoryLimit is the soft memory limit auth runs under when GOMEMLIMIT is not

@@ -48,7 +48,18 @@ func TestTheBenchmarkKnobRaisesOnlyThePerAddressSigninLimit(t *testing.T) {
 	assert.Equal(t, api.Limits{
 		PerEmailBurst: api.DefaultLimits.PerEmailBurst, PerEmailEvery: api.DefaultLimits.PerEmailEvery,
 		PerIPBurst: 1000000, PerIPEvery: time.Millisecond, TrustProxy: true,
+		SignupPerIPBurst: api.DefaultLimits.SignupPerIPBurst, SignupPerIPEvery: api.DefaultLimits.SignupPerIPEvery,
 	}, cfg.Limits)
+}
+
+func TestTheSignupBenchmarkKnobRaisesOnlyThePerAddressSignupLimit(t *testing.T) {
+	env := servicetest.Needed(app.Service)
+	maps.Copy(env, map[string]string{"SIGNUP_ADDRESS_BURST": "1000000", "SIGNUP_ADDRESS_EVERY": "1ms"})
+	cfg, err := app.Service.Config(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	want := api.DefaultLimits
+	want.SignupPerIPBurst, want.SignupPerIPEvery = 1000000, time.Millisecond
+	assert.Equal(t, want, cfg.Limits)
 }
 
 func TestABadSigninLimitIsNamed(t *testing.T) {
@@ -58,6 +69,13 @@ func TestABadSigninLimitIsNamed(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "SIGNIN_ADDRESS_BURST=0 must be at least 1")
 	assert.Contains(t, err.Error(), `SIGNIN_ADDRESS_EVERY="soon" is not a positive duration`)
+
+	env = servicetest.Needed(app.Service)
+	maps.Copy(env, map[string]string{"SIGNUP_ADDRESS_BURST": "0", "SIGNUP_ADDRESS_EVERY": "never"})
+	_, err = app.Service.Config(func(k string) string { return env[k] })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "SIGNUP_ADDRESS_BURST=0 must be at least 1")
+	assert.Contains(t, err.Error(), `SIGNUP_ADDRESS_EVERY="never" is not a positive duration`)
 }
 
 func TestTheMemoryLimitLeavesRoomForEveryRunningHash(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -37,6 +38,10 @@ type Hasher struct {
 	// dummy is hashed against when the email is unknown, so an unknown email
 	// costs the same time as a wrong password.
 	dummy string
+
+	// derived counts the argon2id runs, hashes and comparisons alike: what
+	// a flood of requests costs, and what a refused request must not.
+	derived atomic.Int64
 
 	mu      sync.Mutex
 	running int
@@ -119,7 +124,11 @@ func (h *Hasher) CompareDummy(password string) {
 	_, _ = h.Compare(h.dummy, password)
 }
 
+// Derivations is how many argon2id runs the hasher has started.
+func (h *Hasher) Derivations() int64 { return h.derived.Load() }
+
 func (h *Hasher) derive(password, salt []byte, memory, passes uint32, lanes uint8) []byte {
+	h.derived.Add(1)
 	h.slots <- struct{}{}
 	h.started()
 	defer func() {

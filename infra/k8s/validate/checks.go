@@ -395,6 +395,14 @@ var fixedEnv = map[string]func(e corev1.EnvVar, pod corev1.PodSpec) string{
 	},
 	"COOKIE_SECURE": behindTLS,
 	"TRUST_PROXY":   behindTLS,
+	// Another origin here would let its pages make unsafe requests with the
+	// visitor's session (common/middleware.RefuseCrossSite).
+	"PUBLIC_ORIGINS": func(e corev1.EnvVar, _ corev1.PodSpec) string {
+		if e.Value != "https://"+PublicHost {
+			return fmt.Sprintf("PUBLIC_ORIGINS is %q, not the ingress's origin https://%s", e.Value, PublicHost)
+		}
+		return ""
+	},
 	"ORDER_EXPIRATION_WINDOW": func(e corev1.EnvVar, _ corev1.PodSpec) string {
 		if d, err := time.ParseDuration(e.Value); err != nil || d <= 0 {
 			return fmt.Sprintf("ORDER_EXPIRATION_WINDOW=%q is not a positive Go duration", e.Value)
@@ -577,6 +585,7 @@ func CheckIngress(m *Manifests) []string {
 			problems = append(problems, fmt.Sprintf("Ingress %s: ingressClassName is not nginx", ing.Name))
 		}
 		problems = append(problems, ingressRules(m, ing, routes, plainHosts)...)
+		problems = append(problems, httpsOnly(ing)...)
 	}
 	problems = append(problems, publicRoutes(routes)...)
 	return append(problems, clientAPIHost(m, plainHosts)...)
@@ -613,6 +622,34 @@ func ingressRules(m *Manifests, ing *networkingv1.Ingress, routes map[string]str
 				problems = append(problems, fmt.Sprintf("Ingress %s: %s is served without TLS", ing.Name, r.Host))
 			}
 			routes[p.Path] = p.Backend.Service.Name
+		}
+	}
+	return problems
+}
+
+// ForceSSLRedirect is the annotation that makes ingress-nginx redirect plain
+// HTTP to HTTPS even when a load balancer in front terminated TLS.
+const ForceSSLRedirect = "nginx.ingress.kubernetes.io/force-ssl-redirect"
+
+// httpsOnly: an Ingress that serves the public host redirects every plain
+// request to HTTPS, where the controller adds Strict-Transport-Security, and
+// carries no snippet, which could drop that header (and which the controller
+// refuses unless an operator allowed snippets).
+func httpsOnly(ing *networkingv1.Ingress) []string {
+	public := false
+	for _, r := range ing.Spec.Rules {
+		public = public || r.Host == PublicHost
+	}
+	if !public {
+		return nil
+	}
+	var problems []string
+	if ing.Annotations[ForceSSLRedirect] != "true" {
+		problems = append(problems, fmt.Sprintf("Ingress %s: %s is not \"true\"; plain HTTP to %s must go to HTTPS, where HSTS is sent", ing.Name, ForceSSLRedirect, PublicHost))
+	}
+	for name := range ing.Annotations {
+		if strings.HasSuffix(name, "-snippet") {
+			problems = append(problems, fmt.Sprintf("Ingress %s: annotation %s: no snippets on the public host", ing.Name, name))
 		}
 	}
 	return problems

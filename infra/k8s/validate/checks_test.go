@@ -213,6 +213,17 @@ func TestImagesAndEnvironmentCatch(t *testing.T) {
 		envVar(t, container(t, m, "auth"), "COOKIE_SECURE").Value = "false"
 		assertProblem(t, CheckEnv(m, r.skaffold, r.required), "COOKIE_SECURE")
 	})
+	t.Run("another origin allowed to make unsafe requests", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "orders"), "PUBLIC_ORIGINS").Value = "https://ticketing.dev,https://evil.ticketing.dev"
+		assertProblem(t, CheckEnv(m, r.skaffold, r.required), "PUBLIC_ORIGINS", "https://evil.ticketing.dev")
+	})
+	t.Run("no PUBLIC_ORIGINS", func(t *testing.T) {
+		m := renderDev(t)
+		c := container(t, m, "tickets")
+		c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "PUBLIC_ORIGINS" })
+		assertProblem(t, CheckEnv(m, r.skaffold, r.required), "PUBLIC_ORIGINS")
+	})
 }
 
 func TestServicesAndIngressCatch(t *testing.T) {
@@ -248,6 +259,16 @@ func TestServicesAndIngressCatch(t *testing.T) {
 		m := renderDev(t)
 		m.Ingresses[0].Spec.Rules[0].HTTP.Paths[1].Backend.Service.Port = networkingv1.ServiceBackendPort{Number: 80}
 		assertProblem(t, CheckIngress(m), "exposes no port")
+	})
+	t.Run("the public host reachable over plain HTTP", func(t *testing.T) {
+		m := renderDev(t)
+		delete(m.Ingresses[0].Annotations, ForceSSLRedirect)
+		assertProblem(t, CheckIngress(m), "force-ssl-redirect", "HSTS")
+	})
+	t.Run("a snippet on the public host", func(t *testing.T) {
+		m := renderDev(t)
+		m.Ingresses[0].Annotations["nginx.ingress.kubernetes.io/configuration-snippet"] = `more_clear_headers "Strict-Transport-Security";`
+		assertProblem(t, CheckIngress(m), "configuration-snippet", "no snippets")
 	})
 	t.Run("the public host without TLS", func(t *testing.T) {
 		m := renderDev(t)

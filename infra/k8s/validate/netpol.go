@@ -280,6 +280,9 @@ func (m *Manifests) configuredFlows(pods map[string]*Endpoint, w Workload, c cor
 		flows = append(flows, Flow{src, &Internet, 443, corev1.ProtocolTCP})
 	}
 	for _, name := range keys(env) {
+		if notConnectedTo[name] {
+			continue
+		}
 		u, err := url.Parse(env[name])
 		if err != nil || u.Scheme == "" || u.Host == "" {
 			continue
@@ -321,6 +324,10 @@ func (m *Manifests) ingressFlows(pods map[string]*Endpoint) []Flow {
 	}
 	return flows
 }
+
+// notConnectedTo are variables whose URLs a service compares requests with
+// and never connects to.
+var notConnectedTo = map[string]bool{"PUBLIC_ORIGINS": true}
 
 var defaultPorts = map[string]int32{"http": 80, "https": 443, "mongodb": 27017, "nats": 4222, "redis": 6379}
 

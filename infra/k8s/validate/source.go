@@ -17,13 +17,15 @@ import (
 // set in Kubernetes. PORT and NATS_CLUSTER_ID have defaults in the code but
 // are set explicitly so the manifests say where everything is; COOKIE_SECURE
 // stays true behind TLS; auth, orders and payments trust the ingress's
-// X-Forwarded-For (their rate limits count per client address).
+// X-Forwarded-For (their rate limits count per client address); every
+// service with a browser-facing API names the ingress's origin as the only
+// one allowed to make unsafe requests.
 var ContractEnv = map[string][]string{
-	"auth":       {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "TRUST_PROXY"},
-	"tickets":    {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE"},
-	"orders":     {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "ORDER_EXPIRATION_WINDOW", "MAX_OPEN_ORDERS", "TRUST_PROXY"},
+	"auth":       {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "TRUST_PROXY", "PUBLIC_ORIGINS"},
+	"tickets":    {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "PUBLIC_ORIGINS"},
+	"orders":     {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "ORDER_EXPIRATION_WINDOW", "MAX_OPEN_ORDERS", "TRUST_PROXY", "PUBLIC_ORIGINS"},
 	"expiration": {"PORT", "REDIS_URL", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID"},
-	"payments":   {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "STRIPE_KEY", "MAX_PAYMENT_ATTEMPTS", "TRUST_PROXY"},
+	"payments":   {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "STRIPE_KEY", "MAX_PAYMENT_ATTEMPTS", "TRUST_PROXY", "PUBLIC_ORIGINS"},
 	// The client stops at start without API_BASE_URL (client/lib/config.ts);
 	// API_HOST_HEADER makes the ingress route its server-side calls.
 	"client": {"PORT", "API_BASE_URL", "API_HOST_HEADER"},

@@ -92,14 +92,14 @@ func (m *market) order(buyer, id string) orderBody {
 }
 
 // reserve buys a ticket as soon as orders knows it (its replica learns of new
-// tickets from events, a moment after tickets answered 201).
+// tickets from events, a moment after tickets answered 201). It waits on the
+// replica itself, not by asking again and again: orders limits how often one
+// buyer may reserve, as it would limit a bot.
 func (m *market) reserve(buyer, ticketID string) orderBody {
 	m.t.Helper()
-	var res apitest.Response
-	require.Eventually(m.t, func() bool {
-		res = m.orders.API.Do("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(buyer))
-		return res.Status != http.StatusNotFound
-	}, wait, tick)
+	require.Eventually(m.t, func() bool { return m.replicaVersion(ticketID) >= 0 }, wait, tick,
+		"orders never learned of ticket %s", ticketID)
+	res := m.orders.API.Do("POST", "/api/orders", map[string]string{"ticketId": ticketID}, apitest.As(buyer))
 	require.Equal(m.t, http.StatusCreated, res.Status, res.Raw)
 	var o orderBody
 	res.Decode(m.t, &o)

@@ -28,7 +28,7 @@ func TestMissingRequiredVariablesAreAllNamedInOneError(t *testing.T) {
 }
 
 func TestOnlyWhatTheServiceNeedsIsRequired(t *testing.T) {
-	e := env(map[string]string{"JWT_KEY": "a-key-of-some-length"})
+	e := env(map[string]string{"JWT_KEY": "a-key-0123456789abcdef-0123456789"})
 	c := e.LoadCommon(config.Service{Name: "auth-lite", JWT: true})
 	require.NoError(t, e.Err())
 	assert.Equal(t, "a-key-of-some-length", c.JWTKey)
@@ -38,7 +38,7 @@ func TestOnlyWhatTheServiceNeedsIsRequired(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	e := env(map[string]string{
-		"MONGO_URI": "mongodb://db/tickets", "JWT_KEY": "k", "NATS_URL": "nats://nats:4222", "NATS_CLIENT_ID": "tickets-0",
+		"MONGO_URI": "mongodb://db/tickets", "JWT_KEY": "a-key-0123456789abcdef-0123456789", "NATS_URL": "nats://nats:4222", "NATS_CLIENT_ID": "tickets-0",
 	})
 	c := e.LoadCommon(everything)
 	window := e.Duration("ORDER_EXPIRATION_WINDOW", 15*time.Minute)

@@ -21,7 +21,7 @@ import (
 	"ticketing.dev/common/session"
 )
 
-const key = "a-test-key-of-some-length"
+const key = "a-test-key-0123456789abcdef-0123456789"
 
 // publicOrigin is the one origin the test servers let make unsafe requests.
 const publicOrigin = "http://shop.example.test"

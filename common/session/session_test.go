@@ -16,7 +16,7 @@ import (
 	"ticketing.dev/common/session"
 )
 
-const key = "a-test-key-of-some-length"
+const key = "a-test-key-0123456789abcdef-0123456789"
 
 var alice = session.User{ID: "6650a1b2c3d4e5f601234567", Email: "alice@example.com"}
 
@@ -73,7 +73,7 @@ func TestVerifyRefuses(t *testing.T) {
 	}
 	without := func(name string) jwt.MapClaims { c := valid(); delete(c, name); return c }
 	with := func(name string, v any) jwt.MapClaims { c := valid(); c[name] = v; return c }
-	other, err := session.NewManager("another-key-of-some-length", true)
+	other, err := session.NewManager("another-key-0123456789abcdef-0123456789", true)
 	require.NoError(t, err)
 	otherToken, err := other.Token(alice)
 	require.NoError(t, err)

@@ -406,7 +406,7 @@ func TestSignoutClearsTheCookie(t *testing.T) {
 
 func TestCurrentUserIsNullWithoutAValidSession(t *testing.T) {
 	h := newHarness(t, options{})
-	other, err := session.NewManager("another-key-of-16+chars", true)
+	other, err := session.NewManager("another-key-0123456789abcdef-0123456789", true)
 	require.NoError(t, err)
 	otherKey, err := other.Token(session.User{ID: "u1", Email: "x@example.com"})
 	require.NoError(t, err)

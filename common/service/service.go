@@ -30,6 +30,11 @@
 // handlers and listeners never tell the relay anything. A database outage
 // answers 503 in every service (httpx.WriteError) and is retried, never
 // parked, by every listener (Open's bus configuration).
+//
+// A service that declares JWT also follows session revocations: Open gives its
+// session manager a revocation set, fed by a subscription of the process's own
+// and rebuilt at start by a replay that /readyz waits for (revocations.go,
+// docs/sessions.md).
 package service
 
 import (

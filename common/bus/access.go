@@ -44,7 +44,7 @@ type Service struct {
 
 // Services is DESIGN.md §4's table, by publisher.
 var Services = []Service{
-	{Name: "auth", Publishes: []events.Subject{events.SubjectUserCreated}},
+	{Name: "auth", Publishes: []events.Subject{events.SubjectUserCreated, events.SubjectSessionRevoked}},
 	{Name: "tickets", Publishes: []events.Subject{events.SubjectTicketCreated, events.SubjectTicketUpdated}, Queue: "tickets-service"},
 	{Name: "orders", Publishes: []events.Subject{events.SubjectOrderCreated, events.SubjectOrderCancelled, events.SubjectOrderCompleted}, Queue: "orders-service"},
 	{Name: "expiration", Publishes: []events.Subject{events.SubjectExpirationComplete}, Queue: "expiration-service"},

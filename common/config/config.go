@@ -4,6 +4,8 @@
 package config
 
 import (
+	"ticketing.dev/common/session"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -154,6 +156,8 @@ type Common struct {
 	// make unsafe requests: the ingress's or the gateway's own. A browser
 	// request from any other origin is refused (middleware.Origins).
 	PublicOrigins []string
+	// SessionTTL is a session's absolute lifetime (SESSION_TTL, default 12h).
+	SessionTTL time.Duration
 	// LogLevel is the lowest level logged: debug shows every request.
 	LogLevel slog.Level
 }
@@ -184,6 +188,15 @@ func (e *Env) LoadCommon(s Service) Common {
 	}
 	if s.JWT {
 		c.JWTKey = e.Required("JWT_KEY")
+		if c.JWTKey != "" {
+			if err := session.CheckKey(c.JWTKey); err != nil {
+				e.problems = append(e.problems, err.Error())
+			}
+		}
+		c.SessionTTL = e.Duration("SESSION_TTL", session.DefaultTTL)
+		if c.SessionTTL <= 0 {
+			e.problems = append(e.problems, "SESSION_TTL must be positive")
+		}
 	}
 	if s.NATS {
 		c.NATSURL = e.Required("NATS_URL")

@@ -28,17 +28,17 @@ func TestMissingRequiredVariablesAreAllNamedInOneError(t *testing.T) {
 }
 
 func TestOnlyWhatTheServiceNeedsIsRequired(t *testing.T) {
-	e := env(map[string]string{"JWT_KEY": "a-key-of-some-length"})
+	e := env(map[string]string{"JWT_KEY": "a-key-0123456789abcdef-0123456789"})
 	c := e.LoadCommon(config.Service{Name: "auth-lite", JWT: true})
 	require.NoError(t, e.Err())
-	assert.Equal(t, "a-key-of-some-length", c.JWTKey)
+	assert.Equal(t, "a-key-0123456789abcdef-0123456789", c.JWTKey)
 	assert.Empty(t, c.MongoURI)
 	assert.Empty(t, c.NATSURL)
 }
 
 func TestDefaults(t *testing.T) {
 	e := env(map[string]string{
-		"MONGO_URI": "mongodb://db/tickets", "JWT_KEY": "k", "NATS_URL": "nats://nats:4222", "NATS_CLIENT_ID": "tickets-0",
+		"MONGO_URI": "mongodb://db/tickets", "JWT_KEY": "a-key-0123456789abcdef-0123456789", "NATS_URL": "nats://nats:4222", "NATS_CLIENT_ID": "tickets-0",
 	})
 	c := e.LoadCommon(everything)
 	window := e.Duration("ORDER_EXPIRATION_WINDOW", 15*time.Minute)
@@ -47,7 +47,8 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, config.Common{
 		Port:          "3000",
 		MongoURI:      "mongodb://db/tickets",
-		JWTKey:        "k",
+		JWTKey:        "a-key-0123456789abcdef-0123456789",
+		SessionTTL:    12 * time.Hour,
 		PublicOrigins: []string{"https://ticketing.dev"},
 		NATSURL:       "nats://nats:4222",
 		NATSClusterID: "ticketing",
@@ -164,4 +165,29 @@ func TestMalformedPublicOriginsAreNamed(t *testing.T) {
 		e.LoadCommon(everything)
 		require.ErrorContains(t, e.Err(), "PUBLIC_ORIGINS", v)
 	}
+}
+
+func TestWeakJWTKeysAreRefusedByName(t *testing.T) {
+	for _, weak := range []string{
+		"short-key", // under 32 bytes
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", // one byte repeated
+		"abcabcabcabcabcabcabcabcabcabcabcabc",     // few distinct bytes
+		"0123456789abcdef0123456789abcdef",         // a repeated pattern
+	} {
+		e := env(map[string]string{"JWT_KEY": weak})
+		e.LoadCommon(config.Service{Name: "auth-lite", JWT: true})
+		err := e.Err()
+		require.Error(t, err, weak)
+		assert.Contains(t, err.Error(), "JWT_KEY", weak)
+	}
+	e := env(map[string]string{"JWT_KEY": "0f3a9c81d27e4b56a0c3e8f1947d2b6c5e0a"})
+	e.LoadCommon(config.Service{Name: "auth-lite", JWT: true})
+	assert.NoError(t, e.Err(), "a random key is accepted")
+}
+
+func TestSessionTTLIsRead(t *testing.T) {
+	e := env(map[string]string{"JWT_KEY": "a-key-0123456789abcdef-0123456789", "SESSION_TTL": "90m"})
+	c := e.LoadCommon(config.Service{Name: "auth-lite", JWT: true})
+	require.NoError(t, e.Err())
+	assert.Equal(t, 90*time.Minute, c.SessionTTL)
 }

@@ -25,6 +25,7 @@ const (
 	SubjectOrderCompleted     Subject = "order:completed"
 	SubjectExpirationComplete Subject = "expiration:complete"
 	SubjectPaymentCreated     Subject = "payment:created"
+	SubjectSessionRevoked     Subject = "session:revoked"
 )
 
 // Payload is the data of one kind of event.
@@ -152,3 +153,17 @@ type PaymentCreated struct {
 }
 
 func (PaymentCreated) Subject() Subject { return SubjectPaymentCreated }
+
+// SessionRevoked ends sessions before their expiry: the one token ID (jti,
+// signout) or, with RevokedBefore set, every token of UserID issued before
+// it (signout-all). ExpiresAt is when the revoked token, or the last token
+// RevokedBefore covers, would have expired; every JWT service keeps the
+// revocation until then.
+type SessionRevoked struct {
+	ID            string    `json:"jti,omitempty"`
+	UserID        string    `json:"userId"`
+	ExpiresAt     time.Time `json:"expiresAt"`
+	RevokedBefore time.Time `json:"revokedBefore,omitempty"`
+}
+
+func (SessionRevoked) Subject() Subject { return SubjectSessionRevoked }

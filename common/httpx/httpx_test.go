@@ -47,7 +47,7 @@ const internalDetail = "mongo: connection refused 10.0.0.7:27017"
 func newServer(t *testing.T) (*httptest.Server, *logtest.Buffer) {
 	t.Helper()
 	logs := &logtest.Buffer{}
-	sessions, err := session.NewManager("a-test-key-of-some-length", false)
+	sessions, err := session.NewManager("a-test-key-0123456789abcdef-0123456789", false)
 	require.NoError(t, err)
 	r := chi.NewRouter()
 	r.Use(middleware.Standard(slog.New(slog.NewTextHandler(logs, nil)), sessions, middleware.Browsers{})...)

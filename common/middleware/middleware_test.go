@@ -21,7 +21,7 @@ import (
 	"ticketing.dev/common/session"
 )
 
-const key = "a-test-key-of-some-length"
+const key = "a-test-key-0123456789abcdef-0123456789"
 
 // publicOrigin is the one origin the test servers let make unsafe requests.
 const publicOrigin = "http://shop.example.test"
@@ -89,7 +89,7 @@ func TestCurrentUserAndRequireAuth(t *testing.T) {
 		{"no cookie", nil, false},
 		{"garbage cookie", sessionCookie("garbage"), false},
 		{"expired session", sessionCookie(token(t, key, time.Now().Add(-2*session.DefaultTTL))), false},
-		{"signed with another key", sessionCookie(token(t, "another-key-of-some-length", time.Now())), false},
+		{"signed with another key", sessionCookie(token(t, "another-key-0123456789abcdef-0123456789", time.Now())), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, _, body := get(t, srv, "/whoami", tc.cookie)

@@ -98,7 +98,8 @@ type Started[A Wired] struct {
 	// Relay publishes the service's outboxes; nil if it has none.
 	Relay *outbox.Relay
 
-	bus *bus.Client
+	bus    *bus.Client
+	common []bus.Subscription
 }
 
 // Start wires the service over deps and assembles what it serves. It
@@ -117,7 +118,7 @@ func (s Spec[C, A]) Start(ctx context.Context, deps *Deps, cfg C) (*Started[A], 
 	if parts.Routes != nil {
 		parts.Routes(r)
 	}
-	st := &Started[A]{App: a, Handler: r, bus: deps.Bus}
+	st := &Started[A]{App: a, Handler: r, bus: deps.Bus, common: deps.subscriptions}
 	if len(parts.Outboxes) > 0 {
 		st.Relay = outbox.NewRelay(deps.Bus, deps.Logger, parts.Outboxes...)
 		st.Background = append(st.Background, st.Relay.Run)
@@ -128,7 +129,7 @@ func (s Spec[C, A]) Start(ctx context.Context, deps *Deps, cfg C) (*Started[A], 
 
 // Subscribe subscribes the service's listeners to the broker.
 func (st *Started[A]) Subscribe() error {
-	for _, sub := range st.App.Parts().Subscriptions {
+	for _, sub := range slices.Concat(st.common, st.App.Parts().Subscriptions) {
 		if err := st.bus.Subscribe(sub); err != nil {
 			return fmt.Errorf("subscribing to %s: %w", sub.Subject, err)
 		}

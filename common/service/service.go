@@ -30,6 +30,11 @@
 // handlers and listeners never tell the relay anything. A database outage
 // answers 503 in every service (httpx.WriteError) and is retried, never
 // parked, by every listener (Open's bus configuration).
+//
+// A service that declares JWT also follows session revocations: Open gives its
+// session manager a revocation set, fed by a subscription of the process's own
+// and rebuilt at start by a replay that /readyz waits for (revocations.go,
+// docs/sessions.md).
 package service
 
 import (
@@ -70,6 +75,9 @@ type Deps struct {
 	closers    []server.Closer
 	background []func(context.Context) error
 	browsers   middleware.Browsers
+	// subscriptions are the listeners common adds to every service of a
+	// kind (the revocation feed of a JWT service).
+	subscriptions []bus.Subscription
 }
 
 // Open connects what needs declares. Nothing here waits for a server to
@@ -77,8 +85,14 @@ type Deps struct {
 func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *slog.Logger) (*Deps, error) {
 	d := &Deps{Name: needs.Name, Logger: logger, Checks: map[string]health.Check{},
 		browsers: middleware.Browsers{PublicOrigins: cfg.PublicOrigins}}
+	var revoked *session.Revocations
 	if needs.JWT {
-		m, err := session.NewManager(cfg.JWTKey, cfg.CookieSecure)
+		ttl := cfg.SessionTTL
+		if ttl <= 0 {
+			ttl = session.DefaultTTL
+		}
+		revoked = session.NewRevocations()
+		m, err := session.NewManager(cfg.JWTKey, cfg.CookieSecure, session.WithTTL(ttl), session.WithRevocations(revoked))
 		if err != nil {
 			return nil, err
 		}
@@ -106,6 +120,9 @@ func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *
 		})
 		// The bus closes first: its handlers may still write to the database.
 		d.closers = append([]server.Closer{{Name: "nats", Close: d.Bus.Close}}, d.closers...)
+		if revoked != nil {
+			d.followRevocations(revoked, cfg.NATSClientID)
+		}
 	}
 	return d, nil
 }

@@ -134,15 +134,18 @@ func addDefaults(t testing.TB, env map[string]string, name string, mongo bool) {
 	}
 }
 
-// waitForIndexes waits until the background index creation is done, as
-// Kubernetes waits for /readyz before sending requests.
+// waitForIndexes waits until the background index creation and the replay
+// of session revocations are done, as Kubernetes waits for /readyz before
+// sending requests.
 func (s *Service[A]) waitForIndexes() {
-	check, ok := s.Deps.Checks["indexes"]
-	if !ok {
-		return
+	for _, name := range []string{"indexes", "revocations"} {
+		check, ok := s.Deps.Checks[name]
+		if !ok {
+			continue
+		}
+		require.Eventually(s.t, func() bool { return check(context.Background()) == nil }, 30*time.Second, 10*time.Millisecond,
+			"%s were not ready", name)
 	}
-	require.Eventually(s.t, func() bool { return check(context.Background()) == nil }, 30*time.Second, 10*time.Millisecond,
-		"indexes were not created")
 }
 
 // Stop ends the service's background work (relay, loops), as a process that

@@ -16,7 +16,7 @@ import (
 	"ticketing.dev/common/session"
 )
 
-const key = "a-test-key-of-some-length"
+const key = "a-test-key-0123456789abcdef-0123456789"
 
 var alice = session.User{ID: "6650a1b2c3d4e5f601234567", Email: "alice@example.com"}
 
@@ -69,11 +69,11 @@ func TestVerifyRefuses(t *testing.T) {
 	require.NoError(t, err)
 	now := time.Now()
 	valid := func() jwt.MapClaims {
-		return jwt.MapClaims{"sub": alice.ID, "email": alice.Email, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+		return jwt.MapClaims{"jti": "0123456789abcdef0123456789abcdef", "sub": alice.ID, "email": alice.Email, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
 	}
 	without := func(name string) jwt.MapClaims { c := valid(); delete(c, name); return c }
 	with := func(name string, v any) jwt.MapClaims { c := valid(); c[name] = v; return c }
-	other, err := session.NewManager("another-key-of-some-length", true)
+	other, err := session.NewManager("another-key-0123456789abcdef-0123456789", true)
 	require.NoError(t, err)
 	otherToken, err := other.Token(alice)
 	require.NoError(t, err)
@@ -95,6 +95,8 @@ func TestVerifyRefuses(t *testing.T) {
 		{"without exp", sign(t, jwt.SigningMethodHS256, []byte(key), without("exp"))},
 		{"issued in the future", sign(t, jwt.SigningMethodHS256, []byte(key), with("iat", now.Add(time.Hour).Unix()))},
 		{"without a subject", sign(t, jwt.SigningMethodHS256, []byte(key), without("sub"))},
+		{"without an id", sign(t, jwt.SigningMethodHS256, []byte(key), without("jti"))},
+		{"without iat", sign(t, jwt.SigningMethodHS256, []byte(key), without("iat"))},
 		{"claims changed after signing", tampered},
 		{"garbage", "not-a-token"},
 		{"three garbage parts", "a.b.c"},
@@ -197,4 +199,84 @@ func TestUnusableManagerVerifiesNothing(t *testing.T) {
 	require.NoError(t, err)
 	_, err = session.Unusable().Verify(token)
 	assert.Error(t, err)
+}
+
+func TestEveryTokenHasItsOwnID(t *testing.T) {
+	m := newManager(t, true)
+	seen := map[string]bool{}
+	for range 20 {
+		token, err := m.Token(alice)
+		require.NoError(t, err)
+		parsed, err := m.Parse(token)
+		require.NoError(t, err)
+		require.Len(t, parsed.ID, 32)
+		require.False(t, seen[parsed.ID], "token ids repeat")
+		seen[parsed.ID] = true
+	}
+}
+
+func TestATokenPastSessionTTLIsRefused(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	issuer := newManager(t, true, session.WithClock(func() time.Time { return clock() }), session.WithTTL(24*time.Hour))
+	token, err := issuer.Token(alice)
+	require.NoError(t, err)
+	// A verifier with a shorter SESSION_TTL refuses the token once that
+	// lifetime has passed, whatever exp the issuer wrote.
+	verifier := newManager(t, true, session.WithClock(func() time.Time { return clock() }), session.WithTTL(time.Hour))
+	_, err = verifier.Verify(token)
+	require.NoError(t, err)
+	now = now.Add(time.Hour + time.Second)
+	_, err = verifier.Verify(token)
+	assert.Error(t, err)
+}
+
+func TestRevokedTokensAreRefused(t *testing.T) {
+	revoked := session.NewRevocations()
+	m := newManager(t, true, session.WithRevocations(revoked))
+	bob := session.User{ID: "6650a1b2c3d4e5f601234568", Email: "bob@example.com"}
+	first, err := m.Token(alice)
+	require.NoError(t, err)
+	second, err := m.Token(alice)
+	require.NoError(t, err)
+	bobs, err := m.Token(bob)
+	require.NoError(t, err)
+
+	parsed, err := m.Parse(first)
+	require.NoError(t, err)
+	revoked.RevokeToken(parsed.ID, parsed.ExpiresAt)
+	_, err = m.Verify(first)
+	require.ErrorIs(t, err, session.ErrRevoked)
+	_, err = m.Verify(second)
+	require.NoError(t, err, "signout revokes only its own token")
+
+	revoked.RevokeUser(alice.ID, time.Now(), m.TTL())
+	_, err = m.Verify(second)
+	require.ErrorIs(t, err, session.ErrRevoked, "signout-all revokes every token of the user")
+	_, err = m.Verify(bobs)
+	require.NoError(t, err, "another user's session keeps working")
+}
+
+func TestRevocationsAreDroppedWhenTheTokenWouldHaveExpired(t *testing.T) {
+	revoked := session.NewRevocations()
+	revoked.RevokeToken("gone", time.Now().Add(-time.Second))
+	revoked.RevokeUser("u-gone", time.Now().Add(-2*time.Hour), time.Hour)
+	assert.Equal(t, 0, revoked.Len(), "an already expired token is not kept")
+	revoked.RevokeToken("soon", time.Now().Add(50*time.Millisecond))
+	require.Equal(t, 1, revoked.Len())
+	require.Eventually(t, func() bool {
+		revoked.RevokeToken("later", time.Now().Add(time.Hour)) // any revocation prunes
+		return revoked.Len() == 1
+	}, 5*time.Second, 100*time.Millisecond)
+}
+
+func TestCheckKeyRefusesWeakKeys(t *testing.T) {
+	for _, weak := range []string{"0123456789abcdef", strings.Repeat("x", 64), strings.Repeat("abcd", 10), strings.Repeat("0123456789abcdef", 2)} {
+		err := session.CheckKey(weak)
+		require.Error(t, err, weak)
+		assert.Contains(t, err.Error(), "JWT_KEY")
+		_, err = session.NewManager(weak, true)
+		assert.Error(t, err, weak)
+	}
+	assert.NoError(t, session.CheckKey("9d2f0c7a4e1b8356f0aa3c91e7d45b28c6"))
 }

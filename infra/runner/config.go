@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"ticketing.dev/common/bus"
+	"ticketing.dev/common/session"
 	"ticketing.dev/infra/runner/launch"
 )
 
@@ -144,7 +145,7 @@ func (c config) jwtKey() (string, error) {
 		return c.JWTKey, nil
 	}
 	path := filepath.Join(c.DataDir, "jwt-key")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+	if b, err := os.ReadFile(path); err == nil && session.CheckKey(strings.TrimSpace(string(b))) == nil {
 		return strings.TrimSpace(string(b)), nil
 	}
 	key, err := randomSecret()

@@ -2,7 +2,8 @@
 //
 //	POST /api/users/signup      {email,password}  201 user, session cookie set
 //	POST /api/users/signin      {email,password}  200 user, session cookie set
-//	POST /api/users/signout                       200 {}, session cookie cleared
+//	POST /api/users/signout                       200 {}, session cookie cleared, that session revoked
+//	POST /api/users/signout-all                   200 {}, every session of the caller revoked (auth required)
 //	GET  /api/users/currentuser                   200 {"currentUser": user or null}
 package api
 
@@ -17,7 +18,9 @@ import (
 
 	"ticketing.dev/auth/internal/user"
 	"ticketing.dev/common/errs"
+	"ticketing.dev/common/events"
 	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/middleware"
 	"ticketing.dev/common/ratelimit"
 	"ticketing.dev/common/session"
 )
@@ -26,6 +29,8 @@ import (
 type Users interface {
 	Create(ctx context.Context, u *user.User) error
 	ByEmail(ctx context.Context, email string) (user.User, error)
+	// RevokeSessions records a revocation and queues its session:revoked event.
+	RevokeSessions(ctx context.Context, rev events.SessionRevoked) error
 }
 
 // Limits bounds signin and signup attempts. None of them can be spent by a
@@ -91,6 +96,7 @@ func Mount(r chi.Router, d Deps) {
 		r.Post("/signup", httpx.Handle(h.signup))
 		r.Post("/signin", httpx.Handle(h.signin))
 		r.Post("/signout", httpx.Handle(h.signout))
+		r.With(middleware.RequireAuth).Post("/signout-all", httpx.Handle(h.signoutAll))
 		r.Get("/currentuser", httpx.Handle(h.currentUser))
 	})
 }
@@ -192,8 +198,33 @@ func tooMany(w http.ResponseWriter, wait time.Duration, message string) error {
 	return errs.TooManyRequests(message)
 }
 
-func (h *handlers) signout(w http.ResponseWriter, _ *http.Request) error {
+// signout ends the request's session everywhere, not only in this browser: a
+// copy of the token is refused by every service once the revocation reaches
+// it. Without a valid session there is nothing to revoke, and the answer is
+// the same. The cookie is cleared even when the revocation cannot be stored
+// (503), so the browser's session ends either way.
+func (h *handlers) signout(w http.ResponseWriter, r *http.Request) error {
 	h.Sessions.ClearCookie(w)
+	if t, ok := h.Sessions.TokenFromRequest(r); ok {
+		err := h.Users.RevokeSessions(r.Context(), events.SessionRevoked{ID: t.ID, UserID: t.User.ID, ExpiresAt: t.ExpiresAt})
+		if err != nil && !errors.Is(err, user.ErrNotFound) {
+			return err
+		}
+	}
+	httpx.WriteJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+// signoutAll revokes every session of the caller issued up to now, this one
+// included.
+func (h *handlers) signoutAll(w http.ResponseWriter, r *http.Request) error {
+	u, _ := session.UserFrom(r.Context())
+	now := h.Now()
+	h.Sessions.ClearCookie(w)
+	err := h.Users.RevokeSessions(r.Context(), events.SessionRevoked{UserID: u.ID, RevokedBefore: now, ExpiresAt: now.Add(h.Sessions.TTL())})
+	if err != nil && !errors.Is(err, user.ErrNotFound) {
+		return err
+	}
 	httpx.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

@@ -404,9 +404,52 @@ func TestSignoutClearsTheCookie(t *testing.T) {
 	assert.True(t, c.HttpOnly)
 }
 
+func (h *harness) currentUser(token string) any {
+	h.t.Helper()
+	return h.do("GET", "/api/users/currentuser", nil, apitest.As(token)).Object(h.t)["currentUser"]
+}
+
+func TestSignoutRevokesThatSessionEverywhere(t *testing.T) {
+	h := newHarness(t, options{})
+	revocations := testenv.Record(t, h.bus, events.SubjectSessionRevoked)
+	signup := h.do("POST", "/api/users/signup", creds("dave@example.com", "password1"))
+	require.Equal(t, http.StatusCreated, signup.Status)
+	copied := signup.Cookie(t, session.CookieName).Value
+	other := h.do("POST", "/api/users/signin", creds("dave@example.com", "password1")).Cookie(t, session.CookieName).Value
+
+	res := h.do("POST", "/api/users/signout", nil, apitest.As(copied))
+	require.Equal(t, http.StatusOK, res.Status)
+	assert.Equal(t, map[string]any{}, res.Object(t))
+	assert.Empty(t, res.Cookie(t, session.CookieName).Value)
+
+	require.Eventually(t, func() bool { return h.currentUser(copied) == nil }, 2*time.Second, 20*time.Millisecond,
+		"the copied token is refused within 2 s")
+	assert.NotNil(t, h.currentUser(other), "another session of the same user keeps working")
+	published := testenv.Payloads(t, revocations, func(p events.SessionRevoked) bool {
+		return p.UserID == signup.Object(t)["id"] && p.ID != "" && p.RevokedBefore.IsZero() && p.ExpiresAt.After(time.Now())
+	})
+	assert.Len(t, published, 1, "signout publishes session:revoked with the token's id")
+}
+
+func TestSignoutAllNeedsASessionAndRevokesOnlyTheCallersSessions(t *testing.T) {
+	h := newHarness(t, options{})
+	require.Equal(t, http.StatusUnauthorized, h.do("POST", "/api/users/signout-all", nil).Status)
+
+	first := h.do("POST", "/api/users/signup", creds("erin@example.com", "password1")).Cookie(t, session.CookieName).Value
+	second := h.do("POST", "/api/users/signin", creds("erin@example.com", "password1")).Cookie(t, session.CookieName).Value
+	frank := h.do("POST", "/api/users/signup", creds("frank@example.com", "password1")).Cookie(t, session.CookieName).Value
+
+	res := h.do("POST", "/api/users/signout-all", nil, apitest.As(second))
+	require.Equal(t, http.StatusOK, res.Status)
+	assert.Equal(t, map[string]any{}, res.Object(t))
+	require.Eventually(t, func() bool { return h.currentUser(first) == nil && h.currentUser(second) == nil },
+		2*time.Second, 20*time.Millisecond, "every session of the caller is refused within 2 s")
+	assert.NotNil(t, h.currentUser(frank), "another user's session keeps working")
+}
+
 func TestCurrentUserIsNullWithoutAValidSession(t *testing.T) {
 	h := newHarness(t, options{})
-	other, err := session.NewManager("another-key-of-16+chars", true)
+	other, err := session.NewManager("another-key-0123456789abcdef-0123456789", true)
 	require.NoError(t, err)
 	otherKey, err := other.Token(session.User{ID: "u1", Email: "x@example.com"})
 	require.NoError(t, err)

@@ -89,3 +89,35 @@ func (s *Users) ByEmail(ctx context.Context, email string) (user.User, error) {
 	}
 	return user.User{ID: doc.ID.Hex(), Email: doc.Email, PasswordHash: doc.PasswordHash, CreatedAt: doc.CreatedAt}, nil
 }
+
+// RevokeSessions records that sessions of a user ended before their expiry
+// and queues the session:revoked event that tells every service, in one
+// write on the user's document. A signout-all also keeps its instant on the
+// user (revokedBefore); a single signout is recorded by its event alone,
+// which the broker keeps for SESSION_TTL, as long as the token could live.
+func (s *Users) RevokeSessions(ctx context.Context, rev events.SessionRevoked) error {
+	id, err := primitive.ObjectIDFromHex(rev.UserID)
+	if err != nil {
+		return user.ErrNotFound
+	}
+	ev, err := outbox.NewPending(rev)
+	if err != nil {
+		return err
+	}
+	if err := s.outbox.Mark(ctx, id, ev); err != nil {
+		return err
+	}
+	update := bson.D{outbox.Push(ev)}
+	if !rev.RevokedBefore.IsZero() {
+		update = append(update, bson.E{Key: "$max", Value: bson.M{"revokedBefore": rev.RevokedBefore}})
+	}
+	res, err := s.coll.UpdateOne(ctx, bson.M{"_id": id}, update)
+	if err != nil {
+		return fmt.Errorf("revoking sessions: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return user.ErrNotFound
+	}
+	s.outbox.Queued()
+	return nil
+}

@@ -43,7 +43,7 @@ import (
 )
 
 // JWTKey is the key every service of a System shares, as in production.
-const JWTKey = "systemtest-jwt-key-0123456789"
+const JWTKey = "systemtest-jwt-key-0123456789abcdef-0123456789"
 
 // Env is extra (or overriding) environment for a service.
 type Env map[string]string

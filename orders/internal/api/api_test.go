@@ -129,7 +129,7 @@ func TestEveryRouteNeedsAValidSession(t *testing.T) {
 	e := ordertest.New(t)
 	ticketID := e.ListTicket("seller", "Concert", 1000)
 	o := reserve(t, e, e.User("buyer"), ticketID)
-	other, err := session.NewManager("another-key-of-16+chars", false)
+	other, err := session.NewManager("another-key-0123456789abcdef-0123456789", false)
 	require.NoError(t, err)
 	forged, err := other.Token(session.User{ID: "buyer", Email: "x@example.com"})
 	require.NoError(t, err)

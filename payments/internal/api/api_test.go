@@ -55,7 +55,7 @@ func TestPaymentRequestsAnswerAsTheContractSays(t *testing.T) {
 		fields  []string
 	}{
 		{"no session", body(open), nil, http.StatusUnauthorized, "Not authorized", nil},
-		{"a forged session", body(open), []apitest.Option{apitest.As(apitest.Session(t, "another-key-0123456789", "buyer"))}, http.StatusUnauthorized, "Not authorized", nil},
+		{"a forged session", body(open), []apitest.Option{apitest.As(apitest.Session(t, "another-key-0123456789abcdef-0123456789", "buyer"))}, http.StatusUnauthorized, "Not authorized", nil},
 		{"malformed JSON", `{"orderId":`, []apitest.Option{buyer}, http.StatusBadRequest, "Request body is not valid JSON", nil},
 		{"not an object", `[1]`, []apitest.Option{buyer}, http.StatusBadRequest, "Request body must be a JSON object", nil},
 		{"an unknown field", `{"orderId":"` + open + `","token":"tok_visa","amount":1}`, []apitest.Option{buyer}, http.StatusBadRequest, "", []string{"amount"}},

@@ -162,7 +162,7 @@ func TestPriceMessagesSayTheRule(t *testing.T) {
 func TestSignedInRoutesNeedAValidSession(t *testing.T) {
 	h := newHarness(t)
 	tk := h.create(h.seller, "Concert", 10)
-	other, err := session.NewManager("another-key-of-16+chars", false)
+	other, err := session.NewManager("another-key-0123456789abcdef-0123456789", false)
 	require.NoError(t, err)
 	forged, err := other.Token(session.User{ID: "seller-1", Email: "x@example.com"})
 	require.NoError(t, err)

@@ -152,6 +152,10 @@ type Common struct {
 	NATSUser     string
 	NATSPassword string
 	CookieSecure bool
+	// TrustProxy (TRUST_PROXY, default false) reads a client's address from
+	// the last X-Forwarded-For hop, which our own ingress or gateway appends:
+	// what the rate limits count per address. Set it only behind them.
+	TrustProxy bool
 	// PublicOrigins are the origins (scheme://host[:port]) whose pages may
 	// make unsafe requests: the ingress's or the gateway's own. A browser
 	// request from any other origin is refused (middleware.Origins).
@@ -180,6 +184,7 @@ func (e *Env) LoadCommon(s Service) Common {
 		Port:          e.String("PORT", "3000"),
 		NATSClusterID: e.String("NATS_CLUSTER_ID", "ticketing"),
 		CookieSecure:  e.Bool("COOKIE_SECURE", true),
+		TrustProxy:    e.Bool("TRUST_PROXY", false),
 		LogLevel:      e.Level("LOG_LEVEL", slog.LevelInfo),
 		PublicOrigins: e.Origins("PUBLIC_ORIGINS", DefaultPublicOrigin),
 	}

@@ -50,6 +50,16 @@ func LoadLimits(env *config.Env, prefix string, def Limits) (Limits, error) {
 	return Limits{PerUser: user, PerAddress: address}, nil
 }
 
+// DefaultRequests is what reserving and paying allow by default: a buyer a
+// burst of 10, then one every 6 s (10 a minute: far more than a person picks
+// seats or retries a card, far too few to churn a sale's holds or run a card
+// tester's list); an address 100 at once, then 10 a second, for the many
+// buyers behind one carrier's or venue's NAT.
+var DefaultRequests = Limits{
+	PerUser:    Rule{Burst: 10, Every: 6 * time.Second},
+	PerAddress: Rule{Burst: 100, Every: 100 * time.Millisecond},
+}
+
 // Guard limits one action (reserving, paying) per user and per address.
 type Guard struct {
 	what       string

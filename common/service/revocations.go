@@ -3,12 +3,10 @@ package service
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"ticketing.dev/common/bus"
 	"ticketing.dev/common/events"
-	"ticketing.dev/common/health"
 	"ticketing.dev/common/session"
 )
 
@@ -45,41 +43,20 @@ func (d *Deps) followRevocations(revoked *session.Revocations, clientID string) 
 	}
 	d.subscriptions = append(d.subscriptions, bus.On(RevocationQueue(clientID), apply))
 
-	var replayed atomic.Bool
-	d.Checks["revocations"] = func(context.Context) error {
-		if replayed.Load() {
-			return nil
+	warn := func(error) slog.Level { return slog.LevelWarn }
+	d.startupStep("revocations", NotReadyRevocations, "replaying session revocations failed; trying again", retry{revocationRetryFirst, revocationRetryMax}, warn, func(ctx context.Context) error {
+		err := d.Bus.Replay(ctx, time.Now().Add(-ttl), func(ctx context.Context, m bus.Message) error {
+			p, err := events.Decode[events.SessionRevoked](m.Envelope)
+			if err != nil {
+				d.Logger.Warn("skipping a malformed session:revoked", "event", m.Envelope.ID, "err", err)
+				return nil
+			}
+			return apply(ctx, p)
+		}, events.SubjectSessionRevoked)
+		if err == nil {
+			d.Logger.Info("session revocations replayed", "held", revoked.Len())
 		}
-		return health.NotReady(NotReadyRevocations)
-	}
-	d.background = append(d.background, func(ctx context.Context) error {
-		pause := revocationRetryFirst
-		for {
-			since := time.Now().Add(-ttl)
-			err := d.Bus.Replay(ctx, since, func(ctx context.Context, m bus.Message) error {
-				p, err := events.Decode[events.SessionRevoked](m.Envelope)
-				if err != nil {
-					d.Logger.Warn("skipping a malformed session:revoked", "event", m.Envelope.ID, "err", err)
-					return nil
-				}
-				return apply(ctx, p)
-			}, events.SubjectSessionRevoked)
-			if err == nil {
-				replayed.Store(true)
-				d.Logger.Info("session revocations replayed", "held", revoked.Len())
-				return nil
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			d.Logger.Log(ctx, slog.LevelWarn, "replaying session revocations failed; trying again", "err", err, "in", pause)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(pause):
-			}
-			pause = min(2*pause, revocationRetryMax)
-		}
+		return err
 	})
 }
 

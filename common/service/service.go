@@ -45,7 +45,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -208,40 +207,18 @@ const NotReadyIndexes = "indexes are not ready"
 // unique indexes some writes rely on do not exist yet (on an existing one they
 // remain from the previous run). Call it before Router.
 func (d *Deps) EnsureIndexes(ensure func(context.Context) error) {
-	var ready atomic.Bool
-	if d.Checks == nil {
-		d.Checks = map[string]health.Check{}
-	}
-	d.Checks["indexes"] = func(context.Context) error {
-		if ready.Load() {
-			return nil
+	level := func(err error) slog.Level {
+		if mongox.IsUnavailable(err) {
+			return slog.LevelWarn
 		}
-		return health.NotReady(NotReadyIndexes)
+		return slog.LevelError // a conflicting index needs an operator
 	}
-	d.background = append(d.background, func(ctx context.Context) error {
-		pause := indexRetryFirst
-		for {
-			err := ensure(ctx)
-			if err == nil {
-				ready.Store(true)
-				d.Logger.Info("indexes ready")
-				return nil
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			level := slog.LevelError // a conflicting index needs an operator
-			if mongox.IsUnavailable(err) {
-				level = slog.LevelWarn
-			}
-			d.Logger.Log(ctx, level, "creating indexes failed; trying again", "err", err, "in", pause)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(pause):
-			}
-			pause = min(2*pause, indexRetryMax)
+	d.startupStep("indexes", NotReadyIndexes, "creating indexes failed; trying again", retry{indexRetryFirst, indexRetryMax}, level, func(ctx context.Context) error {
+		if err := ensure(ctx); err != nil {
+			return err
 		}
+		d.Logger.Info("indexes ready")
+		return nil
 	})
 }
 

@@ -29,7 +29,6 @@ var Service = service.Spec[Config, *App]{
 // Config is auth's configuration.
 type Config struct {
 	config.Common
-	TrustProxy bool
 	// Limits bounds signin and signup attempts: api.DefaultLimits, except
 	// that SIGNIN_ADDRESS_BURST and SIGNIN_ADDRESS_EVERY may change the
 	// per-address signin limit, and SIGNUP_ADDRESS_BURST and
@@ -51,7 +50,6 @@ type Config struct {
 func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 	cfg := Config{
 		Common:      common,
-		TrustProxy:  env.Bool("TRUST_PROXY", false),
 		Limits:      api.DefaultLimits,
 		LimitMemory: env.String("GOMEMLIMIT", "") == "",
 	}

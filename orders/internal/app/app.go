@@ -45,18 +45,11 @@ type Config struct {
 	// Reserving limits reservations per buyer and per address
 	// (RESERVE_USER_*, RESERVE_ADDRESS_*).
 	Reserving ratelimit.Limits
-	// TrustProxy reads the client address from X-Forwarded-For.
-	TrustProxy bool
 }
 
-// DefaultReserving: a buyer reserves in a burst of 10, then one every 6 s
-// (10 a minute: far more than a person picks seats, and with the open-order
-// cap, far too few to churn a sale's holds); an address 100 at once, then
-// 10 a second, for the many buyers behind one carrier's or venue's NAT.
-var DefaultReserving = ratelimit.Limits{
-	PerUser:    ratelimit.Rule{Burst: 10, Every: 6 * time.Second},
-	PerAddress: ratelimit.Rule{Burst: 100, Every: 100 * time.Millisecond},
-}
+// DefaultReserving is ratelimit.DefaultRequests: with the open-order cap,
+// far too few reservations to churn a sale's holds.
+var DefaultReserving = ratelimit.DefaultRequests
 
 // LoadConfig reads the settings that are this service's own.
 func LoadConfig(env *config.Env, common config.Common) (Config, error) {
@@ -66,7 +59,6 @@ func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 		ExpiryCheckInterval: env.Duration("ORDER_EXPIRY_CHECK_INTERVAL", store.DefaultExpiryCheckInterval),
 		HoldSweepInterval:   env.Duration("ORDER_HOLD_SWEEP_INTERVAL", store.DefaultSweepInterval),
 		MaxOpenOrders:       env.Int("MAX_OPEN_ORDERS", order.DefaultMaxOpenOrders),
-		TrustProxy:          env.Bool("TRUST_PROXY", false),
 	}
 	reserving, err := ratelimit.LoadLimits(env, "RESERVE", DefaultReserving)
 	if err != nil {

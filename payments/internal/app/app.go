@@ -47,17 +47,11 @@ type Config struct {
 	// Paying limits payment requests per buyer and per address
 	// (PAY_USER_*, PAY_ADDRESS_*).
 	Paying ratelimit.Limits
-	// TrustProxy reads the client address from X-Forwarded-For.
-	TrustProxy bool
 }
 
-// DefaultPaying: a buyer pays in a burst of 10, then one every 6 s (a few
-// cards and retries fit; a card tester's list does not, even across orders);
-// an address 100 at once, then 10 a second, for buyers behind one NAT.
-var DefaultPaying = ratelimit.Limits{
-	PerUser:    ratelimit.Rule{Burst: 10, Every: 6 * time.Second},
-	PerAddress: ratelimit.Rule{Burst: 100, Every: 100 * time.Millisecond},
-}
+// DefaultPaying is ratelimit.DefaultRequests: a few cards and retries fit;
+// a card tester's list does not, even across orders.
+var DefaultPaying = ratelimit.DefaultRequests
 
 // LoadConfig reads the settings that are this service's own.
 func LoadConfig(env *config.Env, common config.Common) (Config, error) {
@@ -67,7 +61,6 @@ func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 		StripeAPIBase:      env.String("STRIPE_API_BASE", ""),
 		ReconcileInterval:  env.Duration("PAYMENTS_RECONCILE_INTERVAL", DefaultReconcileInterval),
 		MaxPaymentAttempts: env.Int("MAX_PAYMENT_ATTEMPTS", payment.DefaultMaxPaymentAttempts),
-		TrustProxy:         env.Bool("TRUST_PROXY", false),
 	}
 	paying, err := ratelimit.LoadLimits(env, "PAY", DefaultPaying)
 	if err != nil {

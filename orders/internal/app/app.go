@@ -87,7 +87,7 @@ func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
 			Routes: func(r chi.Router) {
 				api.Mount(r, api.Deps{
 					Orders: st, ExpirationWindow: cfg.ExpirationWindow, MaxOpenOrders: cfg.MaxOpenOrders,
-					Reserving: reserving,
+					Reserving: reserving, Metrics: deps.Metrics,
 				})
 			},
 			Indexes:       st.EnsureIndexes,

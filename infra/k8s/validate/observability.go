@@ -71,7 +71,9 @@ func (m *Manifests) scrapeFlows(pods map[string]*Endpoint) ([]Flow, []string) {
 	var scrapers []*Endpoint
 	for _, w := range m.Workloads() {
 		for _, c := range w.Template.Spec.Containers {
-			if slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--config.file=") && strings.HasSuffix(a, PrometheusConfigKey) }) {
+			if slices.ContainsFunc(c.Args, func(a string) bool {
+				return strings.HasPrefix(a, "--config.file=") && strings.HasSuffix(a, PrometheusConfigKey)
+			}) {
 				scrapers = append(scrapers, pods[w.Name])
 			}
 		}
@@ -257,6 +259,22 @@ func ExportedMetricsInSource(root string) (ExportedMetrics, error) {
 	if err != nil {
 		return ExportedMetrics{}, err
 	}
+	consts := stringConsts(f)
+	var e ExportedMetrics
+	if e.Names, err = returnedConsts(f, "Names", consts); err != nil {
+		return e, fmt.Errorf("%s: %w", path, err)
+	}
+	if e.Prefixes, err = returnedConsts(f, "Prefixes", consts); err != nil {
+		return e, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(e.Names) == 0 || len(e.Prefixes) == 0 {
+		return e, fmt.Errorf("%s: Names or Prefixes lists nothing", path)
+	}
+	return e, nil
+}
+
+// stringConsts are the file's string constants, by name.
+func stringConsts(f *ast.File) map[string]string {
 	consts := map[string]string{}
 	ast.Inspect(f, func(n ast.Node) bool {
 		vs, ok := n.(*ast.ValueSpec)
@@ -264,44 +282,37 @@ func ExportedMetricsInSource(root string) (ExportedMetrics, error) {
 			return true
 		}
 		for i, name := range vs.Names {
-			if i < len(vs.Values) {
-				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-					consts[name.Name], _ = strconv.Unquote(lit.Value)
-				}
+			if i >= len(vs.Values) {
+				continue
+			}
+			if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				consts[name.Name], _ = strconv.Unquote(lit.Value)
 			}
 		}
 		return true
 	})
-	returned := func(fn string) ([]string, error) {
-		for _, d := range f.Decls {
-			fd, ok := d.(*ast.FuncDecl)
-			if !ok || fd.Name.Name != fn || fd.Recv != nil {
-				continue
-			}
-			var out []string
-			ast.Inspect(fd.Body, func(n ast.Node) bool {
-				if id, ok := n.(*ast.Ident); ok {
-					if v, ok := consts[id.Name]; ok {
-						out = append(out, v)
-					}
-				}
-				return true
-			})
-			return out, nil
+	return consts
+}
+
+// returnedConsts are the values of the constants the function fn names.
+func returnedConsts(f *ast.File, fn string, consts map[string]string) ([]string, error) {
+	for _, d := range f.Decls {
+		fd, ok := d.(*ast.FuncDecl)
+		if !ok || fd.Name.Name != fn || fd.Recv != nil {
+			continue
 		}
-		return nil, fmt.Errorf("%s: no func %s", path, fn)
+		var out []string
+		ast.Inspect(fd.Body, func(n ast.Node) bool {
+			if id, ok := n.(*ast.Ident); ok {
+				if v, ok := consts[id.Name]; ok {
+					out = append(out, v)
+				}
+			}
+			return true
+		})
+		return out, nil
 	}
-	var e ExportedMetrics
-	if e.Names, err = returned("Names"); err != nil {
-		return e, err
-	}
-	if e.Prefixes, err = returned("Prefixes"); err != nil {
-		return e, err
-	}
-	if len(e.Names) == 0 || len(e.Prefixes) == 0 {
-		return e, fmt.Errorf("%s: Names or Prefixes lists nothing", path)
-	}
-	return e, nil
+	return nil, fmt.Errorf("no func %s", fn)
 }
 
 // CheckMetricsNotPublic: no Ingress path leads a request for /metrics to a

@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -46,4 +48,25 @@ func TestMetricsCountReservationsWonAndRefused(t *testing.T) {
 		ticket, winner, other, won.ID, e.User(winner), e.User(other))
 	assert.Equal(t, 0.0, s.Value(metrics.EventsPublished, "subject", string(events.SubjectTicketCreated)),
 		"orders never publishes what tickets owns")
+}
+
+func TestMetricsCountHoldsTheLapseExpiredAndHowLate(t *testing.T) {
+	e := ordertest.New(t)
+	buyer := e.User(primitive.NewObjectID().Hex())
+	reserve(t, e, buyer, e.ListTicket("seller", "Early", 1000))
+	reserve(t, e, buyer, e.ListTicket("seller", "Late", 1000))
+	late := 3 * time.Minute
+	e.Store.WithClock(func() time.Time { return time.Now().Add(e.Window + late) })
+	n, err := e.Store.Lapse(context.Background())
+	e.Store.WithClock(time.Now)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+
+	s := metricstest.Read(t, e.API)
+	by := []string{"by", metrics.LapsedByOrdersSweep}
+	assert.Equal(t, 2.0, s.Value(metrics.HoldsLapsed, by...), "both holds lapsed by the sweep")
+	assert.Equal(t, 2.0, s.Value(metrics.HoldLapseLateness, by...), "and how late each was")
+	sum := s[metrics.HoldLapseLateness].GetMetric()[0].GetHistogram().GetSampleSum()
+	assert.InDelta(t, 2*late.Seconds(), sum, 10, "each about %s late", late)
+	assert.Zero(t, s.Value(metrics.HoldsLapsed, "by", metrics.LapsedByExpiration), "orders lapses only what expiration did not")
 }

@@ -139,11 +139,3 @@ func TestMetricsCanBeTurnedOff(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, api.Do("GET", metrics.Path, nil).Status, "METRICS=off serves no /metrics")
 	assert.Equal(t, http.StatusCreated, api.Do("POST", "/things/"+testenv.RandomName("thing"), nil).Status, "and the service works")
 }
-
-func TestMetricsSettingIsOnOrOff(t *testing.T) {
-	env := config.New(func(k string) string { return map[string]string{"METRICS": "maybe"}[k] })
-	assert.True(t, env.LoadCommon(config.Service{Name: "x"}).Metrics, "the default stays")
-	require.ErrorContains(t, env.Err(), `METRICS="maybe" is not on or off`)
-	on := config.New(func(string) string { return "" }).LoadCommon(config.Service{Name: "x"})
-	assert.True(t, on.Metrics, "on by default")
-}

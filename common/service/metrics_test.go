@@ -71,7 +71,7 @@ func countingSpec() service.Spec[demoConfig, *demo] {
 
 // runCounting runs the counting service as main does, on its own broker so
 // that nothing another test published is counted, and returns its client.
-func runCounting(t *testing.T, extra map[string]string) *apitest.Client {
+func runCounting(t *testing.T, extra map[string]string) (*apitest.Client, *testenv.NATS) {
 	t.Helper()
 	port, err := testenv.FreePort()
 	require.NoError(t, err)
@@ -97,11 +97,11 @@ func runCounting(t *testing.T, extra map[string]string) *apitest.Client {
 		res, err := api.Try("GET", "/readyz", nil)
 		return err == nil && res.Status == http.StatusOK
 	}, 30*time.Second, 20*time.Millisecond, "ready once connected")
-	return api
+	return api, broker
 }
 
 func TestMetricsCountExactlyWhatHappened(t *testing.T) {
-	api := runCounting(t, nil)
+	api, _ := runCounting(t, nil)
 	good, bad := testenv.RandomName("good"), testenv.RandomName("bad")
 	require.Equal(t, http.StatusCreated, api.Do("POST", "/things/"+good, nil).Status)
 	require.Equal(t, http.StatusCreated, api.Do("POST", "/things/"+bad+"?title="+poisoned, nil).Status)
@@ -135,7 +135,30 @@ func TestMetricsCountExactlyWhatHappened(t *testing.T) {
 }
 
 func TestMetricsCanBeTurnedOff(t *testing.T) {
-	api := runCounting(t, map[string]string{"METRICS": "off"})
+	api, _ := runCounting(t, map[string]string{"METRICS": "off"})
 	assert.Equal(t, http.StatusNotFound, api.Do("GET", metrics.Path, nil).Status, "METRICS=off serves no /metrics")
 	assert.Equal(t, http.StatusCreated, api.Do("POST", "/things/"+testenv.RandomName("thing"), nil).Status, "and the service works")
+}
+
+func TestOutboxBacklogIsCountedWhileTheBrokerIsAwayAndEmptiesAfter(t *testing.T) {
+	api, broker := runCounting(t, nil)
+	broker.Stop(t)
+	for range 2 {
+		require.Equal(t, http.StatusCreated, api.Do("POST", "/things/"+testenv.RandomName("waiting"), nil).Status,
+			"the write needs only the database")
+	}
+	var s metricstest.Samples
+	require.Eventually(t, func() bool {
+		s = metricstest.Read(t, api)
+		return s.Value(metrics.OutboxPending) == 2 && s.Value(metrics.OutboxOldestAge) > 0
+	}, 10*time.Second, 20*time.Millisecond, "both events wait, and the oldest ages")
+	assert.Zero(t, s.Value(metrics.EventsPublished), "nothing reached the broker")
+
+	broker.Start(t)
+	require.Eventually(t, func() bool {
+		s = metricstest.Read(t, api)
+		return s.Value(metrics.OutboxPending) == 0
+	}, 30*time.Second, 50*time.Millisecond, "the relay empties the outbox once the broker is back")
+	assert.Equal(t, 2.0, s.Value(metrics.EventsPublished, "subject", string(events.SubjectTicketCreated)))
+	assert.Zero(t, s.Value(metrics.OutboxOldestAge))
 }

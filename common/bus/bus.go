@@ -123,6 +123,9 @@ type Config struct {
 	// StuckAfter is how long a message may keep failing before it is logged
 	// at Error level and listed by Stuck.
 	StuckAfter time.Duration
+	// Observer is told of every event published, handled, redelivered and
+	// parked (observe.go); nil, nobody is.
+	Observer Observer
 }
 
 // credentials is the NATS option that presents User and Password.
@@ -274,7 +277,11 @@ func (c *Client) Publish(ctx context.Context, e events.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("bus: encoding %s: %w", e.Subject, err)
 	}
-	return c.publishRaw(ctx, string(e.Subject), data)
+	if err := c.publishRaw(ctx, string(e.Subject), data); err != nil {
+		return err
+	}
+	c.cfg.observer().Published(string(e.Subject))
+	return nil
 }
 
 func (c *Client) publishRaw(ctx context.Context, subject string, data []byte) error {

@@ -185,6 +185,9 @@ func (c *Client) sweep(now time.Time) {
 // lasts. It reports whether the message is done with (acked or parked).
 func (c *Client) run(s *Subscription, m *stan.Msg, key msgKey, received time.Time) bool {
 	log := c.log.With("subject", s.Subject, "queue", s.Queue, "seq", m.Sequence)
+	if m.Redelivered {
+		c.cfg.observer().Redelivered(string(s.Subject))
+	}
 	env, err := decodeEnvelope(m.Data, s.Subject)
 	if err != nil {
 		return c.park(log, s, m, "malformed envelope: "+err.Error())
@@ -207,6 +210,7 @@ func (c *Client) run(s *Subscription, m *stan.Msg, key msgKey, received time.Tim
 			c.mu.Lock()
 			c.stats.Acked++
 			c.mu.Unlock()
+			c.cfg.observer().Handled(string(s.Subject))
 			return true
 		}
 		if c.handlerCtx.Err() != nil {
@@ -318,6 +322,7 @@ func (c *Client) park(log *slog.Logger, s *Subscription, m *stan.Msg, reason str
 	c.mu.Lock()
 	c.stats.Parked++
 	c.mu.Unlock()
+	c.cfg.observer().Parked(string(s.Subject))
 	return true
 }
 

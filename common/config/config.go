@@ -59,6 +59,19 @@ func (e *Env) Bool(name string, def bool) bool {
 	return parse(e, name, def, "true or false", strconv.ParseBool)
 }
 
+// Switch parses name as on or off, or returns def when unset.
+func (e *Env) Switch(name string, def bool) bool {
+	return parse(e, name, def, "on or off", func(v string) (bool, error) {
+		switch v {
+		case "on":
+			return true, nil
+		case "off":
+			return false, nil
+		}
+		return false, errors.New("neither on nor off")
+	})
+}
+
 // Int parses name as an integer, or returns def when unset.
 func (e *Env) Int(name string, def int) int {
 	return parse(e, name, def, "a whole number", strconv.Atoi)
@@ -164,6 +177,9 @@ type Common struct {
 	SessionTTL time.Duration
 	// LogLevel is the lowest level logged: debug shows every request.
 	LogLevel slog.Level
+	// Metrics (METRICS, on or off, default on) serves /metrics and counts
+	// for it; off, so a benchmark can measure what counting costs.
+	Metrics bool
 }
 
 // Addr is where the HTTP server listens: HOST and PORT.
@@ -186,6 +202,7 @@ func (e *Env) LoadCommon(s Service) Common {
 		CookieSecure:  e.Bool("COOKIE_SECURE", true),
 		TrustProxy:    e.Bool("TRUST_PROXY", false),
 		LogLevel:      e.Level("LOG_LEVEL", slog.LevelInfo),
+		Metrics:       e.Switch("METRICS", true),
 		PublicOrigins: e.Origins("PUBLIC_ORIGINS", DefaultPublicOrigin),
 	}
 	if s.Mongo {

@@ -54,6 +54,7 @@ func TestDefaults(t *testing.T) {
 		NATSClusterID: "ticketing",
 		NATSClientID:  "tickets-0",
 		CookieSecure:  true,
+		Metrics:       true,
 	}, c)
 	assert.Equal(t, 15*time.Minute, window)
 	assert.Equal(t, 4, workers)
@@ -190,4 +191,12 @@ func TestSessionTTLIsRead(t *testing.T) {
 	c := e.LoadCommon(config.Service{Name: "auth-lite", JWT: true})
 	require.NoError(t, e.Err())
 	assert.Equal(t, 90*time.Minute, c.SessionTTL)
+}
+
+func TestMetricsAreOnOrOff(t *testing.T) {
+	assert.True(t, env(map[string]string{}).LoadCommon(config.Service{Name: "x"}).Metrics, "on by default")
+	assert.False(t, env(map[string]string{"METRICS": "off"}).LoadCommon(config.Service{Name: "x"}).Metrics)
+	e := env(map[string]string{"METRICS": "maybe"})
+	assert.True(t, e.LoadCommon(config.Service{Name: "x"}).Metrics, "the default stays")
+	require.ErrorContains(t, e.Err(), `METRICS="maybe" is not on or off`)
 }

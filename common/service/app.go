@@ -121,6 +121,7 @@ func (s Spec[C, A]) Start(ctx context.Context, deps *Deps, cfg C) (*Started[A], 
 	st := &Started[A]{App: a, Handler: r, bus: deps.Bus, common: deps.subscriptions}
 	if len(parts.Outboxes) > 0 {
 		st.Relay = outbox.NewRelay(deps.Bus, deps.Logger, parts.Outboxes...)
+		deps.Metrics.WatchOutbox(st.Relay.Backlog)
 		st.Background = append(st.Background, st.Relay.Run)
 	}
 	st.Background = slices.Concat(deps.takeBackground(), st.Background, parts.Background)

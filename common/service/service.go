@@ -54,6 +54,7 @@ import (
 	"ticketing.dev/common/config"
 	"ticketing.dev/common/health"
 	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/middleware"
 	"ticketing.dev/common/mongox"
 	"ticketing.dev/common/server"
@@ -68,6 +69,9 @@ type Deps struct {
 	DB       *mongo.Database  // nil unless the service declared Mongo
 	Bus      *bus.Client      // nil unless the service declared NATS
 	Sessions *session.Manager // nil unless the service declared JWT
+	// Metrics is what the service counts for /metrics (common/metrics);
+	// nil, counting nothing, when METRICS=off. Its methods take nil.
+	Metrics *metrics.Set
 	// Checks are the readiness checks beyond the database and broker.
 	Checks map[string]health.Check
 
@@ -84,6 +88,9 @@ type Deps struct {
 func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *slog.Logger) (*Deps, error) {
 	d := &Deps{Name: needs.Name, Logger: logger, Checks: map[string]health.Check{},
 		browsers: middleware.Browsers{PublicOrigins: cfg.PublicOrigins}}
+	if cfg.Metrics {
+		d.Metrics = metrics.New(needs.Name)
+	}
 	var revoked *session.Revocations
 	if needs.JWT {
 		ttl := cfg.SessionTTL
@@ -116,6 +123,7 @@ func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *
 			// An event whose store is down waits for it, however long: only
 			// a failure that a retry cannot cure may park it.
 			Transient: storeUnavailable,
+			Observer:  d.Metrics.Observer(),
 		})
 		// The bus closes first: its handlers may still write to the database.
 		d.closers = append([]server.Closer{{Name: "nats", Close: d.Bus.Close}}, d.closers...)
@@ -240,11 +248,13 @@ func (d *Deps) Router() chi.Router {
 		// cookie will ever verify against a key nobody has.
 		sessions = session.Unusable()
 	}
+	r.Use(d.Metrics.Middleware()...)
 	r.Use(middleware.Standard(d.Logger, sessions, d.browsers)...)
 	r.NotFound(httpx.NotFoundHandler)
 	r.MethodNotAllowed(httpx.MethodNotAllowedHandler)
 	r.Get("/healthz", health.Liveness)
 	r.Get("/readyz", health.Readiness(d.Logger, d.readinessChecks()))
+	d.Metrics.Serve(r)
 	return r
 }
 

@@ -135,6 +135,13 @@ http {
         error_page 413 = @too_large;
         error_page 502 = @unavailable;
         error_page 504 = @timeout;
+
+        # A service's /metrics is for the scraper inside the system, never for
+        # a browser (docs/observability.md): refused whatever route is below /.
+        location = /metrics {
+            default_type application/json;
+            return 404 '{"errors":[{"message":"Route not found"}]}\n';
+        }
 {{range .Routes}}{{if eq .Prefix "/"}}
         location / {
             set $route "/";

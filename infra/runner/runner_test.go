@@ -433,3 +433,33 @@ func TestTheGatewayIsSeenReadyWhereItListens(t *testing.T) {
 		assert.Equal(t, net.JoinHostPort(host, "8080"), gw.Listen())
 	}
 }
+
+func TestGatewayDoesNotServeMetrics(t *testing.T) {
+	// Every backend here answers any path, /metrics too, as a service does.
+	_, authPort, _ := backend(t, "auth")
+	_, clientPort, _ := backend(t, "client")
+	gw := startGateway(t, route{"auth", "/api/users", authPort}, route{"client", "/", clientPort})
+	for _, path := range []string{"/metrics", "/metrics?x=1"} {
+		status, body := get(t, gw+path)
+		assert.Equal(t, http.StatusNotFound, status, path)
+		assert.JSONEq(t, `{"errors":[{"message":"Route not found"}]}`, body, path)
+	}
+	status, body := get(t, gw+"/api/users/metrics")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "auth /api/users/metrics", body, "a service sees its own path, which is never its /metrics")
+
+	gw = startGateway(t, route{"auth", "/api/users", authPort})
+	status, _ = get(t, gw+"/metrics")
+	assert.Equal(t, http.StatusNotFound, status, "nor without the client")
+}
+
+func TestBannerTellsWhereEachServiceServesMetrics(t *testing.T) {
+	sys := &system{cfg: config{BasePort: 4000}}
+	t.Setenv("METRICS", "")
+	banner := metricsBanner(sys.services())
+	for name, port := range map[string]int{"auth": 4010, "tickets": 4011, "orders": 4012, "expiration": 4013, "payments": 4014} {
+		assert.Regexp(t, name+` +http://127\.0\.0\.1:`+strconv.Itoa(port)+`/metrics\n`, banner)
+	}
+	t.Setenv("METRICS", "off")
+	assert.Equal(t, "  Metrics are off (METRICS=off)\n", metricsBanner(sys.services()))
+}

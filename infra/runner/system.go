@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"ticketing.dev/common/bus"
@@ -145,7 +146,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		return err
 	}
 	gatewayURL := fmt.Sprintf("http://%s", net.JoinHostPort(displayHost(cfg.Host), strconv.Itoa(cfg.GatewayPort)))
-	fmt.Fprintf(stdout, "\n  Ticketing is running: %s\n  (Ctrl-C stops everything)\n\n", gatewayURL)
+	fmt.Fprintf(stdout, "\n  Ticketing is running: %s\n%s  (Ctrl-C stops everything)\n\n", gatewayURL, metricsBanner(sys.services()))
 
 	select {
 	case <-ctx.Done():
@@ -354,4 +355,19 @@ func lookBinary(bin, name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s not found in %s, PATH or /usr/sbin: run `make run` (it installs and builds everything), or `make deps build tools`", name, bin)
+}
+
+// metricsBanner tells where each service serves its metrics: on its own
+// port, which only this machine reaches, never through the gateway
+// (docs/observability.md). METRICS=off, they serve none.
+func metricsBanner(services []spec) string {
+	if os.Getenv("METRICS") == "off" {
+		return "  Metrics are off (METRICS=off)\n"
+	}
+	var b strings.Builder
+	b.WriteString("  Metrics (Prometheus text, not through the gateway):\n")
+	for _, sp := range services {
+		fmt.Fprintf(&b, "    %-10s http://127.0.0.1:%d/metrics\n", sp.Name, sp.Port)
+	}
+	return b.String()
 }

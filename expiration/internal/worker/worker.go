@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/metrics"
 	"ticketing.dev/expiration/internal/expiry"
 	"ticketing.dev/expiration/internal/store"
 )
@@ -44,6 +45,8 @@ type Config struct {
 	// second for its deadline before it publishes, so this is also how many
 	// holds can lapse within one second without any of them being late.
 	Concurrency int
+	// Metrics counts the holds lapsed and how late; nil counts nothing.
+	Metrics *metrics.Set
 }
 
 // connectWait is how long a due job waits for a broker connection (after a
@@ -52,9 +55,10 @@ const connectWait = 5 * time.Second
 
 // Worker runs due jobs.
 type Worker struct {
-	srv *asynq.Server
-	pub Publisher
-	log *slog.Logger
+	srv     *asynq.Server
+	pub     Publisher
+	log     *slog.Logger
+	metrics *metrics.Set
 }
 
 // New returns a worker over rdb (the caller closes it) publishing through pub.
@@ -66,7 +70,7 @@ func New(rdb redis.UniversalClient, pub Publisher, logger *slog.Logger, cfg Conf
 		cfg.Concurrency = 50
 	}
 	log := logger.With("component", "worker")
-	w := &Worker{pub: pub, log: log}
+	w := &Worker{pub: pub, log: log, metrics: cfg.Metrics}
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency: cfg.Concurrency,
 		Queues:      map[string]int{store.Queue: 1},
@@ -125,7 +129,9 @@ func (w *Worker) Fire(ctx context.Context, t *asynq.Task) error {
 	if err := w.pub.Publish(ctx, env); err != nil {
 		return err
 	}
-	w.log.Info("order expired", "order_id", hold.OrderID, "late_by", time.Since(hold.ExpiresAt))
+	late := time.Since(hold.ExpiresAt)
+	w.metrics.HoldLapsed(metrics.LapsedByExpiration, late)
+	w.log.Info("order expired", "order_id", hold.OrderID, "late_by", late)
 	return nil
 }
 

@@ -245,7 +245,8 @@ func (m *Manifests) PodEndpoints() map[string]*Endpoint {
 // NATS, Redis, the ingress controller for server-side rendering, stripe-mock),
 // Stripe on the internet for a container holding STRIPE_KEY without
 // STRIPE_API_BASE, the ingress controller to every Ingress backend, and DNS
-// for every pod. Problems are URLs that lead nowhere.
+// for every pod, and Prometheus to every target it scrapes (observability.go).
+// Problems are URLs and scrape targets that lead nowhere.
 func (m *Manifests) NeededFlows(pods map[string]*Endpoint) ([]Flow, []string) {
 	var flows []Flow
 	var problems []string
@@ -259,6 +260,8 @@ func (m *Manifests) NeededFlows(pods map[string]*Endpoint) ([]Flow, []string) {
 			flows, problems = append(flows, f...), append(problems, p...)
 		}
 	}
+	scrapes, p := m.scrapeFlows(pods)
+	flows, problems = append(flows, scrapes...), append(problems, p...)
 	return append(flows, m.ingressFlows(pods)...), problems
 }
 

@@ -21,6 +21,7 @@ import (
 	"ticketing.dev/common/errs"
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/middleware"
 	"ticketing.dev/common/money"
 	"ticketing.dev/common/paging"
@@ -50,6 +51,8 @@ type Deps struct {
 	// Reserving limits POST /api/orders per buyer and per address; nil
 	// leaves it unlimited.
 	Reserving *ratelimit.Guard
+	// Metrics counts reservations won and refused; nil counts nothing.
+	Metrics *metrics.Set
 }
 
 type handlers struct{ Deps }
@@ -111,6 +114,7 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o, fresh, err := h.Orders.Reserve(r.Context(), user.ID, req.TicketID, h.ExpirationWindow)
+	h.Metrics.Reserved(err == nil && fresh, refusal(err))
 	if errors.Is(err, order.ErrTooManyOpenOrders) {
 		return errs.Conflict(fmt.Sprintf(
 			"You already hold %d open orders, the most allowed: pay for or cancel one first", h.MaxOpenOrders))
@@ -180,3 +184,23 @@ var toHTTP = httpx.ErrorMap{
 	{Err: order.ErrTicketSold, Answer: errs.Conflict("Ticket is sold")},
 	{Err: order.ErrOwnTicket, Answer: errs.BadRequest("You cannot buy your own ticket")},
 }.Map
+
+// refusal names, for the metrics, why a reservation was refused; "" if it
+// was not. An outage is no refusal: the buyer's retry may win.
+func refusal(err error) string {
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return ""
+	case errors.Is(err, order.ErrTicketReserved):
+		return metrics.RefusedReserved
+	case errors.Is(err, order.ErrTicketSold):
+		return metrics.RefusedSold
+	case errors.Is(err, order.ErrTooManyOpenOrders):
+		return metrics.RefusedTooManyOpen
+	case errors.Is(err, order.ErrTicketNotFound):
+		return metrics.RefusedNotFound
+	case errors.Is(err, order.ErrOwnTicket):
+		return metrics.RefusedOwnTicket
+	}
+	return ""
+}

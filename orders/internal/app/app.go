@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"ticketing.dev/common/config"
+	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/ratelimit"
 	"ticketing.dev/common/service"
@@ -79,7 +80,9 @@ type App struct {
 
 // Wire builds orders over deps.
 func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
-	st := store.New(deps.DB).WithMaxOpenOrders(cfg.MaxOpenOrders)
+	st := store.New(deps.DB).WithMaxOpenOrders(cfg.MaxOpenOrders).OnLapse(func(late time.Duration) {
+		deps.Metrics.HoldLapsed(metrics.LapsedByOrdersSweep, late)
+	})
 	reserving := ratelimit.NewGuard("reservations", cfg.Reserving, cfg.TrustProxy)
 	return &App{
 		Store: st,
@@ -87,7 +90,7 @@ func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
 			Routes: func(r chi.Router) {
 				api.Mount(r, api.Deps{
 					Orders: st, ExpirationWindow: cfg.ExpirationWindow, MaxOpenOrders: cfg.MaxOpenOrders,
-					Reserving: reserving,
+					Reserving: reserving, Metrics: deps.Metrics,
 				})
 			},
 			Indexes:       st.EnsureIndexes,

@@ -68,7 +68,7 @@ func (s *Store) Lapse(ctx context.Context) (int, error) {
 			free <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-free }()
-				_, err := s.Expire(ctx, o.ID.Hex())
+				expired, err := s.Expire(ctx, o.ID.Hex())
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -78,6 +78,9 @@ func (s *Store) Lapse(ctx context.Context) (int, error) {
 					errs = append(errs, err)
 				default:
 					lapsed++
+					if s.lapsed != nil {
+						s.lapsed(s.now().Sub(expired.ExpiresAt))
+					}
 				}
 			})
 		}
@@ -94,6 +97,13 @@ func (s *Store) Lapse(ctx context.Context) (int, error) {
 // (order.ErrComplete): what expiration:complete and Lapse both do.
 func (s *Store) Expire(ctx context.Context, id string) (order.Order, error) {
 	return s.Cancel(ctx, id, func(order.Order) error { return nil })
+}
+
+// OnLapse has Lapse tell lapsed how late, after its expiry, each order it
+// expires was: the metrics of holds whose expiration never came.
+func (s *Store) OnLapse(lapsed func(late time.Duration)) *Store {
+	s.lapsed = lapsed
+	return s
 }
 
 // Lapser runs Lapse every interval until ctx ends, as background work.

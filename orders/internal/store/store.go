@@ -35,6 +35,8 @@ type Store struct {
 	buyers  *mongo.Collection
 	maxOpen int
 	now     func() time.Time
+	// lapsed is told how late each order Lapse expired was (metrics).
+	lapsed func(late time.Duration)
 }
 
 // New returns the store over db's "orders", "tickets" and "buyers"

@@ -17,6 +17,7 @@ import (
 
 	"ticketing.dev/common/errs"
 	"ticketing.dev/common/httpx"
+	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/middleware"
 	"ticketing.dev/common/money"
 	"ticketing.dev/common/mongox"
@@ -36,6 +37,8 @@ type Deps struct {
 	// Paying limits POST /api/payments per buyer and per address; nil
 	// leaves it unlimited.
 	Paying *ratelimit.Guard
+	// Metrics counts payment attempts by outcome; nil counts nothing.
+	Metrics *metrics.Set
 }
 
 // Mount adds payments' route to r.
@@ -82,6 +85,7 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	user, _ := session.UserFrom(r.Context())
 	c, err := h.Payer.Pay(r.Context(), user.ID, req.OrderID, req.Token)
+	h.Metrics.Payment(outcome(err))
 	if err != nil {
 		return toHTTP(err)
 	}
@@ -162,4 +166,26 @@ func providerError(err error) error {
 		return errs.BadGateway("The payment provider did not answer; please try again. You will not be charged twice.")
 	}
 	return nil
+}
+
+// outcome names, for the metrics, how a payment attempt ended.
+func outcome(err error) string {
+	var (
+		late     *payment.LatePaymentError
+		declined *payment.DeclinedError
+		rejected *payment.RejectedError
+	)
+	switch {
+	case err == nil:
+		return metrics.PaymentSucceeded
+	case errors.As(err, &late):
+		return metrics.PaymentLate
+	case errors.As(err, &declined):
+		return metrics.PaymentDeclined
+	case errors.As(err, &rejected):
+		return metrics.PaymentRejected
+	case orderStates.Find(err) != nil:
+		return metrics.PaymentRefused
+	}
+	return metrics.PaymentFailed
 }

@@ -98,7 +98,7 @@ func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
 	return &App{
 		Payer: payer, Orders: st.Orders, Charges: st.Charges,
 		App: service.App{
-			Routes:        func(r chi.Router) { api.Mount(r, api.Deps{Payer: payer, Paying: paying}) },
+			Routes:        func(r chi.Router) { api.Mount(r, api.Deps{Payer: payer, Paying: paying, Metrics: deps.Metrics}) },
 			Indexes:       st.EnsureIndexes,
 			Subscriptions: listeners.Subscriptions(st.Orders, payer),
 			Outboxes:      []*outbox.Outbox{st.Outbox()},

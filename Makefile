@@ -11,7 +11,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SERVICES := auth tickets orders expiration payments
-GO_MODULES := common auth tickets orders expiration payments infra/runner infra/systemtest infra/loadbench
+GO_MODULES := common auth tickets orders expiration payments infra/stripestandin infra/runner infra/systemtest infra/loadbench
 GO_PACKAGES := $(foreach m,$(wildcard $(GO_MODULES)),./$(m)/...)
 BIN := $(CURDIR)/bin
 LINT_TOOLS_SRC := $(wildcard infra/tools/funclen/*.go infra/tools/mdlinks/*.go)

@@ -8,6 +8,7 @@ package apptest
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 
@@ -25,10 +27,10 @@ import (
 	"ticketing.dev/common/mongox"
 	"ticketing.dev/common/servicetest"
 	"ticketing.dev/common/testenv"
+	"ticketing.dev/infra/stripestandin"
 	"ticketing.dev/payments/internal/app"
 	"ticketing.dev/payments/internal/payment"
 	"ticketing.dev/payments/internal/store"
-	"ticketing.dev/infra/stripestandin"
 )
 
 // StripeKey is a made-up test-mode key, built at run time so no key-shaped
@@ -47,7 +49,7 @@ type Harness struct {
 	Stripe *stripestandin.Server
 	// StripeURL is where payments reaches Stripe.
 	StripeURL string
-	NATS   *testenv.NATS
+	NATS      *testenv.NATS
 	// Bus is a client of the test's own, to publish other services' events.
 	Bus *bus.Client
 	// Paid records the payment:created events the broker delivered.
@@ -323,4 +325,27 @@ func (h *Harness) Replica(orderID string) (payment.Order, error) {
 func ForOrder(t testing.TB, paid *testenv.Recorder, orderID string) []events.PaymentCreated {
 	t.Helper()
 	return testenv.Payloads(t, paid, func(e events.PaymentCreated) bool { return e.OrderID == orderID })
+}
+
+// WebhooksApplied reports whether payments recorded every event the
+// stand-in made for the order's intents as applied.
+func (h *Harness) WebhooksApplied(orderID string) bool {
+	h.t.Helper()
+	evs := h.EventsFor(orderID, "")
+	ids := bson.A{}
+	for _, ev := range evs {
+		ids = append(ids, ev.ID)
+	}
+	n, err := h.DB.Collection("webhook_events").CountDocuments(testenv.Context(h.t), bson.M{"_id": bson.M{"$in": ids}})
+	require.NoError(h.t, err)
+	return int(n) == len(evs)
+}
+
+// ClosedURL is an http URL nothing listens on: a Stripe that cannot be reached.
+func ClosedURL(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return "http://" + addr
 }

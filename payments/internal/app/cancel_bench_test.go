@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"ticketing.dev/common/testenv"
-	"ticketing.dev/payments/internal/apptest"
 	"ticketing.dev/infra/stripestandin"
+	"ticketing.dev/payments/internal/apptest"
 )
 
 // BenchmarkCancellationWhileStripeHangs publishes b.N order:cancelled for

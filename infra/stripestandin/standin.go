@@ -265,29 +265,42 @@ func (s *Server) nextFault(path string) (Fault, bool) {
 
 // answer routes one API request.
 func (s *Server) answer(req Request) reply {
-	parts := strings.Split(strings.Trim(req.Path, "/"), "/")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var status int
 	var body any
 	switch {
-	case req.Method == http.MethodPost && req.Path == "/v1/payment_intents":
-		status, body = s.createIntent(req.Form)
-	case len(parts) == 3 && parts[1] == "payment_intents" && req.Method == http.MethodGet:
-		status, body = s.getIntent(parts[2])
-	case len(parts) == 4 && parts[1] == "payment_intents" && parts[3] == "confirm":
-		status, body = s.confirmIntent(parts[2], req.Form)
-	case len(parts) == 4 && parts[1] == "payment_intents" && parts[3] == "cancel":
-		status, body = s.cancelIntent(parts[2])
+	case strings.HasPrefix(req.Path, "/v1/payment_intents"):
+		status, body = s.intentRoute(req)
 	case req.Method == http.MethodPost && req.Path == "/v1/payment_methods":
 		status, body = s.createMethod(req.Form)
 	case req.Method == http.MethodPost && req.Path == "/v1/refunds":
 		status, body = s.createRefund(req.Form)
 	default:
-		status, body = http.StatusNotFound, apiError("invalid_request_error", "", "", "Unrecognized request URL ("+req.Method+" "+req.Path+")")
+		status, body = unrecognized(req)
 	}
 	raw, _ := json.Marshal(body)
 	return reply{status, raw}
+}
+
+// intentRoute routes /v1/payment_intents[/{id}[/confirm|/cancel]]. s.mu is held.
+func (s *Server) intentRoute(req Request) (int, any) {
+	parts := strings.Split(strings.Trim(req.Path, "/"), "/")
+	switch {
+	case len(parts) == 2 && req.Method == http.MethodPost:
+		return s.createIntent(req.Form)
+	case len(parts) == 3 && req.Method == http.MethodGet:
+		return s.getIntent(parts[2])
+	case len(parts) == 4 && req.Method == http.MethodPost && parts[3] == "confirm":
+		return s.confirmIntent(parts[2], req.Form)
+	case len(parts) == 4 && req.Method == http.MethodPost && parts[3] == "cancel":
+		return s.cancelIntent(parts[2])
+	}
+	return unrecognized(req)
+}
+
+func unrecognized(req Request) (int, any) {
+	return http.StatusNotFound, apiError("invalid_request_error", "", "", "Unrecognized request URL ("+req.Method+" "+req.Path+")")
 }
 
 func (s *Server) id(prefix string) string {

@@ -34,6 +34,6 @@ func TestMetricsCountPaymentsByOutcome(t *testing.T) {
 		assert.Equal(t, want, s.Value(metrics.PaymentsTotal, "outcome", outcome), outcome)
 	}
 	assert.Equal(t, 5.0, s.Value(metrics.PaymentsTotal))
-	metricstest.RequireBounded(t, s, []string{"/api/payments", "/healthz", "/readyz", metrics.Path},
+	metricstest.RequireBounded(t, s, []string{"/api/payments", "/api/payments/webhook", "/healthz", "/readyz", metrics.Path},
 		declinedThenPaid, cancelled, rejected, "tok_visa", "tok_nope", h.Session("buyer"))
 }

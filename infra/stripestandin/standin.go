@@ -61,13 +61,15 @@ type Request struct {
 
 // Fault is a scripted answer to the next request to a path.
 type Fault struct {
-	// Status and Message answer instead of the real outcome.
+	// Status and Message, when Status is set, answer instead of the real
+	// outcome (which then does not happen, unless Applied).
 	Status  int
 	Message string
 	// Applied makes the request take effect before the fault answers: the
 	// answer is lost, not the work.
 	Applied bool
-	// Hold delays the answer until it is closed or the client gives up.
+	// Hold delays the request until it is closed or the client gives up;
+	// without a Status it then takes effect and is answered as usual.
 	Hold chan struct{}
 }
 
@@ -195,18 +197,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeRaw(w, prev)
 		return
 	}
-	fault, faulted := s.nextFault(req.Path)
-	var out reply
-	if !faulted || fault.Applied {
-		out = s.answer(req)
+	fault, _ := s.nextFault(req.Path)
+	if fault.Status != 0 && fault.Applied {
+		s.answer(req)
 	}
-	if faulted {
-		if fault.Hold != nil {
-			select {
-			case <-fault.Hold:
-			case <-r.Context().Done():
-			}
+	if fault.Hold != nil {
+		select {
+		case <-fault.Hold:
+		case <-r.Context().Done():
 		}
+	}
+	var out reply
+	if fault.Status == 0 {
+		out = s.answer(req)
+	} else {
 		raw, _ := json.Marshal(apiError("api_error", "", "", fault.Message))
 		out = reply{fault.Status, raw}
 	}

@@ -116,7 +116,10 @@ func TestALatePaymentIsRefunded(t *testing.T) {
 		defer wg.Done()
 		payStatus, _ = buyer.do("POST", "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, nil)
 	}()
-	waitFor(t, "the confirmation to reach Stripe", func() bool { return len(system.stripe.seen("/confirm")) > 0 })
+	waitFor(t, "the confirmation to reach Stripe", func() bool {
+		ids := system.stripe.IntentsFor(o.ID)
+		return len(ids) == 1 && len(system.stripe.seen(ids[0]+"/confirm")) > 0
+	})
 	buyer.mustDo("DELETE", "/api/orders/"+o.ID, nil, http.StatusNoContent, nil)
 	waitFor(t, "the order to be cancelled", func() bool { return orderStatus(buyer, o.ID) == "cancelled" })
 	time.Sleep(time.Second) // let order:cancelled reach payments while the charge is held
@@ -125,8 +128,13 @@ func TestALatePaymentIsRefunded(t *testing.T) {
 	t.Logf("the late payment answered %d", payStatus)
 
 	waitFor(t, "a refund at Stripe", func() bool {
-		return len(system.stripe.seen("POST /v1/refunds", "payment_intent="+system.stripe.IntentsFor(o.ID)[0])) == 1
+		return len(system.stripe.seen("POST /v1/refunds", "payment_intent="+system.stripe.IntentsFor(o.ID)[0])) > 0
 	})
+	for _, r := range system.stripe.Requests("/v1/refunds") {
+		if r.Form.Get("payment_intent") == system.stripe.IntentsFor(o.ID)[0] && r.IdempotencyKey != "refund-"+o.ID {
+			t.Fatalf("a refund of the order under key %q: a second refund is possible", r.IdempotencyKey)
+		}
+	}
 	if got := orderStatus(buyer, o.ID); got != "cancelled" {
 		t.Fatalf("order is %q after the late payment, want cancelled", got)
 	}

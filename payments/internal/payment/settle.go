@@ -24,8 +24,16 @@ func (p *Payer) succeeded(ctx context.Context, orderID, intentID string) (Charge
 	if first {
 		p.log.Info("order paid", "order_id", orderID, "intent_id", intentID, "amount", c.Amount)
 	}
-	if !c.RefundDue {
+	switch {
+	case c.StripeRefundID != "":
+		return c, &LatePaymentError{Charge: c, Refunded: true}
+	case !c.RefundDue:
 		return c, nil
+	case !first:
+		// Whoever recorded the success refunds, or the refunder (the charge
+		// is on its list) if that one died.
+		p.Wake()
+		return c, &LatePaymentError{Charge: c}
 	}
 	refunded, err := p.refund(ctx, c)
 	if late := (*LatePaymentError)(nil); errors.As(err, &late) && !late.Refunded {

@@ -114,7 +114,7 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	user, _ := session.UserFrom(r.Context())
 	p, err := h.Payer.Pay(r.Context(), user.ID, req.OrderID, payment.Method{Token: req.Token, PaymentMethod: req.PaymentMethod})
-	h.Metrics.Payment(outcome(err))
+	h.Metrics.Payment(outcome(p, err))
 	if err != nil {
 		return toHTTP(err)
 	}
@@ -209,13 +209,15 @@ func providerError(err error) error {
 }
 
 // outcome names, for the metrics, how a payment attempt ended.
-func outcome(err error) string {
+func outcome(p payment.Payment, err error) string {
 	var (
 		late     *payment.LatePaymentError
 		declined *payment.DeclinedError
 		rejected *payment.RejectedError
 	)
 	switch {
+	case err == nil && !p.Paid():
+		return metrics.PaymentPending
 	case err == nil:
 		return metrics.PaymentSucceeded
 	case errors.As(err, &late):

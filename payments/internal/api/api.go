@@ -34,7 +34,6 @@ import (
 type Payer interface {
 	Pay(ctx context.Context, userID, orderID string, m payment.Method) (payment.Payment, error)
 	HandleEvent(ctx context.Context, ev payment.Event) error
-	Currency() string
 }
 
 // Webhooks verifies Stripe's signatures (gateway.Verifier).

@@ -141,9 +141,6 @@ func NewPayer(orders Orders, charges Charges, events Events, gateway Gateway, cu
 	}
 }
 
-// Currency is what the payer charges in.
-func (p *Payer) Currency() string { return p.currency }
-
 // Pay creates — or finds — the PaymentIntent of userID's order and, given a
 // payment method, confirms it. It answers the payment (paid, or with the
 // intent the browser is to act on), or: ErrOrderNotFound, ErrNotOwner,

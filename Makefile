@@ -71,6 +71,10 @@ lint-go: ## gofmt, go vet, and each module building without the workspace
 		if go list -deps ./$$s | grep -E 'testenv|testcontainers|FerretDB|/(apptest|ordertest|stripetest|harness)$$'; then \
 			echo "$$s links test-only code (above) into its production binary"; exit 1; fi; \
 	done
+	@for s in $(wildcard $(SERVICES)); do \
+		if go list -deps ./$$s | grep -E '/stripestandin$$'; then \
+			echo "$$s links the Stripe stand-in (infra/stripestandin): it is for tests and the local runner only"; exit 1; fi; \
+	done
 	@for m in $(wildcard $(GO_MODULES)); do \
 		(cd $$m && GOWORK=off go list ./... >/dev/null) || { echo "$$m does not resolve without go.work (replace directives?)"; exit 1; }; \
 	done

@@ -182,3 +182,26 @@ func TestWithWebhooksLostTheReconcilerSettlesAfterTheDeadline(t *testing.T) {
 	assert.Equal(t, 0, c.Declines, "not the buyer's decline")
 	assert.Error(t, h.Stripe.Authenticate(challenged, true), "cancelled at Stripe: nobody can pay for it now")
 }
+
+// The database goes away while Stripe delivers: the webhook answers 503,
+// nothing is recorded as applied, and Stripe's next delivery applies it.
+func TestAWebhookThatCouldNotBeAppliedIsAppliedWhenStripeDeliversItAgain(t *testing.T) {
+	h := lostWebhooks(t, apptest.Options{FaultProxy: true})
+	order := h.Order("buyer", 2000, time.Hour)
+	paidInTheBrowser(t, h, order, stripestandin.PMVisa)
+	ev := h.EventsFor(order, payment.EventIntentSucceeded)[0]
+
+	h.Proxy.Cut()
+	status, err := h.Stripe.Deliver(ev.ID)
+	h.Proxy.Restore()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, status, "not applied: Stripe retries")
+	assert.Equal(t, payment.StatusCreated, h.Charge(order).Status)
+
+	require.Eventually(t, func() bool {
+		status, err := h.Stripe.Deliver(ev.ID)
+		return err == nil && status == http.StatusOK
+	}, testenv.Wait, testenv.Tick)
+	assert.Equal(t, payment.StatusCompleted, h.Charge(order).Status)
+	require.Eventually(t, func() bool { return len(apptest.ForOrder(t, h.Paid, order)) == 1 }, testenv.Wait, testenv.Tick)
+}

@@ -262,7 +262,7 @@ func (p *Payer) declined(ctx context.Context, c Charge, declined *DeclinedError)
 func (p *Payer) apply(ctx context.Context, c Charge, in Intent) (Payment, error) {
 	switch in.Status {
 	case IntentSucceeded:
-		paid, err := p.succeeded(ctx, c.OrderID, in.ID)
+		paid, err := p.succeeded(ctx, c.OrderID, in.ID, true)
 		return Payment{Charge: paid, Intent: in}, err
 	case IntentCanceled:
 		failed, err := p.charges.Failed(ctx, c, in.ID, "the payment was cancelled", false, p.Now())

@@ -10,8 +10,9 @@ import (
 // succeeded records that intentID paid for orderID, and refunds when the
 // order was cancelled meanwhile (the write that recorded the success says so:
 // RefundDue) or when another intent had already paid (a stray: the buyer
-// confirmed twice in the browser).
-func (p *Payer) succeeded(ctx context.Context, orderID, intentID string) (Charge, error) {
+// confirmed twice in the browser). Unless inline, a due refund is left to
+// the refunder, woken now: a webhook is answered at once, as Stripe asks.
+func (p *Payer) succeeded(ctx context.Context, orderID, intentID string, inline bool) (Charge, error) {
 	c, first, err := p.charges.Succeeded(ctx, orderID, intentID, p.Now())
 	if errors.Is(err, ErrAlreadyPaid) {
 		p.refundStray(ctx, orderID, intentID)
@@ -29,7 +30,7 @@ func (p *Payer) succeeded(ctx context.Context, orderID, intentID string) (Charge
 		return c, &LatePaymentError{Charge: c, Refunded: true}
 	case !c.RefundDue:
 		return c, nil
-	case !first:
+	case !first || !inline:
 		// Whoever recorded the success refunds, or the refunder (the charge
 		// is on its list) if that one died.
 		p.Wake()
@@ -92,7 +93,7 @@ func (p *Payer) HandleEvent(ctx context.Context, ev Event) error {
 func (p *Payer) applyEvent(ctx context.Context, ev Event) error {
 	switch ev.Type {
 	case EventIntentSucceeded:
-		_, err := p.succeeded(ctx, ev.Intent.OrderID, ev.Intent.ID)
+		_, err := p.succeeded(ctx, ev.Intent.OrderID, ev.Intent.ID, false)
 		if errors.Is(err, ErrAlreadyPaid) || errors.Is(err, ErrChargeNotFound) {
 			return nil
 		}

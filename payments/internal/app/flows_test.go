@@ -168,3 +168,20 @@ func TestALostConfirmationAnswerIsLearnedByRetrievingTheIntent(t *testing.T) {
 	assert.Equal(t, 1, confirms, "never confirmed again to learn the outcome")
 	paidOnce(t, h, order)
 }
+
+// Stripe failed before the confirmation took effect, and saved its 500 for
+// the key: the buyer's retry with the same card is a new confirmation (a new
+// key), not the saved 500 for a day — and still one intent, paid once.
+func TestARetryAfterAFailedConfirmationIsNotStuckOnItsSavedAnswer(t *testing.T) {
+	h := apptest.New(t, apptest.Options{})
+	order := h.Order("buyer", 2000, time.Hour)
+	h.Stripe.Next("/confirm", stripestandin.ServerError(false))
+	res := h.Pay("buyer", order, stripestandin.CardVisa)
+	require.Equal(t, http.StatusBadGateway, res.Status, res.Raw)
+	assert.Equal(t, payment.StatusCreated, h.Charge(order).Status, "open: nothing was charged")
+
+	res = h.Pay("buyer", order, stripestandin.CardVisa)
+	require.Equal(t, http.StatusCreated, res.Status, res.Raw)
+	assert.Len(t, h.Stripe.IntentsFor(order), 1)
+	paidOnce(t, h, order)
+}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -26,7 +27,7 @@ func everyCall(t *testing.T, gw *gateway.Stripe) {
 		in, err := gw.CreateIntent(ctx, payment.IntentRequest{IdempotencyKey: payment.IntentKey("64b00000000000000000000a", i+1),
 			OrderID: "64b00000000000000000000a", Amount: 2050, Currency: "usd"})
 		require.NoError(t, err)
-		_, _ = gw.ConfirmIntent(ctx, in.ID, m, payment.ConfirmKey(in.ID, m))
+		_, _ = gw.ConfirmIntent(ctx, in.ID, m, payment.ConfirmKey(in.ID, m, time.Now()))
 		_, err = gw.GetIntent(ctx, in.ID)
 		require.NoError(t, err)
 		switch i {
@@ -89,7 +90,7 @@ func TestARealStripeGoRoundTripThroughStripeMock(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(in.ID, "pi_"), in.ID)
 	m := payment.Method{Token: stripestandin.CardVisa}
-	_, err = gw.ConfirmIntent(ctx, in.ID, m, payment.ConfirmKey(in.ID, m))
+	_, err = gw.ConfirmIntent(ctx, in.ID, m, payment.ConfirmKey(in.ID, m, time.Now()))
 	require.NoError(t, err)
 	_, err = gw.GetIntent(ctx, in.ID)
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -114,7 +115,7 @@ func TestConfirmationsSortedIntoOutcomes(t *testing.T) {
 			_, gw := standIn(t)
 			in, err := gw.CreateIntent(testenv.Context(t), intentFor("o2", 1000))
 			require.NoError(t, err)
-			got, err := gw.ConfirmIntent(testenv.Context(t), in.ID, tc.card, payment.ConfirmKey(in.ID, tc.card))
+			got, err := gw.ConfirmIntent(testenv.Context(t), in.ID, tc.card, payment.ConfirmKey(in.ID, tc.card, time.Now()))
 			tc.check(t, got, err)
 		})
 	}
@@ -127,7 +128,7 @@ func TestALostAnswerLeavesTheOutcomeOpen(t *testing.T) {
 	require.NoError(t, err)
 	stripe.Next("/confirm", stripestandin.ServerError(true))
 	m := payment.Method{PaymentMethod: stripestandin.PMVisa}
-	_, err = gw.ConfirmIntent(ctx, in.ID, m, payment.ConfirmKey(in.ID, m))
+	_, err = gw.ConfirmIntent(ctx, in.ID, m, payment.ConfirmKey(in.ID, m, time.Now()))
 	assert.ErrorIs(t, err, payment.ErrOutcomeUnknown, "a 500 may have confirmed")
 	got, err := gw.GetIntent(ctx, in.ID)
 	require.NoError(t, err)

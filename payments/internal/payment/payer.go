@@ -226,14 +226,17 @@ func (p *Payer) existing(ctx context.Context, c Charge, m Method) (Payment, erro
 // confirming again.
 func (p *Payer) confirm(ctx context.Context, c Charge, m Method) (Payment, error) {
 	callCtx, cancel := context.WithTimeout(ctx, p.CallTimeout)
-	in, err := p.gateway.ConfirmIntent(callCtx, c.IntentID, m, ConfirmKey(c.IntentID, m))
+	in, err := p.gateway.ConfirmIntent(callCtx, c.IntentID, m, ConfirmKey(c.IntentID, m, c.LeaseUntil))
 	cancel()
 	var declined *DeclinedError
 	switch {
 	case errors.As(err, &declined):
 		return p.declined(ctx, c, declined)
 	case errors.Is(err, ErrOutcomeUnknown):
-		if in, err = p.get(ctx, c.IntentID); err != nil {
+		in, err = p.get(ctx, c.IntentID)
+		if err != nil || (in.Status == IntentRequiresPaymentMethod && in.DeclineMessage == "") {
+			// Not known, or the confirmation did not take: the buyer tries
+			// again (a new key), or the webhook or reconciler settles it.
 			p.release(ctx, c)
 			return Payment{Charge: c}, fmt.Errorf("confirming %s: %w", c.IntentID, ErrOutcomeUnknown)
 		}

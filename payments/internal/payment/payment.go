@@ -141,12 +141,14 @@ func StrayRefundKey(intentID string) string { return "refund-" + intentID }
 // CancelKey is the idempotency key cancelling an intent left open.
 func CancelKey(intentID string) string { return "cancel-" + intentID }
 
-// ConfirmKey is the idempotency key confirming intentID with one payment
-// method: a double submit of the same card is one confirmation, another
-// card is a confirmation of its own.
-func ConfirmKey(intentID string, m Method) string {
+// ConfirmKey is the idempotency key of one confirmation of intentID with m,
+// under the lease that sends it (leaseUntil): a request sent twice within
+// one lease is one confirmation, and a later try — after an answer that was
+// lost — is a request of its own, never the saved 500 of the first. (A
+// PaymentIntent succeeds at most once however often it is confirmed.)
+func ConfirmKey(intentID string, m Method, leaseUntil time.Time) string {
 	sum := sha256.Sum256([]byte(m.Token + "\x00" + m.PaymentMethod))
-	return "confirm-" + intentID + "-" + hex.EncodeToString(sum[:8])
+	return fmt.Sprintf("confirm-%s-%s-%d", intentID, hex.EncodeToString(sum[:8]), leaseUntil.UnixMilli())
 }
 
 // Attempted reports whether an attempt was ever opened: a cancellation that

@@ -56,3 +56,25 @@ func TestHotReloadIsAllowedFromTheIngressHost(t *testing.T) {
 	assertProblem(t, CheckDevOrigins(m, without), "does not list ticketing.dev")
 	assertProblem(t, CheckDevOrigins(m, "allowedDevOrigins: ['localhost']"), "does not list ticketing.dev")
 }
+
+func TestEveryProductionDeployKeepsUnchangedStoresRunning(t *testing.T) {
+	root := theRepo(t).root
+	var files []string
+	for _, pattern := range []string{"*.md", "docs/*.md", "infra/k8s/*.md", ".github/workflows/*.yml", "skaffold.yaml"} {
+		found, err := filepath.Glob(filepath.Join(root, pattern))
+		require.NoError(t, err)
+		files = append(files, found...)
+	}
+	commands := 0
+	for _, f := range files {
+		text, err := os.ReadFile(f)
+		require.NoError(t, err)
+		commands += len(prodRun.FindAllString(string(text), -1))
+		assert.Empty(t, CheckProdDeployCommands(f, string(text)))
+	}
+	assert.GreaterOrEqual(t, commands, 2, "docs/kubernetes.md and skaffold.yaml both show the prod deploy")
+
+	assertProblem(t, CheckProdDeployCommands("guide", "skaffold run -p prod --default-repo=r"), "no --label "+ProdRunID)
+	assertProblem(t, CheckProdDeployCommands("guide", "skaffold run -p prod,gcb \\\n  --default-repo=r"), "no --label")
+	assert.Empty(t, CheckProdDeployCommands("guide", "skaffold dev -p gcb"))
+}

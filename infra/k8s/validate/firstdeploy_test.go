@@ -3,6 +3,7 @@ package validate
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -77,4 +78,17 @@ func TestEveryProductionDeployKeepsUnchangedStoresRunning(t *testing.T) {
 	assertProblem(t, CheckProdDeployCommands("guide", "skaffold run -p prod --default-repo=r"), "no --label "+ProdRunID)
 	assertProblem(t, CheckProdDeployCommands("guide", "skaffold run -p prod,gcb \\\n  --default-repo=r"), "no --label")
 	assert.Empty(t, CheckProdDeployCommands("guide", "skaffold dev -p gcb"))
+}
+
+// The validator expands {service} to the Services the client routes to.
+func TestTheValidatorExpandsTheServicesTheClientRoutesTo(t *testing.T) {
+	config, err := os.ReadFile(filepath.Join(theRepo(t).root, "client", "lib", "config.ts"))
+	require.NoError(t, err)
+	table := regexp.MustCompile(`(?s)API_SERVICES[^=]*= \{(.*?)\}`).FindSubmatch(config)
+	require.NotNil(t, table, "API_SERVICES in client/lib/config.ts")
+	var services []string
+	for _, m := range regexp.MustCompile(`'/api/[a-z]+': '([a-z]+)'`).FindAllSubmatch(table[1], -1) {
+		services = append(services, string(m[1]))
+	}
+	assert.Equal(t, ClientAPIServices, services)
 }

@@ -739,6 +739,7 @@ func clientAPI(m *Manifests) []string {
 type SecretUse struct {
 	Where, Secret, Key string // Key "" for a whole-secret reference
 	TLS                bool
+	Optional           bool // the reference tolerates a missing key
 }
 
 // SecretUses lists every secret the manifests read.
@@ -748,7 +749,8 @@ func SecretUses(m *Manifests) []SecretUse {
 		for _, c := range allContainers(w.Template.Spec) {
 			for _, e := range c.Env {
 				if ref := secretRef(e); ref != nil {
-					out = append(out, SecretUse{Where: w.ID() + " env " + e.Name, Secret: ref.Name, Key: ref.Key})
+					optional := ref.Optional != nil && *ref.Optional
+					out = append(out, SecretUse{Where: w.ID() + " env " + e.Name, Secret: ref.Name, Key: ref.Key, Optional: optional})
 				}
 			}
 			for _, ef := range c.EnvFrom {
@@ -775,18 +777,30 @@ func SecretUses(m *Manifests) []SecretUse {
 // tells users to create, in the namespace the manifests use, with every key
 // they read.
 func CheckSecretsDocumented(m *Manifests, documented map[string]*DocumentedSecret) []string {
+	return checkSecretsCreated(m, documented, "docs/kubernetes.md", false)
+}
+
+// CheckSecretsCreated: a script that sets up a cluster (created, the secrets
+// its commands create) creates every secret and key the manifests need; a key
+// read as optional it may leave out.
+func CheckSecretsCreated(m *Manifests, created map[string]*DocumentedSecret, script string) []string {
+	return checkSecretsCreated(m, created, script, true)
+}
+
+func checkSecretsCreated(m *Manifests, created map[string]*DocumentedSecret, source string, skipOptional bool) []string {
 	var problems []string
 	for _, u := range SecretUses(m) {
-		d := documented[u.Secret]
+		d := created[u.Secret]
 		switch {
+		case skipOptional && u.Optional:
 		case d == nil:
-			problems = append(problems, fmt.Sprintf("%s reads secret %s, which docs/kubernetes.md never creates", u.Where, u.Secret))
+			problems = append(problems, fmt.Sprintf("%s reads secret %s, which %s never creates", u.Where, u.Secret, source))
 		case u.TLS && d.Type != "tls":
-			problems = append(problems, fmt.Sprintf("%s: docs create %s as %s, not tls", u.Where, u.Secret, d.Type))
+			problems = append(problems, fmt.Sprintf("%s: %s creates %s as %s, not tls", u.Where, source, u.Secret, d.Type))
 		case u.Key != "" && !d.Keys[u.Key]:
-			problems = append(problems, fmt.Sprintf("%s reads key %s of %s, which docs/kubernetes.md does not create", u.Where, u.Key, u.Secret))
+			problems = append(problems, fmt.Sprintf("%s reads key %s of %s, which %s does not create", u.Where, u.Key, u.Secret, source))
 		case d.Namespace != m.Namespace:
-			problems = append(problems, fmt.Sprintf("docs create %s in namespace %q; the manifests run in %q", u.Secret, d.Namespace, m.Namespace))
+			problems = append(problems, fmt.Sprintf("%s creates %s in namespace %q; the manifests run in %q", source, u.Secret, d.Namespace, m.Namespace))
 		}
 	}
 	return problems

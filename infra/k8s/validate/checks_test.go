@@ -316,7 +316,7 @@ func TestSecretsDocumentedCatches(t *testing.T) {
 		docs := SecretsInDoc("kubectl create secret generic jwt-secret --from-literal=JWT_KEY=x\n" +
 			"kubectl create secret generic stripe-secret -n ticketing --from-literal=STRIPE_KEY=y --from-literal=STRIPE_PUBLISHABLE_KEY=z\n" +
 			"kubectl create secret tls ticketing-dev-tls -n ticketing --cert=c --key=k\n")
-		assertProblem(t, CheckSecretsDocumented(renderDev(t), docs), "docs create jwt-secret in namespace \"\"")
+		assertProblem(t, CheckSecretsDocumented(renderDev(t), docs), "docs/kubernetes.md creates jwt-secret in namespace \"\"")
 	})
 }
 

@@ -236,16 +236,23 @@ func (a *apiServer) installCRDs(t *testing.T) []string {
 func (a *apiServer) discoverWith(t *testing.T, kinds []string) map[string]served {
 	t.Helper()
 	var found map[string]served
-	require.Eventually(t, func() bool {
-		found = a.discover(t)
+	var missing []string
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		found, missing = a.discover(t), nil
 		for _, k := range kinds {
 			if _, ok := found[k]; !ok {
-				return false
+				missing = append(missing, k)
 			}
 		}
-		return true
-	}, time.Minute, 250*time.Millisecond, "the CRDs' kinds are served")
-	return found
+		if len(missing) == 0 {
+			return found
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 2 minutes the server still serves none of %v", missing)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // served is where the server serves a kind.

@@ -6,17 +6,16 @@ import { cache } from 'react'
 import { headers } from 'next/headers'
 import { notFound, redirect } from 'next/navigation'
 
-import { readConfig } from './config'
+import { apiUrl, readConfig } from './config'
 import { readErrorBody } from './errors'
 import { safeNextPath, signInPath } from './paths'
 import type { SearchParams } from './query'
 import type { ApiResult, Ticket, User } from './types'
 
 // Server-side rendering calls the API with the visitor's own cookie, so the
-// page shows what that visitor may see. Requests go to API_BASE_URL (the
-// gateway locally, the ingress controller in the cluster) with API_HOST_HEADER
-// as Host when the ingress routes by host name. node:http rather than fetch:
-// fetch silently drops a Host header.
+// page shows what that visitor may see. Requests go to API_BASE_URL: the
+// gateway locally, each API's own Service in the cluster (lib/config.ts).
+// node:http rather than fetch: it bounds the answer's size as it arrives.
 
 const TIMEOUT_MS = 10_000
 const MAX_BODY_BYTES = 4 << 20
@@ -26,11 +25,10 @@ export async function apiGet<T>(path: string): Promise<ApiResult<T>> {
   // never tries to prerender it (and never needs API_BASE_URL).
   const incoming = await headers()
   const config = readConfig()
-  const url = new URL(path, config.apiBaseUrl)
+  const url = apiUrl(config, path)
   const requestHeaders: Record<string, string> = { accept: 'application/json' }
   const cookie = incoming.get('cookie')
   if (cookie) requestHeaders.cookie = cookie
-  if (config.apiHostHeader) requestHeaders.host = config.apiHostHeader
 
   let status: number
   let text: string

@@ -7,7 +7,7 @@ if (process.env.NEXT_PHASE !== 'phase-production-build') {
   try {
     const config = readConfig()
     console.log(
-      `client: API at ${config.apiBaseUrl.origin}${config.apiHostHeader ? ` (Host: ${config.apiHostHeader})` : ''}; payments ${
+      `client: API at ${config.apiBaseUrl}; payments ${
         config.stripePublishableKey ? 'with Stripe Elements' : 'in test mode (test card)'
       }`,
     )

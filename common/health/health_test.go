@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,9 +25,14 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 func serve(t *testing.T, checks map[string]health.Check) *httptest.Server {
 	t.Helper()
+	return serveDegrading(t, checks, nil)
+}
+
+func serveDegrading(t *testing.T, checks, degrading map[string]health.Check) *httptest.Server {
+	t.Helper()
 	r := chi.NewRouter()
 	r.Get("/healthz", health.Liveness)
-	r.Get("/readyz", health.Readiness(testenv.Logger(t), checks))
+	r.Get("/readyz", health.Readiness(testenv.Logger(t), checks, degrading))
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv
@@ -95,6 +101,41 @@ func TestReadinessFollowsTheBroker(t *testing.T) {
 
 	nats.Start(t)
 	require.Eventually(t, ready(t, srv), 30*time.Second, 50*time.Millisecond, "ready again once the broker is back")
+}
+
+// A service whose events wait in its outbox stays ready while the broker is
+// away: the broker's check is run and reported, but it takes no request down.
+func TestABrokerThatOnlyDegradesKeepsTheServiceReady(t *testing.T) {
+	t.Parallel()
+	nats := testenv.NewNATS(t)
+	client := testenv.NewBus(t, nats.URL)
+	srv := serveDegrading(t,
+		map[string]health.Check{"mongo": connectMongo(t, testenv.MongoURI(t))},
+		map[string]health.Check{"nats": client.Check})
+	require.Eventually(t, func() bool { return strings.TrimSpace(get(t, srv, "/readyz").body) == `{"status":"ok"}` }, 20*time.Second, 20*time.Millisecond)
+
+	nats.Stop(t)
+	var a answer
+	require.Eventually(t, func() bool {
+		a = get(t, srv, "/readyz")
+		return strings.TrimSpace(a.body) != `{"status":"ok"}`
+	}, 20*time.Second, 20*time.Millisecond)
+	assert.Equal(t, http.StatusOK, a.status, "a degraded service is still ready: %s", a.body)
+	assert.JSONEq(t, `{"status":"degraded","degraded":[{"message":"nats is not reachable"}]}`, a.body)
+
+	nats.Start(t)
+	require.Eventually(t, func() bool { return strings.TrimSpace(get(t, srv, "/readyz").body) == `{"status":"ok"}` }, 30*time.Second, 50*time.Millisecond,
+		"no longer degraded once the broker is back")
+}
+
+// A gating failure still answers 503, and names the degraded check beside it.
+func TestAnUnreadyServiceAlsoNamesWhatIsDegraded(t *testing.T) {
+	t.Parallel()
+	srv := serveDegrading(t,
+		map[string]health.Check{"mongo": func(context.Context) error { return fmt.Errorf("dial tcp: refused") }},
+		map[string]health.Check{"nats": func(context.Context) error { return fmt.Errorf("stan: connection lost") }})
+	assert.Equal(t, []errs.Item{{Message: "mongo is not reachable"}, {Message: "nats is not reachable"}},
+		failed(t, get(t, srv, "/readyz")))
 }
 
 func TestReadinessNamesAnUnreachableDatabase(t *testing.T) {

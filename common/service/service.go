@@ -42,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -253,23 +254,34 @@ func (d *Deps) Router() chi.Router {
 	r.NotFound(httpx.NotFoundHandler)
 	r.MethodNotAllowed(httpx.MethodNotAllowedHandler)
 	r.Get("/healthz", health.Liveness)
-	r.Get("/readyz", health.Readiness(d.Logger, d.readinessChecks()))
+	gating, degrading := d.readinessChecks()
+	r.Get("/readyz", health.Readiness(d.Logger, gating, degrading))
 	d.Metrics.Serve(r)
 	return r
 }
 
-func (d *Deps) readinessChecks() map[string]health.Check {
-	checks := map[string]health.Check{}
-	for name, c := range d.Checks {
-		checks[name] = c
+// readinessChecks are what /readyz runs: the database and the service's own
+// checks gate it; the broker gates only a service without a database. A
+// service with one writes its events to its outbox, which publishes them once
+// the broker is back, so a broker outage delays events but takes no request
+// down (docs/kubernetes.md, "What readiness means").
+func (d *Deps) readinessChecks() (gating, degrading map[string]health.Check) {
+	gating = maps.Clone(d.Checks)
+	if gating == nil {
+		gating = map[string]health.Check{}
 	}
+	degrading = map[string]health.Check{}
 	if d.DB != nil {
-		checks["mongo"] = mongox.Ping(d.DB)
+		gating["mongo"] = mongox.Ping(d.DB)
 	}
 	if d.Bus != nil {
-		checks["nats"] = d.Bus.Check
+		if d.DB != nil {
+			degrading["nats"] = d.Bus.Check
+		} else {
+			gating["nats"] = d.Bus.Check
+		}
 	}
-	return checks
+	return gating, degrading
 }
 
 // Serve serves handler on addr (host:port) until ctx ends, running background work (the

@@ -575,26 +575,26 @@ var PublicRoutes = map[string]string{
 
 // CheckIngress: every path leads to a Service that exists, on a port it
 // exposes; ticketing.dev serves DESIGN.md's routes over TLS with the nginx
-// class; the client's server-side API calls name a host the ingress serves
-// without TLS (so the controller answers them instead of redirecting).
+// class; no host is served without TLS (whatever the controller serves, it
+// serves on the public load balancer); the client's server-side API calls go
+// to each API's Service directly.
 func CheckIngress(m *Manifests) []string {
 	var problems []string
 	routes := map[string]string{}
-	plainHosts := map[string]bool{}
 	for _, ing := range m.Ingresses {
 		if ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName != "nginx" {
 			problems = append(problems, fmt.Sprintf("Ingress %s: ingressClassName is not nginx", ing.Name))
 		}
-		problems = append(problems, ingressRules(m, ing, routes, plainHosts)...)
+		problems = append(problems, ingressRules(m, ing, routes)...)
 		problems = append(problems, httpsOnly(ing)...)
 	}
 	problems = append(problems, publicRoutes(routes)...)
-	return append(problems, clientAPIHost(m, plainHosts)...)
+	return append(problems, clientAPI(m)...)
 }
 
 // ingressRules checks every path of one Ingress, recording the public host's
-// routes (path -> Service) and the hosts it serves without TLS.
-func ingressRules(m *Manifests, ing *networkingv1.Ingress, routes map[string]string, plainHosts map[string]bool) []string {
+// routes (path -> Service).
+func ingressRules(m *Manifests, ing *networkingv1.Ingress, routes map[string]string) []string {
 	var problems []string
 	tlsHosts := map[string]string{}
 	for _, t := range ing.Spec.TLS {
@@ -606,8 +606,8 @@ func ingressRules(m *Manifests, ing *networkingv1.Ingress, routes map[string]str
 		if r.HTTP == nil {
 			continue
 		}
-		if _, ok := tlsHosts[r.Host]; !ok {
-			plainHosts[r.Host] = true
+		if tlsHosts[r.Host] == "" {
+			problems = append(problems, fmt.Sprintf("Ingress %s: %s is served without TLS, on the public load balancer", ing.Name, hostOrAny(r.Host)))
 		}
 		for _, p := range r.HTTP.Paths {
 			where := fmt.Sprintf("Ingress %s %s%s: ", ing.Name, r.Host, p.Path)
@@ -618,9 +618,6 @@ func ingressRules(m *Manifests, ing *networkingv1.Ingress, routes map[string]str
 			}
 			if p.PathType == nil || *p.PathType != "Prefix" {
 				problems = append(problems, where+"pathType is not Prefix")
-			}
-			if tlsHosts[r.Host] == "" {
-				problems = append(problems, fmt.Sprintf("Ingress %s: %s is served without TLS", ing.Name, r.Host))
 			}
 			routes[p.Path] = p.Backend.Service.Name
 		}
@@ -691,23 +688,50 @@ func publicRoutes(routes map[string]string) []string {
 	return problems
 }
 
-// clientAPIHost: the client's server-side rendering calls the API through the
-// ingress controller over plain HTTP, naming a host served without TLS.
-func clientAPIHost(m *Manifests, plainHosts map[string]bool) []string {
+func hostOrAny(host string) string {
+	if host == "" {
+		return "every host"
+	}
+	return host
+}
+
+// clientAPI: the client's server-side rendering calls each API's Service
+// directly, API_BASE_URL naming it by {service} (client/lib/config.ts), so no
+// API is ever served in plain HTTP through the controller.
+func clientAPI(m *Manifests) []string {
 	d := m.Deployment("client")
 	if d == nil {
 		return nil
 	}
-	var problems []string
-	env := map[string]string{}
+	var base string
 	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
-		env[e.Name] = e.Value
+		if e.Name == "API_BASE_URL" {
+			base = e.Value
+		}
 	}
-	if env["API_BASE_URL"] != "http://"+ControllerService {
-		problems = append(problems, fmt.Sprintf("client API_BASE_URL=%q is not the ingress controller's Service over HTTP", env["API_BASE_URL"]))
+	if !strings.Contains(base, ServiceTemplate) {
+		return []string{fmt.Sprintf("client API_BASE_URL=%q does not name each API's Service by %s", base, ServiceTemplate)}
 	}
-	if !plainHosts[env["API_HOST_HEADER"]] {
-		problems = append(problems, fmt.Sprintf("client API_HOST_HEADER=%q is not a host the ingress serves without TLS; ingress-nginx would redirect its calls to HTTPS", env["API_HOST_HEADER"]))
+	var problems []string
+	for _, svc := range ClientAPIServices {
+		u, err := url.Parse(strings.ReplaceAll(base, ServiceTemplate, svc))
+		if err != nil {
+			return []string{fmt.Sprintf("client API_BASE_URL=%q: %v", base, err)}
+		}
+		if u.Hostname() != svc && !strings.HasPrefix(u.Hostname(), svc+".") {
+			problems = append(problems, fmt.Sprintf("client API_BASE_URL=%q: %s is not in the host", base, ServiceTemplate))
+			break
+		}
+		to, _, problem := m.resolve(m.PodEndpoints(), u)
+		if problem != "" {
+			problems = append(problems, fmt.Sprintf("client API_BASE_URL for %s (%s): %s", svc, u, problem))
+			continue
+		}
+		for _, e := range to {
+			if e.Name != svc {
+				problems = append(problems, fmt.Sprintf("client API_BASE_URL for %s reaches %s", svc, e.Name))
+			}
+		}
 	}
 	return problems
 }
@@ -716,6 +740,7 @@ func clientAPIHost(m *Manifests, plainHosts map[string]bool) []string {
 type SecretUse struct {
 	Where, Secret, Key string // Key "" for a whole-secret reference
 	TLS                bool
+	Optional           bool // the reference tolerates a missing key
 }
 
 // SecretUses lists every secret the manifests read.
@@ -725,7 +750,8 @@ func SecretUses(m *Manifests) []SecretUse {
 		for _, c := range allContainers(w.Template.Spec) {
 			for _, e := range c.Env {
 				if ref := secretRef(e); ref != nil {
-					out = append(out, SecretUse{Where: w.ID() + " env " + e.Name, Secret: ref.Name, Key: ref.Key})
+					optional := ref.Optional != nil && *ref.Optional
+					out = append(out, SecretUse{Where: w.ID() + " env " + e.Name, Secret: ref.Name, Key: ref.Key, Optional: optional})
 				}
 			}
 			for _, ef := range c.EnvFrom {
@@ -752,18 +778,30 @@ func SecretUses(m *Manifests) []SecretUse {
 // tells users to create, in the namespace the manifests use, with every key
 // they read.
 func CheckSecretsDocumented(m *Manifests, documented map[string]*DocumentedSecret) []string {
+	return checkSecretsCreated(m, documented, "docs/kubernetes.md", false)
+}
+
+// CheckSecretsCreated: a script that sets up a cluster (created, the secrets
+// its commands create) creates every secret and key the manifests need; a key
+// read as optional it may leave out.
+func CheckSecretsCreated(m *Manifests, created map[string]*DocumentedSecret, script string) []string {
+	return checkSecretsCreated(m, created, script, true)
+}
+
+func checkSecretsCreated(m *Manifests, created map[string]*DocumentedSecret, source string, skipOptional bool) []string {
 	var problems []string
 	for _, u := range SecretUses(m) {
-		d := documented[u.Secret]
+		d := created[u.Secret]
 		switch {
+		case skipOptional && u.Optional:
 		case d == nil:
-			problems = append(problems, fmt.Sprintf("%s reads secret %s, which docs/kubernetes.md never creates", u.Where, u.Secret))
+			problems = append(problems, fmt.Sprintf("%s reads secret %s, which %s never creates", u.Where, u.Secret, source))
 		case u.TLS && d.Type != "tls":
-			problems = append(problems, fmt.Sprintf("%s: docs create %s as %s, not tls", u.Where, u.Secret, d.Type))
+			problems = append(problems, fmt.Sprintf("%s: %s creates %s as %s, not tls", u.Where, source, u.Secret, d.Type))
 		case u.Key != "" && !d.Keys[u.Key]:
-			problems = append(problems, fmt.Sprintf("%s reads key %s of %s, which docs/kubernetes.md does not create", u.Where, u.Key, u.Secret))
+			problems = append(problems, fmt.Sprintf("%s reads key %s of %s, which %s does not create", u.Where, u.Key, u.Secret, source))
 		case d.Namespace != m.Namespace:
-			problems = append(problems, fmt.Sprintf("docs create %s in namespace %q; the manifests run in %q", u.Secret, d.Namespace, m.Namespace))
+			problems = append(problems, fmt.Sprintf("%s creates %s in namespace %q; the manifests run in %q", source, u.Secret, d.Namespace, m.Namespace))
 		}
 	}
 	return problems

@@ -275,10 +275,28 @@ func TestServicesAndIngressCatch(t *testing.T) {
 		m.Ingresses[0].Spec.TLS = nil
 		assertProblem(t, CheckIngress(m), "ticketing.dev is served without TLS")
 	})
-	t.Run("server-side calls to the TLS host", func(t *testing.T) {
+	t.Run("an API host served without TLS", func(t *testing.T) {
 		m := renderDev(t)
-		envVar(t, container(t, m, "client"), "API_HOST_HEADER").Value = "ticketing.dev"
-		assertProblem(t, CheckIngress(m), "API_HOST_HEADER", "redirect")
+		internal := m.Ingresses[0].DeepCopy()
+		internal.Name, internal.Spec.TLS, internal.Annotations = "ticketing-internal", nil, nil
+		internal.Spec.Rules[0].Host = "ticketing.internal"
+		m.Ingresses = append(m.Ingresses, internal)
+		assertProblem(t, CheckIngress(m), "Ingress ticketing-internal: ticketing.internal is served without TLS, on the public load balancer")
+	})
+	t.Run("server-side calls through the ingress controller", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "client"), "API_BASE_URL").Value = "http://" + ControllerService
+		assertProblem(t, CheckIngress(m), "does not name each API's Service by {service}")
+	})
+	t.Run("a service template outside the host", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "client"), "API_BASE_URL").Value = "http://gateway:3000/{service}"
+		assertProblem(t, CheckIngress(m), "{service} is not in the host")
+	})
+	t.Run("a service template on a port the Services do not expose", func(t *testing.T) {
+		m := renderDev(t)
+		envVar(t, container(t, m, "client"), "API_BASE_URL").Value = "http://{service}:8080"
+		assertProblem(t, CheckIngress(m), "client API_BASE_URL for auth", "has no port 8080")
 	})
 }
 
@@ -298,7 +316,7 @@ func TestSecretsDocumentedCatches(t *testing.T) {
 		docs := SecretsInDoc("kubectl create secret generic jwt-secret --from-literal=JWT_KEY=x\n" +
 			"kubectl create secret generic stripe-secret -n ticketing --from-literal=STRIPE_KEY=y --from-literal=STRIPE_PUBLISHABLE_KEY=z\n" +
 			"kubectl create secret tls ticketing-dev-tls -n ticketing --cert=c --key=k\n")
-		assertProblem(t, CheckSecretsDocumented(renderDev(t), docs), "docs create jwt-secret in namespace \"\"")
+		assertProblem(t, CheckSecretsDocumented(renderDev(t), docs), "docs/kubernetes.md creates jwt-secret in namespace \"\"")
 	})
 }
 
@@ -345,11 +363,38 @@ func TestNetworkCheckCatches(t *testing.T) {
 		policy(t, m, "auth").Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] = "users"
 		assertProblem(t, CheckNetwork(m), "NetworkPolicy auth selects no pod")
 	})
+	t.Run("an API closed to the client's server-side rendering", func(t *testing.T) {
+		m := renderDev(t)
+		np := policy(t, m, "tickets")
+		np.Spec.Ingress = np.Spec.Ingress[:0]
+		assertProblem(t, CheckNetwork(m), "needed but denied: client -> tickets TCP/3000")
+	})
+	t.Run("the ingress controller admitted to a store", func(t *testing.T) {
+		m := renderDev(t)
+		np := policy(t, m, "from-ingress-controller")
+		sel := np.Spec.PodSelector.MatchExpressions
+		sel[0].Values = append(sel[0].Values, "auth-mongo")
+		np.Spec.Ingress[0].Ports = nil // the named port http kept the store out
+		assertProblem(t, CheckNetwork(m), "allowed but not needed: ingress-nginx controller -> auth-mongo TCP/27017")
+	})
 	t.Run("a URL to a service that does not exist", func(t *testing.T) {
 		m := renderDev(t)
 		envVar(t, container(t, m, "expiration"), "REDIS_URL").Value = "redis://redis:6379/0"
 		assertProblem(t, CheckNetwork(m), "REDIS_URL", `no Service "redis"`)
 	})
+}
+
+func TestTheIngressControllerIsNamedInOnePlace(t *testing.T) {
+	for _, c := range renders(t) {
+		assert.Empty(t, CheckControllerNamedOnce(c.M), c.Name)
+	}
+	m := renderDev(t)
+	np := policy(t, m, "auth")
+	np.Spec.Ingress = append(np.Spec.Ingress, policy(t, m, "from-ingress-controller").Spec.Ingress...)
+	envVar(t, container(t, m, "client"), "API_BASE_URL").Value = "http://" + ControllerService
+	problems := CheckControllerNamedOnce(m)
+	assertProblem(t, problems, "selected by 2 NetworkPolicies")
+	assertProblem(t, problems, "Deployment/client/client API_BASE_URL names the ingress controller's Service")
 }
 
 func TestProductionCheckCatches(t *testing.T) {

@@ -69,3 +69,22 @@ func joinContinuations(doc string) []string {
 	}
 	return out
 }
+
+// ProdRunID is the fixed skaffold run id production deploys carry, so an
+// unchanged store's pod template stays unchanged (docs/kubernetes.md §8).
+const ProdRunID = "skaffold.dev/run-id=ticketing-prod"
+
+var prodRun = regexp.MustCompile(`\bskaffold\s+run\b[^\n]*-p\s+\S*\bprod\b`)
+
+// CheckProdDeployCommands: every `skaffold run` of the prod profile in text
+// (a Markdown guide, a workflow, skaffold.yaml's comments) pins the run id; a
+// fresh one per run restarts every store on every deploy.
+func CheckProdDeployCommands(name, text string) []string {
+	var problems []string
+	for _, line := range joinContinuations(text) {
+		if prodRun.MatchString(line) && !strings.Contains(line, ProdRunID) {
+			problems = append(problems, name+": "+strings.TrimSpace(line)+": no --label "+ProdRunID+", so every deploy restarts every store")
+		}
+	}
+	return problems
+}

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -68,6 +69,7 @@ type renderCase struct {
 	Overlay    string // "dev" or "prod"
 	Components []string
 	M          *Manifests
+	Docs       [][]byte // the rendering's documents, as kubectl would apply them
 }
 
 // Dev is true for the development overlay, the only place the client's root
@@ -91,9 +93,9 @@ var renderAll = sync.OnceValues(func() ([]renderCase, error) {
 	for _, o := range overlays {
 		for _, set := range Subsets(components) {
 			name := strings.Join(append([]string{o}, set...), "+")
-			var m *Manifests
+			var docs [][]byte
 			if len(set) == 0 {
-				m, err = Render(r.k8s("overlays", o))
+				docs, err = RenderDocs(r.k8s("overlays", o))
 			} else {
 				tmp, terr := os.MkdirTemp("", "kustomize-")
 				if terr != nil {
@@ -103,13 +105,17 @@ var renderAll = sync.OnceValues(func() ([]renderCase, error) {
 				for i, c := range set {
 					paths[i] = r.k8s("components", c)
 				}
-				m, err = RenderWithComponents(tmp, r.k8s("overlays", o), paths)
+				docs, err = RenderDocsWithComponents(tmp, r.k8s("overlays", o), paths)
 				os.RemoveAll(tmp)
 			}
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, renderCase{Name: name, Overlay: o, Components: set, M: m})
+			m, err := Decode(docs)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			out = append(out, renderCase{Name: name, Overlay: o, Components: set, M: m, Docs: docs})
 		}
 	}
 	return out, nil

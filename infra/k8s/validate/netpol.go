@@ -286,20 +286,43 @@ func (m *Manifests) configuredFlows(pods map[string]*Endpoint, w Workload, c cor
 		if notConnectedTo[name] {
 			continue
 		}
-		u, err := url.Parse(env[name])
-		if err != nil || u.Scheme == "" || u.Host == "" {
-			continue
-		}
-		to, port, problem := m.resolve(pods, u)
-		if problem != "" {
-			problems = append(problems, fmt.Sprintf("%s %s=%s: %s", w.ID(), name, env[name], problem))
-			continue
-		}
-		for _, t := range to {
-			flows = append(flows, Flow{src, t, port, corev1.ProtocolTCP})
+		for _, value := range expandServices(env[name]) {
+			u, err := url.Parse(value)
+			if err != nil || u.Scheme == "" || u.Host == "" {
+				continue
+			}
+			to, port, problem := m.resolve(pods, u)
+			if problem != "" {
+				problems = append(problems, fmt.Sprintf("%s %s=%s: %s", w.ID(), name, value, problem))
+				continue
+			}
+			for _, t := range to {
+				flows = append(flows, Flow{src, t, port, corev1.ProtocolTCP})
+			}
 		}
 	}
 	return flows, problems
+}
+
+// ServiceTemplate in a URL stands for each of ClientAPIServices: the client
+// reaches each API's Service by its name (client/lib/config.ts).
+const ServiceTemplate = "{service}"
+
+// ClientAPIServices are the Services behind the client's API_SERVICES, in
+// client/lib/config.ts (a test compares the two).
+var ClientAPIServices = []string{"auth", "tickets", "orders", "payments"}
+
+// expandServices is the URLs a configured value stands for: itself, or one
+// per API Service when it holds ServiceTemplate.
+func expandServices(value string) []string {
+	if !strings.Contains(value, ServiceTemplate) {
+		return []string{value}
+	}
+	out := make([]string, 0, len(ClientAPIServices))
+	for _, svc := range ClientAPIServices {
+		out = append(out, strings.ReplaceAll(value, ServiceTemplate, svc))
+	}
+	return out
 }
 
 // ingressFlows are the ingress controller's connections to the pods behind
@@ -464,4 +487,48 @@ func idlePolicies(policies []*networkingv1.NetworkPolicy, pods map[string]*Endpo
 		}
 	}
 	return problems
+}
+
+// CheckControllerNamedOnce: the ingress controller is named — its namespace
+// selected by a policy peer, or its Service in a container's environment — by
+// exactly one NetworkPolicy and nothing else, so a cluster with another
+// controller (or the Gateway API's) changes one place.
+func CheckControllerNamedOnce(m *Manifests) []string {
+	var naming []string
+	for _, np := range m.NetworkPolicies {
+		if namesController(np) {
+			naming = append(naming, np.Name)
+		}
+	}
+	var problems []string
+	if len(naming) != 1 {
+		problems = append(problems, fmt.Sprintf("the ingress controller's namespace is selected by %d NetworkPolicies %v, not one", len(naming), naming))
+	}
+	for _, w := range m.Workloads() {
+		for _, c := range allContainers(w.Template.Spec) {
+			for _, e := range c.Env {
+				if strings.Contains(e.Value, ControllerService) {
+					problems = append(problems, fmt.Sprintf("%s/%s %s names the ingress controller's Service", w.ID(), c.Name, e.Name))
+				}
+			}
+		}
+	}
+	return problems
+}
+
+func namesController(np *networkingv1.NetworkPolicy) bool {
+	var peers []networkingv1.NetworkPolicyPeer
+	for _, r := range np.Spec.Ingress {
+		peers = append(peers, r.From...)
+	}
+	for _, r := range np.Spec.Egress {
+		peers = append(peers, r.To...)
+	}
+	for _, p := range peers {
+		if p.NamespaceSelector != nil && len(p.NamespaceSelector.MatchLabels)+len(p.NamespaceSelector.MatchExpressions) > 0 &&
+			selects(p.NamespaceSelector, IngressController.NSLabels) {
+			return true
+		}
+	}
+	return false
 }

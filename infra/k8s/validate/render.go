@@ -56,6 +56,15 @@ func RenderDocs(dir string) ([][]byte, error) {
 // the overlay's namespace (the only transformer of ours that a component's
 // own resources would otherwise miss).
 func RenderWithComponents(tmp, overlay string, components []string) (*Manifests, error) {
+	docs, err := RenderDocsWithComponents(tmp, overlay, components)
+	if err != nil {
+		return nil, err
+	}
+	return Decode(docs)
+}
+
+// RenderDocsWithComponents is RenderWithComponents' YAML documents.
+func RenderDocsWithComponents(tmp, overlay string, components []string) ([][]byte, error) {
 	base, err := Render(overlay)
 	if err != nil {
 		return nil, err
@@ -81,7 +90,7 @@ func RenderWithComponents(tmp, overlay string, components []string) (*Manifests,
 	if err := os.WriteFile(filepath.Join(tmp, "kustomization.yaml"), []byte(b.String()), 0o644); err != nil {
 		return nil, err
 	}
-	return Render(tmp)
+	return RenderDocs(tmp)
 }
 
 // Subsets returns every subset of items, the empty one first.

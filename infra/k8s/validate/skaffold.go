@@ -98,7 +98,8 @@ type SkaffoldDeploy struct {
 	Kubectl *struct {
 		DefaultNamespace *string `json:"defaultNamespace,omitempty"`
 	} `json:"kubectl,omitempty"`
-	StatusCheckDeadlineSeconds int `json:"statusCheckDeadlineSeconds,omitempty"`
+	StatusCheckDeadlineSeconds    int   `json:"statusCheckDeadlineSeconds,omitempty"`
+	TolerateFailuresUntilDeadline *bool `json:"tolerateFailuresUntilDeadline,omitempty"`
 }
 
 type SkaffoldForward struct {

@@ -26,9 +26,8 @@ var ContractEnv = map[string][]string{
 	"orders":     {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "ORDER_EXPIRATION_WINDOW", "MAX_OPEN_ORDERS", "TRUST_PROXY", "PUBLIC_ORIGINS"},
 	"expiration": {"PORT", "REDIS_URL", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID"},
 	"payments":   {"PORT", "MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "COOKIE_SECURE", "STRIPE_KEY", "STRIPE_WEBHOOK_SECRET", "MAX_PAYMENT_ATTEMPTS", "TRUST_PROXY", "PUBLIC_ORIGINS"},
-	// The client stops at start without API_BASE_URL (client/lib/config.ts);
-	// API_HOST_HEADER makes the ingress route its server-side calls.
-	"client": {"PORT", "API_BASE_URL", "API_HOST_HEADER"},
+	// The client stops at start without API_BASE_URL (client/lib/config.ts).
+	"client": {"PORT", "API_BASE_URL"},
 }
 
 // RequiredEnvInSource reads what a Go service's internal/app package makes

@@ -773,7 +773,7 @@ func SecretUses(m *Manifests) []SecretUse {
 			out = append(out, SecretUse{Where: "Ingress " + ing.Name + " tls", Secret: t.SecretName, TLS: true})
 		}
 	}
-	return out
+	return append(out, gatewaySecrets(m)...)
 }
 
 // CheckSecretsDocumented: every secret the manifests read is one the guide

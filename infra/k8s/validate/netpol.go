@@ -262,6 +262,7 @@ func (m *Manifests) NeededFlows(pods map[string]*Endpoint) ([]Flow, []string) {
 		}
 	}
 	flows = append(flows, m.memberFlows(pods)...)
+	flows = append(flows, m.gatewayFlows(pods)...)
 	scrapes, p := m.scrapeFlows(pods)
 	flows, problems = append(flows, scrapes...), append(problems, p...)
 	return append(flows, m.ingressFlows(pods)...), problems
@@ -444,7 +445,7 @@ func CheckNetwork(m *Manifests) []string {
 // reports each the policies allow although no one needs it.
 func unneededFlows(namespace string, pods map[string]*Endpoint, pol Policies, want map[string]bool) []string {
 	var problems []string
-	sources := []*Endpoint{&IngressController, &Internet, &PrivateAddress}
+	sources := []*Endpoint{&IngressController, &GatewayProxy, &Internet, &PrivateAddress}
 	destinations := []*Endpoint{&IngressController, &ClusterDNS, &Internet, &CloudMetadata, &PrivateAddress}
 	for _, name := range keys(pods) {
 		sources = append(sources, pods[name])

@@ -13,15 +13,21 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-func statefulSetNamed(t *testing.T, m *Manifests, name string) *appsv1.StatefulSet {
+// named finds the object called name among items, or fails the test.
+func named[T interface{ GetName() string }](t *testing.T, items []T, name string) T {
 	t.Helper()
-	for _, s := range m.StatefulSets {
-		if s.Name == name {
-			return s
+	for _, it := range items {
+		if it.GetName() == name {
+			return it
 		}
 	}
-	t.Fatalf("no StatefulSet %s", name)
-	return nil
+	t.Fatalf("no %T called %s", *new(T), name)
+	return *new(T)
+}
+
+func statefulSetNamed(t *testing.T, m *Manifests, name string) *appsv1.StatefulSet {
+	t.Helper()
+	return named(t, m.StatefulSets, name)
 }
 
 func initContainer(t *testing.T, s *appsv1.StatefulSet, name string) *corev1.Container {

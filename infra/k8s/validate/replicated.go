@@ -428,3 +428,61 @@ func onePod(variable string, hosts []string, replicaSet bool, store string) stri
 	}
 	return ""
 }
+
+// HoldsPerDay and BytesPerHold size expiration's Redis in production
+// (docs/kubernetes.md, "Redis in production"): 5 orders a second around the
+// clock, each job kept for asynq's 24 h retention, at the 1 KiB per job that
+// expiration/internal/store's sizing test holds a job to.
+const (
+	HoldsPerDay  = 5 * 24 * 60 * 60
+	BytesPerHold = 1024
+)
+
+// CheckQueueCap: Redis, which holds expiration's jobs, keeps them on disk
+// (appendonly yes), refuses writes rather than dropping jobs at its cap
+// (noeviction), and has a cap below its container's memory limit (else the
+// kernel kills it before it refuses anything) and of at least minBytes.
+func CheckQueueCap(m *Manifests, minBytes int64) []string {
+	var problems []string
+	for _, s := range m.StatefulSets {
+		c := s.Spec.Template.Spec.Containers[0]
+		if st, _ := storeOf(m, s); st.kind != "redis" {
+			continue
+		}
+		var found []string
+		if argAfter(c.Args, "--appendonly") != "yes" {
+			found = append(found, "--appendonly is not yes: a restart loses every hold")
+		}
+		if p := argAfter(c.Args, "--maxmemory-policy"); p != "noeviction" {
+			found = append(found, fmt.Sprintf("--maxmemory-policy is %q, not noeviction: at the cap Redis would drop jobs", p))
+		}
+		limit := c.Resources.Limits.Memory().Value()
+		switch max := redisBytes(argAfter(c.Args, "--maxmemory")); {
+		case max <= 0:
+			found = append(found, "no --maxmemory: Redis grows until the kernel kills it")
+		case max >= limit:
+			found = append(found, fmt.Sprintf("--maxmemory %d B is not below the memory limit %d B", max, limit))
+		case max < minBytes:
+			found = append(found, fmt.Sprintf("--maxmemory %d B holds less than a day of holds (%d B)", max, minBytes))
+		}
+		problems = append(problems, prefixed("StatefulSet/"+s.Name+": ", found)...)
+	}
+	return problems
+}
+
+// redisBytes reads a Redis memory size: 1k = 1000, 1kb = 1024, and so on.
+func redisBytes(v string) int64 {
+	v = strings.ToLower(v)
+	for _, u := range []struct {
+		suffix string
+		factor int64
+	}{{"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}, {"g", 1e9}, {"m", 1e6}, {"k", 1e3}, {"", 1}} {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			if i, err := strconv.ParseInt(n, 10, 64); err == nil {
+				return i * u.factor
+			}
+			return 0
+		}
+	}
+	return 0
+}

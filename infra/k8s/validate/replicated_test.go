@@ -1,6 +1,9 @@
 package validate
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -176,4 +179,44 @@ func TestParseURLListReadsEveryServer(t *testing.T) {
 	assert.Equal(t, []string{"n-0.c", "n-1.c"}, []string{urls[0].Hostname(), urls[1].Hostname()})
 	assert.Equal(t, "a", StoreOfHost("a-1.a"))
 	assert.Equal(t, "nats", StoreOfHost("nats"))
+}
+
+func TestRedisKeepsADayOfHoldsAndRefusesRatherThanEvicts(t *testing.T) {
+	for _, c := range renders(t) {
+		min := int64(0)
+		if c.Overlay == "prod" {
+			min = HoldsPerDay * BytesPerHold
+		}
+		assert.Empty(t, CheckQueueCap(c.M, min), c.Name)
+	}
+	// The per-job figure is the one expiration's sizing test holds a job to.
+	src, err := os.ReadFile(filepath.Join(theRepo(t).root, "expiration", "internal", "store", "sizing_test.go"))
+	require.NoError(t, err)
+	assert.Contains(t, string(src), fmt.Sprintf("const bytesPerHoldBudget = %d\n", BytesPerHold))
+	assert.Equal(t, int64(512<<20), redisBytes("512mb"))
+	assert.Equal(t, int64(2e9), redisBytes("2g"))
+}
+
+func TestQueueCapCheckCatches(t *testing.T) {
+	day := int64(HoldsPerDay * BytesPerHold)
+	for name, tc := range map[string]struct {
+		flag, value, want string
+	}{
+		"eviction":          {"--maxmemory-policy", "allkeys-lru", "not noeviction"},
+		"no persistence":    {"--appendonly", "no", "--appendonly is not yes"},
+		"a cap above limit": {"--maxmemory", "2gb", "not below the memory limit"},
+		"a cap too small":   {"--maxmemory", "200mb", "less than a day of holds"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := renderProd(t)
+			require.Empty(t, CheckQueueCap(m, day))
+			c := statefulSet(t, m, "expiration-redis")
+			for i := range c.Args {
+				if c.Args[i] == tc.flag {
+					c.Args[i+1] = tc.value
+				}
+			}
+			assertProblem(t, CheckQueueCap(m, day), "StatefulSet/expiration-redis", tc.want)
+		})
+	}
 }

@@ -1,8 +1,8 @@
 // Run by the "replset" sidecar of every member of a production MongoDB
 // (overlays/prod), with mongosh --nodb. Idempotent, so every member runs it on
 // every start:
-//   1. the first member initiates the replica set, only when no member is in
-//      one yet (a member that lost its volume comes back empty; initiating it
+//   1. the first member initiates the replica set, only when neither it nor
+//      any other member is in one yet (a member that lost its volume comes back empty; initiating it
 //      again would start a second set under the same name);
 //   2. once there is a primary, the primary's sidecar creates the admin user
 //      through the localhost exception (which closes with the first user);
@@ -43,9 +43,11 @@ function waitFor(what, get) {
 }
 
 const local = "127.0.0.1:27017";
-waitFor("the local mongod", () => hello(local));
+const mine = waitFor("the local mongod", () => hello(local));
 
-if (self === members[0]) {
+// A member already in the set skips this, so member 0 restarting while
+// another member is away does not wait for it.
+if (self === members[0] && !mine.setName) {
   const all = waitFor("every member", () => {
     const h = members.map(hello);
     return h.every(Boolean) ? h : null;

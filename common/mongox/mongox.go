@@ -38,6 +38,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readconcern"
+	"go.mongodb.org/mongo-driver/mongo/readpref"
 	"go.mongodb.org/mongo-driver/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/x/mongo/driver/connstring"
 	"go.mongodb.org/mongo-driver/x/mongo/driver/topology"
@@ -112,10 +113,13 @@ func MajorityReads(coll *mongo.Collection) *mongo.Collection {
 	return coll.Database().Collection(coll.Name(), options.Collection().SetReadConcern(readconcern.Majority()))
 }
 
-// Ping is a readiness check for db's server.
+// Ping is a readiness check for db's server: it selects the primary, the
+// one member that takes writes, whatever read preference MONGO_URI sets. On a
+// replica set it fails while no primary is reachable (an election, a lost
+// majority); a standalone server is its own primary.
 func Ping(db *mongo.Database) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return db.Client().Ping(ctx, nil)
+		return db.Client().Ping(ctx, readpref.Primary())
 	}
 }
 

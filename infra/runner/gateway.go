@@ -259,7 +259,9 @@ http {
 
 // browseConf is what a micro-cached read adds to its location: one key per
 // URL (query included, cookies never), a second's validity, one request to
-// the service for everyone who asks at once (proxy_cache_lock), buffering
+// the service for everyone who asks at once (proxy_cache_lock), a fresh
+// answer for whoever has a session (their copy refreshes the cache: a seller
+// sees their own edit, from the service that stored it), buffering
 // in memory (nginx caches only what it buffers), and X-Cache-Status saying
 // where the answer came from. The service's own max-age is not what sets the
 // validity: a second it is, whatever the service says, and the service's
@@ -271,6 +273,7 @@ const browseConf = `{{define "browse"}}proxy_cache browse;
             proxy_ignore_headers Cache-Control Expires X-Accel-Expires;
             proxy_cache_lock on;
             proxy_cache_lock_timeout 2s;
+            proxy_cache_bypass $cookie_session;
             proxy_no_cache $browse_not_public;
             proxy_buffering on;
             proxy_buffer_size 16k;

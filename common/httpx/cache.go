@@ -22,6 +22,8 @@ type Snapshot struct {
 	ETag string
 	// ReadAt is when Body was read from the store.
 	ReadAt time.Time
+	// Kept says the answer comes from memory, not from a read made for it.
+	Kept bool
 }
 
 // NewSnapshot takes body, read at readAt, and computes its ETag.
@@ -33,14 +35,15 @@ func NewSnapshot(body []byte, readAt time.Time) Snapshot {
 // WriteSnapshot answers a public read with s: 304 and no body when the
 // request's If-None-Match names s's ETag, else 200 with s.Body as JSON. Both
 // carry the ETag, `Cache-Control: public, max-age=<maxAge>` and, when s was
-// read before now, `Age` in whole seconds rounded up: a cache that counts Age
+// kept in memory, `Age` in whole seconds rounded up: a cache that counts Age
 // keeps the answer no longer than maxAge after the store was read, whatever
-// time s spent in memory first.
+// time s spent in memory first. (An answer read for the request says no Age,
+// as any origin's: it is as old as the read took.)
 func WriteSnapshot(w http.ResponseWriter, r *http.Request, s Snapshot, maxAge time.Duration, now time.Time) {
 	h := w.Header()
 	h.Set("ETag", s.ETag)
 	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(maxAge/time.Second)))
-	if age := now.Sub(s.ReadAt); age > 0 {
+	if age := now.Sub(s.ReadAt); s.Kept && age > 0 {
 		h.Set("Age", strconv.Itoa(int((age+time.Second-1)/time.Second)))
 	}
 	if NoneMatch(r.Header.Get("If-None-Match"), s.ETag) {

@@ -41,7 +41,9 @@ func TestWriteSnapshotAnswers304WithNoBodyAndSaysHowOldItIs(t *testing.T) {
 	assert.Equal(t, s.ETag, httpx.NewSnapshot([]byte(`{"a":1}`+"\n"), readAt.Add(time.Hour)).ETag, "the tag is the body's")
 	assert.NotEqual(t, s.ETag, httpx.NewSnapshot([]byte(`{"a":2}`+"\n"), readAt).ETag)
 
-	answer := func(inm string, now time.Time) *httptest.ResponseRecorder {
+	answer := func(inm string, kept bool, now time.Time) *httptest.ResponseRecorder {
+		s := s
+		s.Kept = kept
 		r := httptest.NewRequest("GET", "/x", nil)
 		if inm != "" {
 			r.Header.Set("If-None-Match", inm)
@@ -50,20 +52,20 @@ func TestWriteSnapshotAnswers304WithNoBodyAndSaysHowOldItIs(t *testing.T) {
 		httpx.WriteSnapshot(w, r, s, 2*time.Second, now)
 		return w
 	}
-	fresh := answer("", readAt)
+	fresh := answer("", false, readAt.Add(5*time.Millisecond))
 	assert.Equal(t, http.StatusOK, fresh.Code)
 	assert.Equal(t, `{"a":1}`+"\n", fresh.Body.String())
 	assert.Equal(t, s.ETag, fresh.Header().Get("ETag"))
 	assert.Equal(t, "public, max-age=2", fresh.Header().Get("Cache-Control"))
-	assert.Empty(t, fresh.Header().Get("Age"), "just read")
+	assert.Empty(t, fresh.Header().Get("Age"), "read for this request: as old as the read took")
 
-	kept := answer(s.ETag, readAt.Add(100*time.Millisecond))
+	kept := answer(s.ETag, true, readAt.Add(100*time.Millisecond))
 	assert.Equal(t, http.StatusNotModified, kept.Code)
 	assert.Empty(t, kept.Body.String())
 	assert.Equal(t, s.ETag, kept.Header().Get("ETag"))
 	assert.Equal(t, "1", kept.Header().Get("Age"), "a tenth of a second in memory is counted as a whole one")
 
-	stale := answer(`"another"`, readAt.Add(1500*time.Millisecond))
+	stale := answer(`"another"`, true, readAt.Add(1500*time.Millisecond))
 	assert.Equal(t, http.StatusOK, stale.Code)
 	assert.Equal(t, "2", stale.Header().Get("Age"))
 	assert.Equal(t, `{"a":1}`+"\n", stale.Body.String())

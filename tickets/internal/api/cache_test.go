@@ -57,6 +57,7 @@ func TestA304CostsTheDatabaseNoQuery(t *testing.T) {
 		require.Equal(t, http.StatusOK, first.Status, first.Raw)
 		etag := first.Header.Get("ETag")
 		require.NotEmpty(t, etag, path)
+		assert.Empty(t, first.Header.Get("Age"), "%s: read for this request", path)
 		read := total(db.Commands(monitoring...)) - before
 		assert.Positive(t, read, "%s: the first read asks the database", path)
 

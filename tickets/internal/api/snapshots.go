@@ -102,7 +102,9 @@ func (s *Snapshots) Get(key string, read func() ([]byte, error)) (httpx.Snapshot
 		if len(s.kept) >= maxSnapshots {
 			clear(s.kept)
 		}
-		s.kept[key] = rd.snap
+		kept := rd.snap
+		kept.Kept = true
+		s.kept[key] = kept
 	}
 	return rd.snap, err
 }

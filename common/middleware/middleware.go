@@ -28,6 +28,7 @@ func Standard(logger *slog.Logger, sessions *session.Manager, browsers Browsers)
 		Logger(logger),
 		Recoverer,
 		SecurityHeaders,
+		CacheControl,
 		BodyLimit(DefaultBodyLimit),
 		RefuseCrossSite(browsers),
 		CurrentUser(sessions),
@@ -120,9 +121,6 @@ func CurrentUser(sessions *session.Manager) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if u, ok := sessions.FromRequest(r); ok {
 				r = r.WithContext(session.WithUser(r.Context(), u))
-				// What a session sees is that user's: no shared cache, nor
-				// the browser's back button after signout, may keep it.
-				w.Header().Set("Cache-Control", "no-store")
 			}
 			next.ServeHTTP(w, r)
 		})

@@ -48,7 +48,7 @@ type config struct {
 	// rate of 0 is a share of what a closed loop achieves first.
 	SustainFor  time.Duration
 	SustainRate float64
-	// Only names the one scenario to run ("sustained", "signin"), or is empty for all.
+	// Only names the one scenario to run ("sustained", "signin", "browse"), or is empty for all.
 	Only string
 
 	Root     string
@@ -72,7 +72,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary data folder and the runner's log")
 	fs.DurationVar(&o.SustainFor, "sustain-for", 60*time.Second, "how long the sustained-writes scenario offers POST /api/tickets")
 	fs.Float64Var(&o.SustainRate, "sustain-rate", 0, "listings per second the sustained-writes scenario offers (0: 80% of what a closed loop achieves just before)")
-	fs.StringVar(&o.Only, "only", "", "run only this scenario: sustained (signs up only the sellers) or signin (signs up only the buyers)")
+	fs.StringVar(&o.Only, "only", "", "run only this scenario: sustained (signs up only the sellers), signin (signs up only the buyers) or browse (the public reads at each cache layer)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -103,8 +103,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 			errs = append(errs, fmt.Errorf("%s must be at least 1", f.name))
 		}
 	}
-	if !slices.Contains([]string{"", "sustained", "signin"}, o.Only) {
-		errs = append(errs, fmt.Errorf("-only %q: the scenarios that run alone are sustained and signin", o.Only))
+	if !slices.Contains([]string{"", "sustained", "signin", "browse"}, o.Only) {
+		errs = append(errs, fmt.Errorf("-only %q: the scenarios that run alone are sustained, signin and browse", o.Only))
 	}
 	if o.SustainFor <= 0 {
 		errs = append(errs, errors.New("-sustain-for must be positive"))

@@ -59,6 +59,7 @@ import (
 	"ticketing.dev/common/mongox"
 	"ticketing.dev/common/server"
 	"ticketing.dev/common/session"
+	"ticketing.dev/common/tracing"
 )
 
 // Deps is what the shared plumbing hands a service. Tests build it directly
@@ -72,6 +73,9 @@ type Deps struct {
 	// Metrics is what the service counts for /metrics (common/metrics);
 	// nil, counting nothing, when METRICS=off. Its methods take nil.
 	Metrics *metrics.Set
+	// Tracing records the service's spans (common/tracing); nil, recording
+	// none, without OTEL_EXPORTER_OTLP_ENDPOINT. Its methods take nil.
+	Tracing *tracing.Tracing
 	// Checks are the readiness checks beyond the database and broker.
 	Checks map[string]health.Check
 
@@ -91,6 +95,11 @@ func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *
 	if cfg.Metrics {
 		d.Metrics = metrics.New(needs.Name)
 	}
+	tr, err := tracing.New(ctx, needs.Name, cfg.OTLPEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	d.Tracing = tr
 	var revoked *session.Revocations
 	if needs.JWT {
 		ttl := cfg.SessionTTL
@@ -105,7 +114,7 @@ func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *
 		d.Sessions = m
 	}
 	if needs.Mongo {
-		client, db, err := mongox.Connect(ctx, cfg.MongoURI, needs.Name)
+		client, db, err := mongox.ConnectMonitored(ctx, cfg.MongoURI, needs.Name, d.Tracing.Monitor())
 		if err != nil {
 			return nil, err
 		}
@@ -124,6 +133,7 @@ func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *
 			// a failure that a retry cannot cure may park it.
 			Transient: storeUnavailable,
 			Observer:  d.Metrics.Observer(),
+			Tracing:   d.Tracing,
 		})
 		// The bus closes first: its handlers may still write to the database.
 		d.closers = append([]server.Closer{{Name: "nats", Close: d.Bus.Close}}, d.closers...)
@@ -180,12 +190,18 @@ func (d *Deps) AddStore(name string, check health.Check, close func(ctx context.
 // without Serve call it.
 func (d *Deps) Close(ctx context.Context) error {
 	var errs []error
-	for _, c := range d.closers {
+	for _, c := range d.shutdownOrder() {
 		if err := c.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("closing %s: %w", c.Name, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// shutdownOrder is what closes at shutdown, in order: the closers, then the
+// tracing, which exports the spans they recorded while closing.
+func (d *Deps) shutdownOrder() []server.Closer {
+	return append(slices.Clone(d.closers), server.Closer{Name: "tracing", Close: d.Tracing.Shutdown})
 }
 
 // takeBackground hands over the background work Deps has gathered (index
@@ -248,6 +264,7 @@ func (d *Deps) Router() chi.Router {
 		// cookie will ever verify against a key nobody has.
 		sessions = session.Unusable()
 	}
+	r.Use(d.Tracing.Middleware()...)
 	r.Use(d.Metrics.Middleware()...)
 	r.Use(middleware.Standard(d.Logger, sessions, d.browsers)...)
 	r.NotFound(httpx.NotFoundHandler)
@@ -280,7 +297,7 @@ func (d *Deps) Serve(ctx context.Context, addr string, handler http.Handler, bac
 		Handler:    handler,
 		Logger:     d.Logger,
 		Background: slices.Concat(d.takeBackground(), background),
-		Closers:    d.closers,
+		Closers:    d.shutdownOrder(),
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.Name, err)

@@ -92,7 +92,8 @@ type App struct {
 func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
 	st := store.New(deps.DB)
 	st.Charges.WithMaxDeclines(cfg.MaxPaymentAttempts)
-	gw := gateway.New(gateway.Config{Key: cfg.StripeKey, APIBase: cfg.StripeAPIBase, Logger: deps.Logger})
+	gw := gateway.New(gateway.Config{Key: cfg.StripeKey, APIBase: cfg.StripeAPIBase, Logger: deps.Logger,
+		HTTPClient: deps.Tracing.Client(nil)})
 	payer := payment.NewPayer(st.Orders, st.Charges, gw, deps.Logger)
 	paying := ratelimit.NewGuard("payment attempts", cfg.Paying, cfg.TrustProxy)
 	return &App{

@@ -29,6 +29,9 @@ type Config struct {
 	// Timeout bounds one HTTP request to Stripe.
 	Timeout time.Duration
 	Logger  *slog.Logger
+	// HTTPClient is what requests go through (Deps.Tracing.Client: a span
+	// per request); nil, a plain one. Timeout replaces its own.
+	HTTPClient *http.Client
 }
 
 // Stripe is the payment provider.
@@ -46,8 +49,13 @@ func New(cfg Config) *Stripe {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	hc := http.Client{}
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
+	}
+	hc.Timeout = cfg.Timeout
 	bc := &stripe.BackendConfig{
-		HTTPClient: &http.Client{Timeout: cfg.Timeout},
+		HTTPClient: &hc,
 		// Retries are ours (payment.Payer replays an attempt under its
 		// idempotency key): with none inside stripe-go, a connection that
 		// was refused means this one request never reached Stripe.

@@ -110,6 +110,12 @@ func TestServerSpansAreNamedByRouteAndContinueTheCallersTrace(t *testing.T) {
 	assert.Equal(t, trace.SpanKindServer, got[0].SpanKind)
 	assert.Equal(t, parent.SpanContext().TraceID(), got[0].SpanContext.TraceID())
 	assert.Equal(t, parent.SpanContext().SpanID(), got[0].Parent.SpanID())
+	attrs := map[string]string{}
+	for _, kv := range got[0].Attributes {
+		attrs[string(kv.Key)] = kv.Value.Emit()
+	}
+	assert.Equal(t, map[string]string{"http.request.method": "GET", "http.route": "/api/orders/{id}", "http.response.status_code": "200"},
+		attrs, "nothing of the request that names a person: no path, address or agent")
 	assert.Equal(t, "GET unmatched", got[1].Name)
 }
 

@@ -4,15 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strings"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
-	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	"google.golang.org/grpc"
-
+	"ticketing.dev/common/tracing/otlpreceiver"
 	"ticketing.dev/infra/runner/launch"
 )
 
@@ -34,27 +30,29 @@ var (
 // ratio. Only the sellers sign up and list the catalogue: browsing needs no
 // more.
 func observability(ctx context.Context, opts config, out io.Writer) (bool, error) {
-	sink, err := startSpanSink()
+	// A receiver in this process, as a collector would be: the observed
+	// system exports every span to it over OTLP/gRPC.
+	sink, err := otlpreceiver.Start("127.0.0.1:0")
 	if err != nil {
 		return false, err
 	}
-	defer sink.stop()
+	defer sink.Close()
 	fmt.Fprintln(out, "observability: browsing with tracing and metrics off, then on (two systems, alternating rounds)")
 	off, err := browsingSystem(ctx, opts, out, unobservedEnv...)
 	if err != nil {
 		return false, err
 	}
 	defer off.close()
-	on, err := browsingSystem(ctx, opts, out, append(observedEnv, "OTEL_EXPORTER_OTLP_ENDPOINT="+sink.endpoint)...)
+	on, err := browsingSystem(ctx, opts, out, append(observedEnv, "OTEL_EXPORTER_OTLP_ENDPOINT="+sink.Endpoint)...)
 	if err != nil {
 		return false, err
 	}
 	defer on.close()
 	off.step("browsing: %d requests at a time, %s for each system, alternating in %d rounds", opts.Concurrency, opts.Duration, rounds)
-	spansBefore := sink.spans.Load()
+	spansBefore := sink.Len()
 	offS, onS, offCPU, onCPU := versus(ctx, off.bothPIDs(on), off.timed(), on.timed(), off.browseOp, on.browseOp)
 	return reportObservability(out, observedRun{
-		off: offS, on: onS, offCPU: systemCPU(offCPU, "off/"), onCPU: systemCPU(onCPU, "on/"), spans: sink.spans.Load() - spansBefore,
+		off: offS, on: onS, offCPU: systemCPU(offCPU, "off/"), onCPU: systemCPU(onCPU, "on/"), spans: sink.Len() - spansBefore,
 	}), ctx.Err()
 }
 
@@ -130,7 +128,7 @@ func repoRoot(opts config) (string, error) {
 type observedRun struct {
 	off, on       *sample
 	offCPU, onCPU time.Duration // CPU of every process of each system
-	spans         int64
+	spans         int
 }
 
 // reportObservability prints the comparison and says whether it met the
@@ -173,36 +171,4 @@ func cpuPerRequest(cpu time.Duration, n int) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.3fms", cpu.Seconds()*1000/float64(n))
-}
-
-// spanSink is an OTLP/gRPC trace receiver that counts what arrives: the
-// observed system exports its spans to it, as it would to a collector.
-type spanSink struct {
-	coltrace.UnimplementedTraceServiceServer
-	endpoint string
-	srv      *grpc.Server
-	spans    atomic.Int64
-}
-
-func startSpanSink() (*spanSink, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s := &spanSink{endpoint: "http://" + ln.Addr().String(), srv: grpc.NewServer()}
-	coltrace.RegisterTraceServiceServer(s.srv, s)
-	go func() { _ = s.srv.Serve(ln) }()
-	return s, nil
-}
-
-func (s *spanSink) stop() { s.srv.Stop() }
-
-// Export counts one batch's spans (coltrace.TraceServiceServer).
-func (s *spanSink) Export(_ context.Context, req *coltrace.ExportTraceServiceRequest) (*coltrace.ExportTraceServiceResponse, error) {
-	for _, rs := range req.GetResourceSpans() {
-		for _, ss := range rs.GetScopeSpans() {
-			s.spans.Add(int64(len(ss.GetSpans())))
-		}
-	}
-	return &coltrace.ExportTraceServiceResponse{}, nil
 }

@@ -13,7 +13,7 @@ func TestTheObservabilityComparisonIsJudgedOnThroughputAndSpans(t *testing.T) {
 	cases := []struct {
 		name  string
 		on    *sample
-		spans int64
+		spans int
 		met   bool
 		says  string
 	}{

@@ -31,6 +31,11 @@
 // answers 503 in every service (httpx.WriteError) and is retried, never
 // parked, by every listener (Open's bus configuration).
 //
+// Every service is traced the same way (common/tracing): Open builds the
+// service's tracer provider from OTEL_EXPORTER_OTLP_ENDPOINT (none when
+// unset), and the router, the bus and the MongoDB client record their spans
+// through it; it is flushed last at shutdown.
+//
 // A service that declares JWT also follows session revocations: Open gives its
 // session manager a revocation set, fed by a subscription of the process's own
 // and rebuilt at start by a replay that /readyz waits for (revocations.go,

@@ -26,12 +26,12 @@ type Config struct {
 	Key string
 	// APIBase replaces Stripe's API address (STRIPE_API_BASE: stripe-mock).
 	APIBase string
-	// Timeout bounds one HTTP request to Stripe.
+	// Timeout bounds one HTTP request to Stripe (when HTTPClient is nil).
 	Timeout time.Duration
-	Logger  *slog.Logger
-	// HTTPClient is what requests go through (Deps.Tracing.Client: a span
-	// per request); nil, a plain one. Timeout replaces its own.
+	// HTTPClient carries the requests; nil is a plain client with Timeout.
+	// (Tracing wraps its transport.)
 	HTTPClient *http.Client
+	Logger     *slog.Logger
 }
 
 // Stripe is the payment provider.
@@ -49,13 +49,11 @@ func New(cfg Config) *Stripe {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	hc := http.Client{}
-	if cfg.HTTPClient != nil {
-		hc = *cfg.HTTPClient
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: cfg.Timeout}
 	}
-	hc.Timeout = cfg.Timeout
 	bc := &stripe.BackendConfig{
-		HTTPClient: &hc,
+		HTTPClient: cfg.HTTPClient,
 		// Retries are ours (payment.Payer replays an attempt under its
 		// idempotency key): with none inside stripe-go, a connection that
 		// was refused means this one request never reached Stripe.

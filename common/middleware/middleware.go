@@ -14,6 +14,7 @@ import (
 	"ticketing.dev/common/errs"
 	"ticketing.dev/common/httpx"
 	"ticketing.dev/common/session"
+	"ticketing.dev/common/tracing"
 )
 
 // DefaultBodyLimit is the largest request body a JSON API accepts.
@@ -52,7 +53,10 @@ func Logger(base *slog.Logger) func(http.Handler) http.Handler {
 			start := time.Now()
 			l := base.With("request_id", chimw.GetReqID(r.Context()))
 			ww := chimw.NewWrapResponseWriter(w, r.ProtoMajor)
-			next.ServeHTTP(ww, r.WithContext(httpx.WithLogger(r.Context(), l)))
+			// The handler's lines name the request's trace; the request's
+			// own line gets it from the context (tracing.LogHandler).
+			traced := l.With(tracing.LogAttrs(r.Context())...)
+			next.ServeHTTP(ww, r.WithContext(httpx.WithLogger(r.Context(), traced)))
 			took := time.Since(start)
 			l.Log(r.Context(), requestLevel(ww.Status(), took), "request",
 				"method", r.Method, "path", r.URL.Path, "status", ww.Status(),

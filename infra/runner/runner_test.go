@@ -465,3 +465,10 @@ func TestBannerTellsWhereEachServiceServesMetrics(t *testing.T) {
 	t.Setenv("METRICS", "off")
 	assert.Equal(t, "  Metrics are off (METRICS=off)\n", metricsBanner(sys.services()))
 }
+
+func TestBannerTellsWhereTracesGo(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	assert.Contains(t, tracesBanner(), "Traces are off")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+	assert.Equal(t, "  Traces (OTLP/gRPC) go to http://127.0.0.1:4317\n", tracesBanner())
+}

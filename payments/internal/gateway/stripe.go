@@ -26,9 +26,12 @@ type Config struct {
 	Key string
 	// APIBase replaces Stripe's API address (STRIPE_API_BASE: stripe-mock).
 	APIBase string
-	// Timeout bounds one HTTP request to Stripe.
+	// Timeout bounds one HTTP request to Stripe (when HTTPClient is nil).
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// HTTPClient carries the requests; nil is a plain client with Timeout.
+	// (Tracing wraps its transport.)
+	HTTPClient *http.Client
+	Logger     *slog.Logger
 }
 
 // Stripe is the payment provider.
@@ -46,8 +49,11 @@ func New(cfg Config) *Stripe {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: cfg.Timeout}
+	}
 	bc := &stripe.BackendConfig{
-		HTTPClient: &http.Client{Timeout: cfg.Timeout},
+		HTTPClient: cfg.HTTPClient,
 		// Retries are ours (payment.Payer replays an attempt under its
 		// idempotency key): with none inside stripe-go, a connection that
 		// was refused means this one request never reached Stripe.

@@ -151,7 +151,7 @@ func (s *Charges) Resume(ctx context.Context, orderID string, now, leaseUntil ti
 // Succeeded implements payment.Charges. It leaves refundDue as it is: a
 // cancellation recorded while the attempt was in flight already set it.
 func (s *Charges) Succeeded(ctx context.Context, c payment.Charge, stripeID string, now time.Time) (payment.Charge, error) {
-	ev, err := outbox.NewPending(events.PaymentCreated{ID: c.ID, OrderID: c.OrderID, StripeID: stripeID})
+	ev, err := outbox.NewPending(ctx, events.PaymentCreated{ID: c.ID, OrderID: c.OrderID, StripeID: stripeID})
 	if err != nil {
 		return c, err
 	}

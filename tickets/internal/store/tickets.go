@@ -102,7 +102,7 @@ func (s *Tickets) Create(ctx context.Context, t *ticket.Ticket) error {
 	id := primitive.NewObjectID()
 	t.ID = id.Hex()
 	t.CreatedAt = paging.Truncate(t.CreatedAt)
-	ev, err := outbox.NewPending(events.TicketCreated{ID: t.ID, Version: t.Version, Title: t.Title, Price: t.Price, UserID: t.UserID})
+	ev, err := outbox.NewPending(ctx, events.TicketCreated{ID: t.ID, Version: t.Version, Title: t.Title, Price: t.Price, UserID: t.UserID})
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func (s *Tickets) Update(ctx context.Context, id string, change func(*ticket.Tic
 		if t.Version != read+1 {
 			return t, fmt.Errorf("a change must bump the version by one, not from %d to %d", read, t.Version)
 		}
-		ev, err := outbox.NewPending(events.TicketUpdated{
+		ev, err := outbox.NewPending(ctx, events.TicketUpdated{
 			ID: t.ID, Version: t.Version, Title: t.Title, Price: t.Price, UserID: t.UserID, OrderID: t.OrderID, Sold: t.Sold,
 		})
 		if err != nil {

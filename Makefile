@@ -68,7 +68,7 @@ lint-go: ## gofmt, go vet, and each module building without the workspace
 		if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet $(GO_PACKAGES) ./infra/e2e/...
 	@for s in $(wildcard $(SERVICES)) infra/runner; do \
-		if go list -deps ./$$s | grep -E 'testenv|testcontainers|FerretDB|/(apptest|ordertest|stripetest|harness)$$'; then \
+		if go list -deps ./$$s | grep -E 'testenv|testcontainers|FerretDB|otlpreceiver|/(apptest|ordertest|stripetest|harness)$$'; then \
 			echo "$$s links test-only code (above) into its production binary"; exit 1; fi; \
 	done
 	@for s in $(wildcard $(SERVICES)); do \

@@ -12,7 +12,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/stan.go"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/tracing"
 )
 
 // ErrNotConnected is returned by Publish while there is no broker connection.
@@ -126,6 +129,10 @@ type Config struct {
 	// Observer is told of every event published, handled, redelivered and
 	// parked (observe.go); nil, nobody is.
 	Observer Observer
+	// Tracing records a span per event published and per delivery handled,
+	// joined to the publisher's trace by the envelope (trace.go); nil
+	// records none.
+	Tracing *tracing.Tracing
 }
 
 // credentials is the NATS option that presents User and Password.
@@ -159,8 +166,9 @@ func (c *Config) setDefaults() {
 
 // Client is a self-healing connection to NATS Streaming.
 type Client struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	tracer trace.Tracer
 
 	mu      sync.Mutex
 	conn    stan.Conn
@@ -188,6 +196,7 @@ func New(cfg Config) *Client {
 	c := &Client{
 		cfg:           cfg,
 		log:           cfg.Logger.With("component", "bus"),
+		tracer:        cfg.Tracing.Tracer(),
 		lost:          make(chan struct{}, 1),
 		stop:          make(chan struct{}),
 		loopDone:      make(chan struct{}),
@@ -271,8 +280,11 @@ func (c *Client) WaitConnected(ctx context.Context) error {
 	return nil
 }
 
-// Publish sends e and waits for the broker's ack.
-func (c *Client) Publish(ctx context.Context, e events.Envelope) error {
+// Publish sends e and waits for the broker's ack. Its span continues the
+// trace e carries, else ctx's (trace.go).
+func (c *Client) Publish(ctx context.Context, e events.Envelope) (err error) {
+	ctx, span := c.startPublish(ctx, &e)
+	defer func() { endSpan(span, err) }()
 	data, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("bus: encoding %s: %w", e.Subject, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/stan.go"
 
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/tracing"
 )
 
 // Unavailable reports whether err means that something the handler needs could
@@ -182,7 +183,8 @@ func (c *Client) sweep(now time.Time) {
 }
 
 // run handles one delivery of m, retrying gaps and outages while the hold
-// lasts. It reports whether the message is done with (acked or parked).
+// lasts, under a span that continues the publisher's trace. It reports
+// whether the message is done with (acked or parked).
 func (c *Client) run(s *Subscription, m *stan.Msg, key msgKey, received time.Time) bool {
 	log := c.log.With("subject", s.Subject, "queue", s.Queue, "seq", m.Sequence)
 	if m.Redelivered {
@@ -193,52 +195,66 @@ func (c *Client) run(s *Subscription, m *stan.Msg, key msgKey, received time.Tim
 		return c.park(log, s, m, "malformed envelope: "+err.Error())
 	}
 	msg := Message{Envelope: env, Deliveries: int(m.RedeliveryCount) + 1, Sequence: m.Sequence}
-	log = log.With("event_id", env.ID, "deliveries", msg.Deliveries)
+	ctx, span := c.startHandling(s, msg)
+	log = log.With("event_id", env.ID, "deliveries", msg.Deliveries).With(tracing.LogAttrs(ctx)...)
+	done, err := c.handle(ctx, log, s, m, key, msg, received)
+	endHandling(span, done, err)
+	return done
+}
 
+// handle runs the attempts of one delivery. It reports whether the message
+// is done with, and the last error if an attempt failed (the reason a parked
+// message was parked).
+func (c *Client) handle(ctx context.Context, log *slog.Logger, s *Subscription, m *stan.Msg, key msgKey, msg Message, received time.Time) (bool, error) {
 	// Everything is over before the broker's AckWait, leaving a quarter of
 	// it for the ack to get there.
 	holdUntil := received.Add(s.AckWait - s.AckWait/4)
 	wait := firstRetry
 	for attempt := 1; ; attempt++ {
-		err := c.attempt(s, msg, holdUntil)
+		err := c.attempt(ctx, s, msg, holdUntil)
 		if err == nil {
-			if ackErr := m.Ack(); ackErr != nil {
-				// The effect is stored; a redelivery will be recognised as such.
-				log.Warn("ack failed; the event will be redelivered", "err", ackErr)
-				return true
-			}
-			c.mu.Lock()
-			c.stats.Acked++
-			c.mu.Unlock()
-			c.cfg.observer().Handled(string(s.Subject))
-			return true
+			c.acked(log, s, m)
+			return true, nil
 		}
 		if c.handlerCtx.Err() != nil {
-			return false // Close gave up waiting; the next process takes over
+			return false, err // Close gave up waiting; the next process takes over
 		}
 		kind := c.classify(err)
-		failures := c.failed(key, env.ID, kind, err, log)
+		failures := c.failed(key, msg.ID, kind, err, log)
 		if kind == failPermanent {
 			if failures >= s.MaxDeliveries {
-				return c.park(log, s, m, err.Error())
+				return c.park(log, s, m, err.Error()), err
 			}
 			log.Warn("handler failed; the event will be redelivered", "err", err, "failures", failures)
-			return false
+			return false, err
 		}
 		// Jitter keeps the messages of one outage from retrying in lockstep.
 		pause := wait/2 + rand.N(wait/2+1)
 		if time.Now().Add(pause).After(holdUntil) {
 			log.Info("event not done yet; it will be redelivered", "why", kind.String(), "err", err, "attempts", attempt)
-			return false
+			return false, err
 		}
 		log.Debug("retrying", "why", kind.String(), "err", err, "attempt", attempt, "pause", pause)
 		select {
 		case <-c.stop:
-			return false
+			return false, err
 		case <-time.After(pause):
 		}
 		wait = min(2*wait, maxRetry)
 	}
+}
+
+// acked acks a message its handler applied.
+func (c *Client) acked(log *slog.Logger, s *Subscription, m *stan.Msg) {
+	if ackErr := m.Ack(); ackErr != nil {
+		// The effect is stored; a redelivery will be recognised as such.
+		log.Warn("ack failed; the event will be redelivered", "err", ackErr)
+		return
+	}
+	c.mu.Lock()
+	c.stats.Acked++
+	c.mu.Unlock()
+	c.cfg.observer().Handled(string(s.Subject))
 }
 
 // failed records a failure of the message and returns how many permanent
@@ -265,12 +281,12 @@ func (c *Client) failed(key msgKey, eventID string, kind failure, err error, log
 // attempt calls the handler once, with a deadline, turning a panic into an
 // error. An attempt that ran out of time failed for want of time, whatever
 // the handler says: it counts as an outage.
-func (c *Client) attempt(s *Subscription, msg Message, holdUntil time.Time) (err error) {
+func (c *Client) attempt(ctx context.Context, s *Subscription, msg Message, holdUntil time.Time) (err error) {
 	deadline := time.Now().Add(s.AttemptTimeout)
 	if deadline.After(holdUntil) {
 		deadline = holdUntil
 	}
-	ctx, cancel := context.WithDeadline(c.handlerCtx, deadline)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	defer func() {
 		if r := recover(); r != nil {

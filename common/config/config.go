@@ -180,6 +180,10 @@ type Common struct {
 	// Metrics (METRICS, on or off, default on) serves /metrics and counts
 	// for it; off, so a benchmark can measure what counting costs.
 	Metrics bool
+	// OTLPEndpoint (OTEL_EXPORTER_OTLP_ENDPOINT, default none) is the
+	// OpenTelemetry collector spans are exported to over OTLP gRPC
+	// (common/tracing); empty, nothing is traced.
+	OTLPEndpoint string
 }
 
 // Addr is where the HTTP server listens: HOST and PORT.
@@ -203,6 +207,7 @@ func (e *Env) LoadCommon(s Service) Common {
 		TrustProxy:    e.Bool("TRUST_PROXY", false),
 		LogLevel:      e.Level("LOG_LEVEL", slog.LevelInfo),
 		Metrics:       e.Switch("METRICS", true),
+		OTLPEndpoint:  e.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 		PublicOrigins: e.Origins("PUBLIC_ORIGINS", DefaultPublicOrigin),
 	}
 	if s.Mongo {

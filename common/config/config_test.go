@@ -64,7 +64,7 @@ func TestDefaults(t *testing.T) {
 func TestSetValuesWin(t *testing.T) {
 	e := env(map[string]string{
 		"HOST": "127.0.0.1", "PORT": "4000", "NATS_CLUSTER_ID": "other", "COOKIE_SECURE": "false",
-		"ORDER_EXPIRATION_WINDOW": "90s", "WORKERS": " 8 ",
+		"ORDER_EXPIRATION_WINDOW": "90s", "WORKERS": " 8 ", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector:4317",
 	})
 	c := e.LoadCommon(config.Service{Name: "x"})
 	window := e.Duration("ORDER_EXPIRATION_WINDOW", 15*time.Minute)
@@ -74,6 +74,7 @@ func TestSetValuesWin(t *testing.T) {
 	assert.Equal(t, "127.0.0.1:4000", c.Addr())
 	assert.Equal(t, "other", c.NATSClusterID)
 	assert.False(t, c.CookieSecure)
+	assert.Equal(t, "http://otel-collector:4317", c.OTLPEndpoint)
 	assert.Equal(t, 90*time.Second, window)
 	assert.Equal(t, 8, workers)
 }

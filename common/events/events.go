@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"ticketing.dev/common/money"
+	"ticketing.dev/common/tracing"
 )
 
 // Subject is a NATS Streaming channel.
@@ -35,11 +36,16 @@ type Payload interface {
 
 // Envelope is what travels on the wire: a unique id (consumers use it to
 // recognise a redelivery), the subject, when it happened, and the payload.
+// Trace is the W3C trace context of the span that published it (NATS
+// Streaming has no headers), so the span that handles it joins the same
+// trace (common/tracing); absent from envelopes written without tracing, and
+// from those written before it existed, which decode as ever.
 type Envelope struct {
 	ID         string          `json:"id"`
 	Subject    Subject         `json:"subject"`
 	OccurredAt time.Time       `json:"occurredAt"`
 	Data       json.RawMessage `json:"data"`
+	Trace      tracing.Carrier `json:"trace,omitempty"`
 }
 
 // New wraps p in an envelope with a fresh id.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/tracing"
 )
 
 var expiresAt = time.Date(2026, 3, 1, 12, 15, 0, 0, time.UTC)
@@ -87,4 +88,27 @@ func TestDecodeRefusesBadData(t *testing.T) {
 	e := events.Envelope{ID: "e1", Subject: events.SubjectTicketCreated, Data: json.RawMessage(`{"price":"20"}`)}
 	_, err := events.Decode[events.TicketCreated](e)
 	assert.Error(t, err)
+}
+
+// An envelope carries its publisher's trace context, and one written before
+// envelopes had any (or by a service without tracing) decodes as ever.
+func TestEnvelopesWithAndWithoutATraceContextDecode(t *testing.T) {
+	old := []byte(`{"id":"e1","subject":"order:cancelled","occurredAt":"2026-01-02T03:04:05Z","data":{"id":"o1","version":2,"ticket":{"id":"t1"}}}`)
+	var env events.Envelope
+	require.NoError(t, json.Unmarshal(old, &env))
+	assert.Nil(t, env.Trace)
+	p, err := events.Decode[events.OrderCancelled](env)
+	require.NoError(t, err)
+	assert.Equal(t, "o1", p.ID)
+
+	env.Trace = tracing.Carrier{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+	raw, err := json.Marshal(env)
+	require.NoError(t, err)
+	var back events.Envelope
+	require.NoError(t, json.Unmarshal(raw, &back))
+	assert.Equal(t, env.Trace, back.Trace)
+	env.Trace = nil
+	raw, err = json.Marshal(env)
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), "trace", "no trace, no field: what older consumers read is unchanged")
 }

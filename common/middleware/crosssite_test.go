@@ -182,19 +182,30 @@ func TestResponsesAreNosniffAndSessionsAreNeverCached(t *testing.T) {
 	status, header, _ := get(t, srv, "/whoami", nil)
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "nosniff", header.Get("X-Content-Type-Options"))
-	assert.Empty(t, header.Get("Cache-Control"), "an anonymous answer may be cached")
+	assert.Equal(t, "no-store", header.Get("Cache-Control"), "no answer is cached unless its route says it is public")
 
 	status, header, _ = get(t, srv, "/nowhere", nil)
 	require.Equal(t, http.StatusNotFound, status)
 	assert.Equal(t, "nosniff", header.Get("X-Content-Type-Options"), "errors too")
 
 	valid := &http.Cookie{Name: session.CookieName, Value: token(t, key, time.Now())}
-	for _, path := range []string{"/whoami", "/mine", "/nowhere"} {
+	for _, path := range []string{"/whoami", "/mine", "/nowhere", "/signin"} {
 		_, header, _ = get(t, srv, path, valid)
 		assert.Equal(t, "nosniff", header.Get("X-Content-Type-Options"), path)
 		assert.Equal(t, "no-store", header.Get("Cache-Control"), path)
 	}
 	expired := &http.Cookie{Name: session.CookieName, Value: token(t, key, time.Now().Add(-2*session.DefaultTTL))}
 	_, header, _ = get(t, srv, "/whoami", expired)
-	assert.Empty(t, header.Get("Cache-Control"), "an invalid cookie is no session")
+	assert.Equal(t, "no-store", header.Get("Cache-Control"), "an invalid cookie is no session, and changes nothing")
+
+	for _, cookie := range []*http.Cookie{nil, valid} {
+		status, header, _ = get(t, srv, "/public", cookie)
+		require.Equal(t, http.StatusOK, status)
+		assert.Equal(t, "public, max-age=1", header.Get("Cache-Control"), "a public read is the same with a session or without")
+		assert.NotEmpty(t, header.Get("ETag"))
+	}
+	status, header, _ = get(t, srv, "/signin", nil)
+	require.Equal(t, http.StatusOK, status)
+	assert.NotEmpty(t, header.Values("Set-Cookie"))
+	assert.Equal(t, "no-store", header.Get("Cache-Control"), "an answer that sets a cookie is never cached, whatever its handler said")
 }

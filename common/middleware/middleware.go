@@ -14,6 +14,7 @@ import (
 	"ticketing.dev/common/errs"
 	"ticketing.dev/common/httpx"
 	"ticketing.dev/common/session"
+	"ticketing.dev/common/tracing"
 )
 
 // DefaultBodyLimit is the largest request body a JSON API accepts.
@@ -28,6 +29,7 @@ func Standard(logger *slog.Logger, sessions *session.Manager, browsers Browsers)
 		Logger(logger),
 		Recoverer,
 		SecurityHeaders,
+		CacheControl,
 		BodyLimit(DefaultBodyLimit),
 		RefuseCrossSite(browsers),
 		CurrentUser(sessions),
@@ -51,7 +53,10 @@ func Logger(base *slog.Logger) func(http.Handler) http.Handler {
 			start := time.Now()
 			l := base.With("request_id", chimw.GetReqID(r.Context()))
 			ww := chimw.NewWrapResponseWriter(w, r.ProtoMajor)
-			next.ServeHTTP(ww, r.WithContext(httpx.WithLogger(r.Context(), l)))
+			// The handler's lines name the request's trace; the request's
+			// own line gets it from the context (tracing.LogHandler).
+			traced := l.With(tracing.LogAttrs(r.Context())...)
+			next.ServeHTTP(ww, r.WithContext(httpx.WithLogger(r.Context(), traced)))
 			took := time.Since(start)
 			l.Log(r.Context(), requestLevel(ww.Status(), took), "request",
 				"method", r.Method, "path", r.URL.Path, "status", ww.Status(),
@@ -120,9 +125,6 @@ func CurrentUser(sessions *session.Manager) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if u, ok := sessions.FromRequest(r); ok {
 				r = r.WithContext(session.WithUser(r.Context(), u))
-				// What a session sees is that user's: no shared cache, nor
-				// the browser's back button after signout, may keep it.
-				w.Header().Set("Cache-Control", "no-store")
 			}
 			next.ServeHTTP(w, r)
 		})

@@ -47,6 +47,15 @@ func newServer(t *testing.T, logger *slog.Logger) *httptest.Server {
 		u, _ := session.UserFrom(r.Context())
 		httpx.WriteJSON(w, http.StatusOK, u)
 	})
+	// A public read, and a handler that wrongly calls its answer public
+	// while starting a session.
+	r.Get("/public", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteSnapshot(w, r, httpx.NewSnapshot([]byte("{}\n"), time.Now()), time.Second, time.Now())
+	})
+	r.Get("/signin", func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, sessions.SetCookie(w, alice))
+		httpx.WriteSnapshot(w, r, httpx.NewSnapshot([]byte("{}\n"), time.Now()), time.Second, time.Now())
+	})
 	r.Get("/abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)

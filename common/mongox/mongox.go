@@ -35,9 +35,11 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/event"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readconcern"
+	"go.mongodb.org/mongo-driver/mongo/readpref"
 	"go.mongodb.org/mongo-driver/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/x/mongo/driver/connstring"
 	"go.mongodb.org/mongo-driver/x/mongo/driver/topology"
@@ -47,6 +49,12 @@ import (
 // defaultDB when it names none. It does not wait for the server: readiness
 // (Ping) says when it answers, so a service may start before its database.
 func Connect(ctx context.Context, uri, defaultDB string) (*mongo.Client, *mongo.Database, error) {
+	return ConnectMonitored(ctx, uri, defaultDB, nil)
+}
+
+// ConnectMonitored is Connect with a command monitor (tracing.Monitor: a span
+// per command); nil monitors nothing.
+func ConnectMonitored(ctx context.Context, uri, defaultDB string, monitor *event.CommandMonitor) (*mongo.Client, *mongo.Database, error) {
 	cs, err := connstring.ParseAndValidate(uri)
 	if err != nil {
 		return nil, nil, fmt.Errorf("MONGO_URI: %w", err)
@@ -55,9 +63,11 @@ func Connect(ctx context.Context, uri, defaultDB string) (*mongo.Client, *mongo.
 	if name == "" {
 		name = defaultDB
 	}
-	client, err := mongo.Connect(ctx, ClientOptions(uri).
-		SetServerSelectionTimeout(5*time.Second).
-		SetTimeout(10*time.Second))
+	opts := ClientOptions(uri).SetServerSelectionTimeout(5 * time.Second).SetTimeout(10 * time.Second)
+	if monitor != nil {
+		opts.SetMonitor(monitor)
+	}
+	client, err := mongo.Connect(ctx, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting to mongo: %w", err)
 	}
@@ -112,10 +122,13 @@ func MajorityReads(coll *mongo.Collection) *mongo.Collection {
 	return coll.Database().Collection(coll.Name(), options.Collection().SetReadConcern(readconcern.Majority()))
 }
 
-// Ping is a readiness check for db's server.
+// Ping is a readiness check for db's server: it selects the primary, the
+// one member that takes writes, whatever read preference MONGO_URI sets. On a
+// replica set it fails while no primary is reachable (an election, a lost
+// majority); a standalone server is its own primary.
 func Ping(db *mongo.Database) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return db.Client().Ping(ctx, nil)
+		return db.Client().Ping(ctx, readpref.Primary())
 	}
 }
 

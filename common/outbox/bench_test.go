@@ -65,7 +65,7 @@ func (discard) Publish(context.Context, events.Envelope) error { return nil }
 
 func event(b *testing.B, id string) outbox.Pending {
 	b.Helper()
-	p, err := outbox.NewPending(events.TicketUpdated{ID: id, Version: 1, Title: "x", Price: 1000, UserID: "u1"})
+	p, err := outbox.NewPending(context.Background(), events.TicketUpdated{ID: id, Version: 1, Title: "x", Price: 1000, UserID: "u1"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -72,6 +72,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/readconcern"
 
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/tracing"
 )
 
 // Field is the document field that holds pending events.
@@ -89,12 +90,15 @@ type Pending struct {
 	At       time.Time `bson:"at"`
 }
 
-// NewPending wraps p in an envelope ready to be stored.
-func NewPending(p events.Payload) (Pending, error) {
+// NewPending wraps p in an envelope ready to be stored, with the trace
+// context of ctx's span: the relay's publish, however much later, continues
+// the trace of the request or event that caused p.
+func NewPending(ctx context.Context, p events.Payload) (Pending, error) {
 	env, err := events.New(p)
 	if err != nil {
 		return Pending{}, err
 	}
+	env.Trace = tracing.Inject(ctx)
 	raw, err := json.Marshal(env)
 	if err != nil {
 		return Pending{}, fmt.Errorf("outbox: encoding %s: %w", p.Subject(), err)

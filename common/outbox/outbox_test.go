@@ -54,7 +54,7 @@ func (c *collector) titles(t *testing.T) []string {
 
 func pending(t *testing.T, ticket, title string, version int64) outbox.Pending {
 	t.Helper()
-	p, err := outbox.NewPending(events.TicketUpdated{ID: ticket, Version: version, Title: title, Price: 1000, UserID: "u1"})
+	p, err := outbox.NewPending(context.Background(), events.TicketUpdated{ID: ticket, Version: version, Title: title, Price: 1000, UserID: "u1"})
 	require.NoError(t, err)
 	return p
 }

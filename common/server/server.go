@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"ticketing.dev/common/tracing"
 )
 
 // DefaultShutdownTimeout is how long in-flight work gets to finish. Kubernetes'
@@ -157,7 +159,9 @@ func Main(name string, run func(ctx context.Context, getenv func(string) string)
 	}
 }
 
-// NewLogger returns the JSON logger services write to stdout, from level up.
+// NewLogger returns the JSON logger services write to stdout, from level up;
+// a line logged with the context of a span names its trace_id and span_id.
 func NewLogger(service string, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level})).With("service", service)
+	h := tracing.LogHandler(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	return slog.New(h).With("service", service)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.opentelemetry.io/otel/trace"
 
 	"ticketing.dev/common/apitest"
 	"ticketing.dev/common/bus"
@@ -29,6 +30,14 @@ type demo struct {
 	service.App
 	heard   chan events.TicketCreated
 	looping atomic.Bool
+	// handled, if set, receives each event with the span context it was
+	// handled in, instead of heard.
+	handled chan handledIn
+}
+
+type handledIn struct {
+	event events.TicketCreated
+	span  trace.SpanContext
 }
 
 type demoConfig struct{ config.Common }
@@ -51,7 +60,7 @@ func demoSpec(d *demo) service.Spec[demoConfig, *demo] {
 					r.Post("/hook", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 					r.Post("/things/{id}", func(w http.ResponseWriter, r *http.Request) {
 						id := chi.URLParam(r, "id")
-						ev, _ := outbox.NewPending(events.TicketCreated{ID: id, Title: "t", Price: 100, UserID: "u"})
+						ev, _ := outbox.NewPending(r.Context(), events.TicketCreated{ID: id, Title: "t", Price: 100, UserID: "u"})
 						_ = box.Mark(r.Context(), id, ev)
 						if _, err := box.Collection().InsertOne(r.Context(), bson.M{"_id": id, outbox.Field: []outbox.Pending{ev}}); err != nil {
 							w.WriteHeader(http.StatusInternalServerError)
@@ -75,7 +84,11 @@ func demoSpec(d *demo) service.Spec[demoConfig, *demo] {
 	}
 }
 
-func (d *demo) hear(_ context.Context, p events.TicketCreated) error {
+func (d *demo) hear(ctx context.Context, p events.TicketCreated) error {
+	if d.handled != nil {
+		d.handled <- handledIn{p, trace.SpanContextFromContext(ctx)}
+		return nil
+	}
 	d.heard <- p
 	return nil
 }
@@ -90,17 +103,7 @@ func TestRunServesRoutesRelaysOutboxesSubscribesAndStops(t *testing.T) {
 		"LOG_LEVEL": "error", "PUBLIC_ORIGINS": "https://shop.example.test",
 	}
 	d := &demo{heard: make(chan events.TicketCreated, 1)}
-	ctx, stop := context.WithCancel(context.Background())
-	var runErr error
-	done := make(chan struct{})
-	go func() { defer close(done); runErr = demoSpec(d).Run(ctx, func(k string) string { return env[k] }) }()
-	t.Cleanup(func() { stop(); <-done })
-
-	api := apitest.New(t, fmt.Sprintf("http://127.0.0.1:%d", port))
-	require.Eventually(t, func() bool {
-		res, err := api.Try("GET", "/readyz", nil)
-		return err == nil && res.Status == http.StatusOK
-	}, 30*time.Second, 20*time.Millisecond, "ready once connected and indexed")
+	api, stop, done, runErr := runDemo(t, d, port, env)
 
 	id := testenv.RandomName("thing")
 	res := api.Do("POST", "/things/"+id, nil)
@@ -124,10 +127,28 @@ func TestRunServesRoutesRelaysOutboxesSubscribesAndStops(t *testing.T) {
 	stop()
 	select {
 	case <-done:
-		assert.NoError(t, runErr)
+		assert.NoError(t, *runErr)
 	case <-time.After(20 * time.Second):
 		t.Fatal("Run did not return after its context ended")
 	}
+}
+
+// runDemo runs d's service on port with env until the test ends, and waits
+// until it is ready. stop ends it early; done closes once Run returned what
+// runErr then holds.
+func runDemo(t *testing.T, d *demo, port int, env map[string]string) (api *apitest.Client, stop func(), done chan struct{}, runErr *error) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	runErr = new(error)
+	done = make(chan struct{})
+	go func() { defer close(done); *runErr = demoSpec(d).Run(ctx, func(k string) string { return env[k] }) }()
+	t.Cleanup(func() { stop(); <-done })
+	api = apitest.New(t, fmt.Sprintf("http://127.0.0.1:%d", port))
+	require.Eventually(t, func() bool {
+		res, err := api.Try("GET", "/readyz", nil)
+		return err == nil && res.Status == http.StatusOK
+	}, 30*time.Second, 20*time.Millisecond, "ready once connected and indexed")
+	return api, stop, done, runErr
 }
 
 func TestWireFailingStopsRunWithTheServiceNamed(t *testing.T) {

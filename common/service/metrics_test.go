@@ -43,7 +43,7 @@ func countingSpec() service.Spec[demoConfig, *demo] {
 				Routes: func(r chi.Router) {
 					r.Post("/things/{id}", func(w http.ResponseWriter, r *http.Request) {
 						id := chi.URLParam(r, "id")
-						ev, _ := outbox.NewPending(events.TicketCreated{ID: id, Title: r.URL.Query().Get("title"), Price: 100, UserID: "u"})
+						ev, _ := outbox.NewPending(context.Background(), events.TicketCreated{ID: id, Title: r.URL.Query().Get("title"), Price: 100, UserID: "u"})
 						if err := box.Mark(r.Context(), id, ev); err != nil {
 							w.WriteHeader(http.StatusServiceUnavailable)
 							return

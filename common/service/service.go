@@ -31,6 +31,11 @@
 // answers 503 in every service (httpx.WriteError) and is retried, never
 // parked, by every listener (Open's bus configuration).
 //
+// Every service is traced the same way (common/tracing): Open builds the
+// service's tracer provider from OTEL_EXPORTER_OTLP_ENDPOINT (none when
+// unset), and the router, the bus and the MongoDB client record their spans
+// through it; it is flushed last at shutdown.
+//
 // A service that declares JWT also follows session revocations: Open gives its
 // session manager a revocation set, fed by a subscription of the process's own
 // and rebuilt at start by a replay that /readyz waits for (revocations.go,
@@ -60,6 +65,7 @@ import (
 	"ticketing.dev/common/mongox"
 	"ticketing.dev/common/server"
 	"ticketing.dev/common/session"
+	"ticketing.dev/common/tracing"
 )
 
 // Deps is what the shared plumbing hands a service. Tests build it directly
@@ -73,6 +79,9 @@ type Deps struct {
 	// Metrics is what the service counts for /metrics (common/metrics);
 	// nil, counting nothing, when METRICS=off. Its methods take nil.
 	Metrics *metrics.Set
+	// Tracing records the service's spans (common/tracing); nil, recording
+	// none, without OTEL_EXPORTER_OTLP_ENDPOINT. Its methods take nil.
+	Tracing *tracing.Tracing
 	// Checks are the readiness checks beyond the database and broker.
 	Checks map[string]health.Check
 
@@ -92,6 +101,11 @@ func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *
 	if cfg.Metrics {
 		d.Metrics = metrics.New(needs.Name)
 	}
+	tr, err := tracing.New(ctx, needs.Name, cfg.OTLPEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	d.Tracing = tr
 	var revoked *session.Revocations
 	if needs.JWT {
 		ttl := cfg.SessionTTL
@@ -106,7 +120,7 @@ func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *
 		d.Sessions = m
 	}
 	if needs.Mongo {
-		client, db, err := mongox.Connect(ctx, cfg.MongoURI, needs.Name)
+		client, db, err := mongox.ConnectMonitored(ctx, cfg.MongoURI, needs.Name, d.Tracing.Monitor())
 		if err != nil {
 			return nil, err
 		}
@@ -125,6 +139,7 @@ func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *
 			// a failure that a retry cannot cure may park it.
 			Transient: storeUnavailable,
 			Observer:  d.Metrics.Observer(),
+			Tracing:   d.Tracing,
 		})
 		// The bus closes first: its handlers may still write to the database.
 		d.closers = append([]server.Closer{{Name: "nats", Close: d.Bus.Close}}, d.closers...)
@@ -181,12 +196,18 @@ func (d *Deps) AddStore(name string, check health.Check, close func(ctx context.
 // without Serve call it.
 func (d *Deps) Close(ctx context.Context) error {
 	var errs []error
-	for _, c := range d.closers {
+	for _, c := range d.shutdownOrder() {
 		if err := c.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("closing %s: %w", c.Name, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// shutdownOrder is what closes at shutdown, in order: the closers, then the
+// tracing, which exports the spans they recorded while closing.
+func (d *Deps) shutdownOrder() []server.Closer {
+	return append(slices.Clone(d.closers), server.Closer{Name: "tracing", Close: d.Tracing.Shutdown})
 }
 
 // takeBackground hands over the background work Deps has gathered (index
@@ -249,6 +270,7 @@ func (d *Deps) Router() chi.Router {
 		// cookie will ever verify against a key nobody has.
 		sessions = session.Unusable()
 	}
+	r.Use(d.Tracing.Middleware()...)
 	r.Use(d.Metrics.Middleware()...)
 	r.Use(middleware.Standard(d.Logger, sessions, d.browsers)...)
 	r.NotFound(httpx.NotFoundHandler)
@@ -292,7 +314,7 @@ func (d *Deps) Serve(ctx context.Context, addr string, handler http.Handler, bac
 		Handler:    handler,
 		Logger:     d.Logger,
 		Background: slices.Concat(d.takeBackground(), background),
-		Closers:    d.closers,
+		Closers:    d.shutdownOrder(),
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.Name, err)

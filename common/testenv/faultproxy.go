@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -40,6 +41,7 @@ type FaultProxy struct {
 	stallAt  map[aim]bool
 	lost     int
 	accepted int
+	seen     map[aim]int // requests forwarded, by command and collection
 }
 
 // NewFaultProxy forwards a fresh loopback port to target (host:port) until
@@ -88,7 +90,7 @@ func newFaultProxy(t testing.TB, target string, mongo bool) *FaultProxy {
 	}
 	p := &FaultProxy{
 		Addr: ln.Addr().String(), target: target, mongo: mongo, ln: ln,
-		conns: map[*proxiedConn]struct{}{}, lose: map[aim]int{}, stallAt: map[aim]bool{},
+		conns: map[*proxiedConn]struct{}{}, lose: map[aim]int{}, stallAt: map[aim]bool{}, seen: map[aim]int{},
 	}
 	go p.accept()
 	t.Cleanup(p.close)
@@ -189,6 +191,23 @@ func (p *FaultProxy) Restore() {
 	p.cut = false
 }
 
+// Commands is how many MongoDB requests the proxy has passed to the server,
+// by command name ("find", "insert", "hello", ...), leaving out those whose
+// name is in except: what a test counts to show what a request cost the
+// database. Only for a proxy from NewMongoFaultProxy.
+func (p *FaultProxy) Commands(except ...string) map[string]int {
+	p.mustSpeakMongo()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]int{}
+	for a, n := range p.seen {
+		if !slices.Contains(except, a.command) {
+			out[a.command] += n
+		}
+	}
+	return out
+}
+
 // Accepted is how many connections the proxy has accepted.
 func (p *FaultProxy) Accepted() int {
 	p.mu.Lock()
@@ -276,10 +295,7 @@ func (p *FaultProxy) forward(c *proxiedConn, src, dst net.Conn, toServer bool) {
 		var reqID int32
 		isRequest := false
 		if p.mongo && toServer {
-			req.command, req.collection, reqID, isRequest = mongoCommand(msg)
-			if isRequest && p.takeStall(req) {
-				p.Stall()
-			}
+			req, reqID, isRequest = p.request(msg)
 		}
 		if !p.pass() {
 			return
@@ -305,6 +321,22 @@ func (p *FaultProxy) forward(c *proxiedConn, src, dst net.Conn, toServer bool) {
 			return
 		}
 	}
+}
+
+// request reads a MongoDB request on its way to the server, counts it, and
+// stalls the proxy if a StallAt rule aims at it.
+func (p *FaultProxy) request(msg []byte) (req aim, id int32, ok bool) {
+	req.command, req.collection, id, ok = mongoCommand(msg)
+	if !ok {
+		return req, id, false
+	}
+	p.mu.Lock()
+	p.seen[req]++
+	p.mu.Unlock()
+	if p.takeStall(req) {
+		p.Stall()
+	}
+	return req, id, true
 }
 
 // pass waits out a delay or a stall; false when the connection was cut meanwhile.

@@ -78,7 +78,10 @@ func TestAnUnpaidHoldLapses(t *testing.T) {
 	seller, buyer, next := newUser(t, "seller"), newUser(t, "buyer"), newUser(t, "next")
 	tk := seller.list(t, "Lapsing hold")
 	var o order
+	traceID, root, traceparent := newTrace()
+	buyer.traceparent = traceparent
 	buyer.eventually("POST", "/api/orders", map[string]string{"ticketId": tk.ID}, http.StatusCreated, &o)
+	buyer.traceparent = ""
 	waitFor(t, "the ticket to be reserved", func() bool { return !forSale(buyer, tk.ID) })
 
 	deadline := time.Now().Add(expirationWindow + 30*time.Second)
@@ -95,6 +98,24 @@ func TestAnUnpaidHoldLapses(t *testing.T) {
 	waitFor(t, "the ticket to be for sale again", func() bool { return forSale(buyer, tk.ID) })
 	buyer.mustDo("POST", "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, http.StatusConflict, nil)
 	next.eventually("POST", "/api/orders", map[string]string{"ticketId": tk.ID}, http.StatusCreated, nil)
+	checkLapseTrace(t, traceID, root, o)
+}
+
+// checkLapseTrace checks that the lapse, a window after the reservation,
+// is still the reservation's trace: the expiry job carries its context.
+func checkLapseTrace(t *testing.T, traceID, root string, o order) {
+	t.Helper()
+	tr := waitForSpans(t, traceID, spanKey{"expiration", "handle order:created"}, spanKey{"expiration", "fire order:expire"},
+		spanKey{"expiration", "publish expiration:complete"}, spanKey{"orders", "handle expiration:complete"})
+	tr.causal(t, root)
+	schedule, fire := tr.span(t, "expiration", "handle order:created"), tr.span(t, "expiration", "fire order:expire")
+	expired, lapse := tr.span(t, "expiration", "publish expiration:complete"), tr.span(t, "orders", "handle expiration:complete")
+	checkParent(t, fire, schedule.SpanID, "the job continues the handling that scheduled it")
+	checkParent(t, expired, fire.SpanID, "the job publishes the expiry")
+	checkParent(t, lapse, expired.SpanID, "orders handles it")
+	if fire.Start.Before(o.ExpiresAt.Add(-time.Second)) {
+		t.Errorf("the job ran at %s, before the hold's end %s", fire.Start, o.ExpiresAt)
+	}
 }
 
 // A charge that succeeds after its order was cancelled is refunded, and the

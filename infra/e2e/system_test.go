@@ -31,6 +31,9 @@ var system struct {
 	root    string
 	stripe  *stripeStandIn
 	logPath string
+	// otlp receives every service's spans: the runner's services export
+	// to it (OTEL_EXPORTER_OTLP_ENDPOINT), as they would to a collector.
+	otlp *testenv.OTLP
 }
 
 // expirationWindow is short so the expiry test is quick, and long enough for a
@@ -65,7 +68,13 @@ func startSystem() (stop func(), err error) {
 		return nil, err
 	}
 	system.stripe = newStripeStandIn()
+	if system.otlp, err = testenv.StartOTLP(); err != nil {
+		return nil, err
+	}
 	r, err := startRunner(root, dataDir,
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+system.otlp.Endpoint,
+		// The SDK's batch delay (ms): spans arrive within a moment.
+		"OTEL_BSP_SCHEDULE_DELAY=100",
 		"ORDER_EXPIRATION_WINDOW="+expirationWindow.String(),
 		"EXPIRATION_CHECK_INTERVAL=250ms",
 		"STRIPE_API_BASE="+system.stripe.URL(),
@@ -77,6 +86,7 @@ func startSystem() (stop func(), err error) {
 	)
 	if err != nil {
 		system.stripe.Close()
+		system.otlp.Close()
 		os.RemoveAll(dataDir)
 		return nil, err
 	}
@@ -86,6 +96,7 @@ func startSystem() (stop func(), err error) {
 	return func() {
 		_ = r.Stop()
 		system.stripe.Close()
+		system.otlp.Close()
 		os.RemoveAll(dataDir)
 	}, nil
 }
@@ -106,12 +117,23 @@ type user struct {
 	client *http.Client
 	email  string
 	id     string
+	// traceparent, if set, goes with each request: the trace the user's
+	// requests belong to, as a traced browser would send it.
+	traceparent string
 }
 
 func newUser(t *testing.T, name string) *user {
 	t.Helper()
+	return newTracedUser(t, name, "")
+}
+
+// newTracedUser is newUser whose signup carries traceparent.
+func newTracedUser(t *testing.T, name, traceparent string) *user {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	u := &user{t: t, client: &http.Client{Jar: jar, Timeout: 30 * time.Second}, email: testenv.RandomName(name) + "@example.com"}
+	u := &user{t: t, client: &http.Client{Jar: jar, Timeout: 30 * time.Second}, email: testenv.RandomName(name) + "@example.com",
+		traceparent: traceparent}
+	defer func() { u.traceparent = "" }()
 	var body map[string]any
 	u.mustDo("POST", "/api/users/signup", map[string]string{"email": u.email, "password": "password123"}, http.StatusCreated, &body)
 	u.id = body["id"].(string)
@@ -131,6 +153,9 @@ func (u *user) do(method, path string, body any, out any) (int, error) {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if u.traceparent != "" {
+		req.Header.Set("traceparent", u.traceparent)
 	}
 	res, err := u.client.Do(req)
 	if err != nil {

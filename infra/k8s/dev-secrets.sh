@@ -29,6 +29,15 @@ fi
 if missing mongo-users; then
   kubectl create secret generic mongo-users --namespace ticketing --from-literal=auth="$(hex)" --from-literal=tickets="$(hex)" --from-literal=orders="$(hex)" --from-literal=payments="$(hex)"
 fi
+# overlays/prod's replica sets: an admin per set, and the keyfile its members
+# authenticate each other with.
+keyfile() { openssl rand -base64 756 | tr -d '\n'; }
+if missing mongo-admin; then
+  kubectl create secret generic mongo-admin --namespace ticketing --from-literal=auth="$(hex)" --from-literal=tickets="$(hex)" --from-literal=orders="$(hex)" --from-literal=payments="$(hex)"
+fi
+if missing mongo-keyfile; then
+  kubectl create secret generic mongo-keyfile --namespace ticketing --from-literal=auth="$(keyfile)" --from-literal=tickets="$(keyfile)" --from-literal=orders="$(keyfile)" --from-literal=payments="$(keyfile)"
+fi
 if missing expiration-redis; then
   kubectl create secret generic expiration-redis --namespace ticketing --from-literal=password="$(hex)"
 fi

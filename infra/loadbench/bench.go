@@ -16,8 +16,6 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
-
-	"ticketing.dev/infra/runner/launch"
 )
 
 // pageSize is the list page a browser asks for (the API's default).
@@ -55,18 +53,34 @@ type bench struct {
 	idleFor time.Duration
 }
 
+// run runs the benchmark opts ask for: everything, ending with the
+// observability comparison on systems of its own, or one scenario alone.
 func run(ctx context.Context, opts config, out io.Writer) (bool, error) {
+	switch opts.Only {
+	case "observability":
+		return observability(ctx, opts, out)
+	case "":
+		met, err := runScenarios(ctx, opts, out)
+		if err != nil || opts.BaseURL != "" {
+			return met, err // a system someone else runs keeps its settings
+		}
+		observed, err := observability(ctx, opts, out)
+		return met && observed, err
+	}
+	return runScenarios(ctx, opts, out)
+}
+
+// runScenarios seeds one system and runs the scenarios against it.
+func runScenarios(ctx context.Context, opts config, out io.Writer) (bool, error) {
 	var sys *system
 	var err error
 	if opts.BaseURL != "" {
 		fmt.Fprintf(out, "driving the running system at %s (data folder %s)\n", opts.BaseURL, opts.DataDir)
 		sys, err = attachSystem(ctx, opts.BaseURL, opts.DataDir, opts.BasePort)
 	} else {
-		root := opts.Root
-		if root == "" {
-			if root, err = launch.RepoRoot(); err != nil {
-				return false, err
-			}
+		root, err := repoRoot(opts)
+		if err != nil {
+			return false, err
 		}
 		fmt.Fprintln(out, "starting a system of its own (bin/runner, NO_CLIENT=1, a temporary data folder, free ports)")
 		sys, err = startSystem(ctx, root)
@@ -126,6 +140,13 @@ func (b *bench) run(ctx context.Context) error {
 		b.memory.rest, b.memory.after = b.memory.startup, snapshot(b.sys.pids())
 		return ctx.Err()
 	}
+	if b.opts.Only == "browse" {
+		err := b.runBrowse(ctx)
+		b.memory.peak = load.Stop()
+		load = nil
+		b.memory.after = snapshot(b.sys.pids())
+		return err
+	}
 	if b.opts.Only == "signin" {
 		b.step("seeding: %d buyers sign up", b.opts.Buyers)
 		if err := b.signUps(ctx); err != nil {
@@ -154,6 +175,24 @@ func (b *bench) run(ctx context.Context) error {
 	b.memory.after = snapshot(b.sys.pids())
 	b.printMachine("after")
 	return ctx.Err()
+}
+
+// runBrowse signs up only the sellers, lists the catalogue and measures the
+// public reads at each layer that answers them (browsecache.go).
+func (b *bench) runBrowse(ctx context.Context) error {
+	b.step("seeding: %d sellers sign up and list %d tickets", b.opts.Sellers, b.opts.Catalogue)
+	if err := b.signUpSellers(ctx); err != nil {
+		return err
+	}
+	if err := b.listCatalogue(ctx); err != nil {
+		return err
+	}
+	if err := b.settle(ctx); err != nil {
+		return err
+	}
+	b.memory.rest = snapshot(b.sys.pids())
+	b.step("browsing, layer by layer: the gateway's copy, a 304, tickets' snapshot")
+	return b.browseLayers(ctx)
 }
 
 // seed signs the buyers and sellers up and lists the catalogue, and waits
@@ -396,25 +435,30 @@ const viewsPerList = 3
 // that the two HTTP hops in front of it are a third of its work.
 func (b *bench) browse(ctx context.Context) {
 	pick := func() string { return b.catalogue[mrand.IntN(len(b.catalogue))] }
-	isList := func(i int) bool { return i%(viewsPerList+1) == 0 }
 	ceiling, s, ceilingCPU, cpu := versus(ctx, b.sys.pids, b.timed(), b.timed(),
 		func(ctx context.Context, i int) outcome {
-			if isList(i) {
+			if isBrowseList(i) {
 				return b.db.listPage(ctx)
 			}
 			return b.db.ticketByID(ctx, pick())
 		},
-		func(ctx context.Context, i int) outcome {
-			if isList(i) {
-				return b.api.call(ctx, http.MethodGet, fmt.Sprintf("/api/tickets?limit=%d", pageSize), "", nil)
-			}
-			return b.api.call(ctx, http.MethodGet, "/api/tickets/"+pick(), "", nil)
-		})
+		b.browseOp)
 	b.add(row{
 		Name: fmt.Sprintf("browse: 1 list + %d tickets", viewsPerList), Sample: s, Want: []int{http.StatusOK}, CPU: cpu,
 		Ceiling: ceiling, CeilingCPU: ceilingCPU, CeilingWhat: fmt.Sprintf("the same mix: 1 find for sale, %d findOne by _id", viewsPerList),
 		MinRatio: browseMinRatio, MaxP99: browseMaxP99,
 	})
+}
+
+// isBrowseList says whether the browsing mix's i-th request is the list.
+func isBrowseList(i int) bool { return i%(viewsPerList+1) == 0 }
+
+// browseOp is the browsing mix's i-th request through the gateway.
+func (b *bench) browseOp(ctx context.Context, i int) outcome {
+	if isBrowseList(i) {
+		return b.api.call(ctx, http.MethodGet, fmt.Sprintf("/api/tickets?limit=%d", pageSize), "", nil)
+	}
+	return b.api.call(ctx, http.MethodGet, "/api/tickets/"+b.catalogue[mrand.IntN(len(b.catalogue))], "", nil)
 }
 
 func (b *bench) signIns(ctx context.Context) {

@@ -126,3 +126,35 @@ func pause(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// get is a GET as one load-loop operation, conditional on etag when one is given.
+func (a *api) get(ctx context.Context, path, etag string) outcome {
+	status, _, err := a.send(ctx, path, etag)
+	return outcome{Status: status, Err: err}
+}
+
+// etag is the ETag of path's answer now.
+func (a *api) etag(ctx context.Context, path string) (string, error) {
+	status, tag, err := a.send(ctx, path, "")
+	if err == nil && (status != http.StatusOK || tag == "") {
+		err = fmt.Errorf("GET %s: %d, ETag %q", path, status, tag)
+	}
+	return tag, err
+}
+
+func (a *api) send(ctx context.Context, path, ifNoneMatch string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	if ifNoneMatch != "" {
+		req.Header.Set("If-None-Match", ifNoneMatch)
+	}
+	res, err := a.client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	return res.StatusCode, res.Header.Get("ETag"), nil
+}

@@ -48,7 +48,7 @@ type config struct {
 	// rate of 0 is a share of what a closed loop achieves first.
 	SustainFor  time.Duration
 	SustainRate float64
-	// Only names the one scenario to run ("sustained", "signin"), or is empty for all.
+	// Only names the one scenario to run ("sustained", "signin", "browse"), or is empty for all.
 	Only string
 
 	Root     string
@@ -72,7 +72,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary data folder and the runner's log")
 	fs.DurationVar(&o.SustainFor, "sustain-for", 60*time.Second, "how long the sustained-writes scenario offers POST /api/tickets")
 	fs.Float64Var(&o.SustainRate, "sustain-rate", 0, "listings per second the sustained-writes scenario offers (0: 80% of what a closed loop achieves just before)")
-	fs.StringVar(&o.Only, "only", "", "run only this scenario: sustained (signs up only the sellers) or signin (signs up only the buyers)")
+	fs.StringVar(&o.Only, "only", "", "run only this scenario: sustained (signs up only the sellers), signin (signs up only the buyers), "+
+		"browse (the public reads at each cache layer) or observability (browsing with tracing and metrics off, then on, on two systems)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -90,6 +91,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		}
 		o.BasePort = n
 	}
+	return o, o.check()
+}
+
+// check reports every option that makes no sense, in one error.
+func (o config) check() error {
 	var errs []error
 	if (o.BaseURL == "") != (o.DataDir == "") {
 		errs = append(errs, errors.New("name a running system with both BASE_URL and DATA_DIR, or neither to start one"))
@@ -103,8 +109,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 			errs = append(errs, fmt.Errorf("%s must be at least 1", f.name))
 		}
 	}
-	if !slices.Contains([]string{"", "sustained", "signin"}, o.Only) {
-		errs = append(errs, fmt.Errorf("-only %q: the scenarios that run alone are sustained and signin", o.Only))
+	if !slices.Contains([]string{"", "sustained", "signin", "browse", "observability"}, o.Only) {
+		errs = append(errs, fmt.Errorf("-only %q: the scenarios that run alone are sustained, signin, browse and observability", o.Only))
+	}
+	if o.Only == "observability" && o.BaseURL != "" {
+		errs = append(errs, errors.New("-only observability starts two systems of its own: unset BASE_URL and DATA_DIR"))
 	}
 	if o.SustainFor <= 0 {
 		errs = append(errs, errors.New("-sustain-for must be positive"))
@@ -115,7 +124,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.Buyers < o.SaleTickets {
 		errs = append(errs, errors.New("-buyers must be at least -sale-tickets"))
 	}
-	return o, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 func main() {

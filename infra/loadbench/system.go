@@ -44,8 +44,9 @@ var signinLimitEnv = []string{
 }
 
 // startSystem runs bin/runner on free ports with a temporary data folder and
-// waits until its gateway answers (infra/runner/launch).
-func startSystem(ctx context.Context, root string) (*system, error) {
+// waits until its gateway answers (infra/runner/launch); env is added to the
+// runner's environment, which its services inherit.
+func startSystem(ctx context.Context, root string, env ...string) (*system, error) {
 	tmp, err := os.MkdirTemp("", "loadbench-")
 	if err != nil {
 		return nil, err
@@ -54,7 +55,7 @@ func startSystem(ctx context.Context, root string) (*system, error) {
 	logPath := filepath.Join(tmp, "runner.log")
 	r, err := launch.Start(ctx, launch.Options{
 		Root: root, DataDir: dataDir, LogPath: logPath,
-		Env: append([]string{"NO_CLIENT=1"}, signinLimitEnv...),
+		Env: append(append([]string{"NO_CLIENT=1"}, signinLimitEnv...), env...),
 	})
 	if err != nil {
 		os.RemoveAll(tmp)

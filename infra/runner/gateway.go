@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"os"
 	"path/filepath"
@@ -43,7 +45,17 @@ type gatewayRoute struct {
 	// Exact is the prefix without a trailing slash, matched exactly; Below
 	// is it with one, matched as a prefix.
 	Exact, Below string
+	// Browse is set on the tickets route: its public reads are micro-cached.
+	Browse bool
 }
+
+// browsePrefix is the route whose public reads (the list for sale and one
+// ticket) the gateway micro-caches; browseOne matches one ticket's path and
+// no other below it (not /mine, which is a seller's own).
+const (
+	browsePrefix = "/api/tickets"
+	browseOne    = `^/api/tickets/(?!mine$)[^/]+$`
+)
 
 func newGatewayConfig(host string, port int, dir string, routes []route) gateway {
 	g := gateway{Host: host, Port: port, Dir: dir}
@@ -52,7 +64,7 @@ func newGatewayConfig(host string, port int, dir string, routes []route) gateway
 			g.HasRoot = true
 		}
 		exact := strings.TrimSuffix(r.Prefix, "/")
-		g.Routes = append(g.Routes, gatewayRoute{route: r, Exact: exact, Below: exact + "/"})
+		g.Routes = append(g.Routes, gatewayRoute{route: r, Exact: exact, Below: exact + "/", Browse: exact == browsePrefix})
 	}
 	return g
 }
@@ -60,9 +72,33 @@ func newGatewayConfig(host string, port int, dir string, routes []route) gateway
 // Listen is nginx's listen address.
 func (g gateway) Listen() string { return net.JoinHostPort(g.Host, strconv.Itoa(g.Port)) }
 
+// BrowseOne is the pattern of one ticket's path, for the template.
+func (g gateway) BrowseOne() string { return browseOne }
+
+// CacheDir is where nginx keeps the micro-cache's bodies: in the system's
+// temporary folder, not in Dir, because nginx started as root writes them as
+// nobody, who may not reach the data folder (and a cache nginx cannot write
+// answers 500, not a miss). One folder per Dir, made afresh at each start,
+// which others may pass through but not list; nginx makes its own inside,
+// readable by its worker only. What it holds is public.
+func (g gateway) CacheDir() string {
+	sum := sha256.Sum256([]byte(g.Dir))
+	return filepath.Join(os.TempDir(), "ticketing-gateway-"+hex.EncodeToString(sum[:6]))
+}
+
 // write renders the configuration into Dir and returns its path.
 func (g gateway) write() (string, error) {
 	if err := os.MkdirAll(filepath.Join(g.Dir, "temp"), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.RemoveAll(g.CacheDir()); err != nil {
+		return "", err
+	}
+	if err := os.Mkdir(g.CacheDir(), 0o711); err != nil {
+		return "", err
+	}
+	// Mkdir's mode passes through the umask; others must be able to pass.
+	if err := os.Chmod(g.CacheDir(), 0o711); err != nil {
 		return "", err
 	}
 	var b strings.Builder
@@ -89,7 +125,7 @@ func (g gateway) spec(nginxPath, conf string) spec {
 // send 60 s. What nginx itself answers (a
 // service down or slow, a body over the limit, no client) is in the API's
 // common error body.
-var nginxConf = template.Must(template.New("nginx.conf").Parse(`# Written by the runner at every start (infra/runner/gateway.go); edits are lost.
+var nginxConf = template.Must(template.Must(template.New("nginx.conf").Parse(browseConf)).Parse(`# Written by the runner at every start (infra/runner/gateway.go); edits are lost.
 worker_processes 1;
 daemon off;
 pid {{.Dir}}/nginx.pid;
@@ -122,6 +158,29 @@ http {
     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     proxy_set_header X-Forwarded-Host $http_host;
     proxy_set_header X-Forwarded-Proto $scheme;
+
+    # The micro-cache of the public reads (docs/benchmarks.md, "Browsing"):
+    # keys in shared memory, bodies in {{.CacheDir}}. Only an answer the
+    # service calls public is kept (what a session sees is no-store, and
+    # nginx never keeps an answer that sets a cookie), for one second.
+    proxy_cache_path {{.CacheDir}}/browse levels=1:2 keys_zone=browse:1m max_size=32m inactive=10s use_temp_path=off;
+    map $upstream_http_cache_control $browse_not_public {
+        ~*no-store 1;
+        ~*private 1;
+        ~*(^|[,\s])public([,\s]|$) 0;
+        default 1;
+    }
+    # What the gateway answers from its copy claims no freshness of its own:
+    # the copy may be a second older than the service said, so a browser
+    # asks again each time (and gets a 304 from the gateway while its copy
+    # lasts).
+    map $upstream_cache_status $browse_cache_control {
+        HIT "public, no-cache";
+        STALE "public, no-cache";
+        UPDATING "public, no-cache";
+        REVALIDATED "public, no-cache";
+        default $upstream_http_cache_control;
+    }
 {{range .Routes}}
     upstream {{.Name}} {
         server 127.0.0.1:{{.Port}};
@@ -145,6 +204,23 @@ http {
 {{range .Routes}}{{if eq .Prefix "/"}}
         location / {
             set $route "/";
+            proxy_pass http://{{.Name}};
+        }
+{{else if .Browse}}
+        location = {{.Exact}} {
+            set $route "{{.Exact}}";
+            {{template "browse"}}
+            proxy_pass http://{{.Name}};
+        }
+
+        location ~ {{$.BrowseOne}} {
+            set $route "{{.Exact}}";
+            {{template "browse"}}
+            proxy_pass http://{{.Name}};
+        }
+
+        location {{.Below}} {
+            set $route "{{.Exact}}";
             proxy_pass http://{{.Name}};
         }
 {{else}}
@@ -180,3 +256,29 @@ http {
     }
 }
 `))
+
+// browseConf is what a micro-cached read adds to its location: one key per
+// URL (query included, cookies never), a second's validity, one request to
+// the service for everyone who asks at once (proxy_cache_lock), a fresh
+// answer for whoever has a session (their copy refreshes the cache: a seller
+// sees their own edit, from the service that stored it), buffering
+// in memory (nginx caches only what it buffers), and X-Cache-Status saying
+// where the answer came from. The service's own max-age is not what sets the
+// validity: a second it is, whatever the service says, and the service's
+// Cache-Control decides only whether the answer is kept at all.
+const browseConf = `{{define "browse"}}proxy_cache browse;
+            proxy_cache_key $scheme$http_host$request_uri;
+            proxy_cache_methods GET HEAD;
+            proxy_cache_valid 200 1s;
+            proxy_ignore_headers Cache-Control Expires X-Accel-Expires;
+            proxy_cache_lock on;
+            proxy_cache_lock_timeout 2s;
+            proxy_cache_bypass $cookie_session;
+            proxy_no_cache $browse_not_public;
+            proxy_buffering on;
+            proxy_buffer_size 16k;
+            proxy_buffers 32 16k;
+            proxy_max_temp_file_size 0;
+            proxy_hide_header Cache-Control;
+            add_header Cache-Control $browse_cache_control always;
+            add_header X-Cache-Status $upstream_cache_status always;{{end}}`

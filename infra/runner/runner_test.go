@@ -65,6 +65,7 @@ func startGateway(t *testing.T, routes ...route) string {
 	gw := newGatewayConfig("127.0.0.1", port, t.TempDir(), routes)
 	conf, err := gw.write()
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(gw.CacheDir()) })
 	logs := &lockedBuffer{}
 	sup := newSupervisor(newLogMux(logs), "", 10*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -172,7 +173,8 @@ func TestGatewayKeepsConnectionsToABusyService(t *testing.T) {
 		var wg sync.WaitGroup
 		for range crowd {
 			wg.Go(func() {
-				res, err := client.Get(gw + "/api/tickets")
+				// Not a micro-cached read: those wait for one another.
+				res, err := client.Get(gw + "/api/tickets/mine")
 				if assert.NoError(t, err) {
 					_, _ = io.Copy(io.Discard, res.Body)
 					res.Body.Close()
@@ -466,4 +468,11 @@ func TestBannerTellsWhereEachServiceServesMetrics(t *testing.T) {
 	}
 	t.Setenv("METRICS", "off")
 	assert.Equal(t, "  Metrics are off (METRICS=off)\n", metricsBanner(sys.services()))
+}
+
+func TestBannerTellsWhereTracesGo(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	assert.Contains(t, tracesBanner(), "Traces are off")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+	assert.Equal(t, "  Traces (OTLP/gRPC) go to http://127.0.0.1:4317\n", tracesBanner())
 }

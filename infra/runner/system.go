@@ -153,7 +153,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		return err
 	}
 	gatewayURL := fmt.Sprintf("http://%s", net.JoinHostPort(displayHost(cfg.Host), strconv.Itoa(cfg.GatewayPort)))
-	fmt.Fprintf(stdout, "\n  Ticketing is running: %s\n%s  (Ctrl-C stops everything)\n\n", gatewayURL, metricsBanner(sys.services()))
+	fmt.Fprintf(stdout, "\n  Ticketing is running: %s\n%s  (Ctrl-C stops everything)\n\n", gatewayURL, metricsBanner(sys.services())+tracesBanner())
 
 	select {
 	case <-ctx.Done():
@@ -363,6 +363,15 @@ func lookBinary(bin, name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s not found in %s, PATH or /usr/sbin: run `make run` (it installs and builds everything), or `make deps build tools`", name, bin)
+}
+
+// tracesBanner tells where the services' spans go: to the OTLP endpoint
+// the runner's environment names (the services inherit it), or nowhere.
+func tracesBanner() string {
+	if endpoint := os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); endpoint != "" {
+		return "  Traces (OTLP/gRPC) go to " + endpoint + "\n"
+	}
+	return "  Traces are off (set OTEL_EXPORTER_OTLP_ENDPOINT: docs/observability.md)\n"
 }
 
 // metricsBanner tells where each service serves its metrics: on its own

@@ -42,6 +42,16 @@ const (
 	roundEvery = 4 * time.Second
 )
 
+// publicRead is the one action tickets may answer from memory: for a second
+// (tickets' api.SnapshotLife, internal to tickets) after its database went
+// away, what it read before is still the truth it states (tickets/README.md,
+// "Browsing"), so a 200 is as right as a 503 then. After that second only a
+// 503 is.
+const (
+	publicRead   = "read ticket"
+	snapshotLife = time.Second
+)
+
 // The queue groups of the services the sale runs, each with its parked channel.
 var saleQueues = []string{"tickets-service", "orders-service", "expiration-service", "payments-service"}
 
@@ -58,6 +68,7 @@ type flashSale struct {
 	// cut names the service whose database is unreachable ("" for none):
 	// it decides which answers are right.
 	cut       string
+	cutAt     time.Time
 	ticketIDs []string
 	// live are the orders the script got a 201 for and has not settled
 	// (cancelled or paid) yet.
@@ -143,7 +154,7 @@ func (s *flashSale) rush() {
 func (s *flashSale) outage(svc *harness.Service) {
 	s.t.Helper()
 	s.mu.Lock()
-	s.cut = svc.Name
+	s.cut, s.cutAt = svc.Name, time.Now()
 	s.mu.Unlock()
 	svc.DBProxy.Cut()
 	s.t.Logf("%s's database cut for %s", svc.Name, outageLength)
@@ -197,7 +208,7 @@ func (s *flashSale) round(r int) {
 		wg.Go(func() { s.listMore(r) })
 	}
 	wg.Go(func() {
-		s.ask("read ticket", "tickets", s.tickets.API, "GET", "/api/tickets/"+tickets[0], nil, "", http.StatusOK)
+		s.ask(publicRead, "tickets", s.tickets.API, "GET", "/api/tickets/"+tickets[0], nil, "", http.StatusOK)
 	})
 	if o, ok := s.anyOrder(); ok {
 		wg.Go(func() {
@@ -319,6 +330,9 @@ func (s *flashSale) ask(action, service string, api *apitest.Client, method, pat
 	}
 	s.mu.Lock()
 	down := s.cut == service
+	if down && action == publicRead && time.Since(s.cutAt) < snapshotLife {
+		down, healthy = false, append(slices.Clone(healthy), http.StatusServiceUnavailable)
+	}
 	s.mu.Unlock()
 	start := time.Now()
 	res, err := api.Try(method, path, body, opts...)

@@ -57,7 +57,7 @@ type userDoc struct {
 // Create stores u with its user:created event in one write, and fills in u.ID.
 func (s *Users) Create(ctx context.Context, u *user.User) error {
 	id := primitive.NewObjectID()
-	ev, err := outbox.NewPending(events.UserCreated{ID: id.Hex(), Email: u.Email})
+	ev, err := outbox.NewPending(ctx, events.UserCreated{ID: id.Hex(), Email: u.Email})
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (s *Users) RevokeSessions(ctx context.Context, rev events.SessionRevoked) e
 	if err != nil {
 		return user.ErrNotFound
 	}
-	ev, err := outbox.NewPending(rev)
+	ev, err := outbox.NewPending(ctx, rev)
 	if err != nil {
 		return err
 	}

@@ -83,7 +83,7 @@ func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
 		func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		func(context.Context) error { return rdb.Close() })
 	holds := store.New(rdb)
-	w := worker.New(rdb, deps.Bus, deps.Logger, worker.Config{CheckInterval: cfg.CheckInterval, Metrics: deps.Metrics})
+	w := worker.New(rdb, deps.Bus, deps.Logger, worker.Config{CheckInterval: cfg.CheckInterval, Metrics: deps.Metrics, Tracing: deps.Tracing})
 	rebuilder := rebuild.New(store.NewMarker(rdb), deps.Bus, holds, deps.Logger,
 		rebuild.Config{CheckInterval: cfg.MarkerCheckInterval, Lookback: cfg.RebuildLookback})
 	return &App{

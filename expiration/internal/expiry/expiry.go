@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/tracing"
 )
 
 // TaskType names the delayed job that lapses an order.
@@ -23,6 +24,10 @@ var ErrInvalid = errors.New("invalid hold")
 type Hold struct {
 	OrderID   string
 	ExpiresAt time.Time
+	// Trace is the trace context of what scheduled the hold (the handling
+	// of order:created): the job carries it, so its expiration:complete,
+	// fifteen minutes later, continues the purchase's trace.
+	Trace tracing.Carrier
 }
 
 // FromOrderCreated reads the hold an order:created event starts.
@@ -53,13 +58,14 @@ func (h Hold) Remaining(now time.Time) time.Duration { return max(h.ExpiresAt.Su
 
 // payload is the job's data.
 type payload struct {
-	OrderID   string    `json:"orderId"`
-	ExpiresAt time.Time `json:"expiresAt"`
+	OrderID   string          `json:"orderId"`
+	ExpiresAt time.Time       `json:"expiresAt"`
+	Trace     tracing.Carrier `json:"trace,omitempty"`
 }
 
 // Payload encodes the job's data.
 func (h Hold) Payload() []byte {
-	b, _ := json.Marshal(payload{OrderID: h.OrderID, ExpiresAt: h.ExpiresAt}) // a string and a time always encode
+	b, _ := json.Marshal(payload{OrderID: h.OrderID, ExpiresAt: h.ExpiresAt, Trace: h.Trace}) // strings and a time always encode
 	return b
 }
 
@@ -72,7 +78,7 @@ func FromPayload(b []byte) (Hold, error) {
 	if p.OrderID == "" {
 		return Hold{}, fmt.Errorf("%w: job payload without an order id", ErrInvalid)
 	}
-	return Hold{OrderID: p.OrderID, ExpiresAt: p.ExpiresAt}, nil
+	return Hold{OrderID: p.OrderID, ExpiresAt: p.ExpiresAt, Trace: p.Trace}, nil
 }
 
 // Expired is the event that ends a hold. Its envelope id is derived from the

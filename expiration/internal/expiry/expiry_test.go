@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/tracing"
 	"ticketing.dev/expiration/internal/expiry"
 )
 
@@ -53,6 +54,19 @@ func TestPayloadRoundTrips(t *testing.T) {
 		_, err := expiry.FromPayload([]byte(bad))
 		assert.ErrorIs(t, err, expiry.ErrInvalid, bad)
 	}
+}
+
+// A job carries the trace context of what scheduled it; a job scheduled
+// before jobs had one runs as ever.
+func TestPayloadCarriesTheTraceContext(t *testing.T) {
+	trace := tracing.Carrier{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+	h, err := expiry.FromPayload(expiry.Hold{OrderID: "o1", ExpiresAt: time.Now(), Trace: trace}.Payload())
+	require.NoError(t, err)
+	assert.Equal(t, trace, h.Trace)
+	old, err := expiry.FromPayload([]byte(`{"orderId":"o1","expiresAt":"2030-01-02T03:04:05Z"}`))
+	require.NoError(t, err)
+	assert.Equal(t, "o1", old.OrderID)
+	assert.Nil(t, old.Trace)
 }
 
 func TestTheExpiryEventIsTheSameEventEveryTime(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 
 	"ticketing.dev/common/bus"
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/tracing"
 	"ticketing.dev/expiration/internal/expiry"
 )
 
@@ -47,6 +48,7 @@ func (h handlers) orderCreated(ctx context.Context, e events.OrderCreated) error
 	if err != nil {
 		return err
 	}
+	hold.Trace = tracing.Inject(ctx)
 	return h.holds.Schedule(ctx, hold)
 }
 

@@ -232,6 +232,7 @@ func read(m bus.Message) (string, expiry.Hold, error) {
 			return "", expiry.Hold{}, err
 		}
 		h, err := expiry.FromOrderCreated(e)
+		h.Trace = m.Trace // the job rejoins the order's trace, as the first one did
 		return h.OrderID, h, err
 	case events.SubjectOrderCancelled:
 		e, err := events.Decode[events.OrderCancelled](m.Envelope)

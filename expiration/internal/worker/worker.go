@@ -20,8 +20,13 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/metrics"
+	"ticketing.dev/common/tracing"
 	"ticketing.dev/expiration/internal/expiry"
 	"ticketing.dev/expiration/internal/store"
 )
@@ -47,6 +52,9 @@ type Config struct {
 	Concurrency int
 	// Metrics counts the holds lapsed and how late; nil counts nothing.
 	Metrics *metrics.Set
+	// Tracing records a span per job run, continuing the trace of what
+	// scheduled it; nil records none.
+	Tracing *tracing.Tracing
 }
 
 // connectWait is how long a due job waits for a broker connection (after a
@@ -59,6 +67,7 @@ type Worker struct {
 	pub     Publisher
 	log     *slog.Logger
 	metrics *metrics.Set
+	tracer  trace.Tracer
 }
 
 // New returns a worker over rdb (the caller closes it) publishing through pub.
@@ -70,7 +79,7 @@ func New(rdb redis.UniversalClient, pub Publisher, logger *slog.Logger, cfg Conf
 		cfg.Concurrency = 50
 	}
 	log := logger.With("component", "worker")
-	w := &Worker{pub: pub, log: log, metrics: cfg.Metrics}
+	w := &Worker{pub: pub, log: log, metrics: cfg.Metrics, tracer: cfg.Tracing.Tracer()}
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency: cfg.Concurrency,
 		Queues:      map[string]int{store.Queue: 1},
@@ -100,13 +109,22 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// Fire announces that the job's order has expired. An error makes asynq run
-// the job again later.
-func (w *Worker) Fire(ctx context.Context, t *asynq.Task) error {
+// Fire announces that the job's order has expired, under a span that
+// continues the trace the job carries. An error makes asynq run the job
+// again later.
+func (w *Worker) Fire(ctx context.Context, t *asynq.Task) (err error) {
 	hold, err := expiry.FromPayload(t.Payload())
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
+	ctx, span := w.tracer.Start(tracing.Extract(ctx, hold.Trace), "fire "+expiry.TaskType,
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("ticketing.order.id", hold.OrderID)))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	// asynq may start the job up to a second early (see expiry.Hold.DueAt).
 	if wait := hold.Remaining(time.Now()); wait > 0 {
 		timer := time.NewTimer(wait)
@@ -131,7 +149,7 @@ func (w *Worker) Fire(ctx context.Context, t *asynq.Task) error {
 	}
 	late := time.Since(hold.ExpiresAt)
 	w.metrics.HoldLapsed(metrics.LapsedByExpiration, late)
-	w.log.Info("order expired", "order_id", hold.OrderID, "late_by", late)
+	w.log.InfoContext(ctx, "order expired", "order_id", hold.OrderID, "late_by", late)
 	return nil
 }
 

@@ -36,6 +36,7 @@ import (
 // Go modules the validator decodes their types with.
 var crdSources = []struct{ module, dir string }{
 	{"github.com/cert-manager/cert-manager", "deploy/crds"},
+	{"sigs.k8s.io/gateway-api", "config/crd/standard"},
 }
 
 func TestEveryRenderingPassesAServerSideDryRun(t *testing.T) {
@@ -63,6 +64,10 @@ func TestEveryRenderingPassesAServerSideDryRun(t *testing.T) {
 	// And what strict decoding cannot see: a value out of range.
 	doc = []byte("apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  namespace: ticketing\nspec:\n  ports:\n    - port: 70000\n")
 	assert.Contains(t, api.dryRun(kinds, doc), "must be between 1 and 65535")
+	// The Gateway API's CRDs are installed with their schemas: an Ingress's
+	// path type is no HTTPRoute's.
+	doc = []byte("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: a\n  namespace: ticketing\nspec:\n  rules:\n    - matches:\n        - path:\n            type: Prefix\n            value: /\n")
+	assert.Contains(t, api.dryRun(kinds, doc), `Unsupported value: "Prefix"`)
 }
 
 // apiServer is a running kube-apiserver, and how to call it as an admin.
@@ -208,6 +213,9 @@ func (a *apiServer) installCRDs(t *testing.T) []string {
 		for _, f := range files {
 			raw, err := os.ReadFile(f)
 			require.NoError(t, err)
+			if !bytes.Contains(raw, []byte("\nkind: CustomResourceDefinition\n")) {
+				continue // gateway-api's folder also holds a ValidatingAdmissionPolicy
+			}
 			body, err := yaml.YAMLToJSON(bytes.TrimPrefix(raw, []byte("---\n")))
 			require.NoError(t, err)
 			a.create(t, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body)

@@ -461,7 +461,7 @@ func ownDatabase(e corev1.EnvVar, svc string) (host, problem string) {
 	if db := strings.TrimPrefix(u.Path, "/"); db != svc {
 		problem = fmt.Sprintf("MONGO_URI names database %q, not the service's own %q", db, svc)
 	}
-	return u.Hostname(), problem
+	return StoreOfHost(u.Hostname()), problem
 }
 
 // natsServerFlags: NATS Streaming runs with the cluster id the services
@@ -763,6 +763,9 @@ func SecretUses(m *Manifests) []SecretUse {
 		for _, v := range w.Template.Spec.Volumes {
 			if v.Secret != nil {
 				out = append(out, SecretUse{Where: w.ID() + " volume " + v.Name, Secret: v.Secret.SecretName})
+				for _, item := range v.Secret.Items {
+					out = append(out, SecretUse{Where: w.ID() + " volume " + v.Name, Secret: v.Secret.SecretName, Key: item.Key})
+				}
 			}
 		}
 	}
@@ -771,7 +774,7 @@ func SecretUses(m *Manifests) []SecretUse {
 			out = append(out, SecretUse{Where: "Ingress " + ing.Name + " tls", Secret: t.SecretName, TLS: true})
 		}
 	}
-	return out
+	return append(out, gatewaySecrets(m)...)
 }
 
 // CheckSecretsDocumented: every secret the manifests read is one the guide
@@ -812,9 +815,9 @@ var Stateless = []string{"api", "web", "worker"}
 
 // CheckProduction: every stateless Deployment runs more than one replica (or
 // is autoscaled from more than one), has a PodDisruptionBudget of its own that
-// lets one pod go at a time, and tickets and orders scale on CPU; the stateful
-// single instances stay at one replica with no budget that would block node
-// drains.
+// lets one pod go at a time, and tickets and orders scale on CPU; any other
+// Deployment stays at one replica with no budget that would block node drains
+// (the stores are CheckReplicatedStores's).
 func CheckProduction(m *Manifests, autoscaled []string) []string {
 	minReplicas, problems := autoscalers(m)
 	for _, name := range autoscaled {
@@ -826,7 +829,7 @@ func CheckProduction(m *Manifests, autoscaled []string) []string {
 		budgets := budgetsOf(m, w)
 		if w.Kind == "Deployment" && slices.Contains(Stateless, w.Template.Labels["app.kubernetes.io/component"]) {
 			problems = append(problems, scaledOut(w, budgets, minReplicas)...)
-		} else {
+		} else if w.Kind != "StatefulSet" { // the stores: CheckReplicatedStores
 			problems = append(problems, singleInstance(w, budgets)...)
 		}
 	}

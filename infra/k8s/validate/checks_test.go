@@ -426,12 +426,6 @@ func TestProductionCheckCatches(t *testing.T) {
 		m.HPAs = m.HPAs[:1]
 		assertProblem(t, CheckProduction(m, []string{"tickets", "orders"}), "has no HorizontalPodAutoscaler")
 	})
-	t.Run("a replicated database", func(t *testing.T) {
-		m := renderProd(t)
-		three := int32(3)
-		m.StatefulSets[0].Spec.Replicas = &three
-		assertProblem(t, CheckProduction(m, []string{"tickets", "orders"}), "single-instance store")
-	})
 	t.Run("development is not production", func(t *testing.T) {
 		assertProblem(t, CheckProduction(renderDev(t), []string{"tickets", "orders"}), "fewer than 2")
 	})

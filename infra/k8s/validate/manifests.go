@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -35,6 +36,8 @@ type Manifests struct {
 	HPAs            []*autoscalingv2.HorizontalPodAutoscaler
 	Issuers         []*cmv1.Issuer
 	Certificates    []*cmv1.Certificate
+	Gateways        []*gatewayv1.Gateway
+	HTTPRoutes      []*gatewayv1.HTTPRoute
 }
 
 // Decode decodes each YAML document strictly into the type its apiVersion and
@@ -111,6 +114,19 @@ func (m *Manifests) slot(tm typeMeta) (any, func(), bool) {
 	case "cert-manager.io/v1/Certificate":
 		o := &cmv1.Certificate{}
 		return o, func() { m.Certificates = append(m.Certificates, o) }, true
+	}
+	return m.gatewaySlot(tm)
+}
+
+// gatewaySlot: the Gateway API's kinds (components/gateway-api).
+func (m *Manifests) gatewaySlot(tm typeMeta) (any, func(), bool) {
+	switch tm.APIVersion + "/" + tm.Kind {
+	case "gateway.networking.k8s.io/v1/Gateway":
+		o := &gatewayv1.Gateway{}
+		return o, func() { m.Gateways = append(m.Gateways, o) }, true
+	case "gateway.networking.k8s.io/v1/HTTPRoute":
+		o := &gatewayv1.HTTPRoute{}
+		return o, func() { m.HTTPRoutes = append(m.HTTPRoutes, o) }, true
 	}
 	return nil, nil, false
 }

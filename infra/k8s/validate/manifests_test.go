@@ -199,3 +199,38 @@ func TestEveryGoServiceHasAnArtifact(t *testing.T) {
 		assert.True(t, slices.Contains(built, s), "%s has no artifact in skaffold.yaml", s)
 	}
 }
+
+// singleStores are the stores that stay one pod in production, and why.
+var singleStores = map[string]string{
+	"expiration-redis": "REDIS_URL is one server (asynq's Redis client); a lost hold is rebuilt from open orders (docs/kubernetes.md, Redis in production)",
+}
+
+func TestProductionReplicatesEveryStoreAcrossNodes(t *testing.T) {
+	for _, c := range renders(t) {
+		single := singleStores
+		if c.Overlay != "prod" {
+			// Development: one pod per store.
+			single = map[string]string{}
+			for _, s := range c.M.StatefulSets {
+				single[s.Name] = "development"
+			}
+		}
+		assert.Empty(t, CheckReplicatedStores(c.M, single), c.Name)
+		replicated := 0
+		for _, s := range c.M.StatefulSets {
+			if _, ok := single[s.Name]; !ok {
+				replicated++
+			}
+		}
+		if c.Overlay == "prod" {
+			// 4 MongoDBs and the broker: the check saw them all.
+			assert.Equal(t, 5, replicated, c.Name)
+		}
+	}
+}
+
+func TestEveryConnectionStringMatchesItsStoresTopology(t *testing.T) {
+	for _, c := range renders(t) {
+		assert.Empty(t, CheckStoreTopology(c.M), c.Name)
+	}
+}

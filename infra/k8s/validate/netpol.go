@@ -245,7 +245,8 @@ func (m *Manifests) PodEndpoints() map[string]*Endpoint {
 // NATS, Redis, the ingress controller for server-side rendering, stripe-mock),
 // Stripe on the internet for a container holding STRIPE_KEY without
 // STRIPE_API_BASE, the ingress controller to every Ingress backend, and DNS
-// for every pod, and Prometheus to every target it scrapes (observability.go).
+// for every pod, Prometheus to every target it scrapes (observability.go), and
+// the members of a replicated store to each other (replicated.go).
 // Problems are URLs and scrape targets that lead nowhere.
 func (m *Manifests) NeededFlows(pods map[string]*Endpoint) ([]Flow, []string) {
 	var flows []Flow
@@ -260,6 +261,8 @@ func (m *Manifests) NeededFlows(pods map[string]*Endpoint) ([]Flow, []string) {
 			flows, problems = append(flows, f...), append(problems, p...)
 		}
 	}
+	flows = append(flows, m.memberFlows(pods)...)
+	flows = append(flows, m.gatewayFlows(pods)...)
 	scrapes, p := m.scrapeFlows(pods)
 	flows, problems = append(flows, scrapes...), append(problems, p...)
 	return append(flows, m.ingressFlows(pods)...), problems
@@ -287,18 +290,13 @@ func (m *Manifests) configuredFlows(pods map[string]*Endpoint, w Workload, c cor
 			continue
 		}
 		for _, value := range expandServices(env[name]) {
-			u, err := url.Parse(value)
-			if err != nil || u.Scheme == "" || u.Host == "" {
+			urls, err := ParseURLList(value)
+			if err != nil {
 				continue
 			}
-			to, port, problem := m.resolve(pods, u)
-			if problem != "" {
-				problems = append(problems, fmt.Sprintf("%s %s=%s: %s", w.ID(), name, value, problem))
-				continue
-			}
-			for _, t := range to {
-				flows = append(flows, Flow{src, t, port, corev1.ProtocolTCP})
-			}
+			f, p := m.urlFlows(pods, src, urls)
+			flows = append(flows, f...)
+			problems = append(problems, prefixed(fmt.Sprintf("%s %s=%s: ", w.ID(), name, value), p)...)
 		}
 	}
 	return flows, problems
@@ -447,7 +445,7 @@ func CheckNetwork(m *Manifests) []string {
 // reports each the policies allow although no one needs it.
 func unneededFlows(namespace string, pods map[string]*Endpoint, pol Policies, want map[string]bool) []string {
 	var problems []string
-	sources := []*Endpoint{&IngressController, &Internet, &PrivateAddress}
+	sources := []*Endpoint{&IngressController, &GatewayProxy, &Internet, &PrivateAddress}
 	destinations := []*Endpoint{&IngressController, &ClusterDNS, &Internet, &CloudMetadata, &PrivateAddress}
 	for _, name := range keys(pods) {
 		sources = append(sources, pods[name])

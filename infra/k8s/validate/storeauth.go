@@ -2,7 +2,6 @@ package validate
 
 import (
 	"fmt"
-	"net/url"
 	"path"
 	"regexp"
 	"slices"
@@ -235,8 +234,8 @@ func brokerCredentials(env map[string]corev1.EnvVar, stores map[string]store) (u
 	}
 	key = secretKey{ref.Name, ref.Key}
 	host := ""
-	if u, err := url.Parse(env["NATS_URL"].Value); err == nil {
-		host = u.Hostname()
+	if urls, err := ParseURLList(env["NATS_URL"].Value); err == nil {
+		host = StoreOfHost(urls[0].Hostname())
 	}
 	st, ok := stores[host]
 	if !ok || st.kind != "nats-streaming" {
@@ -251,11 +250,13 @@ func brokerCredentials(env map[string]corev1.EnvVar, stores map[string]store) (u
 // urlCredentials: a MONGO_URI or REDIS_URL carries a user the store it names
 // admits, with a password that is a variable from that user's secret key.
 func urlCredentials(env map[string]corev1.EnvVar, e corev1.EnvVar, stores map[string]store) string {
-	u, err := url.Parse(e.Value)
+	// Every server of a list carries the same credentials.
+	urls, err := ParseURLList(e.Value)
 	if err != nil {
 		return fmt.Sprintf("%s does not parse", e.Name)
 	}
-	st, ok := stores[u.Hostname()]
+	u := urls[0]
+	st, ok := stores[StoreOfHost(u.Hostname())]
 	if !ok {
 		return "" // another check names a host nothing serves
 	}

@@ -52,10 +52,10 @@ func (d orderDoc) order() order.Order {
 
 var withoutOutbox = bson.M{outbox.Field: 0}
 
-func pendings(evs []events.Payload) ([]outbox.Pending, error) {
+func pendings(ctx context.Context, evs []events.Payload) ([]outbox.Pending, error) {
 	out := make([]outbox.Pending, 0, len(evs))
 	for _, e := range evs {
-		p, err := outbox.NewPending(e)
+		p, err := outbox.NewPending(ctx, e)
 		if err != nil {
 			return nil, err
 		}
@@ -70,7 +70,7 @@ func (s *Store) insert(ctx context.Context, o *order.Order) error {
 	if !ok {
 		return fmt.Errorf("order id %q is not an ObjectID", o.ID)
 	}
-	evs, err := pendings(o.Events)
+	evs, err := pendings(ctx, o.Events)
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(*order.Order)
 		if len(o.Events) == 0 {
 			return o, nil
 		}
-		evs, err := pendings(o.Events)
+		evs, err := pendings(ctx, o.Events)
 		if err != nil {
 			return o, err
 		}

@@ -37,6 +37,10 @@ var Service = service.Spec[Config, *App]{
 // the refunder sooner (a cancellation recorded does).
 const DefaultReconcileInterval = 30 * time.Second
 
+// stripeTimeout bounds one request to Stripe (the gateway's own default,
+// given here because the traced client replaces the gateway's).
+const stripeTimeout = 20 * time.Second
+
 // Config is payments' configuration.
 type Config struct {
 	config.Common
@@ -103,7 +107,9 @@ type App struct {
 func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
 	st := store.New(deps.DB)
 	st.Charges.WithMaxDeclines(cfg.MaxPaymentAttempts)
-	gw := gateway.New(gateway.Config{Key: cfg.StripeKey, APIBase: cfg.StripeAPIBase, Logger: deps.Logger})
+	// Each request to Stripe is a client span of the payment's trace.
+	stripeClient := deps.Tracing.Client(&http.Client{Timeout: stripeTimeout})
+	gw := gateway.New(gateway.Config{Key: cfg.StripeKey, APIBase: cfg.StripeAPIBase, Logger: deps.Logger, HTTPClient: stripeClient})
 	payer := payment.NewPayer(st.Orders, st.Charges, st.Events, gw, cfg.Currency, deps.Logger)
 	paying := ratelimit.NewGuard("payment attempts", cfg.Paying, cfg.TrustProxy)
 	// Stripe signs the webhook; no browser sends it.

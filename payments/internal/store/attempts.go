@@ -144,7 +144,7 @@ func (s *Charges) Succeeded(ctx context.Context, orderID, intentID string, now t
 	if done, err := paidBy(cur, intentID); done || err != nil {
 		return cur, false, err
 	}
-	ev, err := outbox.NewPending(events.PaymentCreated{ID: cur.ID, OrderID: orderID, StripeID: intentID})
+	ev, err := outbox.NewPending(ctx, events.PaymentCreated{ID: cur.ID, OrderID: orderID, StripeID: intentID})
 	if err != nil {
 		return cur, false, err
 	}

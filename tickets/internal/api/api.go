@@ -5,12 +5,19 @@
 //	GET  /api/tickets/mine  ?limit=&after= 200 the caller's tickets, any state  signed in
 //	GET  /api/tickets/:id                  200 ticket
 //	PUT  /api/tickets/:id   {title,price}  200 ticket, version+1            the seller
+//
+// The two public reads (the list for sale and one ticket) carry a strong
+// ETag, answer a matching If-None-Match with 304, and say
+// `Cache-Control: public, max-age=1` with their Age; everything else is
+// no-store (common/middleware.CacheControl). See snapshots.go.
 package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -38,6 +45,10 @@ type Tickets interface {
 type Deps struct {
 	Tickets Tickets
 	Now     func() time.Time
+	// Snapshots answers the public reads from memory (snapshots.go); the
+	// store must call its Changed after every write. Nil: Mount makes one,
+	// for a store that never changes behind it.
+	Snapshots *Snapshots
 }
 
 type handlers struct{ Deps }
@@ -46,6 +57,9 @@ type handlers struct{ Deps }
 func Mount(r chi.Router, d Deps) {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Snapshots == nil {
+		d.Snapshots = NewSnapshots(SnapshotLife, d.Now)
 	}
 	h := &handlers{d}
 	r.Route("/api/tickets", func(r chi.Router) {
@@ -131,13 +145,18 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// show and forSale are the public reads: the same for everyone, signed in
+// or not, answered from this process's snapshot (snapshots.go).
 func (h *handlers) show(w http.ResponseWriter, r *http.Request) error {
-	t, err := h.Tickets.Get(r.Context(), chi.URLParam(r, "id"))
-	if err != nil {
-		return toHTTP(err)
-	}
-	httpx.WriteJSON(w, http.StatusOK, toResponse(t))
-	return nil
+	id := chi.URLParam(r, "id")
+	snap, err := h.Snapshots.Get("ticket "+id, func() ([]byte, error) {
+		t, err := h.Tickets.Get(shared(r), id)
+		if err != nil {
+			return nil, err
+		}
+		return encode(toResponse(t))
+	})
+	return h.writeSnapshot(w, r, snap, err)
 }
 
 func (h *handlers) update(w http.ResponseWriter, r *http.Request) error {
@@ -165,8 +184,36 @@ func (h *handlers) forSale(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list, next, err := h.Tickets.ForSale(r.Context(), p)
-	return writeList(w, list, next, err)
+	key := "for sale " + strconv.Itoa(p.Limit)
+	if p.After != nil {
+		key += " after " + p.After.Encode()
+	}
+	snap, err := h.Snapshots.Get(key, func() ([]byte, error) {
+		list, next, err := h.Tickets.ForSale(shared(r), p)
+		if err != nil {
+			return nil, err
+		}
+		return encode(paging.NewAnswer("tickets", list, next, toResponse))
+	})
+	return h.writeSnapshot(w, r, snap, err)
+}
+
+func (h *handlers) writeSnapshot(w http.ResponseWriter, r *http.Request, snap httpx.Snapshot, err error) error {
+	if err != nil {
+		return toHTTP(err)
+	}
+	httpx.WriteSnapshot(w, r, snap, MaxAge, h.Now())
+	return nil
+}
+
+// shared is the context of a read other requests may wait for: the one
+// that started it going away must not fail theirs.
+func shared(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
+
+// encode is v as httpx.WriteJSON writes it.
+func encode(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	return append(b, '\n'), err
 }
 
 func (h *handlers) mine(w http.ResponseWriter, r *http.Request) error {

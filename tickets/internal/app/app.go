@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -42,10 +43,12 @@ type App struct {
 // Wire builds tickets over deps.
 func Wire(_ context.Context, deps *service.Deps, _ Config) (*App, error) {
 	tickets := store.New(deps.DB)
+	snapshots := api.NewSnapshots(api.SnapshotLife, time.Now)
+	tickets.OnChange(snapshots.Changed)
 	return &App{
 		Tickets: tickets,
 		App: service.App{
-			Routes:        func(r chi.Router) { api.Mount(r, api.Deps{Tickets: tickets}) },
+			Routes:        func(r chi.Router) { api.Mount(r, api.Deps{Tickets: tickets, Snapshots: snapshots}) },
 			Indexes:       tickets.EnsureIndexes,
 			Subscriptions: listeners.Subscriptions(tickets),
 			Outboxes:      []*outbox.Outbox{tickets.Outbox()},

@@ -35,6 +35,20 @@ type Tickets struct {
 	closed *mongo.Collection
 	// between, set only by tests, runs at each step of Reserve and Release.
 	between func(step string)
+	// changed runs after every write that changed a ticket (OnChange).
+	changed func()
+}
+
+// OnChange has changed run after every write of this store that changed a
+// ticket, once the database has it: the public reads' snapshots drop what
+// they hold (api.Snapshots.Changed). Call it before the store is used.
+func (s *Tickets) OnChange(changed func()) { s.changed = changed }
+
+func (s *Tickets) wrote() {
+	s.outbox.Queued()
+	if s.changed != nil {
+		s.changed()
+	}
 }
 
 // New returns the store over db's "tickets" and "closedOrders" collections.
@@ -88,7 +102,7 @@ func (s *Tickets) Create(ctx context.Context, t *ticket.Ticket) error {
 	id := primitive.NewObjectID()
 	t.ID = id.Hex()
 	t.CreatedAt = paging.Truncate(t.CreatedAt)
-	ev, err := outbox.NewPending(events.TicketCreated{ID: t.ID, Version: t.Version, Title: t.Title, Price: t.Price, UserID: t.UserID})
+	ev, err := outbox.NewPending(ctx, events.TicketCreated{ID: t.ID, Version: t.Version, Title: t.Title, Price: t.Price, UserID: t.UserID})
 	if err != nil {
 		return err
 	}
@@ -102,7 +116,7 @@ func (s *Tickets) Create(ctx context.Context, t *ticket.Ticket) error {
 	if _, err := s.coll.InsertOne(ctx, doc); err != nil {
 		return fmt.Errorf("inserting ticket: %w", err)
 	}
-	s.outbox.Queued()
+	s.wrote()
 	return nil
 }
 
@@ -144,7 +158,7 @@ func (s *Tickets) Update(ctx context.Context, id string, change func(*ticket.Tic
 		if t.Version != read+1 {
 			return t, fmt.Errorf("a change must bump the version by one, not from %d to %d", read, t.Version)
 		}
-		ev, err := outbox.NewPending(events.TicketUpdated{
+		ev, err := outbox.NewPending(ctx, events.TicketUpdated{
 			ID: t.ID, Version: t.Version, Title: t.Title, Price: t.Price, UserID: t.UserID, OrderID: t.OrderID, Sold: t.Sold,
 		})
 		if err != nil {
@@ -165,7 +179,7 @@ func (s *Tickets) Update(ctx context.Context, id string, change func(*ticket.Tic
 			return t, fmt.Errorf("updating ticket: %w", err)
 		}
 		if res.MatchedCount == 1 {
-			s.outbox.Queued()
+			s.wrote()
 			return t, nil
 		}
 	}

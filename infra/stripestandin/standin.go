@@ -48,6 +48,10 @@ type Config struct {
 	// Retry is how long after a failed delivery it is tried again (Stripe
 	// retries for days); 0 is a second. Deliveries stop after 20 tries.
 	Retry time.Duration
+	// Delay is how long after the change an event is first sent; 0 is
+	// 250 ms. Stripe's arrive later than the API's answer as a rule, not
+	// always: tests that need the other order deliver by hand (Deliver).
+	Delay time.Duration
 }
 
 // Request is one API request the stand-in received.
@@ -109,6 +113,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Retry == 0 {
 		cfg.Retry = time.Second
+	}
+	if cfg.Delay == 0 {
+		cfg.Delay = 250 * time.Millisecond
 	}
 	return &Server{cfg: cfg, intents: map[string]*intent{}, methods: map[string]string{}, refunds: map[string]string{},
 		saved: map[string]reply{}, running: map[string]bool{}, faults: map[string][]Fault{}, closed: make(chan struct{})}

@@ -98,6 +98,11 @@ func (s *Server) Deliver(eventID string) (int, error) {
 
 func (s *Server) deliverUntilAccepted(ev Event, url, secret string) {
 	defer s.wg.Done()
+	select {
+	case <-s.closed:
+		return
+	case <-time.After(s.cfg.Delay):
+	}
 	for range 20 {
 		status, err := s.send(ev, url, secret)
 		if err == nil && status/100 == 2 {

@@ -11,7 +11,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SERVICES := auth tickets orders expiration payments
-GO_MODULES := common auth tickets orders expiration payments infra/runner infra/systemtest infra/loadbench
+GO_MODULES := common auth tickets orders expiration payments infra/stripestandin infra/runner infra/systemtest infra/loadbench
 GO_PACKAGES := $(foreach m,$(wildcard $(GO_MODULES)),./$(m)/...)
 BIN := $(CURDIR)/bin
 LINT_TOOLS_SRC := $(wildcard infra/tools/funclen/*.go infra/tools/mdlinks/*.go)
@@ -70,6 +70,10 @@ lint-go: ## gofmt, go vet, and each module building without the workspace
 	@for s in $(wildcard $(SERVICES)) infra/runner; do \
 		if go list -deps ./$$s | grep -E 'testenv|testcontainers|FerretDB|otlpreceiver|/(apptest|ordertest|stripetest|harness)$$'; then \
 			echo "$$s links test-only code (above) into its production binary"; exit 1; fi; \
+	done
+	@for s in $(wildcard $(SERVICES)); do \
+		if go list -deps ./$$s | grep -E '/stripestandin$$'; then \
+			echo "$$s links the Stripe stand-in (infra/stripestandin): it is for tests and the local runner only"; exit 1; fi; \
 	done
 	@for m in $(wildcard $(GO_MODULES)); do \
 		(cd $$m && GOWORK=off go list ./... >/dev/null) || { echo "$$m does not resolve without go.work (replace directives?)"; exit 1; }; \

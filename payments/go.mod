@@ -8,6 +8,7 @@ require (
 	github.com/stripe/stripe-go/v76 v76.25.0
 	go.mongodb.org/mongo-driver v1.17.10
 	ticketing.dev/common v0.0.0
+	ticketing.dev/infra/stripestandin v0.0.0
 )
 
 require (
@@ -109,3 +110,5 @@ require (
 )
 
 replace ticketing.dev/common => ../common
+
+replace ticketing.dev/infra/stripestandin => ../infra/stripestandin

@@ -9,6 +9,7 @@ import { send } from '@/lib/browser-api'
 import { msUntil } from '@/lib/countdown'
 import { formatPrice } from '@/lib/money'
 import { orderPhase } from '@/lib/orders'
+import { nextPaymentStep, type Authenticate, type PaymentMethodChoice } from '@/lib/payments'
 import { signInPath } from '@/lib/paths'
 import type { Order } from '@/lib/types'
 
@@ -93,15 +94,28 @@ export default function OrderView({
     return () => clearInterval(timer)
   }, [awaitingServer, refetch])
 
-  async function pay(token: string) {
+  // pay sends the card (a token, or a Stripe.js PaymentMethod). A 201 or a
+  // 202 means "wait for Stripe's word": the page shows "confirming…" and
+  // polls the order; a 202 requires_action first runs 3-D Secure in Stripe.js.
+  async function pay(method: PaymentMethodChoice, authenticate?: Authenticate) {
     setPaying(true)
     setProblem({ general: [] })
-    const res = await send<{ id: string }>('POST', '/api/payments', { orderId: order.id, token })
-    setPaying(false)
+    const res = await send<unknown>('POST', '/api/payments', { orderId: order.id, ...method })
     if (res.ok) {
+      const step = nextPaymentStep(res.status, res.data)
+      if (step.kind === 'authenticate' && authenticate) {
+        const failed = await authenticate(step.clientSecret)
+        if (failed) {
+          setPaying(false)
+          setProblem({ card: failed, general: [] })
+          return
+        }
+      }
+      setPaying(false)
       setPaid(true)
       return
     }
+    setPaying(false)
     if (res.status === 401) {
       router.push(signInPath(path))
       return

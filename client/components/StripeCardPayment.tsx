@@ -8,6 +8,7 @@ import { loadStripe } from '@stripe/stripe-js/pure'
 import { useEffect, useState, type FormEvent } from 'react'
 
 import { formatPrice } from '@/lib/money'
+import type { Authenticate, PaymentMethodChoice } from '@/lib/payments'
 
 import SubmitButton from './SubmitButton'
 
@@ -16,11 +17,13 @@ export interface StripeCardPaymentProps {
   amount: number
   busy: boolean
   cardError?: string
-  onPay: (token: string) => void
+  onPay: (method: PaymentMethodChoice, authenticate: Authenticate) => void
 }
 
 // Stripe Elements collects the card inside Stripe's own iframe and gives back
-// a single-use token; the card number never touches our servers.
+// a PaymentMethod id; the card number never touches our servers. payments
+// confirms the order's PaymentIntent with it, and when the bank asks for 3-D
+// Secure (202 requires_action) Stripe.js runs the challenge here.
 export default function StripeCardPayment(props: StripeCardPaymentProps) {
   const [stripe, setStripe] = useState<Stripe | null>(null)
   const [failed, setFailed] = useState(false)
@@ -76,13 +79,17 @@ function CardForm({ amount, busy, cardError, onPay }: StripeCardPaymentProps) {
     if (!stripe || !card) return
     setTokenising(true)
     setTokenError(undefined)
-    const { token, error: stripeError } = await stripe.createToken(card)
+    const { paymentMethod, error: stripeError } = await stripe.createPaymentMethod({ type: 'card', card })
     setTokenising(false)
-    if (stripeError || !token) {
+    if (stripeError || !paymentMethod) {
       setTokenError(stripeError?.message ?? 'The card could not be read. Check the details and try again.')
       return
     }
-    onPay(token.id)
+    onPay({ paymentMethod: paymentMethod.id }, async (clientSecret) => {
+      if (!stripe) return 'The secure card form is not loaded; reload the page.'
+      const { error: actionError } = await stripe.handleNextAction({ clientSecret })
+      return actionError ? (actionError.message ?? 'The card could not be authenticated.') : undefined
+    })
   }
 
   return (

@@ -4,13 +4,13 @@ import { formatPrice } from '@/lib/money'
 
 import SubmitButton from './SubmitButton'
 
-// The token stripe-mock (and Stripe in test mode) accepts as a good Visa card.
+// The token the Stripe stand-in (and Stripe in test mode) accepts as a good Visa card.
 export const TEST_CARD_TOKEN = 'tok_visa'
 
 // With no Stripe publishable key configured, the system is talking to a test
-// Stripe (stripe-mock locally). This path says so plainly and pays with
+// Stripe (the Stripe stand-in locally). This path says so plainly and pays with
 // Stripe's test card token, so the whole purchase works offline.
-export default function TestCardPayment({ amount, busy, onPay }: { amount: number; busy: boolean; onPay: (token: string) => void }) {
+export default function TestCardPayment({ amount, busy, onPay }: { amount: number; busy: boolean; onPay: (method: { token: string }) => void }) {
   return (
     <section className="test-mode card border-warning" aria-labelledby="test-mode-title">
       <div className="card-body">
@@ -22,7 +22,7 @@ export default function TestCardPayment({ amount, busy, onPay }: { amount: numbe
           No Stripe key is configured, so payments go to a test Stripe server. Paying uses Stripe&apos;s test Visa card
           (4242 4242 4242 4242); no real money moves.
         </p>
-        <SubmitButton type="button" busy={busy} busyLabel="Paying…" className="btn btn-success btn-lg w-100" onClick={() => onPay(TEST_CARD_TOKEN)}>
+        <SubmitButton type="button" busy={busy} busyLabel="Paying…" className="btn btn-success btn-lg w-100" onClick={() => onPay({ token: TEST_CARD_TOKEN })}>
           Pay {formatPrice(amount)} with test card
         </SubmitButton>
       </div>

@@ -286,6 +286,7 @@ func (s *Set) HoldLapsed(by string, lateness time.Duration) {
 // The outcomes of a payment attempt.
 const (
 	PaymentSucceeded = "succeeded"
+	PaymentPending   = "pending" // 202: the buyer acts (3-D Secure) or a webhook settles it
 	PaymentDeclined  = "declined"
 	PaymentRejected  = "rejected"
 	PaymentRefused   = "refused" // the order's state refused it

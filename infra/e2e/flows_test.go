@@ -5,10 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"ticketing.dev/infra/stripestandin"
 )
 
 // The whole purchase, as DESIGN §5 tells it: list, reserve (a rival is
@@ -39,10 +40,36 @@ func TestAFullPurchase(t *testing.T) {
 	rival.mustDo("POST", "/api/orders", map[string]string{"ticketId": tk.ID}, http.StatusConflict, nil)
 	buyer.mustDo("DELETE", "/api/orders/"+o.ID, nil, http.StatusConflict, nil)
 
-	charges := system.stripe.seen("POST /v1/charges", "amount=4250")
-	if len(charges) != 1 {
-		t.Fatalf("want exactly one charge of 4250 cents at Stripe, saw %d: %v", len(charges), charges)
+	intents := system.stripe.seen("POST /v1/payment_intents ", "amount=4250", "metadata%5BorderId%5D="+o.ID)
+	if len(intents) != 1 {
+		t.Fatalf("want exactly one PaymentIntent of 4250 cents at Stripe, saw %d: %v", len(intents), intents)
 	}
+	if charge["stripeId"] != system.stripe.IntentsFor(o.ID)[0] {
+		t.Fatalf("paid by %v, want the order's PaymentIntent", charge["stripeId"])
+	}
+}
+
+// 3-D Secure through the gateway: the payment answers 202 with the client
+// secret, and the order completes only once the buyer passed the challenge
+// and Stripe's signed webhook came in through the gateway.
+func TestAThreeDSecurePurchaseCompletesByTheWebhook(t *testing.T) {
+	seller, buyer := newUser(t, "seller"), newUser(t, "buyer")
+	tk := seller.list(t, "Strong customer authentication")
+	var o order
+	buyer.eventually("POST", "/api/orders", map[string]string{"ticketId": tk.ID}, http.StatusCreated, &o)
+	var intent map[string]any
+	buyer.eventually("POST", "/api/payments", map[string]string{"orderId": o.ID, "token": stripestandin.CardThreeDSecure}, http.StatusAccepted, &intent)
+	if intent["status"] != "requires_action" || intent["clientSecret"] == "" {
+		t.Fatalf("want requires_action with a client secret, got %v", intent)
+	}
+	time.Sleep(500 * time.Millisecond) // time for a wrong completion to show
+	if s := orderStatus(buyer, o.ID); s != "created" {
+		t.Fatalf("order is %q before the challenge was passed", s)
+	}
+	if err := system.stripe.Authenticate(intent["id"].(string), true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the order to complete by the webhook", func() bool { return orderStatus(buyer, o.ID) == "complete" })
 }
 
 // A hold that is not paid lapses: the order is cancelled and the ticket is for
@@ -101,7 +128,7 @@ func TestALatePaymentIsRefunded(t *testing.T) {
 	// A stranger is refused (403) only once payments knows the order (404 before).
 	rival.eventually("POST", "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, http.StatusForbidden, nil)
 
-	release := system.stripe.holdCharges()
+	release := system.stripe.holdConfirmations()
 	defer release()
 	var wg sync.WaitGroup
 	var payStatus int
@@ -110,7 +137,10 @@ func TestALatePaymentIsRefunded(t *testing.T) {
 		defer wg.Done()
 		payStatus, _ = buyer.do("POST", "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, nil)
 	}()
-	waitFor(t, "the charge to reach Stripe", func() bool { return len(system.stripe.seen("POST /v1/charges", "amount=4250")) > 0 })
+	waitFor(t, "the confirmation to reach Stripe", func() bool {
+		ids := system.stripe.IntentsFor(o.ID)
+		return len(ids) == 1 && len(system.stripe.seen(ids[0]+"/confirm")) > 0
+	})
 	buyer.mustDo("DELETE", "/api/orders/"+o.ID, nil, http.StatusNoContent, nil)
 	waitFor(t, "the order to be cancelled", func() bool { return orderStatus(buyer, o.ID) == "cancelled" })
 	time.Sleep(time.Second) // let order:cancelled reach payments while the charge is held
@@ -119,9 +149,13 @@ func TestALatePaymentIsRefunded(t *testing.T) {
 	t.Logf("the late payment answered %d", payStatus)
 
 	waitFor(t, "a refund at Stripe", func() bool {
-		return len(system.stripe.seen("POST /v1/refunds")) > 0 &&
-			strings.Contains(strings.Join(system.stripe.seen("POST /v1/refunds"), "\n"), "charge=")
+		return len(system.stripe.seen("POST /v1/refunds", "payment_intent="+system.stripe.IntentsFor(o.ID)[0])) > 0
 	})
+	for _, r := range system.stripe.Requests("/v1/refunds") {
+		if r.Form.Get("payment_intent") == system.stripe.IntentsFor(o.ID)[0] && r.IdempotencyKey != "refund-"+o.ID {
+			t.Fatalf("a refund of the order under key %q: a second refund is possible", r.IdempotencyKey)
+		}
+	}
 	if got := orderStatus(buyer, o.ID); got != "cancelled" {
 		t.Fatalf("order is %q after the late payment, want cancelled", got)
 	}
@@ -162,8 +196,8 @@ func TestEveryServiceKilledMidFlow(t *testing.T) {
 		return false
 	})
 	seller.eventually("GET", "/api/users/currentuser", nil, http.StatusOK, nil)
-	if n := len(system.stripe.seen("POST /v1/charges", "amount=1234")); n != 1 {
-		t.Fatalf("want one charge of 1234 cents, saw %d", n)
+	if n := len(system.stripe.IntentsFor(o.ID)); n != 1 {
+		t.Fatalf("want one PaymentIntent for the order, saw %d", n)
 	}
 }
 

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	ticketing.dev/common v0.0.0
 	ticketing.dev/infra/runner v0.0.0
+	ticketing.dev/infra/stripestandin v0.0.0
 )
 
 require (
@@ -94,4 +95,5 @@ require (
 replace (
 	ticketing.dev/common => ../../common
 	ticketing.dev/infra/runner => ../runner
+	ticketing.dev/infra/stripestandin => ../stripestandin
 )

@@ -21,6 +21,7 @@ import (
 
 	"ticketing.dev/common/testenv"
 	"ticketing.dev/infra/runner/launch"
+	"ticketing.dev/infra/stripestandin"
 )
 
 // system is the runner the package's tests share.
@@ -28,7 +29,7 @@ var system struct {
 	baseURL string
 	dataDir string
 	root    string
-	stripe  *stripeProxy
+	stripe  *stripeStandIn
 	logPath string
 	// otlp receives every service's spans: the runner's services export
 	// to it (OTEL_EXPORTER_OTLP_ENDPOINT), as they would to a collector.
@@ -66,11 +67,7 @@ func startSystem() (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	stripeMock, err := testenv.StartStripeMock()
-	if err != nil {
-		return nil, err
-	}
-	system.stripe = newStripeProxy(stripeMock)
+	system.stripe = newStripeStandIn()
 	if system.otlp, err = testenv.StartOTLP(); err != nil {
 		return nil, err
 	}
@@ -81,6 +78,7 @@ func startSystem() (stop func(), err error) {
 		"ORDER_EXPIRATION_WINDOW="+expirationWindow.String(),
 		"EXPIRATION_CHECK_INTERVAL=250ms",
 		"STRIPE_API_BASE="+system.stripe.URL(),
+		"STRIPE_WEBHOOK_SECRET="+system.stripe.secret,
 		"PAYMENTS_RECONCILE_INTERVAL=1s",
 		// Every test's people sign up from the gateway's one address; the
 		// per-address signup limit is auth's own tests' business.
@@ -93,6 +91,8 @@ func startSystem() (stop func(), err error) {
 		return nil, err
 	}
 	system.baseURL, system.dataDir, system.root, system.logPath = r.BaseURL, dataDir, root, r.LogPath
+	// Stripe's webhooks come in through the gateway, as through the ingress.
+	system.stripe.SetWebhook(r.BaseURL+"/api/payments/webhook", system.stripe.secret)
 	return func() {
 		_ = r.Stop()
 		system.stripe.Close()
@@ -275,89 +275,59 @@ func kill(t *testing.T, name string) {
 	})
 }
 
-// stripeProxy stands between payments and stripe-mock. stripe-mock is
-// stateless and always answers at once; the proxy can hold charges (to make a
-// payment late) and records what payments asked Stripe to do.
-type stripeProxy struct {
-	srv      *http.Server
-	url      string
-	upstream string
-
-	mu       sync.Mutex
-	hold     chan struct{}
-	requests []string
+// stripeStandIn is the Stripe payments talks to: the stand-in
+// (infra/stripestandin), served by the test so it can hold a confirmation,
+// pass a 3-D Secure challenge and tell what payments asked of Stripe. Its
+// webhooks, signed with the secret the runner gives payments, reach payments
+// through the gateway. (stripe-mock cannot: its intents never succeed.)
+type stripeStandIn struct {
+	*stripestandin.Server
+	srv    *http.Server
+	url    string
+	secret string
 }
 
-func newStripeProxy(upstream string) *stripeProxy {
-	p := &stripeProxy{upstream: upstream}
+func newStripeStandIn() *stripeStandIn {
+	p := &stripeStandIn{Server: stripestandin.New(stripestandin.Config{Retry: 200 * time.Millisecond}),
+		secret: "whsec_" + testenv.RandomName("e2e")}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
 	}
 	p.url = "http://" + l.Addr().String()
-	p.srv = &http.Server{Handler: p}
+	p.srv = &http.Server{Handler: p.Server}
 	go func() { _ = p.srv.Serve(l) }()
 	return p
 }
 
-func (p *stripeProxy) URL() string { return p.url }
+func (p *stripeStandIn) URL() string { return p.url }
 
-func (p *stripeProxy) Close() { _ = p.srv.Shutdown(context.Background()) }
-
-func (p *stripeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	p.mu.Lock()
-	p.requests = append(p.requests, r.Method+" "+r.URL.Path+" "+string(body))
-	hold := p.hold
-	p.mu.Unlock()
-	if hold != nil && r.Method == http.MethodPost && r.URL.Path == "/v1/charges" {
-		<-hold
-	}
-	req, _ := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+r.URL.RequestURI(), bytes.NewReader(body))
-	req.Header = r.Header.Clone()
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer res.Body.Close()
-	for k, v := range res.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(res.StatusCode)
-	_, _ = io.Copy(w, res.Body)
+func (p *stripeStandIn) Close() {
+	_ = p.srv.Shutdown(context.Background())
+	p.Server.Close()
 }
 
-// holdCharges makes charge requests wait until the returned release is called.
-func (p *stripeProxy) holdCharges() (release func()) {
+// holdConfirmations makes confirmations wait until the returned release is
+// called, then take effect.
+func (p *stripeStandIn) holdConfirmations() (release func()) {
 	ch := make(chan struct{})
-	p.mu.Lock()
-	p.hold = ch
-	p.mu.Unlock()
+	p.Next("/confirm", stripestandin.Fault{Hold: ch})
 	var once sync.Once
-	return func() {
-		once.Do(func() {
-			p.mu.Lock()
-			p.hold = nil
-			p.mu.Unlock()
-			close(ch)
-		})
-	}
+	return func() { once.Do(func() { close(ch) }) }
 }
 
-// seen returns the requests whose line contains every part.
-func (p *stripeProxy) seen(parts ...string) []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// seen returns the requests, as "METHOD /path form", that contain every part.
+func (p *stripeStandIn) seen(parts ...string) []string {
 	var out []string
 next:
-	for _, r := range p.requests {
+	for _, r := range p.Requests("/v1/") {
+		line := r.Method + " " + r.Path + " " + r.Form.Encode()
 		for _, part := range parts {
-			if !strings.Contains(r, part) {
+			if !strings.Contains(line, part) {
 				continue next
 			}
 		}
-		out = append(out, r)
+		out = append(out, line)
 	}
 	return out
 }

@@ -20,7 +20,8 @@ if missing jwt-secret; then
   kubectl create secret generic jwt-secret --namespace ticketing --from-literal=JWT_KEY="$(openssl rand -base64 32)"
 fi
 if missing stripe-secret; then
-  kubectl create secret generic stripe-secret --namespace ticketing --from-literal=STRIPE_KEY=sk_test_stripe_mock_any_key
+  # Nothing signs webhooks for a throwaway cluster: any whsec_ value will do.
+  kubectl create secret generic stripe-secret --namespace ticketing --from-literal=STRIPE_KEY=sk_test_stripe_mock_any_key --from-literal=STRIPE_WEBHOOK_SECRET="whsec_$(hex)"
 fi
 if missing nats-users; then
   kubectl create secret generic nats-users --namespace ticketing --from-literal=auth="$(hex)" --from-literal=tickets="$(hex)" --from-literal=orders="$(hex)" --from-literal=expiration="$(hex)" --from-literal=payments="$(hex)" --from-literal=redrive="$(hex)" --from-literal=stan="$(hex)"

@@ -35,7 +35,9 @@ type config struct {
 	StripeKey        string
 	StripeAPIBase    string
 	StripePublishKey string
-	JWTKey           string
+	// StripeWebhookSecret is what `stripe listen` printed (with a real key).
+	StripeWebhookSecret string
+	JWTKey              string
 	// PublicOrigins, when set, replaces the gateway's own origins as the
 	// pages allowed to make unsafe requests (a gateway reached by another
 	// name than this machine's loopback).
@@ -51,18 +53,19 @@ type config struct {
 
 func loadConfig(getenv func(string) string) (config, error) {
 	cfg := config{
-		Root:             getenv("TICKETING_ROOT"),
-		DataDir:          getenv("DATA_DIR"),
-		Host:             orDefault(getenv("GATEWAY_HOST"), "127.0.0.1"),
-		ExpirationWindow: getenv("ORDER_EXPIRATION_WINDOW"),
-		StripeKey:        getenv("STRIPE_KEY"),
-		StripeAPIBase:    getenv("STRIPE_API_BASE"),
-		StripePublishKey: getenv("STRIPE_PUBLISHABLE_KEY"),
-		JWTKey:           getenv("JWT_KEY"),
-		PublicOrigins:    getenv("PUBLIC_ORIGINS"),
-		NoClient:         getenv("NO_CLIENT") == "1" || getenv("NO_CLIENT") == "true",
-		GoMaxProcs:       getenv("GOMAXPROCS"),
-		ReadyTimeout:     90 * time.Second,
+		Root:                getenv("TICKETING_ROOT"),
+		DataDir:             getenv("DATA_DIR"),
+		Host:                orDefault(getenv("GATEWAY_HOST"), "127.0.0.1"),
+		ExpirationWindow:    getenv("ORDER_EXPIRATION_WINDOW"),
+		StripeKey:           getenv("STRIPE_KEY"),
+		StripeAPIBase:       getenv("STRIPE_API_BASE"),
+		StripePublishKey:    getenv("STRIPE_PUBLISHABLE_KEY"),
+		StripeWebhookSecret: getenv("STRIPE_WEBHOOK_SECRET"),
+		JWTKey:              getenv("JWT_KEY"),
+		PublicOrigins:       getenv("PUBLIC_ORIGINS"),
+		NoClient:            getenv("NO_CLIENT") == "1" || getenv("NO_CLIENT") == "true",
+		GoMaxProcs:          getenv("GOMAXPROCS"),
+		ReadyTimeout:        90 * time.Second,
 	}
 	var errs []error
 	var err error

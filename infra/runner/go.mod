@@ -53,6 +53,9 @@ require (
 	github.com/nats-io/nats.go v1.53.1
 	github.com/nats-io/stan.go v0.10.4
 	ticketing.dev/common v0.0.0
+	ticketing.dev/infra/stripestandin v0.0.0
 )
 
 replace ticketing.dev/common => ../../common
+
+replace ticketing.dev/infra/stripestandin => ../stripestandin

@@ -1,6 +1,6 @@
 // Command runner runs the whole marketplace on one machine, without Kubernetes:
-// the infrastructure (FerretDB, NATS Streaming, Redis, stripe-mock unless a real
-// STRIPE_KEY is given), every service as its own process, the web client, and a
+// the infrastructure (FerretDB, NATS Streaming, Redis, and the Stripe stand-in
+// unless a real STRIPE_KEY is given), every service as its own process, the web client, and a
 // gateway (nginx, as the ingress is) with exactly the ingress's routes. It
 // prints one URL.
 //

@@ -23,7 +23,6 @@ const (
 	offNATSMonitor = 2
 	offRedis       = 3
 	offStripeHTTP  = 4
-	offStripeHTTPS = 5
 	offAuth        = 10
 	offTickets     = 11
 	offOrders      = 12
@@ -39,7 +38,7 @@ type portUse struct {
 	Env  string
 }
 
-func (c config) ports(withStripeMock, withClient bool) []portUse {
+func (c config) ports(withStandIn, withClient bool) []portUse {
 	b := c.BasePort
 	uses := []portUse{
 		{c.GatewayPort, "the gateway", "GATEWAY_PORT"},
@@ -53,8 +52,8 @@ func (c config) ports(withStripeMock, withClient bool) []portUse {
 		{b + offExpiration, "expiration", "BASE_PORT"},
 		{b + offPayments, "payments", "BASE_PORT"},
 	}
-	if withStripeMock {
-		uses = append(uses, portUse{b + offStripeHTTP, "stripe-mock", "BASE_PORT"}, portUse{b + offStripeHTTPS, "stripe-mock (https)", "BASE_PORT"})
+	if withStandIn {
+		uses = append(uses, portUse{b + offStripeHTTP, "the Stripe stand-in", "BASE_PORT"})
 	}
 	if withClient {
 		uses = append(uses, portUse{b + offClient, "the web client", "BASE_PORT"})
@@ -98,11 +97,14 @@ func lockDataDir(dir string) (release func(), err error) {
 type system struct {
 	cfg            config
 	bin, clientDir string
-	// stripe-mock serves unless a real key or another Stripe (a test's) is named.
-	withStripeMock bool
-	withClient     bool
-	jwtKey         string
-	creds          launch.Credentials
+	// The Stripe stand-in serves unless a real key or another Stripe (a
+	// test's) is named.
+	withStandIn bool
+	// stripeWebhookSecret is payments' STRIPE_WEBHOOK_SECRET.
+	stripeWebhookSecret string
+	withClient          bool
+	jwtKey              string
+	creds               launch.Credentials
 	// natsConf and redisConf are the broker's and Redis's configuration
 	// files, written into the data folder's run/ at each start: they hold
 	// the passwords, which stay off command lines.
@@ -111,7 +113,7 @@ type system struct {
 
 func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	sys := system{cfg: cfg, bin: filepath.Join(cfg.Root, "bin"), clientDir: filepath.Join(cfg.Root, "client")}
-	sys.withStripeMock = cfg.StripeKey == "" && cfg.StripeAPIBase == ""
+	sys.withStandIn = cfg.StripeKey == "" && cfg.StripeAPIBase == ""
 	sys.withClient = !cfg.NoClient && exists(filepath.Join(sys.clientDir, ".next", "BUILD_ID"))
 	release, err := sys.prepare()
 	if err != nil {
@@ -119,7 +121,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	defer release()
 
-	out := newLogMux(stdout, "nats-streaming", "stripe-mock", "expiration")
+	out := newLogMux(stdout, "nats-streaming", "expiration")
 	sup := newSupervisor(out, filepath.Join(cfg.DataDir, "run"), cfg.ReadyTimeout)
 	defer func() {
 		out.say("stopping everything")
@@ -139,6 +141,11 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		out.say("the web client is not built (or NO_CLIENT is set): serving the API alone")
 	}
 	out.say("data folder: %s (delete it to start afresh)", cfg.DataDir)
+	if sys.withStandIn {
+		if err := sys.startStandIn(ctx, out); err != nil {
+			return err
+		}
+	}
 	if err := sys.startInOrder(ctx, sup, out, groups); err != nil {
 		return err
 	}
@@ -170,7 +177,7 @@ func (sys *system) prepare() (release func(), err error) {
 		return nil, err
 	}
 	fail := func(err error) (func(), error) { release(); return nil, err }
-	if err := checkPorts(cfg.Host, cfg.ports(sys.withStripeMock, sys.withClient)); err != nil {
+	if err := checkPorts(cfg.Host, cfg.ports(sys.withStandIn, sys.withClient)); err != nil {
 		return fail(err)
 	}
 	for _, name := range []string{"ferretdb", "nats-streaming-server", "redis-server", "auth", "tickets", "orders", "expiration", "payments", "nginx"} {
@@ -179,6 +186,9 @@ func (sys *system) prepare() (release func(), err error) {
 		}
 	}
 	if sys.jwtKey, err = cfg.jwtKey(); err != nil {
+		return fail(err)
+	}
+	if sys.stripeWebhookSecret, err = sys.webhookSecret(); err != nil {
 		return fail(err)
 	}
 	if err := sys.writeStoreConfigs(); err != nil {
@@ -228,9 +238,6 @@ func (sys *system) infra() []spec {
 			"--bind", "127.0.0.1", "--port", strconv.Itoa(b + offRedis), "--dir", filepath.Join(cfg.DataDir, "redis"),
 			"--appendonly", "yes", "--appendfsync", "everysec", "--save", ""}},
 	}
-	if sys.withStripeMock {
-		infra = append(infra, spec{Name: "stripe-mock", Port: b + offStripeHTTP, Args: []string{"-http-addr", sys.local(offStripeHTTP), "-https-addr", sys.local(offStripeHTTPS)}})
-	}
 	return infra
 }
 
@@ -240,13 +247,13 @@ func (sys *system) services() []spec {
 	cfg, b := sys.cfg, sys.cfg.BasePort
 	mongo := func(db string) string { return fmt.Sprintf("mongodb://%s/%s", sys.local(offFerretDB), db) }
 	stripeKey, stripeBase := cfg.StripeKey, cfg.StripeAPIBase
-	if sys.withStripeMock {
+	if sys.withStandIn {
 		stripeBase = "http://" + sys.local(offStripeHTTP)
 	}
 	if stripeKey == "" {
-		// stripe-mock accepts any key shaped like a test key (no further
-		// underscores); this one is not a secret.
-		stripeKey = "sk_test_localstripemock"
+		// The stand-in (and stripe-mock) take any key shaped like a test
+		// key; this one is not a secret.
+		stripeKey = "sk_test_localstandin"
 	}
 	common := append([]string{"NATS_URL=nats://" + sys.local(offNATS), "NATS_CLUSTER_ID=ticketing", "COOKIE_SECURE=false", "JWT_KEY=" + sys.jwtKey,
 		"PUBLIC_ORIGINS=" + cfg.publicOrigins()}, cfg.serviceEnv()...)
@@ -266,7 +273,8 @@ func (sys *system) services() []spec {
 		service("tickets", offTickets, "MONGO_URI="+mongo("tickets")),
 		service("orders", offOrders, ordersEnv...),
 		service("expiration", offExpiration, "REDIS_URL=redis://:"+sys.creds.Redis+"@"+sys.local(offRedis)+"/0"),
-		service("payments", offPayments, "MONGO_URI="+mongo("payments"), "STRIPE_KEY="+stripeKey, "STRIPE_API_BASE="+stripeBase, "TRUST_PROXY=true"),
+		service("payments", offPayments, "MONGO_URI="+mongo("payments"), "STRIPE_KEY="+stripeKey, "STRIPE_API_BASE="+stripeBase,
+			"STRIPE_WEBHOOK_SECRET="+sys.stripeWebhookSecret, "TRUST_PROXY=true"),
 	}
 }
 

@@ -9,6 +9,7 @@ require (
 	github.com/stretchr/testify v1.12.1
 	go.mongodb.org/mongo-driver v1.17.10
 	ticketing.dev/common v0.0.0
+	ticketing.dev/infra/stripestandin v0.0.0
 )
 
 require (
@@ -102,3 +103,5 @@ require (
 )
 
 replace ticketing.dev/common => ../../common
+
+replace ticketing.dev/infra/stripestandin => ../stripestandin

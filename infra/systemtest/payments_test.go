@@ -50,7 +50,7 @@ func TestAPaidOrderIsCompleteItsTicketSoldAndItsExpiryHarmless(t *testing.T) {
 	require.Equal(t, http.StatusCreated, res.Status, res.Raw)
 	body := res.Object(t)
 	assert.Equal(t, 20.5, body["amount"])
-	assert.True(t, strings.HasPrefix(body["stripeId"].(string), "ch_"), res.Raw)
+	assert.True(t, strings.HasPrefix(body["stripeId"].(string), "pi_"), "paid by a PaymentIntent: %s", res.Raw)
 	c, ok := f.charge(paid.ID)
 	require.True(t, ok)
 	assert.Equal(t, chargeRecord{Status: "completed", Amount: 2050, StripeID: body["stripeId"].(string)}, c)

@@ -74,8 +74,9 @@ func TestSignedOutSessionsAreRefusedByEveryServiceWithinTwoSeconds(t *testing.T)
 	tickets := sys.Start("tickets", nil)
 	orders := sys.Start("orders", nil)
 	payments := sys.Start("payments", harness.Env{
-		"STRIPE_KEY":      "sk_test_" + strings.Repeat("x", 24),
-		"STRIPE_API_BASE": testenv.StripeMockURL(t),
+		"STRIPE_KEY":            "sk_test_" + strings.Repeat("x", 24),
+		"STRIPE_API_BASE":       testenv.StripeMockURL(t),
+		"STRIPE_WEBHOOK_SECRET": "whsec_" + strings.Repeat("x", 24),
 	})
 	checks := sessionChecks(tickets, orders, payments)
 

@@ -28,8 +28,9 @@ func TestAServiceStartedBeforeItsDatabaseWaitsForIt(t *testing.T) {
 		{"tickets", nil},
 		{"orders", nil},
 		{"payments", harness.Env{
-			"STRIPE_KEY":      "sk_test_" + strings.Repeat("x", 24),
-			"STRIPE_API_BASE": testenv.StripeMockURL(t),
+			"STRIPE_KEY":            "sk_test_" + strings.Repeat("x", 24),
+			"STRIPE_API_BASE":       testenv.StripeMockURL(t),
+			"STRIPE_WEBHOOK_SECRET": "whsec_" + strings.Repeat("x", 24),
 		}},
 	} {
 		t.Run(tc.service, func(t *testing.T) {

@@ -94,7 +94,7 @@ func Bounded() map[string][]string {
 		"reason": {metrics.RefusedReserved, metrics.RefusedSold, metrics.RefusedTooManyOpen,
 			metrics.RefusedNotFound, metrics.RefusedOwnTicket},
 		"by": {metrics.LapsedByExpiration, metrics.LapsedByOrdersSweep},
-		"outcome": {metrics.PaymentSucceeded, metrics.PaymentDeclined, metrics.PaymentRejected,
+		"outcome": {metrics.PaymentSucceeded, metrics.PaymentPending, metrics.PaymentDeclined, metrics.PaymentRejected,
 			metrics.PaymentRefused, metrics.PaymentLate, metrics.PaymentFailed},
 		"le": nil, // a histogram's buckets: fixed by the code, numbers
 	}

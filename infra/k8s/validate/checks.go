@@ -385,8 +385,9 @@ var fixedEnv = map[string]func(e corev1.EnvVar, pod corev1.PodSpec) string{
 		}
 		return ""
 	},
-	"JWT_KEY":    fromSecret("jwt-secret"),
-	"STRIPE_KEY": fromSecret("stripe-secret"),
+	"JWT_KEY":               fromSecret("jwt-secret"),
+	"STRIPE_KEY":            fromSecret("stripe-secret"),
+	"STRIPE_WEBHOOK_SECRET": fromSecret("stripe-secret"),
 	"NATS_CLUSTER_ID": func(e corev1.EnvVar, _ corev1.PodSpec) string {
 		if e.Value != "ticketing" {
 			return fmt.Sprintf("NATS_CLUSTER_ID is %q, not the cluster id NATS Streaming runs with", e.Value)

@@ -124,6 +124,7 @@ func TestEverySecretReadIsOneTheGuideCreates(t *testing.T) {
 	}
 	assert.True(t, r.docSecrets["jwt-secret"].Keys["JWT_KEY"])
 	assert.True(t, r.docSecrets["stripe-secret"].Keys["STRIPE_KEY"])
+	assert.True(t, r.docSecrets["stripe-secret"].Keys["STRIPE_WEBHOOK_SECRET"], "the webhook signing secret is in the documented secret")
 	for _, c := range renders(t) {
 		assert.Empty(t, CheckSecretsDocumented(c.M, r.docSecrets), c.Name)
 	}

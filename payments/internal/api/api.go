@@ -1,7 +1,11 @@
-// Package api serves payments' route (DESIGN.md §2):
+// Package api serves payments' routes (DESIGN.md §2):
 //
-//	POST /api/payments  {orderId, token}  201 the completed charge,
-//	                                      429 over the paying rate limits
+//	POST /api/payments          {orderId, token?|paymentMethod?}
+//	                            201 paid; 202 {id,status,clientSecret} the buyer acts
+//	                            (3-D Secure, or confirms in the browser);
+//	                            429 over the paying rate limits
+//	POST /api/payments/webhook  Stripe's signed events: 200 once applied,
+//	                            400 bad, missing or stale signature
 //
 // and is the one place where payment's errors become HTTP answers.
 package api
@@ -26,14 +30,21 @@ import (
 	"ticketing.dev/payments/internal/payment"
 )
 
-// Payer pays for orders (payment.Payer).
+// Payer pays for orders and applies Stripe's events (payment.Payer).
 type Payer interface {
-	Pay(ctx context.Context, userID, orderID, token string) (payment.Charge, error)
+	Pay(ctx context.Context, userID, orderID string, m payment.Method) (payment.Payment, error)
+	HandleEvent(ctx context.Context, ev payment.Event) error
 }
 
-// Deps is what the handler uses.
+// Webhooks verifies Stripe's signatures (gateway.Verifier).
+type Webhooks interface {
+	Event(payload []byte, header string) (payment.Event, error)
+}
+
+// Deps is what the handlers use.
 type Deps struct {
-	Payer Payer
+	Payer    Payer
+	Webhooks Webhooks
 	// Paying limits POST /api/payments per buyer and per address; nil
 	// leaves it unlimited.
 	Paying *ratelimit.Guard
@@ -49,20 +60,34 @@ func Mount(r chi.Router, d Deps) {
 		limited = limited.With(d.Paying.Limit)
 	}
 	limited.Post("/api/payments", httpx.Handle(h.create))
+	r.Post(WebhookPath, httpx.Handle(h.webhook))
 }
 
 type handlers struct{ Deps }
 
-// createRequest is the body of POST /api/payments. token is the card token
-// Stripe.js (or Stripe's test tokens, such as tok_visa) produced.
+// createRequest is the body of POST /api/payments. token is a legacy card
+// token (tok_visa), paymentMethod a PaymentMethod (pm_…); with neither, the
+// browser confirms the intent with Stripe.js.
 type createRequest struct {
-	OrderID string `json:"orderId" validate:"required"`
-	Token   string `json:"token" validate:"required,max=255"`
+	OrderID       string `json:"orderId" validate:"required"`
+	Token         string `json:"token" validate:"max=255"`
+	PaymentMethod string `json:"paymentMethod" validate:"max=255"`
 }
 
 func (r *createRequest) Normalize() {
 	r.OrderID = strings.TrimSpace(r.OrderID)
 	r.Token = strings.TrimSpace(r.Token)
+	r.PaymentMethod = strings.TrimSpace(r.PaymentMethod)
+}
+
+// intentResponse is an intent the buyer is to act on: 202.
+type intentResponse struct {
+	ID           string               `json:"id"`
+	OrderID      string               `json:"orderId"`
+	Status       payment.IntentStatus `json:"status"`
+	ClientSecret string               `json:"clientSecret"`
+	Amount       money.Price          `json:"amount"`
+	Currency     string               `json:"currency"`
 }
 
 // chargeResponse is a charge as clients see it: never the card token.
@@ -80,17 +105,28 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		return err
 	}
+	if req.Token != "" && req.PaymentMethod != "" {
+		return errs.Validation("paymentMethod", "Send a token or a paymentMethod, not both")
+	}
 	if _, ok := mongox.ParseID(req.OrderID); !ok {
 		return errs.NotFound("Order not found")
 	}
 	user, _ := session.UserFrom(r.Context())
-	c, err := h.Payer.Pay(r.Context(), user.ID, req.OrderID, req.Token)
-	h.Metrics.Payment(outcome(err))
+	p, err := h.Payer.Pay(r.Context(), user.ID, req.OrderID, payment.Method{Token: req.Token, PaymentMethod: req.PaymentMethod})
+	h.Metrics.Payment(outcome(p, err))
 	if err != nil {
 		return toHTTP(err)
 	}
+	c := p.Charge
+	if !p.Paid() {
+		httpx.WriteJSON(w, http.StatusAccepted, intentResponse{
+			ID: p.Intent.ID, OrderID: c.OrderID, Status: p.Intent.Status, ClientSecret: p.Intent.ClientSecret,
+			Amount: c.Amount, Currency: c.Currency,
+		})
+		return nil
+	}
 	httpx.WriteJSON(w, http.StatusCreated, chargeResponse{
-		ID: c.ID, OrderID: c.OrderID, Status: c.Status, Amount: c.Amount, Currency: payment.Currency, StripeID: c.StripeID,
+		ID: c.ID, OrderID: c.OrderID, Status: c.Status, Amount: c.Amount, Currency: c.Currency, StripeID: c.StripeID,
 	})
 	return nil
 }
@@ -155,27 +191,32 @@ func providerError(err error) error {
 		// Only a refusal of the card token is the buyer's to read. Any other
 		// invalid request is ours (a bad key, a bad parameter), and Stripe's
 		// message may quote the key: it goes to the log, never to the client.
-		if rejected.Param == "source" || rejected.Param == "card" {
+		switch rejected.Param {
+		case "card[token]", "source", "card":
 			return errs.Validation("token", rejected.Message)
+		case "payment_method":
+			return errs.Validation("paymentMethod", rejected.Message)
 		}
 		return fmt.Errorf("payment provider rejected our request (param %q): %s: %w", rejected.Param, rejected.Message,
 			errs.BadGateway("The payment provider refused the request; you were not charged"))
 	case errors.Is(err, payment.ErrNotCharged):
 		return errs.ServiceUnavailable("The payment provider is unavailable; you were not charged. Please try again.")
 	case errors.Is(err, payment.ErrOutcomeUnknown):
-		return errs.BadGateway("The payment provider did not answer; please try again. You will not be charged twice.")
+		return errs.BadGateway("The payment provider did not answer; the payment settles once it does. You will not be charged twice.")
 	}
 	return nil
 }
 
 // outcome names, for the metrics, how a payment attempt ended.
-func outcome(err error) string {
+func outcome(p payment.Payment, err error) string {
 	var (
 		late     *payment.LatePaymentError
 		declined *payment.DeclinedError
 		rejected *payment.RejectedError
 	)
 	switch {
+	case err == nil && !p.Paid():
+		return metrics.PaymentPending
 	case err == nil:
 		return metrics.PaymentSucceeded
 	case errors.As(err, &late):

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,9 +15,9 @@ import (
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/money"
 	"ticketing.dev/common/testenv"
+	"ticketing.dev/infra/stripestandin"
 	"ticketing.dev/payments/internal/apptest"
 	"ticketing.dev/payments/internal/payment"
-	"ticketing.dev/payments/internal/stripetest"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -60,9 +59,9 @@ func TestPaymentRequestsAnswerAsTheContractSays(t *testing.T) {
 		{"not an object", `[1]`, []apitest.Option{buyer}, http.StatusBadRequest, "Request body must be a JSON object", nil},
 		{"an unknown field", `{"orderId":"` + open + `","token":"tok_visa","amount":1}`, []apitest.Option{buyer}, http.StatusBadRequest, "", []string{"amount"}},
 		{"a token of the wrong type", `{"orderId":"` + open + `","token":42}`, []apitest.Option{buyer}, http.StatusBadRequest, "", []string{"token"}},
-		{"no token", `{"orderId":"` + open + `"}`, []apitest.Option{buyer}, http.StatusBadRequest, "is required", []string{"token"}},
-		{"a blank token", `{"orderId":"` + open + `","token":"  "}`, []apitest.Option{buyer}, http.StatusBadRequest, "is required", []string{"token"}},
-		{"nothing at all", `{}`, []apitest.Option{buyer}, http.StatusBadRequest, "", []string{"orderId", "token"}},
+		{"a token and a payment method", `{"orderId":"` + open + `","token":"tok_visa","paymentMethod":"pm_card_visa"}`, []apitest.Option{buyer}, http.StatusBadRequest, "", []string{"paymentMethod"}},
+		{"a payment method too long", `{"orderId":"` + open + `","paymentMethod":"` + strings.Repeat("p", 256) + `"}`, []apitest.Option{buyer}, http.StatusBadRequest, "", []string{"paymentMethod"}},
+		{"nothing at all", `{}`, []apitest.Option{buyer}, http.StatusBadRequest, "", []string{"orderId"}},
 		{"a token too long", `{"orderId":"` + open + `","token":"` + strings.Repeat("t", 256) + `"}`, []apitest.Option{buyer}, http.StatusBadRequest, "", []string{"token"}},
 		{"a malformed order id", body("not-an-id"), []apitest.Option{buyer}, http.StatusNotFound, "Order not found", nil},
 		{"an unknown order", body(unknown), []apitest.Option{buyer}, http.StatusNotFound, "Order not found", nil},
@@ -85,7 +84,7 @@ func TestPaymentRequestsAnswerAsTheContractSays(t *testing.T) {
 			}
 		})
 	}
-	assert.Empty(t, h.Stripe.Requests("/v1/charges"), "no refused request reached Stripe")
+	assert.Empty(t, h.Stripe.Requests("/v1/"), "no refused request reached Stripe")
 	for _, id := range []string{open, cancelled, complete, expired} {
 		assert.False(t, h.HasCharge(id), "no charge recorded for a refused request")
 	}
@@ -96,7 +95,7 @@ func TestPaymentRequestsAnswerAsTheContractSays(t *testing.T) {
 		var got chargeBody
 		res.Decode(t, &got)
 		assert.NotEmpty(t, got.ID)
-		assert.Equal(t, chargeBody{ID: got.ID, OrderID: open, Status: "completed", Amount: 20.5, Currency: "usd", StripeID: "ch_fake_1"}, got)
+		assert.Equal(t, chargeBody{ID: got.ID, OrderID: open, Status: "completed", Amount: 20.5, Currency: "usd", StripeID: h.Stripe.IntentsFor(open)[0]}, got)
 		assert.NotContains(t, res.Raw, "tok_visa", "the card token never comes back")
 	})
 	t.Run("and then again", func(t *testing.T) {
@@ -104,7 +103,7 @@ func TestPaymentRequestsAnswerAsTheContractSays(t *testing.T) {
 		require.Equal(t, http.StatusConflict, res.Status, res.Raw)
 		assert.Equal(t, "Order is already paid", res.Message(t))
 	})
-	assert.Equal(t, 1, h.Stripe.ChargesMade(), "a retried request never charges twice")
+	assert.Len(t, h.Stripe.IntentsFor(open), 1, "a retried request never pays twice")
 }
 
 func TestAPaymentChargesCentsRecordsTheChargeAndAnnouncesIt(t *testing.T) {
@@ -114,183 +113,54 @@ func TestAPaymentChargesCentsRecordsTheChargeAndAnnouncesIt(t *testing.T) {
 	res := h.Pay("buyer", id, "tok_visa")
 	require.Equal(t, http.StatusCreated, res.Status, res.Raw)
 
-	sent := h.Stripe.Requests("/v1/charges")
-	require.Len(t, sent, 1)
+	sent := h.Stripe.Requests("/v1/payment_intents")
+	require.NotEmpty(t, sent)
 	assert.Equal(t, "1999", sent[0].Form.Get("amount"), "19.99 is 1999 cents, exactly")
 	assert.Equal(t, "usd", sent[0].Form.Get("currency"))
-	assert.Equal(t, "tok_visa", sent[0].Form.Get("source"))
-	assert.Equal(t, "charge-"+id+"-1", sent[0].IdempotencyKey, "the idempotency key derives from the order")
+	assert.Equal(t, id, sent[0].Form.Get("metadata[orderId]"))
+	assert.Equal(t, payment.IntentKey(id, 1), sent[0].IdempotencyKey, "the idempotency key derives from the order and attempt")
+	intent := h.Stripe.IntentsFor(id)[0]
 
 	c := h.Charge(id)
 	assert.Equal(t, payment.StatusCompleted, c.Status)
 	assert.Equal(t, money.Price(1999), c.Amount)
-	assert.Equal(t, "ch_fake_1", c.StripeID)
+	assert.Equal(t, intent, c.StripeID)
 	assert.Empty(t, c.StripeRefundID)
-	assert.Empty(t, c.Token, "the card token is not kept once the outcome is known")
 
 	require.Eventually(t, func() bool { return len(apptest.ForOrder(t, h.Paid, id)) == 1 }, 10*time.Second, 20*time.Millisecond)
-	assert.Equal(t, events.PaymentCreated{ID: c.ID, OrderID: id, StripeID: "ch_fake_1"}, apptest.ForOrder(t, h.Paid, id)[0])
+	assert.Equal(t, events.PaymentCreated{ID: c.ID, OrderID: id, StripeID: intent}, apptest.ForOrder(t, h.Paid, id)[0])
 }
 
-func TestARealStripeGoRoundTripThroughStripeMock(t *testing.T) {
-	h := apptest.New(t, apptest.Options{StripeMock: true})
-	id := h.Order("buyer", 2000, time.Hour)
-	res := h.Pay("buyer", id, "tok_visa")
-	require.Equal(t, http.StatusCreated, res.Status, res.Raw)
-	var got chargeBody
-	res.Decode(t, &got)
-	assert.True(t, strings.HasPrefix(got.StripeID, "ch_"), got.StripeID)
-	assert.Equal(t, got.StripeID, h.Charge(id).StripeID)
-	require.Eventually(t, func() bool { return len(apptest.ForOrder(t, h.Paid, id)) == 1 }, 10*time.Second, 20*time.Millisecond)
+func TestTheCurrencyComesFromConfiguration(t *testing.T) {
+	h := apptest.New(t, apptest.Options{Env: map[string]string{"PAYMENT_CURRENCY": "eur"}})
+	id := h.Order("buyer", 1999, time.Hour)
+	res := h.Pay("buyer", id, "")
+	require.Equal(t, http.StatusAccepted, res.Status, res.Raw)
+	assert.Equal(t, "eur", res.Object(t)["currency"])
+	assert.Equal(t, "eur", h.Stripe.Requests("/v1/payment_intents")[0].Form.Get("currency"))
 }
 
-func TestTwoConcurrentPaymentsChargeOnce(t *testing.T) {
+func TestABadTokenNamesTheFieldAndTheIntentStaysOpen(t *testing.T) {
 	h := apptest.New(t, apptest.Options{})
 	id := h.Order("buyer", 2000, time.Hour)
-	// Stripe holds the first charge it gets until the other request has its
-	// answer, so the two really overlap.
-	hold := make(chan struct{})
-	h.Stripe.Next(stripetest.Held(hold))
-
-	a, b := h.PayAsync("buyer", id, "tok_visa"), h.PayAsync("buyer", id, "tok_mastercard")
-	var first apitest.Response
-	var rest <-chan apitest.Response
-	select {
-	case first = <-a:
-		rest = b
-	case first = <-b:
-		rest = a
-	}
-	close(hold)
-	second := <-rest
-	require.Equal(t, http.StatusConflict, first.Status, first.Raw)
-	assert.Equal(t, "A payment for this order is already in progress", first.Message(t))
-	require.Equal(t, http.StatusCreated, second.Status, second.Raw)
-	assert.Len(t, h.Stripe.Requests("/v1/charges"), 1, "Stripe saw one charge request")
-	assert.Equal(t, 1, h.Stripe.ChargesMade())
-	assert.Equal(t, payment.StatusCompleted, h.Charge(id).Status)
-}
-
-func TestADeclinedCardIsA402AndAnotherCardMayFollow(t *testing.T) {
-	h := apptest.New(t, apptest.Options{})
-	id := h.Order("buyer", 2000, time.Hour)
-	h.Stripe.Next(stripetest.Decline("Your card has insufficient funds."))
-
-	res := h.Pay("buyer", id, "tok_chargeDeclinedInsufficientFunds")
-	require.Equal(t, http.StatusPaymentRequired, res.Status, res.Raw)
-	assert.Equal(t, "Your card has insufficient funds.", res.Message(t), "Stripe's message")
-	c := h.Charge(id)
-	assert.Equal(t, payment.StatusFailed, c.Status, "a declined charge is recorded as failed")
-	assert.Equal(t, "Your card has insufficient funds.", c.FailureMessage)
-	assert.Empty(t, c.StripeID)
-
-	res = h.Pay("buyer", id, "tok_visa")
-	require.Equal(t, http.StatusCreated, res.Status, res.Raw)
-	sent := h.Stripe.Requests("/v1/charges")
-	require.Len(t, sent, 2)
-	assert.Equal(t, "charge-"+id+"-2", sent[1].IdempotencyKey, "a new card is a new attempt, under a new key")
-	assert.Equal(t, "tok_visa", sent[1].Form.Get("source"))
-	c = h.Charge(id)
-	assert.Equal(t, payment.StatusCompleted, c.Status)
-	assert.Equal(t, 2, c.Attempt)
-}
-
-func TestABadTokenNamesTheField(t *testing.T) {
-	h := apptest.New(t, apptest.Options{})
-	id := h.Order("buyer", 2000, time.Hour)
-	h.Stripe.Next(stripetest.Reject("source", "No such token: 'tok_nope'"))
 	res := h.Pay("buyer", id, "tok_nope")
 	require.Equal(t, http.StatusBadRequest, res.Status, res.Raw)
 	assert.Equal(t, []string{"token"}, res.Fields(t))
-	assert.Equal(t, "No such token: 'tok_nope'", res.Message(t))
-	assert.Equal(t, payment.StatusFailed, h.Charge(id).Status)
+	require.Equal(t, http.StatusCreated, h.Pay("buyer", id, "tok_visa").Status)
+	assert.Len(t, h.Stripe.IntentsFor(id), 1, "the same intent, confirmed with the good card")
 }
 
-// Stripe's message for a request it refuses for our own reasons (a bad key, a
-// parameter we got wrong) can quote the secret key: the buyer gets a generic
-// 502 and the detail goes to the log only.
-func TestARefusalThatIsNotAboutTheCardRevealsNothing(t *testing.T) {
-	h := apptest.New(t, apptest.Options{})
+func TestARealStripeGoRoundTripThroughStripeMock(t *testing.T) {
+	// stripe-mock answers every intent as requires_payment_method, whatever
+	// it is asked: the intent is created and handed to the browser.
+	h := apptest.New(t, apptest.Options{StripeMock: true})
 	id := h.Order("buyer", 2000, time.Hour)
-	h.Stripe.Next(stripetest.Reject("", "Invalid API Key provided: sk_test_secret_value"))
-	res := h.Pay("buyer", id, "tok_visa")
-	require.Equal(t, http.StatusBadGateway, res.Status, res.Raw)
-	assert.NotContains(t, res.Raw, "sk_test")
-	assert.Equal(t, "The payment provider refused the request; you were not charged", res.Message(t))
-	assert.NotEqual(t, payment.StatusCompleted, h.Charge(id).Status)
-}
-
-func TestAnUnreachableStripeIs503AndNothingIsPaid(t *testing.T) {
-	h := apptest.New(t, apptest.Options{})
-	id := h.Order("buyer", 2000, time.Hour)
-	h.Stripe.Close() // Stripe is down: connections are refused
-
-	res := h.Pay("buyer", id, "tok_visa")
-	require.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
-	assert.Contains(t, res.Message(t), "you were not charged")
-	c := h.Charge(id)
-	assert.NotEqual(t, payment.StatusCompleted, c.Status, "nothing recorded as paid")
-	assert.Empty(t, c.StripeID)
-	assert.Empty(t, apptest.ForOrder(t, h.Paid, id))
-
-	// The buyer may try again at once: nothing holds the order.
-	res = h.Pay("buyer", id, "tok_visa")
-	assert.Equal(t, http.StatusServiceUnavailable, res.Status, res.Raw)
-}
-
-func TestAStripeFailureIs502AndTheRetryReplaysTheSameRequest(t *testing.T) {
-	h := apptest.New(t, apptest.Options{})
-	id := h.Order("buyer", 2000, time.Hour)
-	h.Stripe.Next(stripetest.Unavailable())
-
-	res := h.Pay("buyer", id, "tok_visa")
-	require.Equal(t, http.StatusBadGateway, res.Status, res.Raw)
-	assert.Contains(t, res.Message(t), "You will not be charged twice")
-	c := h.Charge(id)
-	assert.Equal(t, payment.StatusCreated, c.Status, "the outcome is open, not paid")
-	assert.Empty(t, c.StripeID)
-	assert.Empty(t, apptest.ForOrder(t, h.Paid, id))
-
-	// The buyer tries again, even with another card: the open attempt is
-	// replayed exactly (same key, same card) so it cannot charge twice.
-	res = h.Pay("buyer", id, "tok_mastercard")
-	require.Equal(t, http.StatusCreated, res.Status, res.Raw)
-	sent := h.Stripe.Requests("/v1/charges")
-	require.Len(t, sent, 2)
-	assert.Equal(t, sent[0].IdempotencyKey, sent[1].IdempotencyKey)
-	assert.Equal(t, "tok_visa", sent[1].Form.Get("source"))
-	assert.Equal(t, 1, h.Stripe.ChargesMade())
-}
-
-func TestALostAnswerIsFoundByTheReplayNotChargedAgain(t *testing.T) {
-	h := apptest.New(t, apptest.Options{})
-	id := h.Order("buyer", 2000, time.Hour)
-	h.PayAndLoseTheAnswer("buyer", id, "tok_visa")
-
-	res := h.Pay("buyer", id, "tok_visa")
-	require.Equal(t, http.StatusCreated, res.Status, res.Raw)
-	assert.Equal(t, 1, h.Stripe.ChargesMade(), "the replay found the charge Stripe made")
-	replays := h.Stripe.Requests("/v1/charges")
-	require.Len(t, replays, 2)
-	assert.True(t, replays[1].Replayed)
-	assert.Equal(t, "ch_fake_1", h.Charge(id).StripeID)
-}
-
-func TestADeclinedReplayLetsTheNewCardThrough(t *testing.T) {
-	h := apptest.New(t, apptest.Options{})
-	id := h.Order("buyer", 2000, time.Hour)
-	// The first card's request fails on the way back; its replay says it
-	// was declined; then the buyer's second card goes through, all in one
-	// request.
-	h.Stripe.Next(stripetest.Unavailable(), stripetest.Decline("Your card was declined."))
-	require.Equal(t, http.StatusBadGateway, h.Pay("buyer", id, "tok_first").Status)
-
-	res := h.Pay("buyer", id, "tok_second")
-	require.Equal(t, http.StatusCreated, res.Status, res.Raw)
-	sent := h.Stripe.Requests("/v1/charges")
-	require.Len(t, sent, 3)
-	assert.Equal(t, []string{"tok_first", "tok_first", "tok_second"}, []string{sent[0].Form.Get("source"), sent[1].Form.Get("source"), sent[2].Form.Get("source")})
-	assert.Equal(t, "charge-"+id+"-2", sent[2].IdempotencyKey)
+	res := h.Pay("buyer", id, "")
+	require.Equal(t, http.StatusAccepted, res.Status, res.Raw)
+	got := res.Object(t)
+	assert.True(t, strings.HasPrefix(got["id"].(string), "pi_"), got["id"])
+	assert.NotEmpty(t, got["clientSecret"])
+	assert.Equal(t, got["id"], h.Charge(id).IntentID)
 }
 
 // Card testing: ten cards tried on one order. The first three declines are
@@ -300,23 +170,20 @@ func TestADeclinedReplayLetsTheNewCardThrough(t *testing.T) {
 func TestDeclinesBeyondMaxPaymentAttemptsNeverReachStripe(t *testing.T) {
 	h := apptest.New(t, apptest.Options{})
 	id := h.Order("buyer", 2000, time.Hour)
-	for range 10 {
-		h.Stripe.Next(stripetest.Decline("Your card was declined."))
-	}
-	for i := range payment.DefaultMaxPaymentAttempts {
-		res := h.Pay("buyer", id, fmt.Sprintf("tok_card_%d", i))
+	for range payment.DefaultMaxPaymentAttempts {
+		res := h.Pay("buyer", id, stripestandin.CardDeclined)
 		require.Equal(t, http.StatusPaymentRequired, res.Status, res.Raw)
 	}
 	var wg sync.WaitGroup
 	for i := payment.DefaultMaxPaymentAttempts; i < 10; i++ {
 		wg.Go(func() {
-			res := h.Pay("buyer", id, fmt.Sprintf("tok_card_%d", i))
+			res := h.Pay("buyer", id, stripestandin.CardDeclined)
 			assert.Equal(t, http.StatusTooManyRequests, res.Status, res.Raw)
 			assert.Equal(t, "Too many declined payments for this order", res.Message(t))
 		})
 	}
 	wg.Wait()
-	assert.Len(t, h.Stripe.Requests("/v1/charges"), payment.DefaultMaxPaymentAttempts, "no attempt beyond the limit reached Stripe")
+	assert.Len(t, h.Stripe.IntentsFor(id), payment.DefaultMaxPaymentAttempts, "no attempt beyond the limit reached Stripe")
 	c := h.Charge(id)
 	assert.Equal(t, payment.StatusFailed, c.Status)
 	assert.Equal(t, payment.DefaultMaxPaymentAttempts, c.Declines)
@@ -338,15 +205,14 @@ func TestPayingIsRateLimitedPerBuyerAndPerAddress(t *testing.T) {
 		assert.Equal(t, "3600", res.Header.Get("Retry-After"))
 	}
 	first, second := h.Order("buyer", 2000, time.Hour), h.Order("buyer", 2000, time.Hour)
-	h.Stripe.Next(stripetest.Decline("Your card was declined."))
-	require.Equal(t, http.StatusPaymentRequired, h.Pay("buyer", first, "tok_a").Status)
-	require.Equal(t, http.StatusCreated, h.Pay("buyer", second, "tok_b").Status)
-	refused(h.Pay("buyer", first, "tok_c"))
+	require.Equal(t, http.StatusPaymentRequired, h.Pay("buyer", first, stripestandin.CardDeclined).Status)
+	require.Equal(t, http.StatusCreated, h.Pay("buyer", second, stripestandin.CardVisa).Status)
+	refused(h.Pay("buyer", first, stripestandin.CardVisa))
 
 	// The address (every test request comes from loopback) has one of its
 	// four left: the refused request counted there too.
 	other := h.Order("other", 2000, time.Hour)
-	require.Equal(t, http.StatusCreated, h.Pay("other", other, "tok_d").Status)
-	refused(h.Pay("other", other, "tok_e"))
-	assert.Len(t, h.Stripe.Requests("/v1/charges"), 3, "no refused request reached Stripe")
+	require.Equal(t, http.StatusCreated, h.Pay("other", other, stripestandin.CardVisa).Status)
+	refused(h.Pay("other", other, stripestandin.CardVisa))
+	assert.Equal(t, 3, h.Stripe.IntentsCreated(), "no refused request reached Stripe")
 }

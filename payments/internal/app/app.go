@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -44,6 +45,10 @@ const stripeTimeout = 20 * time.Second
 type Config struct {
 	config.Common
 	StripeKey string
+	// StripeWebhookSecret verifies Stripe's webhook signatures (whsec_…).
+	StripeWebhookSecret string
+	// Currency is what payments charges in (PAYMENT_CURRENCY, usd).
+	Currency string
 	// StripeAPIBase points stripe-go elsewhere (stripe-mock); empty is Stripe.
 	StripeAPIBase     string
 	ReconcileInterval time.Duration
@@ -61,11 +66,13 @@ var DefaultPaying = ratelimit.DefaultRequests
 // LoadConfig reads the settings that are this service's own.
 func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 	cfg := Config{
-		Common:             common,
-		StripeKey:          env.Required("STRIPE_KEY"),
-		StripeAPIBase:      env.String("STRIPE_API_BASE", ""),
-		ReconcileInterval:  env.Duration("PAYMENTS_RECONCILE_INTERVAL", DefaultReconcileInterval),
-		MaxPaymentAttempts: env.Int("MAX_PAYMENT_ATTEMPTS", payment.DefaultMaxPaymentAttempts),
+		Common:              common,
+		StripeKey:           env.Required("STRIPE_KEY"),
+		StripeWebhookSecret: env.Required("STRIPE_WEBHOOK_SECRET"),
+		Currency:            strings.ToLower(env.String("PAYMENT_CURRENCY", payment.DefaultCurrency)),
+		StripeAPIBase:       env.String("STRIPE_API_BASE", ""),
+		ReconcileInterval:   env.Duration("PAYMENTS_RECONCILE_INTERVAL", DefaultReconcileInterval),
+		MaxPaymentAttempts:  env.Int("MAX_PAYMENT_ATTEMPTS", payment.DefaultMaxPaymentAttempts),
 	}
 	paying, err := ratelimit.LoadLimits(env, "PAY", DefaultPaying)
 	if err != nil {
@@ -74,6 +81,9 @@ func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 	cfg.Paying = paying
 	if cfg.MaxPaymentAttempts < 1 {
 		return cfg, fmt.Errorf("MAX_PAYMENT_ATTEMPTS must be at least 1, got %d", cfg.MaxPaymentAttempts)
+	}
+	if len(cfg.Currency) != 3 {
+		return cfg, fmt.Errorf("PAYMENT_CURRENCY must be a three-letter ISO currency code, got %q", cfg.Currency)
 	}
 	if cfg.StripeAPIBase != "" {
 		if u, err := url.Parse(cfg.StripeAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -100,12 +110,17 @@ func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
 	// Each request to Stripe is a client span of the payment's trace.
 	stripeClient := deps.Tracing.Client(&http.Client{Timeout: stripeTimeout})
 	gw := gateway.New(gateway.Config{Key: cfg.StripeKey, APIBase: cfg.StripeAPIBase, Logger: deps.Logger, HTTPClient: stripeClient})
-	payer := payment.NewPayer(st.Orders, st.Charges, gw, deps.Logger)
+	payer := payment.NewPayer(st.Orders, st.Charges, st.Events, gw, cfg.Currency, deps.Logger)
 	paying := ratelimit.NewGuard("payment attempts", cfg.Paying, cfg.TrustProxy)
+	// Stripe signs the webhook; no browser sends it.
+	deps.ExemptFromBrowserChecks(http.MethodPost, api.WebhookPath)
+	webhooks := gateway.Verifier{Secret: cfg.StripeWebhookSecret}
 	return &App{
 		Payer: payer, Orders: st.Orders, Charges: st.Charges,
 		App: service.App{
-			Routes:        func(r chi.Router) { api.Mount(r, api.Deps{Payer: payer, Paying: paying, Metrics: deps.Metrics}) },
+			Routes: func(r chi.Router) {
+				api.Mount(r, api.Deps{Payer: payer, Webhooks: webhooks, Paying: paying, Metrics: deps.Metrics})
+			},
 			Indexes:       st.EnsureIndexes,
 			Subscriptions: listeners.Subscriptions(st.Orders, payer),
 			Outboxes:      []*outbox.Outbox{st.Outbox()},

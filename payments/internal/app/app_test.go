@@ -21,16 +21,20 @@ import (
 
 func TestMissingConfigurationIsNamed(t *testing.T) {
 	// Optional: optional: empty means Stripe itself.
-	servicetest.RequiresSettings(t, app.Service, []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLIENT_ID", "STRIPE_KEY"}, "STRIPE_API_BASE")
+	servicetest.RequiresSettings(t, app.Service, []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLIENT_ID", "STRIPE_KEY", "STRIPE_WEBHOOK_SECRET"},
+		"STRIPE_API_BASE", "PAYMENT_CURRENCY")
 }
 
 func TestConfiguration(t *testing.T) {
 	env := servicetest.Needed(app.Service)
 	env["STRIPE_KEY"] = apptest.StripeKey
+	env["STRIPE_WEBHOOK_SECRET"] = apptest.WebhookSecret
 	getenv := func(k string) string { return env[k] }
 	cfg, err := app.Service.Config(getenv)
 	require.NoError(t, err)
 	assert.Equal(t, "3000", cfg.Port)
+	assert.Equal(t, "usd", cfg.Currency)
+	assert.Equal(t, apptest.WebhookSecret, cfg.StripeWebhookSecret)
 	assert.Equal(t, apptest.StripeKey, cfg.StripeKey)
 	assert.Empty(t, cfg.StripeAPIBase)
 	assert.Equal(t, app.DefaultReconcileInterval, cfg.ReconcileInterval)
@@ -41,6 +45,15 @@ func TestConfiguration(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "http://stripe-mock:12111", cfg.StripeAPIBase)
 	assert.Equal(t, 5*time.Second, cfg.ReconcileInterval)
+
+	env["PAYMENT_CURRENCY"] = "EUR"
+	cfg, err = app.Service.Config(getenv)
+	require.NoError(t, err)
+	assert.Equal(t, "eur", cfg.Currency, "Stripe's lower-case code")
+	env["PAYMENT_CURRENCY"] = "euro"
+	_, err = app.Service.Config(getenv)
+	assert.ErrorContains(t, err, "PAYMENT_CURRENCY")
+	delete(env, "PAYMENT_CURRENCY")
 
 	env["STRIPE_API_BASE"] = "stripe-mock:12111"
 	_, err = app.Service.Config(getenv)
@@ -56,7 +69,8 @@ func TestRunServesUntilStopped(t *testing.T) {
 	env := map[string]string{
 		"PORT": strconv.Itoa(port), "MONGO_URI": testenv.DatabaseURI(t), "JWT_KEY": servicetest.JWTKey,
 		"NATS_URL": nats.URL, "NATS_CLIENT_ID": testenv.RandomName("payments"), "STRIPE_KEY": apptest.StripeKey,
-		"STRIPE_API_BASE": testenv.StripeMockURL(t), "COOKIE_SECURE": "false",
+		"STRIPE_WEBHOOK_SECRET": apptest.WebhookSecret,
+		"STRIPE_API_BASE":       testenv.StripeMockURL(t), "COOKIE_SECURE": "false",
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)

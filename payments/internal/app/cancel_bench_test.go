@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"ticketing.dev/common/testenv"
+	"ticketing.dev/infra/stripestandin"
 	"ticketing.dev/payments/internal/apptest"
-	"ticketing.dev/payments/internal/stripetest"
 )
 
 // BenchmarkCancellationWhileStripeHangs publishes b.N order:cancelled for
@@ -30,7 +30,7 @@ func BenchmarkCancellationWhileStripeHangs(b *testing.B) {
 	hold := make(chan struct{})
 	defer close(hold)
 	for range b.N {
-		h.Stripe.NextRefund(stripetest.Held(hold))
+		h.Stripe.Next("/v1/refunds", stripestandin.Fault{Status: 500, Message: "held", Hold: hold})
 	}
 
 	b.ResetTimer()

@@ -1,18 +1,21 @@
 // Package apptest starts payments as main does (common/servicetest) — the
 // real router, a real database, a real NATS Streaming server, stripe-go —
-// for tests, with Stripe played by stripe-mock or by stripetest's small
-// Stripe-shaped server (for declines, outages and counting requests). Only
-// tests import it.
+// for tests, with Stripe played by stripe-mock or by the Stripe stand-in
+// (infra/stripestandin: PaymentIntent states, declines, 3-D Secure, signed
+// webhooks to this payments). Only tests import it.
 package apptest
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 
@@ -23,24 +26,29 @@ import (
 	"ticketing.dev/common/mongox"
 	"ticketing.dev/common/servicetest"
 	"ticketing.dev/common/testenv"
+	"ticketing.dev/infra/stripestandin"
 	"ticketing.dev/payments/internal/app"
 	"ticketing.dev/payments/internal/payment"
 	"ticketing.dev/payments/internal/store"
-	"ticketing.dev/payments/internal/stripetest"
 )
 
 // StripeKey is a made-up test-mode key, built at run time so no key-shaped
 // string sits in the repository.
 var StripeKey = "sk_test_" + strings.Repeat("x", 24)
 
+// WebhookSecret is the harness's STRIPE_WEBHOOK_SECRET, made at run time.
+var WebhookSecret = "whsec_" + testenv.RandomName("standin")
+
 // Harness is one payments service.
 type Harness struct {
 	t   testing.TB
 	API *apitest.Client
 	App *app.App
-	// Stripe is the fake Stripe; nil when the harness runs on stripe-mock.
-	Stripe *stripetest.Server
-	NATS   *testenv.NATS
+	// Stripe is the Stripe stand-in; nil when the harness runs on stripe-mock.
+	Stripe *stripestandin.Server
+	// StripeURL is where payments reaches Stripe.
+	StripeURL string
+	NATS      *testenv.NATS
 	// Bus is a client of the test's own, to publish other services' events.
 	Bus *bus.Client
 	// Paid records the payment:created events the broker delivered.
@@ -96,6 +104,9 @@ func New(t testing.TB, opts Options) *Harness {
 	}))
 	h.svc = servicetest.Start(t, app.Service, settings...)
 	h.App, h.API = h.svc.App, h.svc.API
+	if h.Stripe != nil && opts.SameAs == nil {
+		h.Stripe.SetWebhook(h.svc.URL+"/api/payments/webhook", WebhookSecret)
+	}
 	if h.DB == nil {
 		h.DB = h.svc.Deps.DB
 	}
@@ -116,7 +127,7 @@ func New(t testing.TB, opts Options) *Harness {
 func (h *Harness) environment(opts Options) []servicetest.Option {
 	t := h.t
 	if other := opts.SameAs; other != nil {
-		h.Stripe, h.NATS = other.Stripe, other.NATS
+		h.Stripe, h.StripeURL, h.NATS = other.Stripe, other.StripeURL, other.NATS
 		direct := testenv.MongoURI(t) + other.DB.Name()
 		h.DB = connect(t, direct)
 		return []servicetest.Option{
@@ -125,17 +136,16 @@ func (h *Harness) environment(opts Options) []servicetest.Option {
 			servicetest.Set("MONGO_URI", direct),
 		}
 	}
-	stripeBase := ""
 	if opts.StripeMock {
-		stripeBase = testenv.StripeMockURL(t)
+		h.StripeURL = testenv.StripeMockURL(t)
 	} else {
-		h.Stripe = stripetest.New(t)
-		stripeBase = h.Stripe.URL
+		h.Stripe, h.StripeURL = StartStandIn(t)
 	}
 	h.NATS = testenv.NewNATS(t)
 	env := []servicetest.Option{
 		servicetest.Set("STRIPE_KEY", StripeKey),
-		servicetest.Set("STRIPE_API_BASE", stripeBase),
+		servicetest.Set("STRIPE_WEBHOOK_SECRET", WebhookSecret),
+		servicetest.Set("STRIPE_API_BASE", h.StripeURL),
 		servicetest.Set("NATS_URL", h.NATS.URL),
 		servicetest.Set("PAYMENTS_RECONCILE_INTERVAL", ReconcileInterval.String()),
 	}
@@ -187,18 +197,6 @@ func (h *Harness) PaidOrder(buyer string, price money.Price) string {
 	return id
 }
 
-// Claim claims the order's charge for its buyer's "tok_visa" until a minute
-// after now, as a request does before it calls Stripe.
-func (h *Harness) Claim(orderID, buyer string, now time.Time) payment.Charge {
-	h.t.Helper()
-	o, err := h.orders.Get(testenv.Context(h.t), orderID)
-	require.NoError(h.t, err)
-	c, err := h.App.Charges.Claim(testenv.Context(h.t),
-		payment.Charge{OrderID: orderID, UserID: buyer, Amount: o.Price, Token: "tok_visa", LeaseUntil: now.Add(time.Minute)}, now)
-	require.NoError(h.t, err)
-	return c
-}
-
 // OrderCreated is a new order's order:created.
 func OrderCreated(buyer string, price money.Price, window time.Duration) events.OrderCreated {
 	return events.OrderCreated{
@@ -219,10 +217,19 @@ func (h *Harness) Publish(p events.Payload) {
 	require.NoError(h.t, h.Bus.Publish(testenv.Context(h.t), testenv.Message(h.t, p).Envelope))
 }
 
-// Pay is POST /api/payments as user.
+// Pay is POST /api/payments as user with a card token ("" for none: the
+// browser is to confirm).
 func (h *Harness) Pay(user, orderID, token string) apitest.Response {
 	h.t.Helper()
-	return h.API.Do("POST", "/api/payments", map[string]string{"orderId": orderID, "token": token}, apitest.As(h.Session(user)))
+	return h.API.Do("POST", "/api/payments", payBody(orderID, token), apitest.As(h.Session(user)))
+}
+
+func payBody(orderID, token string) map[string]string {
+	body := map[string]string{"orderId": orderID}
+	if token != "" {
+		body["token"] = token
+	}
+	return body
 }
 
 // PayAsync is Pay from another goroutine; the answer arrives on the channel
@@ -231,7 +238,7 @@ func (h *Harness) PayAsync(user, orderID, token string) <-chan apitest.Response 
 	session := h.Session(user)
 	answer := make(chan apitest.Response, 1)
 	go func() {
-		res, err := h.API.Try("POST", "/api/payments", map[string]string{"orderId": orderID, "token": token}, apitest.As(session))
+		res, err := h.API.Try("POST", "/api/payments", payBody(orderID, token), apitest.As(session))
 		if err != nil {
 			res.Raw = err.Error()
 		}
@@ -240,21 +247,37 @@ func (h *Harness) PayAsync(user, orderID, token string) <-chan apitest.Response 
 	return answer
 }
 
-// PayAndLoseTheAnswer pays for the order while Stripe answers too late:
-// Stripe makes the charge, but only after the call gave up, so the payment
-// answers 502 and its outcome stays open. It returns once Stripe has charged.
-func (h *Harness) PayAndLoseTheAnswer(user, orderID, token string) {
+// Webhook posts payload to the webhook route with the Stripe-Signature header.
+func (h *Harness) Webhook(payload []byte, signature string) apitest.Response {
 	h.t.Helper()
-	hold := make(chan struct{})
-	h.Stripe.Next(stripetest.Held(hold))
-	charged := h.Stripe.ChargesMade() + 1
-	timeout := h.App.Payer.CallTimeout
-	h.App.Payer.CallTimeout = 300 * time.Millisecond
-	res := h.Pay(user, orderID, token)
-	h.App.Payer.CallTimeout = timeout
-	close(hold)
-	require.Equal(h.t, http.StatusBadGateway, res.Status, res.Raw)
-	require.Eventually(h.t, func() bool { return h.Stripe.ChargesMade() == charged }, 10*time.Second, 10*time.Millisecond)
+	res, err := h.API.Try("POST", "/api/payments/webhook", string(payload), apitest.Header("Stripe-Signature", signature))
+	require.NoError(h.t, err)
+	return res
+}
+
+// StartStandIn serves a Stripe stand-in for the test; its webhooks are
+// pointed at payments once it runs.
+func StartStandIn(t testing.TB) (*stripestandin.Server, string) {
+	s := stripestandin.New(stripestandin.Config{Retry: 50 * time.Millisecond})
+	srv := httptest.NewServer(s)
+	t.Cleanup(func() { srv.Close(); s.Close() })
+	return s, srv.URL
+}
+
+// EventsFor returns the stand-in's events for the order's intents, of typ
+// ("" for all).
+func (h *Harness) EventsFor(orderID, typ string) []stripestandin.Event {
+	intents := map[string]bool{}
+	for _, id := range h.Stripe.IntentsFor(orderID) {
+		intents[id] = true
+	}
+	var out []stripestandin.Event
+	for _, ev := range h.Stripe.Events() {
+		if intents[ev.Intent] && (typ == "" || ev.Type == typ) {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // Charge is the order's charge, which must exist (read directly, never
@@ -301,4 +324,27 @@ func (h *Harness) Replica(orderID string) (payment.Order, error) {
 func ForOrder(t testing.TB, paid *testenv.Recorder, orderID string) []events.PaymentCreated {
 	t.Helper()
 	return testenv.Payloads(t, paid, func(e events.PaymentCreated) bool { return e.OrderID == orderID })
+}
+
+// WebhooksApplied reports whether payments recorded every event the
+// stand-in made for the order's intents as applied.
+func (h *Harness) WebhooksApplied(orderID string) bool {
+	h.t.Helper()
+	evs := h.EventsFor(orderID, "")
+	ids := bson.A{}
+	for _, ev := range evs {
+		ids = append(ids, ev.ID)
+	}
+	n, err := h.DB.Collection("webhook_events").CountDocuments(testenv.Context(h.t), bson.M{"_id": bson.M{"$in": ids}})
+	require.NoError(h.t, err)
+	return int(n) == len(evs)
+}
+
+// ClosedURL is an http URL nothing listens on: a Stripe that cannot be reached.
+func ClosedURL(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return "http://" + addr
 }

@@ -1,6 +1,6 @@
-// Package gateway charges and refunds through Stripe (stripe-go), and sorts
-// Stripe's answers into payment's outcomes: declined, rejected, not charged,
-// or not known yet.
+// Package gateway creates, confirms, retrieves and cancels PaymentIntents and
+// refunds them through Stripe (stripe-go), and sorts Stripe's answers into
+// payment's outcomes: declined, rejected, not done, or not known yet.
 package gateway
 
 import (
@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/charge"
+	"github.com/stripe/stripe-go/v76/paymentintent"
+	"github.com/stripe/stripe-go/v76/paymentmethod"
 	"github.com/stripe/stripe-go/v76/refund"
 
 	"ticketing.dev/payments/internal/payment"
@@ -24,7 +25,8 @@ import (
 type Config struct {
 	// Key is the secret API key (STRIPE_KEY).
 	Key string
-	// APIBase replaces Stripe's API address (STRIPE_API_BASE: stripe-mock).
+	// APIBase replaces Stripe's API address (STRIPE_API_BASE: stripe-mock,
+	// or the stand-in).
 	APIBase string
 	// Timeout bounds one HTTP request to Stripe (when HTTPClient is nil).
 	Timeout time.Duration
@@ -36,7 +38,8 @@ type Config struct {
 
 // Stripe is the payment provider.
 type Stripe struct {
-	charges charge.Client
+	intents paymentintent.Client
+	methods paymentmethod.Client
 	refunds refund.Client
 	log     *slog.Logger
 }
@@ -54,9 +57,9 @@ func New(cfg Config) *Stripe {
 	}
 	bc := &stripe.BackendConfig{
 		HTTPClient: cfg.HTTPClient,
-		// Retries are ours (payment.Payer replays an attempt under its
-		// idempotency key): with none inside stripe-go, a connection that
-		// was refused means this one request never reached Stripe.
+		// No retries inside stripe-go: an outcome left open is learned by
+		// retrieving the intent, and a refused connection then reliably
+		// means this one request never reached Stripe.
 		MaxNetworkRetries: stripe.Int64(0),
 		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
 	}
@@ -65,44 +68,101 @@ func New(cfg Config) *Stripe {
 	}
 	backend := stripe.GetBackendWithConfig(stripe.APIBackend, bc)
 	return &Stripe{
-		charges: charge.Client{B: backend, Key: cfg.Key},
+		intents: paymentintent.Client{B: backend, Key: cfg.Key},
+		methods: paymentmethod.Client{B: backend, Key: cfg.Key},
 		refunds: refund.Client{B: backend, Key: cfg.Key},
 		log:     cfg.Logger.With("component", "stripe"),
 	}
 }
 
-// Charge implements payment.Gateway: amount in cents, in USD, from the card
-// token, under the attempt's idempotency key.
-func (s *Stripe) Charge(ctx context.Context, req payment.ChargeRequest) (string, error) {
-	params := &stripe.ChargeParams{
-		Amount:      stripe.Int64(req.Amount.Cents()),
-		Currency:    stripe.String(payment.Currency),
-		Source:      &stripe.PaymentSourceSourceParams{Token: stripe.String(req.Token)},
-		Description: stripe.String("Ticketing order " + req.OrderID),
+// CreateIntent implements payment.Gateway: amount in integer cents, card
+// only (so a server-side confirmation needs no return_url), the order id in
+// metadata, under the attempt's idempotency key. It is not confirmed.
+func (s *Stripe) CreateIntent(ctx context.Context, req payment.IntentRequest) (payment.Intent, error) {
+	params := &stripe.PaymentIntentParams{
+		Amount:             stripe.Int64(req.Amount.Cents()),
+		Currency:           stripe.String(req.Currency),
+		PaymentMethodTypes: []*string{stripe.String("card")},
+		Description:        stripe.String("Ticketing order " + req.OrderID),
 	}
 	params.Context = ctx
 	params.SetIdempotencyKey(req.IdempotencyKey)
 	params.AddMetadata("orderId", req.OrderID)
-	ch, err := s.charges.New(params)
+	pi, err := s.intents.New(params)
 	if err != nil {
-		return "", s.outcome("charge", req.OrderID, err)
+		return payment.Intent{}, s.outcome("create intent", req.OrderID, err)
 	}
-	if ch.Status == stripe.ChargeStatusFailed {
-		return "", &payment.DeclinedError{Message: ch.FailureMessage}
-	}
-	return ch.ID, nil
+	return Intent(pi), nil
 }
 
-// Refund implements payment.Gateway: a full refund of the charge.
-func (s *Stripe) Refund(ctx context.Context, idempotencyKey, chargeID string) (string, error) {
-	params := &stripe.RefundParams{Charge: stripe.String(chargeID), Reason: stripe.String(string(stripe.RefundReasonRequestedByCustomer))}
+// ConfirmIntent implements payment.Gateway. A legacy card token becomes a
+// PaymentMethod first (POST /v1/payment_methods card[token]), under a key of
+// its own derived from the confirmation's.
+func (s *Stripe) ConfirmIntent(ctx context.Context, intentID string, m payment.Method, key string) (payment.Intent, error) {
+	pm := m.PaymentMethod
+	if pm == "" {
+		params := &stripe.PaymentMethodParams{Type: stripe.String("card"), Card: &stripe.PaymentMethodCardParams{Token: stripe.String(m.Token)}}
+		params.Context = ctx
+		params.SetIdempotencyKey("pm-" + key)
+		made, err := s.methods.New(params)
+		if err != nil {
+			return payment.Intent{}, s.outcome("payment method", intentID, err)
+		}
+		pm = made.ID
+	}
+	params := &stripe.PaymentIntentConfirmParams{PaymentMethod: stripe.String(pm)}
+	params.Context = ctx
+	params.SetIdempotencyKey(key)
+	pi, err := s.intents.Confirm(intentID, params)
+	if err != nil {
+		return payment.Intent{}, s.outcome("confirm", intentID, err)
+	}
+	return Intent(pi), nil
+}
+
+// GetIntent implements payment.Gateway.
+func (s *Stripe) GetIntent(ctx context.Context, intentID string) (payment.Intent, error) {
+	params := &stripe.PaymentIntentParams{}
+	params.Context = ctx
+	pi, err := s.intents.Get(intentID, params)
+	if err != nil {
+		return payment.Intent{}, s.outcome("retrieve", intentID, err)
+	}
+	return Intent(pi), nil
+}
+
+// CancelIntent implements payment.Gateway.
+func (s *Stripe) CancelIntent(ctx context.Context, intentID, key string) (payment.Intent, error) {
+	params := &stripe.PaymentIntentCancelParams{CancellationReason: stripe.String(string(stripe.PaymentIntentCancellationReasonAbandoned))}
+	params.Context = ctx
+	params.SetIdempotencyKey(key)
+	pi, err := s.intents.Cancel(intentID, params)
+	if err != nil {
+		return payment.Intent{}, s.outcome("cancel", intentID, err)
+	}
+	return Intent(pi), nil
+}
+
+// Refund implements payment.Gateway: a full refund of the intent's charge.
+func (s *Stripe) Refund(ctx context.Context, idempotencyKey, intentID string) (string, error) {
+	params := &stripe.RefundParams{PaymentIntent: stripe.String(intentID), Reason: stripe.String(string(stripe.RefundReasonRequestedByCustomer))}
 	params.Context = ctx
 	params.SetIdempotencyKey(idempotencyKey)
 	r, err := s.refunds.New(params)
 	if err != nil {
-		return "", s.outcome("refund", chargeID, err)
+		return "", s.outcome("refund", intentID, err)
 	}
 	return r.ID, nil
+}
+
+// Intent is pi as payment sees it.
+func Intent(pi *stripe.PaymentIntent) payment.Intent {
+	in := payment.Intent{ID: pi.ID, Status: payment.IntentStatus(pi.Status), ClientSecret: pi.ClientSecret,
+		Amount: pi.Amount, Currency: string(pi.Currency), OrderID: pi.Metadata["orderId"]}
+	if e := pi.LastPaymentError; e != nil && pi.Status == stripe.PaymentIntentStatusRequiresPaymentMethod {
+		in.DeclineMessage = e.Msg
+	}
+	return in
 }
 
 // outcome sorts a failed call into payment's outcomes. Stripe processes a

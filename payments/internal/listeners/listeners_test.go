@@ -75,7 +75,7 @@ func TestACancelledOrderCannotBePaid(t *testing.T) {
 	res := h.Pay("buyer", created.ID, "tok_visa")
 	assert.Equal(t, http.StatusConflict, res.Status, res.Raw)
 	assert.False(t, h.HasCharge(created.ID))
-	assert.Empty(t, h.Stripe.Requests("/v1/charges"))
+	assert.Empty(t, h.Stripe.Requests("/v1/"), "Stripe is not called")
 	c := h.Charge(created.ID)
 	assert.True(t, c.CancelSeen, "the cancellation is recorded where a claim would meet it")
 	assert.False(t, c.RefundDue, "and nothing is owed")

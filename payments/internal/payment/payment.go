@@ -6,6 +6,8 @@
 package payment
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -71,90 +73,159 @@ func (o Order) CheckPayable(userID string, now time.Time) error {
 type Status string
 
 const (
-	// StatusCreated: claimed, and either being charged right now (its lease
-	// is live) or charged with an outcome not known yet (its lease lapsed).
+	// StatusCreated: an attempt is open — its PaymentIntent being created
+	// (no IntentID yet) or created and not final (requires a payment method,
+	// the buyer's 3-D Secure, or processing).
 	StatusCreated Status = "created"
-	// StatusFailed: the provider did not charge the card; a new attempt may
-	// follow.
+	// StatusFailed: the attempt's intent did not charge the card (declined,
+	// cancelled, or never confirmed); a new attempt may follow.
 	StatusFailed Status = "failed"
-	// StatusCompleted: the card was charged.
+	// StatusCompleted: a PaymentIntent of the order succeeded.
 	StatusCompleted Status = "completed"
 )
 
-// ReplayWindow is how long after an attempt began it may be replayed to learn
-// its outcome. Stripe keeps an idempotency key (and the first answer to it,
-// a 500 included) for at least 24 hours; a replay after that would charge
-// afresh. An attempt still undecided after the window is left for a person
-// to reconcile in Stripe's dashboard, and logged as such.
-const ReplayWindow = 23 * time.Hour
-
-// Currency is what every ticket is priced in.
-const Currency = "usd"
+// DefaultCurrency is what tickets are priced in unless PAYMENT_CURRENCY says
+// otherwise.
+const DefaultCurrency = "usd"
 
 // Charge is the record of paying for one order: one per order, across
-// attempts.
+// attempts, each attempt with its own PaymentIntent.
 type Charge struct {
-	ID      string
-	OrderID string
-	UserID  string
-	Status  Status
-	Amount  money.Price
-	// Attempt counts tries with a fresh card; it changes only after the
-	// provider said no, so every replay of one attempt carries one
-	// idempotency key and cannot charge twice.
+	ID       string
+	OrderID  string
+	UserID   string
+	Status   Status
+	Amount   money.Price
+	Currency string
+	// Attempt counts PaymentIntents; it moves on only once the current one
+	// is known not to have charged (declined, cancelled, never created).
 	Attempt int
-	// Declines counts the attempts the provider declined the card for.
+	// Declines counts the attempts whose card was declined.
 	Declines int
-	// Token is the card token of the current attempt, kept while its outcome
-	// is open so a replay sends the provider exactly the same request.
-	Token string
+	// IntentID is the attempt's PaymentIntent, stored before it is confirmed.
+	IntentID string
 	// AttemptedAt is when the current attempt began.
 	AttemptedAt time.Time
-	// LeaseUntil is when the claim of whoever is charging runs out.
-	LeaseUntil     time.Time
+	// LeaseUntil keeps other requests off while one creates or confirms.
+	LeaseUntil time.Time
+	// SettleAfter is the order's deadline: an intent still open then is
+	// retrieved (and cancelled unless it succeeded) by the reconciler.
+	SettleAfter time.Time
+	// StripeID is the PaymentIntent that paid.
 	StripeID       string
 	StripeRefundID string
-	// CancelSeen records that order:cancelled arrived for the order, whatever
-	// the charge was doing then. It never goes back to false.
+	// CancelSeen records that order:cancelled arrived; never cleared.
 	CancelSeen bool
 	// RefundDue puts the charge on the refunder's list: set by the
-	// cancellation whatever the charge was doing, so the write that records a
-	// completion finds it; cleared when the refund is recorded, or when the
-	// charge turns out never to have charged the card. A cancellation before
-	// any attempt does not set it: nothing can be charged after it.
+	// cancellation of an attempted charge whatever it was doing, cleared when
+	// the refund is recorded or the charge turns out never to have charged.
 	RefundDue      bool
 	FailureMessage string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 }
 
-// IdempotencyKey is the provider's idempotency key for the current attempt.
-func (c Charge) IdempotencyKey() string { return fmt.Sprintf("charge-%s-%d", c.OrderID, c.Attempt) }
+// IntentKey is the idempotency key of the current attempt's PaymentIntent.
+func (c Charge) IntentKey() string { return IntentKey(c.OrderID, c.Attempt) }
+
+// IntentKey is the idempotency key of attempt's PaymentIntent for orderID.
+func IntentKey(orderID string, attempt int) string { return fmt.Sprintf("pi-%s-%d", orderID, attempt) }
 
 // RefundKey is the idempotency key of the one refund an order can get.
 func RefundKey(orderID string) string { return "refund-" + orderID }
 
-// Attempted reports whether the order was ever sent to the provider: a
-// cancellation that arrives first leaves a charge with no attempt, which keeps
-// every later claim off.
+// StrayRefundKey is the idempotency key refunding a PaymentIntent that
+// succeeded after another one had already paid for its order.
+func StrayRefundKey(intentID string) string { return "refund-" + intentID }
+
+// CancelKey is the idempotency key cancelling an intent left open.
+func CancelKey(intentID string) string { return "cancel-" + intentID }
+
+// ConfirmKey is the idempotency key of one confirmation of intentID with m,
+// under the lease that sends it (leaseUntil): a request sent twice within
+// one lease is one confirmation, and a later try — after an answer that was
+// lost — is a request of its own, never the saved 500 of the first. (A
+// PaymentIntent succeeds at most once however often it is confirmed.)
+func ConfirmKey(intentID string, m Method, leaseUntil time.Time) string {
+	sum := sha256.Sum256([]byte(m.Token + "\x00" + m.PaymentMethod))
+	return fmt.Sprintf("confirm-%s-%s-%d", intentID, hex.EncodeToString(sum[:8]), leaseUntil.UnixMilli())
+}
+
+// Attempted reports whether an attempt was ever opened: a cancellation that
+// arrives first leaves a charge with none, which keeps every later claim off.
 func (c Charge) Attempted() bool { return c.Attempt > 0 }
 
-// Undecided reports whether the charge was (or is being) sent with no known
-// outcome.
+// Undecided reports whether the current attempt is open.
 func (c Charge) Undecided() bool { return c.Status == StatusCreated }
 
-// ChargeRequest is what the provider is asked to charge.
-type ChargeRequest struct {
+// Method is how the buyer pays when payments confirms: a legacy card token
+// (tok_…) or a PaymentMethod (pm_…). Neither: the browser confirms.
+type Method struct{ Token, PaymentMethod string }
+
+// Empty reports whether there is nothing to confirm with.
+func (m Method) Empty() bool { return m.Token == "" && m.PaymentMethod == "" }
+
+// IntentStatus is a PaymentIntent's status, as Stripe names it.
+type IntentStatus string
+
+// PaymentIntent statuses.
+const (
+	IntentRequiresPaymentMethod IntentStatus = "requires_payment_method"
+	IntentRequiresConfirmation  IntentStatus = "requires_confirmation"
+	IntentRequiresAction        IntentStatus = "requires_action"
+	IntentProcessing            IntentStatus = "processing"
+	IntentSucceeded             IntentStatus = "succeeded"
+	IntentCanceled              IntentStatus = "canceled"
+)
+
+// Intent is a PaymentIntent as payments needs it.
+type Intent struct {
+	ID           string
+	OrderID      string
+	Status       IntentStatus
+	ClientSecret string
+	Amount       int64
+	Currency     string
+	// DeclineMessage is the last payment error's message (for the buyer)
+	// when the card was declined.
+	DeclineMessage string
+}
+
+// IntentRequest is the PaymentIntent to create for one attempt.
+type IntentRequest struct {
 	IdempotencyKey string
 	OrderID        string
 	Amount         money.Price
-	Token          string
+	Currency       string
 }
 
-// The provider's answers that are not a charge. A DeclinedError, a
-// RejectedError and ErrNotCharged are definite: the card was not charged, and
-// a new attempt may follow. ErrOutcomeUnknown is not: the request may have
-// charged the card, and only a replay with the same idempotency key can tell.
+// Event is a verified webhook event, reduced to what settles a charge.
+type Event struct {
+	ID   string
+	Type string
+	// Intent is data.object for payment_intent.* events.
+	Intent Intent
+	// Refund is what charge.refunded says.
+	Refund RefundEvent
+}
+
+// RefundEvent is a charge.refunded event's charge.
+type RefundEvent struct {
+	IntentID, OrderID, RefundID string
+}
+
+// Webhook event types payments settles from.
+const (
+	EventIntentSucceeded = "payment_intent.succeeded"
+	EventIntentFailed    = "payment_intent.payment_failed"
+	EventIntentCanceled  = "payment_intent.canceled"
+	EventChargeRefunded  = "charge.refunded"
+)
+
+// The provider's answers that are not a result. A DeclinedError, a
+// RejectedError and ErrNotCharged are definite: nothing was charged.
+// ErrOutcomeUnknown is not: payments learns the outcome by retrieving the
+// intent, never by sending the request again.
 
 // DeclinedError: the card was declined; Message is the provider's, for the buyer.
 type DeclinedError struct{ Message string }
@@ -169,15 +240,14 @@ func (e *RejectedError) Error() string { return "payment request rejected: " + e
 
 var (
 	// ErrNotCharged: the provider could not be reached, or answered that it
-	// would not process the request; the card was not charged.
+	// would not process the request; nothing was charged.
 	ErrNotCharged = errors.New("payment provider unavailable; the card was not charged")
 	// ErrOutcomeUnknown: the provider failed in a way that leaves open
-	// whether the card was charged (a timeout, a server error).
-	ErrOutcomeUnknown = errors.New("payment provider failed; whether the card was charged is not known yet")
+	// what the request did (a timeout, a server error).
+	ErrOutcomeUnknown = errors.New("payment provider failed; the outcome is not known yet")
 )
 
-// Definite reports whether err from the provider means the card was not
-// charged (so the attempt is over and may be recorded as failed).
+// Definite reports whether err from the provider means nothing was done.
 func Definite(err error) bool {
 	var declined *DeclinedError
 	var rejected *RejectedError

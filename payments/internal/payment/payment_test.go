@@ -46,15 +46,19 @@ func TestWhoMayPayWhen(t *testing.T) {
 	}
 }
 
-func TestOneIdempotencyKeyPerAttempt(t *testing.T) {
+func TestTheIdempotencyKeys(t *testing.T) {
 	c := payment.Charge{OrderID: "64b000000000000000000001", Attempt: 1}
-	assert.Equal(t, "charge-64b000000000000000000001-1", c.IdempotencyKey())
-	again := c
-	again.Token = "tok_other"
-	assert.Equal(t, c.IdempotencyKey(), again.IdempotencyKey(), "a replay of one attempt carries its key, whatever card the new request brought")
+	assert.Equal(t, "pi-64b000000000000000000001-1", c.IntentKey(), "one intent per order attempt")
 	c.Attempt = 2
-	assert.Equal(t, "charge-64b000000000000000000001-2", c.IdempotencyKey(), "a new card after a decline is a new request to Stripe")
+	assert.Equal(t, "pi-64b000000000000000000001-2", c.IntentKey(), "a new card after a decline is a new intent")
 	assert.Equal(t, "refund-64b000000000000000000001", payment.RefundKey("64b000000000000000000001"), "one refund per order")
+	visa, other := payment.Method{Token: "tok_visa"}, payment.Method{PaymentMethod: "pm_card_visa"}
+	lease, next := time.Unix(1000, 0), time.Unix(1200, 0)
+	assert.Equal(t, payment.ConfirmKey("pi_1", visa, lease), payment.ConfirmKey("pi_1", visa, lease), "one request sent twice is one confirmation")
+	assert.NotEqual(t, payment.ConfirmKey("pi_1", visa, lease), payment.ConfirmKey("pi_1", visa, next), "a later try is not the saved answer of the first")
+	assert.NotEqual(t, payment.ConfirmKey("pi_1", visa, lease), payment.ConfirmKey("pi_1", other, lease), "another card is another confirmation")
+	assert.NotEqual(t, payment.ConfirmKey("pi_1", visa, lease), payment.ConfirmKey("pi_2", visa, lease))
+	assert.Equal(t, "cancel-pi_1", payment.CancelKey("pi_1"))
 }
 
 func TestWhichProviderAnswersMeanNotCharged(t *testing.T) {

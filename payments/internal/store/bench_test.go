@@ -36,9 +36,12 @@ func BenchmarkDueRefundsAmongSettledCharges(b *testing.B) {
 	require.NoError(b, err)
 	for i := range due {
 		order := fmt.Sprintf("due-%d", i)
-		c, err := claim(ctx, charges, order, now)
+		c, err := charges.Claim(ctx, payment.Charge{OrderID: order, UserID: "buyer", Amount: 2050, Currency: "usd",
+			LeaseUntil: now.Add(time.Minute), SettleAfter: now.Add(time.Hour)}, now)
 		require.NoError(b, err)
-		_, err = charges.Succeeded(ctx, c, "ch_"+order, now)
+		_, err = charges.BindIntent(ctx, c, "pi_"+order, now)
+		require.NoError(b, err)
+		_, _, err = charges.Succeeded(ctx, order, "pi_"+order, now)
 		require.NoError(b, err)
 		_, err = charges.MarkCancelled(ctx, order, now)
 		require.NoError(b, err)

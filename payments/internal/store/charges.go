@@ -11,7 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
-	"ticketing.dev/common/events"
 	"ticketing.dev/common/money"
 	"ticketing.dev/common/mongox"
 	"ticketing.dev/common/outbox"
@@ -30,10 +29,11 @@ type chargeDoc struct {
 	Currency string      `bson:"currency"`
 	Attempt  int         `bson:"attempt"`
 	Declines int         `bson:"declines,omitempty"`
-	// Token is kept only while the attempt's outcome is open.
-	Token          string    `bson:"token,omitempty"`
+	// IntentID is the attempt's PaymentIntent, stored before it is confirmed.
+	IntentID       string    `bson:"intentId,omitempty"`
 	AttemptedAt    time.Time `bson:"attemptedAt"`
 	LeaseUntil     time.Time `bson:"leaseUntil"`
+	SettleAfter    time.Time `bson:"settleAfter"`
 	StripeID       string    `bson:"stripeId,omitempty"`
 	StripeRefundID string    `bson:"stripeRefundId,omitempty"`
 	CancelSeen     bool      `bson:"cancelSeen,omitempty"`
@@ -57,8 +57,9 @@ type failureDoc struct {
 
 func (d chargeDoc) charge() payment.Charge {
 	return payment.Charge{
-		ID: d.ID.Hex(), OrderID: d.OrderID, UserID: d.UserID, Status: d.Status, Amount: d.Amount,
-		Attempt: d.Attempt, Declines: d.Declines, Token: d.Token, AttemptedAt: d.AttemptedAt, LeaseUntil: d.LeaseUntil, StripeID: d.StripeID,
+		ID: d.ID.Hex(), OrderID: d.OrderID, UserID: d.UserID, Status: d.Status, Amount: d.Amount, Currency: d.Currency,
+		Attempt: d.Attempt, Declines: d.Declines, IntentID: d.IntentID, AttemptedAt: d.AttemptedAt, LeaseUntil: d.LeaseUntil,
+		SettleAfter: d.SettleAfter, StripeID: d.StripeID,
 		StripeRefundID: d.StripeRefundID, CancelSeen: d.CancelSeen, RefundDue: d.RefundDue, FailureMessage: d.FailureMessage,
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 	}
@@ -74,153 +75,6 @@ func stored(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
 // after returns the updated document. (No projection: FerretDB does not
 // support one on findAndModify.)
 var after = options.FindOneAndUpdate().SetReturnDocument(options.After)
-
-// Claim implements payment.Charges.
-func (s *Charges) Claim(ctx context.Context, want payment.Charge, now time.Time) (payment.Charge, error) {
-	now, lease := stored(now), stored(want.LeaseUntil)
-	// A few rounds at most: each one loses only to a concurrent change that
-	// moved the charge on (a failure recorded between two of our reads).
-	for range 3 {
-		doc := chargeDoc{
-			ID: primitive.NewObjectID(), OrderID: want.OrderID, UserID: want.UserID, Status: payment.StatusCreated,
-			Amount: want.Amount, Currency: payment.Currency, Attempt: 1, Token: want.Token, AttemptedAt: now, LeaseUntil: lease,
-			CreatedAt: now, UpdatedAt: now,
-		}
-		_, err := s.coll.InsertOne(ctx, doc)
-		if err == nil {
-			return doc.charge(), nil
-		}
-		if !mongox.IsDuplicateKey(err) {
-			return payment.Charge{}, fmt.Errorf("claiming the charge of order %s: %w", want.OrderID, err)
-		}
-
-		var next chargeDoc
-		// The count of declines is checked in the write that opens the next
-		// attempt, on the document the decline was recorded on: no number of
-		// concurrent requests gets one attempt more.
-		err = s.coll.FindOneAndUpdate(ctx, bson.M{
-			"orderId": want.OrderID, "status": payment.StatusFailed, "cancelSeen": bson.M{"$ne": true},
-			"declines": bson.M{"$not": bson.M{"$gte": s.maxDeclines}},
-		}, bson.M{
-			"$set": bson.M{"status": payment.StatusCreated, "token": want.Token, "attemptedAt": now, "leaseUntil": lease, "updatedAt": now},
-			"$inc": bson.M{"attempt": 1},
-		}, after).Decode(&next)
-		if err == nil {
-			return next.charge(), nil
-		}
-		if !errors.Is(err, mongo.ErrNoDocuments) {
-			return payment.Charge{}, fmt.Errorf("claiming a new attempt for order %s: %w", want.OrderID, err)
-		}
-
-		c, resumed, err := s.Resume(ctx, want.OrderID, now, lease)
-		switch {
-		case err != nil:
-			return payment.Charge{}, err
-		case resumed:
-			return c, nil
-		case c.CancelSeen && !c.Undecided():
-			return payment.Charge{}, payment.ErrCancelled
-		case c.Status == payment.StatusCompleted:
-			return payment.Charge{}, payment.ErrAlreadyPaid
-		case c.Status == payment.StatusCreated:
-			return payment.Charge{}, payment.ErrInProgress
-		case c.Status == payment.StatusFailed && c.Declines >= s.maxDeclines:
-			return payment.Charge{}, payment.ErrTooManyAttempts
-		}
-	}
-	return payment.Charge{}, payment.ErrInProgress
-}
-
-// Resume implements payment.Charges.
-func (s *Charges) Resume(ctx context.Context, orderID string, now, leaseUntil time.Time) (payment.Charge, bool, error) {
-	var d chargeDoc
-	err := s.coll.FindOneAndUpdate(ctx,
-		bson.M{"orderId": orderID, "status": payment.StatusCreated, "leaseUntil": bson.M{"$lt": stored(now)},
-			"attemptedAt": bson.M{"$gt": stored(now.Add(-payment.ReplayWindow))}},
-		bson.M{"$set": bson.M{"leaseUntil": stored(leaseUntil), "updatedAt": stored(now)}}, after).Decode(&d)
-	if err == nil {
-		return d.charge(), true, nil
-	}
-	if !errors.Is(err, mongo.ErrNoDocuments) {
-		return payment.Charge{}, false, fmt.Errorf("resuming the charge of order %s: %w", orderID, err)
-	}
-	c, err := s.Get(ctx, orderID)
-	return c, false, err
-}
-
-// Succeeded implements payment.Charges. It leaves refundDue as it is: a
-// cancellation recorded while the attempt was in flight already set it.
-func (s *Charges) Succeeded(ctx context.Context, c payment.Charge, stripeID string, now time.Time) (payment.Charge, error) {
-	ev, err := outbox.NewPending(ctx, events.PaymentCreated{ID: c.ID, OrderID: c.OrderID, StripeID: stripeID})
-	if err != nil {
-		return c, err
-	}
-	id, _ := mongox.ParseID(c.ID)
-	if err := s.outbox.Mark(ctx, id, ev); err != nil {
-		return c, err
-	}
-	var d chargeDoc
-	err = s.coll.FindOneAndUpdate(ctx, s.attemptFilter(c), bson.D{
-		{Key: "$set", Value: bson.M{"status": payment.StatusCompleted, "stripeId": stripeID, "leaseUntil": released, "updatedAt": stored(now)}},
-		{Key: "$unset", Value: bson.M{"token": ""}},
-		outbox.Push(ev),
-	}, after).Decode(&d)
-	if err == nil {
-		s.outbox.Queued()
-		return d.charge(), nil
-	}
-	if !errors.Is(err, mongo.ErrNoDocuments) {
-		// The write may have landed with its answer lost: the relay looks
-		// now rather than at its next poll.
-		s.outbox.Queued()
-		return c, err
-	}
-	// A replay of the same attempt may have recorded it first.
-	cur, getErr := s.Get(ctx, c.OrderID)
-	if getErr == nil && cur.Status == payment.StatusCompleted && cur.StripeID == stripeID {
-		return cur, nil
-	}
-	return c, fmt.Errorf("charge of order %s moved on from attempt %d before it was recorded", c.OrderID, c.Attempt)
-}
-
-// Failed implements payment.Charges.
-func (s *Charges) Failed(ctx context.Context, c payment.Charge, message string, declined bool, now time.Time) (payment.Charge, error) {
-	update := bson.D{
-		{Key: "$set", Value: bson.M{"status": payment.StatusFailed, "failureMessage": message, "leaseUntil": released, "updatedAt": stored(now)}},
-		{Key: "$unset", Value: bson.M{"token": ""}},
-		{Key: "$push", Value: bson.M{"failures": failureDoc{Attempt: c.Attempt, Message: message, At: stored(now)}}},
-	}
-	if declined {
-		// In the write that closes the attempt, so a replay of it (which
-		// finds it closed) cannot count it twice.
-		update = append(update, bson.E{Key: "$inc", Value: bson.M{"declines": 1}})
-	}
-	var d chargeDoc
-	err := s.coll.FindOneAndUpdate(ctx, s.attemptFilter(c), update, after).Decode(&d)
-	if err == nil {
-		return d.charge(), nil
-	}
-	if !errors.Is(err, mongo.ErrNoDocuments) {
-		return c, err
-	}
-	cur, getErr := s.Get(ctx, c.OrderID)
-	if getErr == nil && cur.Attempt == c.Attempt && cur.Status == payment.StatusFailed {
-		return cur, nil
-	}
-	return c, fmt.Errorf("charge of order %s moved on from attempt %d before its failure was recorded", c.OrderID, c.Attempt)
-}
-
-// Release implements payment.Charges. Only the holder of the lease releases it.
-func (s *Charges) Release(ctx context.Context, c payment.Charge) error {
-	filter := s.attemptFilter(c)
-	filter["leaseUntil"] = stored(c.LeaseUntil)
-	_, err := s.coll.UpdateOne(ctx, filter, bson.M{"$set": bson.M{"leaseUntil": released}})
-	return err
-}
-
-func (s *Charges) attemptFilter(c payment.Charge) bson.M {
-	return bson.M{"orderId": c.OrderID, "status": payment.StatusCreated, "attempt": c.Attempt}
-}
 
 // MarkCancelled implements payment.Charges. On a charge that exists it is
 // one write whatever the charge is doing, so it cannot miss a completion
@@ -270,10 +124,10 @@ func (s *Charges) NothingOwed(ctx context.Context, orderID string, now time.Time
 // Refunded implements payment.Charges. The refund is recorded once: a second
 // refunder that got the same refund from Stripe (same idempotency key) finds
 // it recorded and changes nothing.
-func (s *Charges) Refunded(ctx context.Context, orderID, refundID string, now time.Time) (payment.Charge, error) {
+func (s *Charges) Refunded(ctx context.Context, orderID, intentID, refundID string, now time.Time) (payment.Charge, error) {
 	var d chargeDoc
 	err := s.coll.FindOneAndUpdate(ctx,
-		bson.M{"orderId": orderID, "status": payment.StatusCompleted, "stripeRefundId": bson.M{"$exists": false}},
+		bson.M{"orderId": orderID, "status": payment.StatusCompleted, "stripeId": intentID, "stripeRefundId": bson.M{"$exists": false}},
 		bson.M{
 			"$set":   bson.M{"stripeRefundId": refundID, "refundedAt": stored(now), "updatedAt": stored(now)},
 			"$unset": bson.M{"refundDue": ""},
@@ -316,13 +170,7 @@ func (s *Charges) DueRefunds(ctx context.Context, cursor string, limit int) (pay
 // Lapsed implements payment.Charges (index "undecided": status, leaseUntil).
 func (s *Charges) Lapsed(ctx context.Context, now time.Time, cursor string, limit int) (payment.Page, error) {
 	return s.page(ctx, bson.M{"status": payment.StatusCreated, "leaseUntil": bson.M{"$lt": stored(now)},
-		"attemptedAt": bson.M{"$gt": stored(now.Add(-payment.ReplayWindow))}}, cursor, limit)
-}
-
-// Stuck implements payment.Charges (index "undecided").
-func (s *Charges) Stuck(ctx context.Context, now time.Time, cursor string, limit int) (payment.Page, error) {
-	return s.page(ctx, bson.M{"status": payment.StatusCreated,
-		"attemptedAt": bson.M{"$lte": stored(now.Add(-payment.ReplayWindow))}}, cursor, limit)
+		"settleAfter": bson.M{"$lte": stored(now)}}, cursor, limit)
 }
 
 // page reads at most limit charges matching filter after cursor (a charge

@@ -25,14 +25,17 @@ import (
 type Store struct {
 	Orders  *Orders
 	Charges *Charges
+	Events  *Events
 }
 
-// New returns the store over db's "orders" and "charges" collections.
+// New returns the store over db's "orders", "charges" and "webhook_events"
+// collections.
 func New(db *mongo.Database) *Store {
 	coll := db.Collection("charges")
 	return &Store{
 		Orders:  &Orders{coll: db.Collection("orders")},
 		Charges: &Charges{coll: coll, outbox: outbox.New(coll), maxDeclines: payment.DefaultMaxPaymentAttempts},
+		Events:  &Events{coll: db.Collection("webhook_events")},
 	}
 }
 

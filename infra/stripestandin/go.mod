@@ -1,0 +1,3 @@
+module ticketing.dev/infra/stripestandin
+
+go 1.26.0

@@ -78,6 +78,8 @@ lint-go: ## gofmt, go vet, and each module building without the workspace
 	@for m in $(wildcard $(GO_MODULES)); do \
 		(cd $$m && GOWORK=off go list ./... >/dev/null) || { echo "$$m does not resolve without go.work (replace directives?)"; exit 1; }; \
 	done
+	@if git rev-parse --git-dir >/dev/null 2>&1; then big=$$(git ls-files -z | xargs -0 -r du -k | awk '$$1 > 512 {print $$2}'); \
+		if [ -n "$$big" ]; then echo "tracked files over 512 KiB (a binary committed by mistake?):"; echo "$$big"; exit 1; fi; fi
 
 .PHONY: lint-links
 lint-links: $(BIN)/mdlinks ## every relative link and image in every Markdown file resolves

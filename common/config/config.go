@@ -54,6 +54,17 @@ func (e *Env) Duration(name string, def time.Duration) time.Duration {
 	})
 }
 
+// DurationOrZero is Duration for a setting where 0 turns something off.
+func (e *Env) DurationOrZero(name string, def time.Duration) time.Duration {
+	return parse(e, name, def, "a duration such as 1s, or 0", func(v string) (time.Duration, error) {
+		d, err := time.ParseDuration(v)
+		if err == nil && d < 0 {
+			err = errors.New("negative")
+		}
+		return d, err
+	})
+}
+
 // Bool parses name as a boolean, or returns def when unset.
 func (e *Env) Bool(name string, def bool) bool {
 	return parse(e, name, def, "true or false", strconv.ParseBool)

@@ -44,6 +44,9 @@ type config struct {
 	PublicOrigins string
 	// NoClient runs the API alone even when the client is built.
 	NoClient bool
+	// NoGatewayCache (GATEWAY_CACHE=off) turns the gateway's micro-cache of
+	// the public reads off, for benchmarks of the path behind it.
+	NoGatewayCache bool
 	// GoMaxProcs is GOMAXPROCS as the runner was given it; empty, each
 	// service runs with the one CPU its Deployment's limit gives it.
 	GoMaxProcs string
@@ -64,6 +67,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		JWTKey:              getenv("JWT_KEY"),
 		PublicOrigins:       getenv("PUBLIC_ORIGINS"),
 		NoClient:            getenv("NO_CLIENT") == "1" || getenv("NO_CLIENT") == "true",
+		NoGatewayCache:      getenv("GATEWAY_CACHE") == "off",
 		GoMaxProcs:          getenv("GOMAXPROCS"),
 		ReadyTimeout:        90 * time.Second,
 	}

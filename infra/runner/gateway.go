@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -66,6 +67,17 @@ func newGatewayConfig(host string, port int, dir string, routes []route) gateway
 		exact := strings.TrimSuffix(r.Prefix, "/")
 		g.Routes = append(g.Routes, gatewayRoute{route: r, Exact: exact, Below: exact + "/", Browse: exact == browsePrefix})
 	}
+	return g
+}
+
+// withoutCache is g with no micro-cache: every read reaches its service
+// (GATEWAY_CACHE=off, for benchmarks of the uncached path).
+func (g gateway) withoutCache() gateway {
+	routes := slices.Clone(g.Routes)
+	for i := range routes {
+		routes[i].Browse = false
+	}
+	g.Routes = routes
 	return g
 }
 

@@ -112,6 +112,17 @@ func TestGatewayMicroCachesThePublicReadsForASecond(t *testing.T) {
 	assert.GreaterOrEqual(t, b.count("GET", uri), 2)
 }
 
+// GATEWAY_CACHE=off: every public read reaches the service.
+func TestGatewayWithoutItsCacheSendsEveryReadOn(t *testing.T) {
+	b, port := newCountingBackend(t)
+	gw := startGatewayWith(t, func(g gateway) gateway { return g.withoutCache() }, route{"tickets", "/api/tickets", port})
+	for range 3 {
+		res := send(t, "GET", gw+"/api/tickets")
+		assert.Empty(t, res.Header.Get("X-Cache-Status"))
+	}
+	assert.Equal(t, 3, b.count("GET", "/api/tickets"))
+}
+
 func TestGatewayNeverCachesWhatIsNotAPublicRead(t *testing.T) {
 	gw, b := microCachedGateway(t)
 	for _, c := range []struct{ method, uri, why string }{

@@ -58,11 +58,17 @@ func get(t *testing.T, url string, header ...string) (int, string) {
 // returns its URL. nginx comes from `make deps`.
 func startGateway(t *testing.T, routes ...route) string {
 	t.Helper()
+	return startGatewayWith(t, func(g gateway) gateway { return g }, routes...)
+}
+
+// startGatewayWith is startGateway with the configuration changed by adjust.
+func startGatewayWith(t *testing.T, adjust func(gateway) gateway, routes ...route) string {
+	t.Helper()
 	nginx, err := lookBinary(t.TempDir(), "nginx")
 	require.NoError(t, err, "the gateway is nginx: `make deps` installs it")
 	port, err := freePort()
 	require.NoError(t, err)
-	gw := newGatewayConfig("127.0.0.1", port, t.TempDir(), routes)
+	gw := adjust(newGatewayConfig("127.0.0.1", port, t.TempDir(), routes))
 	conf, err := gw.write()
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(gw.CacheDir()) })

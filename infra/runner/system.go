@@ -320,6 +320,9 @@ func (sys *system) startGateway(ctx context.Context, sup *supervisor, routes []r
 		return err
 	}
 	gw := newGatewayConfig(sys.cfg.Host, sys.cfg.GatewayPort, filepath.Join(sys.cfg.DataDir, "run", "gateway"), routes)
+	if sys.cfg.NoGatewayCache {
+		gw = gw.withoutCache()
+	}
 	conf, err := gw.write()
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)

@@ -39,9 +39,9 @@ func revalidate(api *apitest.Client, path, etag string) apitest.Response {
 // counted starts tickets on a database reached through a proxy that counts
 // commands, lists one ticket, and stops the relay: from then on only requests
 // talk to the database (the relay reads its outbox every second).
-func counted(t *testing.T) (*harness, *testenv.FaultProxy, ticketBody) {
+func counted(t *testing.T, opts ...servicetest.Option) (*harness, *testenv.FaultProxy, ticketBody) {
 	uri, db := testenv.ProxiedDatabaseURI(t)
-	svc := servicetest.Start(t, app.Service, servicetest.Set("MONGO_URI", uri))
+	svc := servicetest.Start(t, app.Service, append([]servicetest.Option{servicetest.Set("MONGO_URI", uri)}, opts...)...)
 	h := &harness{t: t, api: svc.API, tickets: svc.App.Tickets, seller: svc.Session("seller-1")}
 	tk := h.create(h.seller, "Concert", 20)
 	svc.Stop()
@@ -70,6 +70,23 @@ func TestA304CostsTheDatabaseNoQuery(t *testing.T) {
 		}
 		assert.Equal(t, read, total(db.Commands(monitoring...))-before, "%s: fifty 304s cost no database command: %v", path, db.Commands(monitoring...))
 	}
+}
+
+// PUBLIC_READ_SNAPSHOT=0s turns the snapshot off: every read, a 304
+// included, asks the database, and none says it is older than its read.
+func TestWithoutASnapshotEveryReadAsksTheDatabase(t *testing.T) {
+	h, db, tk := counted(t, servicetest.Set("PUBLIC_READ_SNAPSHOT", "0s"))
+	path := "/api/tickets/" + tk.ID
+	finds := func() int { return db.Commands()["find"] }
+	first := h.api.Do("GET", path, nil)
+	require.Equal(t, http.StatusOK, first.Status, first.Raw)
+	before := finds()
+	for range 10 {
+		res := revalidate(h.api, path, first.Header.Get("ETag"))
+		require.Equal(t, http.StatusNotModified, res.Status)
+		assert.Empty(t, res.Header.Get("Age"))
+	}
+	assert.Equal(t, before+10, finds(), "each revalidation read the ticket")
 }
 
 func TestASnapshotIsNeverServedPastItsLife(t *testing.T) {

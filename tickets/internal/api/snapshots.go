@@ -70,6 +70,14 @@ func (s *Snapshots) Changed() {
 // or read (once, for every request that asks meanwhile). A failed read is
 // kept by nobody.
 func (s *Snapshots) Get(key string, read func() ([]byte, error)) (httpx.Snapshot, error) {
+	if s.life <= 0 {
+		readAt := s.now()
+		body, err := read()
+		if err != nil {
+			return httpx.Snapshot{}, err
+		}
+		return httpx.NewSnapshot(body, readAt), nil
+	}
 	s.mu.Lock()
 	if snap, ok := s.kept[key]; ok && s.now().Sub(snap.ReadAt) < s.life {
 		s.mu.Unlock()

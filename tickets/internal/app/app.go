@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -24,14 +25,23 @@ var Service = service.Spec[Config, *App]{
 	Wire:       Wire,
 }
 
-// Config is the tickets configuration: only the common settings.
+// Config is the tickets configuration.
 type Config struct {
 	config.Common
+	// PublicReadSnapshot (PUBLIC_READ_SNAPSHOT, default 1s) is how long a
+	// process answers a public read from what it read (api.Snapshots); 0
+	// sends every read to the database, for a deployment that wants no
+	// staleness at all and for benchmarks of the uncached path.
+	PublicReadSnapshot time.Duration
 }
 
-// LoadConfig has nothing of tickets' own to read.
-func LoadConfig(_ *config.Env, common config.Common) (Config, error) {
-	return Config{Common: common}, nil
+// LoadConfig reads how long public reads are kept.
+func LoadConfig(env *config.Env, common config.Common) (Config, error) {
+	cfg := Config{Common: common, PublicReadSnapshot: env.DurationOrZero("PUBLIC_READ_SNAPSHOT", api.SnapshotLife)}
+	if cfg.PublicReadSnapshot > api.MaxAge {
+		return cfg, fmt.Errorf("PUBLIC_READ_SNAPSHOT=%s: at most %s, the max-age the answers promise", cfg.PublicReadSnapshot, api.MaxAge)
+	}
+	return cfg, nil
 }
 
 // App is tickets put together.
@@ -41,9 +51,9 @@ type App struct {
 }
 
 // Wire builds tickets over deps.
-func Wire(_ context.Context, deps *service.Deps, _ Config) (*App, error) {
+func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
 	tickets := store.New(deps.DB)
-	snapshots := api.NewSnapshots(api.SnapshotLife, time.Now)
+	snapshots := api.NewSnapshots(cfg.PublicReadSnapshot, time.Now)
 	tickets.OnChange(snapshots.Changed)
 	return &App{
 		Tickets: tickets,

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,4 +22,15 @@ func TestConfigurationDefaults(t *testing.T) {
 	assert.Equal(t, "3000", cfg.Port)
 	assert.Equal(t, "ticketing", cfg.NATSClusterID)
 	assert.True(t, cfg.CookieSecure)
+	assert.Equal(t, time.Second, cfg.PublicReadSnapshot)
+
+	for value, ok := range map[string]bool{"0s": true, "500ms": true, "2s": false, "-1s": false} {
+		env["PUBLIC_READ_SNAPSHOT"] = value
+		_, err := app.Service.Config(func(k string) string { return env[k] })
+		if ok {
+			assert.NoError(t, err, value)
+		} else {
+			assert.ErrorContains(t, err, "PUBLIC_READ_SNAPSHOT", value)
+		}
+	}
 }

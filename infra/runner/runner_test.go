@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -481,4 +482,14 @@ func TestBannerTellsWhereTracesGo(t *testing.T) {
 	assert.Contains(t, tracesBanner(), "Traces are off")
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
 	assert.Equal(t, "  Traces (OTLP/gRPC) go to http://127.0.0.1:4317\n", tracesBanner())
+}
+
+// Ctrl-C while the system is still starting is a clean stop (exit 0), not a
+// failure to start; without it, a start-up error is the run's error.
+func TestACtrlCDuringStartUpIsACleanStop(t *testing.T) {
+	failed := errors.New("gateway did not become ready: context canceled")
+	ctx, cancel := context.WithCancel(context.Background())
+	assert.Equal(t, failed, unlessStopped(ctx, failed))
+	cancel()
+	assert.NoError(t, unlessStopped(ctx, failed))
 }

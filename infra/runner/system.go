@@ -143,14 +143,14 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	out.say("data folder: %s (delete it to start afresh)", cfg.DataDir)
 	if sys.withStandIn {
 		if err := sys.startStandIn(ctx, out); err != nil {
-			return err
+			return unlessStopped(ctx, err)
 		}
 	}
 	if err := sys.startInOrder(ctx, sup, out, groups); err != nil {
-		return err
+		return unlessStopped(ctx, err)
 	}
 	if err := sys.startGateway(ctx, sup, routes); err != nil {
-		return err
+		return unlessStopped(ctx, err)
 	}
 	gatewayURL := fmt.Sprintf("http://%s", net.JoinHostPort(displayHost(cfg.Host), strconv.Itoa(cfg.GatewayPort)))
 	fmt.Fprintf(stdout, "\n  Ticketing is running: %s\n%s  (Ctrl-C stops everything)\n\n", gatewayURL, metricsBanner(sys.services())+tracesBanner())
@@ -161,6 +161,16 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	case err := <-sup.failed:
 		return err
 	}
+}
+
+// unlessStopped is a start-up error, or nil when Ctrl-C came meanwhile: a
+// stop while the system starts is a clean stop. (nginx may already serve, and
+// a client already use it, while the runner still waits to see it ready.)
+func unlessStopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // prepare checks everything that would stop the run half-way — the data

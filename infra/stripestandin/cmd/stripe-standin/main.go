@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -85,7 +86,8 @@ func handler(standIn http.Handler) http.Handler {
 func main() {
 	cfg, err := loadConfig(os.Getenv)
 	if err != nil {
-		log.Fatalf("stripe-standin: %v", err)
+		// One line, every problem: errors.Join puts each on its own.
+		log.Fatalf("stripe-standin: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

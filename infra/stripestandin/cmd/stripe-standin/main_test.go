@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -67,7 +72,10 @@ func TestHealthzAndTheStandInAreServed(t *testing.T) {
 	}
 }
 
-func TestRunServesUntilCancelledThenReturns(t *testing.T) {
+// start runs the command on a free port until the returned cancel, and waits
+// until it answers /healthz; done receives run's result.
+func start(t *testing.T, webhookURL string) (base string, cancel func(), done chan error) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -75,18 +83,68 @@ func TestRunServesUntilCancelledThenReturns(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done = make(chan error, 1)
 	go func() {
-		done <- run(ctx, config{Port: port, WebhookURL: "http://127.0.0.1:1/hook", WebhookSecret: "whsec_x"})
+		done <- run(ctx, config{Port: port, WebhookURL: webhookURL, WebhookSecret: "whsec_x"})
 	}()
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/healthz"
-	var res *http.Response
+	base = "http://127.0.0.1:" + strconv.Itoa(port)
 	for i := 0; i < 100; i++ {
-		if res, err = http.Get(url); err == nil {
-			break
+		var res *http.Response
+		if res, err = http.Get(base + "/healthz"); err == nil {
+			res.Body.Close()
+			return base, cancel, done
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	cancel()
+	t.Fatal(err)
+	return "", nil, nil
+}
+
+// The environment's webhook URL and secret reach the stand-in: a confirmed
+// PaymentIntent is followed by a signed event at WEBHOOK_URL.
+func TestAConfirmedIntentSendsASignedWebhook(t *testing.T) {
+	type hook struct{ signature, body string }
+	got := make(chan hook, 10)
+	payments := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- hook{r.Header.Get("Stripe-Signature"), string(b)}
+	}))
+	defer payments.Close()
+	base, cancel, _ := start(t, payments.URL+"/api/payments/webhook")
+	defer cancel()
+	post := func(path string, form url.Values) string {
+		t.Helper()
+		res, err := http.PostForm(base+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var pi struct{ ID, Status string }
+		if err := json.NewDecoder(res.Body).Decode(&pi); err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s: %d %v", path, res.StatusCode, err)
+		}
+		return pi.ID + " " + pi.Status
+	}
+	id, _, _ := strings.Cut(post("/v1/payment_intents", url.Values{"amount": {"1000"}, "currency": {"usd"}}), " ")
+	if status := post("/v1/payment_intents/"+id+"/confirm", url.Values{"payment_method": {"pm_card_visa"}}); status != id+" succeeded" {
+		t.Fatalf("confirm: %s", status)
+	}
+	select {
+	case h := <-got:
+		if !signedWith("whsec_x", h.signature, h.body) || !strings.Contains(h.body, id) {
+			t.Fatalf("webhook %+v: not signed with STRIPE_WEBHOOK_SECRET or not about %s", h, id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no webhook reached WEBHOOK_URL")
+	}
+}
+
+func TestRunServesUntilCancelledThenReturns(t *testing.T) {
+	base, cancel, done := start(t, "http://127.0.0.1:1/hook")
+	defer cancel()
+	url := base + "/healthz"
+	res, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,4 +165,22 @@ func TestRunServesUntilCancelledThenReturns(t *testing.T) {
 	if _, err := http.Get(url); err == nil {
 		t.Fatal("still serving after shutdown")
 	}
+}
+
+// signedWith checks a Stripe-Signature header ("t=<unix>,v1=<hex HMAC-SHA256
+// of "<unix>.<body>">") against secret, as payments does.
+func signedWith(secret, header, body string) bool {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(ts + "." + body))
+	return ts != "" && hmac.Equal([]byte(sig), []byte(hex.EncodeToString(mac.Sum(nil))))
 }

@@ -4,7 +4,7 @@
 # ticketing — for a throwaway cluster (kind in CI, a first try on minikube).
 # A secret that exists already is left as it is, so running it twice is safe.
 # With a real Stripe test key, create stripe-secret yourself first; without
-# one, enable the stripe-mock component (docs/kubernetes.md).
+# one, enable the stripe-standin component (docs/kubernetes.md).
 #
 #   infra/k8s/dev-secrets.sh [--tls]   --tls also makes a self-signed
 #                                      certificate for ticketing.dev

@@ -11,6 +11,9 @@
 // those parts; a contract test in payments sends every request our gateway
 // sends it to stripe-mock too, so the stand-in never accepts a request Stripe
 // would refuse. It lives under infra/ and is never linked into a service.
+// The local runner serves it in-process; cmd/stripe-standin serves it on its
+// own, for a Kubernetes cluster without a Stripe account
+// (infra/k8s/components/stripe-standin).
 //
 // Like Stripe, it saves the first answer to an Idempotency-Key (a 500
 // included) and returns it for every later request with that key, and

@@ -24,8 +24,24 @@ func TestEveryOverlayAndComponentCombinationRendersAndDecodesStrictly(t *testing
 		assert.NotEmpty(t, c.M.NetworkPolicies, c.Name)
 	}
 	// The ones CI must never silently stop rendering.
-	for _, want := range []string{"dev", "prod", "dev+stripe-mock", "prod+stripe-mock"} {
+	for _, want := range []string{"dev", "prod", "dev+stripe-mock", "prod+stripe-mock", "dev+stripe-standin", "prod+stripe-standin"} {
 		assert.Contains(t, names, want)
+	}
+}
+
+// The pairs the renderings skip must really be unusable together: if one
+// starts to render, the reason given for skipping it is no longer true.
+func TestExclusiveComponentsDoNotRenderTogether(t *testing.T) {
+	r := theRepo(t)
+	require.NotEmpty(t, exclusiveComponents)
+	for _, p := range exclusiveComponents {
+		for _, o := range []string{"dev", "prod"} {
+			_, err := RenderWithComponents(t.TempDir(), r.k8s("overlays", o), []string{r.k8s("components", p.A), r.k8s("components", p.B)})
+			assert.Error(t, err, "%s+%s+%s renders; is it still exclusive? (%s)", o, p.A, p.B, p.Why)
+		}
+		for _, c := range renders(t) {
+			assert.Empty(t, excluded(c.Components), c.Name)
+		}
 	}
 }
 

@@ -20,10 +20,7 @@ import (
 // publish (by the relay, later, from the stored entry) is its child, and
 // the handling is the publish's child.
 func TestARequestsTraceFollowsItsEventThroughTheOutboxToTheListener(t *testing.T) {
-	rx, err := testenv.StartOTLP()
-	require.NoError(t, err)
-	t.Cleanup(rx.Close)
-	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50") // the SDK's batch delay, in ms
+	rx := testenv.NewOTLP(t)
 	port, err := testenv.FreePort()
 	require.NoError(t, err)
 	env := map[string]string{

@@ -54,9 +54,7 @@ func TestAMalformedEndpointIsRefused(t *testing.T) {
 // The exporter New builds reaches a real OTLP receiver, under the service's
 // name, at the latest when the service shuts down.
 func TestSpansAreExportedOverOTLPUnderTheServiceName(t *testing.T) {
-	rx, err := testenv.StartOTLP()
-	require.NoError(t, err)
-	t.Cleanup(rx.Close)
+	rx := testenv.NewOTLP(t)
 	tr, err := tracing.New(context.Background(), "tickets", rx.Endpoint)
 	require.NoError(t, err)
 	_, span := tr.Tracer().Start(context.Background(), "work")

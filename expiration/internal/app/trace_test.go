@@ -18,10 +18,7 @@ import (
 // the job's expiration:complete carries it on. Spans go to a real OTLP
 // receiver.
 func TestALapseContinuesTheTraceOfItsOrder(t *testing.T) {
-	rx, err := testenv.StartOTLP()
-	require.NoError(t, err)
-	t.Cleanup(rx.Close)
-	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+	rx := testenv.NewOTLP(t)
 	s := newSystem(t, false)
 	stop := s.launch(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": rx.Endpoint})
 	defer stop()

@@ -105,16 +105,9 @@ func CheckDevOrigins(m *Manifests, nextConfig string) []string {
 // clientHosts are the ingress hosts whose rules send a path to the client.
 func clientHosts(m *Manifests) []string {
 	var hosts []string
-	for _, ing := range m.Ingresses {
-		for _, rule := range ing.Spec.Rules {
-			if rule.HTTP == nil {
-				continue
-			}
-			for _, p := range rule.HTTP.Paths {
-				if p.Backend.Service != nil && p.Backend.Service.Name == "client" && !slices.Contains(hosts, rule.Host) {
-					hosts = append(hosts, rule.Host)
-				}
-			}
+	for _, p := range m.IngressPaths() {
+		if p.Backend.Service != nil && p.Backend.Service.Name == "client" && !slices.Contains(hosts, p.Host) {
+			hosts = append(hosts, p.Host)
 		}
 	}
 	return hosts

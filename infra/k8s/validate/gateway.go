@@ -57,15 +57,10 @@ func ingressTable(m *Manifests) routeTable {
 				t.tls[h] = tls.SecretName
 			}
 		}
-		for _, r := range ing.Spec.Rules {
-			if r.HTTP == nil {
-				continue
-			}
-			for _, p := range r.HTTP.Paths {
-				if b := p.Backend.Service; b != nil {
-					t.routes[routeKey{r.Host, p.Path}] = routeTarget{b.Name, servicePortNumber(m, b.Name, b.Port.Name, b.Port.Number)}
-				}
-			}
+	}
+	for _, p := range m.IngressPaths() {
+		if b := p.Backend.Service; b != nil {
+			t.routes[routeKey{p.Host, p.Path}] = routeTarget{b.Name, servicePortNumber(m, b.Name, b.Port.Name, b.Port.Number)}
 		}
 	}
 	return t

@@ -168,6 +168,29 @@ func checkMeta(kind string, meta metav1.Object) error {
 	return nil
 }
 
+// IngressPath is one path of one Ingress rule.
+type IngressPath struct {
+	Ingress *networkingv1.Ingress
+	Host    string
+	networkingv1.HTTPIngressPath
+}
+
+// IngressPaths lists every path of every Ingress's rules, in order.
+func (m *Manifests) IngressPaths() []IngressPath {
+	var out []IngressPath
+	for _, ing := range m.Ingresses {
+		for _, r := range ing.Spec.Rules {
+			if r.HTTP == nil {
+				continue
+			}
+			for _, p := range r.HTTP.Paths {
+				out = append(out, IngressPath{Ingress: ing, Host: r.Host, HTTPIngressPath: p})
+			}
+		}
+	}
+	return out
+}
+
 // Workload is a Deployment or a StatefulSet, seen through what the checks need.
 type Workload struct {
 	Kind     string

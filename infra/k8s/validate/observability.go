@@ -319,19 +319,12 @@ func returnedConsts(f *ast.File, fn string, consts map[string]string) ([]string,
 // Go service (services): metrics are for the scraper inside the cluster.
 func CheckMetricsNotPublic(m *Manifests, services []string) []string {
 	var problems []string
-	for _, ing := range m.Ingresses {
-		for _, rule := range ing.Spec.Rules {
-			if rule.HTTP == nil {
-				continue
-			}
-			for _, p := range rule.HTTP.Paths {
-				if p.Backend.Service == nil || !slices.Contains(services, p.Backend.Service.Name) {
-					continue
-				}
-				if pathReaches(p.Path, p.PathType, "/metrics") {
-					problems = append(problems, fmt.Sprintf("Ingress %s: path %s sends /metrics to %s", ing.Name, p.Path, p.Backend.Service.Name))
-				}
-			}
+	for _, p := range m.IngressPaths() {
+		if p.Backend.Service == nil || !slices.Contains(services, p.Backend.Service.Name) {
+			continue
+		}
+		if pathReaches(p.Path, p.PathType, "/metrics") {
+			problems = append(problems, fmt.Sprintf("Ingress %s: path %s sends /metrics to %s", p.Ingress.Name, p.Path, p.Backend.Service.Name))
 		}
 	}
 	return problems

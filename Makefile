@@ -14,8 +14,9 @@ SERVICES := auth tickets orders expiration payments
 GO_MODULES := common auth tickets orders expiration payments infra/stripestandin infra/runner infra/systemtest infra/loadbench
 GO_PACKAGES := $(foreach m,$(wildcard $(GO_MODULES)),./$(m)/...)
 BIN := $(CURDIR)/bin
+NATS_SERVER_SRC := $(wildcard infra/tools/nats-server/*)
 LINT_TOOLS_SRC := $(wildcard infra/tools/funclen/*.go infra/tools/mdlinks/*.go)
-TOOLS_SRC := $(filter-out $(LINT_TOOLS_SRC),$(wildcard infra/tools/*.go infra/tools/*/*.go)) infra/tools/go.mod infra/tools/go.sum
+TOOLS_SRC := $(filter-out $(LINT_TOOLS_SRC) $(NATS_SERVER_SRC),$(wildcard infra/tools/*.go infra/tools/*/*.go)) infra/tools/go.mod infra/tools/go.sum
 # Every folder holding a Go module's code, for the function-size check.
 GO_CODE := $(wildcard $(SERVICES)) common infra
 
@@ -40,13 +41,19 @@ deps: ## install system packages the tests and the runner need (apt): Redis, and
 		fi
 
 .PHONY: tools
-tools: $(BIN)/ferretdb $(BIN)/nats-streaming-server $(BIN)/stripe-mock ## build the loopback servers into bin/
+tools: $(BIN)/ferretdb $(BIN)/nats-streaming-server $(BIN)/nats-server $(BIN)/stripe-mock ## build the loopback servers into bin/
 
 # The servers live in their own module, outside go.work, so their dependencies
 # never touch the services' build list.
 $(BIN)/ferretdb $(BIN)/nats-streaming-server $(BIN)/stripe-mock &: $(TOOLS_SRC)
 	@echo "building test servers into bin/ (FerretDB, NATS Streaming, stripe-mock)"
 	@cd infra/tools && GOWORK=off go build -o $(BIN)/ ./ferretdb github.com/nats-io/nats-streaming-server github.com/stripe/stripe-mock
+
+# The NATS server for JetStream (EVENT_BUS=jetstream) has a module of its own:
+# nats-streaming-server, above, holds nats-server at v2.9.
+$(BIN)/nats-server: $(NATS_SERVER_SRC)
+	@echo "building the NATS server (JetStream) into bin/"
+	@cd infra/tools/nats-server && GOWORK=off go build -o $(BIN)/ github.com/nats-io/nats-server/v2
 
 # The linters are pinned by the same module (infra/tools/go.mod): gocyclo at
 # the version its go.mod names, funclen and mdlinks are ours.

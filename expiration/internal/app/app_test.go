@@ -83,7 +83,7 @@ func TestSentinelConfiguration(t *testing.T) {
 		"no master name":    {map[string]string{"REDIS_MASTER_NAME": ""}, []string{"REDIS_MASTER_NAME"}},
 		"no password":       {map[string]string{"REDIS_PASSWORD": ""}, []string{"REDIS_PASSWORD"}},
 		"both":              {map[string]string{"REDIS_URL": "redis://:secret@redis:6379/0"}, []string{"REDIS_URL and REDIS_SENTINELS are both set"}},
-		"all three missing": {map[string]string{"REDIS_MASTER_NAME": "", "REDIS_PASSWORD": ""}, []string{"REDIS_MASTER_NAME", "REDIS_PASSWORD"}},
+		"neither master name nor password": {map[string]string{"REDIS_MASTER_NAME": "", "REDIS_PASSWORD": ""}, []string{"REDIS_MASTER_NAME", "REDIS_PASSWORD"}},
 	} {
 		bad := map[string]string{}
 		for k, v := range env {

@@ -76,13 +76,13 @@ func TestSentinelConfiguration(t *testing.T) {
 		set  map[string]string
 		want []string
 	}{
-		"no port":           {map[string]string{"REDIS_SENTINELS": "expiration-redis-0"}, []string{`"expiration-redis-0" is not host:port`}},
-		"bad port":          {map[string]string{"REDIS_SENTINELS": "a:26379,b:http"}, []string{`"b:http" is not host:port`}},
-		"empty entry":       {map[string]string{"REDIS_SENTINELS": "a:26379,,b:26379"}, []string{`"" is not host:port`}},
-		"twice":             {map[string]string{"REDIS_SENTINELS": "a:26379,a:26379"}, []string{"names a:26379 twice"}},
-		"no master name":    {map[string]string{"REDIS_MASTER_NAME": ""}, []string{"REDIS_MASTER_NAME"}},
-		"no password":       {map[string]string{"REDIS_PASSWORD": ""}, []string{"REDIS_PASSWORD"}},
-		"both":              {map[string]string{"REDIS_URL": "redis://:secret@redis:6379/0"}, []string{"REDIS_URL and REDIS_SENTINELS are both set"}},
+		"no port":                          {map[string]string{"REDIS_SENTINELS": "expiration-redis-0"}, []string{`"expiration-redis-0" is not host:port`}},
+		"bad port":                         {map[string]string{"REDIS_SENTINELS": "a:26379,b:http"}, []string{`"b:http" is not host:port`}},
+		"empty entry":                      {map[string]string{"REDIS_SENTINELS": "a:26379,,b:26379"}, []string{`"" is not host:port`}},
+		"twice":                            {map[string]string{"REDIS_SENTINELS": "a:26379,a:26379"}, []string{"names a:26379 twice"}},
+		"no master name":                   {map[string]string{"REDIS_MASTER_NAME": ""}, []string{"REDIS_MASTER_NAME"}},
+		"no password":                      {map[string]string{"REDIS_PASSWORD": ""}, []string{"REDIS_PASSWORD"}},
+		"both":                             {map[string]string{"REDIS_URL": "redis://:secret@redis:6379/0"}, []string{"REDIS_URL and REDIS_SENTINELS are both set"}},
 		"neither master name nor password": {map[string]string{"REDIS_MASTER_NAME": "", "REDIS_PASSWORD": ""}, []string{"REDIS_MASTER_NAME", "REDIS_PASSWORD"}},
 	} {
 		bad := map[string]string{}

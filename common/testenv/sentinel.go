@@ -162,14 +162,10 @@ func (rs *RedisSentinel) KillPrimary(t testing.TB) {
 
 // kill ends the process with SIGKILL and waits for it.
 func (p *process) kill() {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
-		return
+	if cmd, done := p.running(); cmd != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-done
 }
 
 // redisCommand authenticates and sends one command over a connection of its

@@ -54,15 +54,7 @@ func TestHoldsLapseOnceAcrossARedisFailover(t *testing.T) {
 	// Deadlines from just after the kill to well after the promotion, whole
 	// seconds apart at least 1.5 s away, so no job runs before the kill.
 	first := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
-	deadlines := map[string]time.Time{}
-	for i := range 8 {
-		id := testenv.RandomName("open")
-		deadlines[id] = first.Add(time.Duration(i) * 900 * time.Millisecond)
-		s.orderCreated(id, deadlines[id])
-	}
-	for id := range deadlines {
-		s.waitJob(id, "scheduled")
-	}
+	deadlines := s.openHolds(8, first, 900*time.Millisecond)
 	unreplicated := testenv.RandomName("unreplicated")
 	deadlines[unreplicated] = first.Add(500 * time.Millisecond)
 	s.orderCreated(unreplicated, deadlines[unreplicated])

@@ -61,7 +61,7 @@ func newRedis(t testing.TB, persistent bool, password string) *Redis {
 	return r
 }
 
-func startRedis(persistent bool, password string) (*Redis, error) {
+func startRedis(persistent bool, password string, extra ...string) (*Redis, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -79,6 +79,7 @@ func startRedis(persistent bool, password string) (*Redis, error) {
 	if password != "" {
 		args = append(args, "--requirepass", password)
 	}
+	args = append(args, extra...)
 	p, err := startProcess("redis-server", port, args...)
 	if err != nil {
 		os.RemoveAll(dir)

@@ -201,10 +201,8 @@ func (p *process) output() string {
 
 // stop ends the process (SIGTERM, then SIGKILL) and waits until its port is closed.
 func (p *process) stop() {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
+	cmd, done := p.running()
+	if cmd == nil {
 		return
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -214,6 +212,17 @@ func (p *process) stop() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
+}
+
+// running is the process's command and the channel closed when it exits;
+// a nil command if it never started.
+func (p *process) running() (*exec.Cmd, chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return nil, nil
+	}
+	return p.cmd, p.done
 }
 
 func waitForPort(port int, timeout time.Duration, exited <-chan struct{}) error {

@@ -30,7 +30,12 @@ var Service = service.Spec[Config, *App]{
 // Config is expiration's configuration.
 type Config struct {
 	config.Common
+	// Redis is REDIS_URL's one server; nil when Sentinel is set.
 	Redis *redis.Options
+	// Sentinel is REDIS_SENTINELS, REDIS_MASTER_NAME and REDIS_PASSWORD:
+	// a replicated Redis reached through its sentinels, which name the
+	// primary and a new one after a failover; nil when unset.
+	Sentinel *redis.FailoverOptions
 	// CheckInterval is EXPIRATION_CHECK_INTERVAL: how often due holds are
 	// looked for (worker.Config).
 	CheckInterval time.Duration
@@ -49,6 +54,11 @@ func LoadConfig(env *config.Env, common config.Common) (Config, error) {
 		CheckInterval:       env.Duration("EXPIRATION_CHECK_INTERVAL", worker.DefaultCheckInterval),
 		MarkerCheckInterval: env.Duration("EXPIRATION_MARKER_CHECK_INTERVAL", rebuild.DefaultCheckInterval),
 		RebuildLookback:     env.Duration("EXPIRATION_REBUILD_LOOKBACK", rebuild.DefaultLookback),
+	}
+	sentinel, err := loadSentinel(env)
+	if err != nil || sentinel != nil {
+		cfg.Sentinel = sentinel
+		return cfg, err
 	}
 	redisURL := env.Required("REDIS_URL")
 	if redisURL == "" {
@@ -78,7 +88,7 @@ type App struct {
 // over it. Readiness checks Redis as well as the broker, and Redis closes
 // after the broker, so no listener still uses it.
 func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
-	rdb := redis.NewClient(cfg.Redis)
+	rdb := newRedis(cfg)
 	deps.AddStore("redis",
 		func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		func(context.Context) error { return rdb.Close() })
@@ -95,4 +105,14 @@ func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
 			Background:    []func(context.Context) error{w.Run, rebuilder.Run},
 		},
 	}, nil
+}
+
+// newRedis is the one client every use of Redis shares (asynq's client,
+// inspector and server, the marker): through the sentinels when they are
+// set, so that after a failover each of them follows the new primary.
+func newRedis(cfg Config) *redis.Client {
+	if cfg.Sentinel != nil {
+		return redis.NewFailoverClient(cfg.Sentinel)
+	}
+	return redis.NewClient(cfg.Redis)
 }

@@ -55,3 +55,55 @@ func TestConfiguration(t *testing.T) {
 	require.ErrorContains(t, err, "REDIS_URL")
 	assert.NotContains(t, err.Error(), "secret", "a password in the URL never reaches the log")
 }
+
+func TestSentinelConfiguration(t *testing.T) {
+	env := servicetest.Needed(app.Service)
+	delete(env, "REDIS_URL")
+	env["REDIS_SENTINELS"] = "expiration-redis-0.expiration-redis:26379, expiration-redis-1.expiration-redis:26379,10.0.0.3:26379"
+	env["REDIS_MASTER_NAME"] = "expiration"
+	env["REDIS_PASSWORD"] = "secret"
+	getenv := func(k string) string { return env[k] }
+	cfg, err := app.Service.Config(getenv)
+	require.NoError(t, err, "REDIS_URL is not needed beside the sentinels")
+	assert.Nil(t, cfg.Redis)
+	require.NotNil(t, cfg.Sentinel)
+	assert.Equal(t, []string{"expiration-redis-0.expiration-redis:26379", "expiration-redis-1.expiration-redis:26379", "10.0.0.3:26379"}, cfg.Sentinel.SentinelAddrs)
+	assert.Equal(t, "expiration", cfg.Sentinel.MasterName)
+	assert.Equal(t, "secret", cfg.Sentinel.Password)
+	assert.Equal(t, "secret", cfg.Sentinel.SentinelPassword)
+
+	for name, c := range map[string]struct {
+		set  map[string]string
+		want []string
+	}{
+		"no port":                          {map[string]string{"REDIS_SENTINELS": "expiration-redis-0"}, []string{`"expiration-redis-0" is not host:port`}},
+		"bad port":                         {map[string]string{"REDIS_SENTINELS": "a:26379,b:http"}, []string{`"b:http" is not host:port`}},
+		"empty entry":                      {map[string]string{"REDIS_SENTINELS": "a:26379,,b:26379"}, []string{`"" is not host:port`}},
+		"twice":                            {map[string]string{"REDIS_SENTINELS": "a:26379,a:26379"}, []string{"names a:26379 twice"}},
+		"no master name":                   {map[string]string{"REDIS_MASTER_NAME": ""}, []string{"REDIS_MASTER_NAME"}},
+		"no password":                      {map[string]string{"REDIS_PASSWORD": ""}, []string{"REDIS_PASSWORD"}},
+		"both":                             {map[string]string{"REDIS_URL": "redis://:secret@redis:6379/0"}, []string{"REDIS_URL and REDIS_SENTINELS are both set"}},
+		"neither master name nor password": {map[string]string{"REDIS_MASTER_NAME": "", "REDIS_PASSWORD": ""}, []string{"REDIS_MASTER_NAME", "REDIS_PASSWORD"}},
+	} {
+		bad := map[string]string{}
+		for k, v := range env {
+			bad[k] = v
+		}
+		for k, v := range c.set {
+			bad[k] = v
+		}
+		_, err := app.Service.Config(func(k string) string { return bad[k] })
+		require.Error(t, err, name)
+		for _, w := range c.want {
+			assert.ErrorContains(t, err, w, name)
+		}
+		assert.NotContains(t, err.Error(), "secret", "%s: a password never reaches the log", name)
+	}
+
+	// A master name alone is a deployment that meant Sentinel and lost its list.
+	env = servicetest.Needed(app.Service)
+	env["REDIS_URL"] = "redis://redis:6379/0"
+	env["REDIS_MASTER_NAME"] = "expiration"
+	_, err = app.Service.Config(func(k string) string { return env[k] })
+	assert.ErrorContains(t, err, "REDIS_MASTER_NAME is set without REDIS_SENTINELS")
+}

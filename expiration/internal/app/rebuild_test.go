@@ -92,6 +92,22 @@ func (s *system) waitMarked(why string) {
 	}, 30*time.Second, 5*time.Millisecond, why)
 }
 
+// openHolds opens n holds whose windows close every step from first on, and
+// waits until Redis holds their jobs; it returns each order's deadline.
+func (s *system) openHolds(n int, first time.Time, step time.Duration) map[string]time.Time {
+	s.t.Helper()
+	deadlines := map[string]time.Time{}
+	for i := range n {
+		id := testenv.RandomName("open")
+		deadlines[id] = first.Add(time.Duration(i) * step)
+		s.orderCreated(id, deadlines[id])
+	}
+	for id := range deadlines {
+		s.waitJob(id, "scheduled")
+	}
+	return deadlines
+}
+
 // lossLateness is what holdsLapseAfter measured.
 type lossLateness struct {
 	// rebuilt is how long after the loss the marker was back.
@@ -131,15 +147,7 @@ func (s *system) holdsLapseAfter(lose func(), what string) lossLateness {
 	s.orderCreated(cancelledLater, first.Add(2*time.Second))
 
 	// 20 holds whose windows close over 4.4 s.
-	deadlines := map[string]time.Time{}
-	for i := range 20 {
-		id := testenv.RandomName("open")
-		deadlines[id] = first.Add(time.Duration(i) * 230 * time.Millisecond)
-		s.orderCreated(id, deadlines[id])
-	}
-	for id := range deadlines {
-		s.waitJob(id, "scheduled")
-	}
+	deadlines := s.openHolds(20, first, 230*time.Millisecond)
 	s.waitJob(cancelled, "none")
 	s.waitJob(paid, "none")
 	s.waitJob(cancelledLater, "scheduled")

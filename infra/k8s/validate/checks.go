@@ -366,11 +366,23 @@ func envByName(c corev1.Container) (map[string]corev1.EnvVar, []string) {
 // missingEnv lists the required variables that are unset or empty.
 func missingEnv(env map[string]corev1.EnvVar, required []string) []string {
 	var found []string
-	for _, name := range required {
+	set := func(name string) bool {
 		e, ok := env[name]
-		if !ok || (e.Value == "" && e.ValueFrom == nil) {
-			found = append(found, fmt.Sprintf("required %s is not set", name))
+		return ok && (e.Value != "" || e.ValueFrom != nil)
+	}
+	for _, name := range required {
+		if set(name) {
+			continue
 		}
+		if alt := satisfiedBy[name]; len(alt) > 0 && set(alt[0]) {
+			for _, a := range alt[1:] {
+				if !set(a) {
+					found = append(found, fmt.Sprintf("%s stands in for %s, but required %s is not set", alt[0], name, a))
+				}
+			}
+			continue
+		}
+		found = append(found, fmt.Sprintf("required %s is not set", name))
 	}
 	return found
 }

@@ -216,10 +216,9 @@ func TestEveryGoServiceHasAnArtifact(t *testing.T) {
 	}
 }
 
-// singleStores are the stores that stay one pod in production, and why.
-var singleStores = map[string]string{
-	"expiration-redis": "REDIS_URL is one server (asynq's Redis client); a lost hold is rebuilt from open orders (docs/kubernetes.md, Redis in production)",
-}
+// singleStores are the stores that stay one pod in production, and why:
+// none (expiration's Redis too is replicated, with Sentinel).
+var singleStores = map[string]string{}
 
 func TestProductionReplicatesEveryStoreAcrossNodes(t *testing.T) {
 	for _, c := range renders(t) {
@@ -239,8 +238,8 @@ func TestProductionReplicatesEveryStoreAcrossNodes(t *testing.T) {
 			}
 		}
 		if c.Overlay == "prod" {
-			// 4 MongoDBs and the broker: the check saw them all.
-			assert.Equal(t, 5, replicated, c.Name)
+			// 4 MongoDBs, the broker and Redis: the check saw them all.
+			assert.Equal(t, 6, replicated, c.Name)
 		}
 	}
 }

@@ -289,6 +289,12 @@ func (m *Manifests) configuredFlows(pods map[string]*Endpoint, w Workload, c cor
 		if notConnectedTo[name] {
 			continue
 		}
+		if hostPortVars[name] {
+			f, p := m.urlFlows(pods, src, hostPortURLs(name, env[name]))
+			flows = append(flows, f...)
+			problems = append(problems, prefixed(fmt.Sprintf("%s %s=%s: ", w.ID(), name, env[name]), p)...)
+			continue
+		}
 		for _, value := range expandServices(env[name]) {
 			urls, err := ParseURLList(value)
 			if err != nil {

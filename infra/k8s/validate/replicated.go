@@ -108,7 +108,8 @@ func members(s *appsv1.StatefulSet) []string {
 // keeps a majority, and is configured as one replicated store: mongod with
 // --replSet and a keyfile from a secret, its replset sidecar listing every
 // member; NATS Streaming clustered with every member a peer and a route, the
-// routes authenticated with a password from a secret. A store in single (with
+// routes authenticated with a password from a secret; Redis with a sentinel
+// beside every member (sentinelConfigured). A store in single (with
 // why) runs one pod and has no budget, which could only block node drains.
 func CheckReplicatedStores(m *Manifests, single map[string]string) []string {
 	var problems []string
@@ -133,6 +134,8 @@ func CheckReplicatedStores(m *Manifests, single map[string]string) []string {
 			found = append(found, replicaSetConfigured(s)...)
 		case "nats-streaming":
 			found = append(found, brokerClustered(s)...)
+		case "redis":
+			found = append(found, sentinelConfigured(s)...)
 		}
 		problems = append(problems, prefixed(w.ID()+": ", found)...)
 	}
@@ -316,10 +319,11 @@ func sameSet(got, want []string) bool {
 	return slices.Equal(g, w)
 }
 
-// CheckStoreTopology: every service's MONGO_URI, NATS_URL and REDIS_URL
-// matches the topology of the store it names: the one Service of a
-// single-pod store; every member of a replicated one, each once, and for a
-// replica set its name (replicaSet=) and retryable writes.
+// CheckStoreTopology: every service's MONGO_URI, NATS_URL, REDIS_URL and
+// REDIS_SENTINELS matches the topology of the store it names: the one
+// Service of a single-pod store; every member of a replicated one, each
+// once, for a replica set its name (replicaSet=) and retryable writes, for a
+// replicated Redis its sentinels and the name they watch it under.
 func CheckStoreTopology(m *Manifests) []string {
 	var problems []string
 	for _, d := range m.Deployments {
@@ -330,6 +334,9 @@ func CheckStoreTopology(m *Manifests) []string {
 			if e, ok := env[name]; ok {
 				found = appendIf(found, m.topologyOf(e))
 			}
+		}
+		if _, ok := env["REDIS_SENTINELS"]; ok {
+			found = appendIf(found, m.sentinelTopology(env))
 		}
 		problems = append(problems, prefixed(fmt.Sprintf("Deployment/%s/%s: ", d.Name, c.Name), found)...)
 	}
@@ -357,6 +364,9 @@ func (m *Manifests) topologyOf(e corev1.EnvVar) string {
 	query := urls[0].Query()
 	if replicasOf(s) == 1 {
 		return onePod(e.Name, hosts, query.Has("replicaSet"), s.Name)
+	}
+	if urls[0].Scheme == "redis" {
+		return fmt.Sprintf("%s names one server of %s, whose primary moves on a failover: name its sentinels in REDIS_SENTINELS", e.Name, s.Name)
 	}
 	if want := members(s); len(hosts) != len(want) || !sameSet(hosts, want) {
 		return fmt.Sprintf("%s lists %v, not every member of %s: %v", e.Name, hosts, s.Name, want)
@@ -409,6 +419,9 @@ func (m *Manifests) memberFlows(pods map[string]*Endpoint) []Flow {
 				if h != "" {
 					urls = append(urls, &url.URL{Scheme: "mongodb", Host: h})
 				}
+			}
+			for name := range hostPortVars {
+				urls = append(urls, hostPortURLs(name, env[name].Value)...)
 			}
 			if routes, err := ParseURLList(argAfter(c.Args, "-routes")); err == nil {
 				urls = append(urls, routes...)

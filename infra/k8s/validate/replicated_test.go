@@ -103,10 +103,32 @@ func TestReplicatedStoresCheckCatches(t *testing.T) {
 		"a route password written down": {func(t *testing.T, m *Manifests) {
 			setArg(statefulSet(t, m, "nats"), "-cluster", "nats://stan:secret@0.0.0.0:6222")
 		}, []string{"StatefulSet/nats", "written in the manifests"}},
-		"a single store with a replica too many": {func(t *testing.T, m *Manifests) {
-			three := int32(3)
-			statefulSetNamed(t, m, "expiration-redis").Spec.Replicas = &three
-		}, []string{"StatefulSet/expiration-redis", "single-instance store"}},
+		"a Redis replica without the primary's password": {func(t *testing.T, m *Manifests) {
+			withoutArg(statefulSet(t, m, "expiration-redis"), "--masterauth")
+		}, []string{"StatefulSet/expiration-redis", "without --masterauth"}},
+		"a Redis replica with a password written down": {func(t *testing.T, m *Manifests) {
+			setArg(statefulSet(t, m, "expiration-redis"), "--masterauth", "hunter2")
+		}, []string{"StatefulSet/expiration-redis", "--masterauth", "written in the manifests"}},
+		"a Redis without sentinels": {func(t *testing.T, m *Manifests) {
+			s := statefulSetNamed(t, m, "expiration-redis")
+			s.Spec.Template.Spec.Containers = s.Spec.Template.Spec.Containers[:1]
+		}, []string{"StatefulSet/expiration-redis", "no sentinel runs"}},
+		"a sentinel quorum one member reaches alone": {func(t *testing.T, m *Manifests) {
+			envVar(t, sentinel(t, m), "SENTINEL_QUORUM").Value = "1"
+		}, []string{"StatefulSet/expiration-redis", "SENTINEL_QUORUM", "not a majority"}},
+		"a sentinel that watches no name": {func(t *testing.T, m *Manifests) {
+			envVar(t, sentinel(t, m), "REDIS_MASTER_NAME").Value = ""
+		}, []string{"StatefulSet/expiration-redis", "no REDIS_MASTER_NAME"}},
+		"a sentinel missing a member": {func(t *testing.T, m *Manifests) {
+			e := envVar(t, sentinel(t, m), "REDIS_MEMBERS")
+			e.Value = strings.Join(strings.Split(e.Value, ",")[:2], ",")
+		}, []string{"StatefulSet/expiration-redis", "sentinel's REDIS_MEMBERS", "are not the members"}},
+		"a restarted member that cannot ask the sentinels": {func(t *testing.T, m *Manifests) {
+			envVar(t, statefulSet(t, m, "expiration-redis"), "REDIS_SENTINELS").Value = "expiration-redis-0.expiration-redis:26379"
+		}, []string{"StatefulSet/expiration-redis", "redis's REDIS_SENTINELS", "are not the members"}},
+		"a sentinel with another password": {func(t *testing.T, m *Manifests) {
+			envVar(t, sentinel(t, m), "REDISCLI_AUTH").ValueFrom.SecretKeyRef.Name = "other"
+		}, []string{"StatefulSet/expiration-redis", "the sentinel demands other/password"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			m := renderProd(t)
@@ -118,6 +140,30 @@ func TestReplicatedStoresCheckCatches(t *testing.T) {
 	t.Run("development is one pod per store", func(t *testing.T) {
 		assertProblem(t, check(renderDev(t)), "StatefulSet/auth-mongo", "fewer than 3")
 	})
+	t.Run("a single store with a replica too many", func(t *testing.T) {
+		m := renderDev(t)
+		single := map[string]string{}
+		for _, s := range m.StatefulSets {
+			single[s.Name] = "development"
+		}
+		require.Empty(t, CheckReplicatedStores(m, single))
+		three := int32(3)
+		statefulSetNamed(t, m, "expiration-redis").Spec.Replicas = &three
+		assertProblem(t, CheckReplicatedStores(m, single), "StatefulSet/expiration-redis", "single-instance store")
+	})
+}
+
+// sentinel is the sentinel container of expiration's Redis.
+func sentinel(t *testing.T, m *Manifests) *corev1.Container {
+	t.Helper()
+	cs := statefulSetNamed(t, m, "expiration-redis").Spec.Template.Spec.Containers
+	for i := range cs {
+		if cs[i].Name == "sentinel" {
+			return &cs[i]
+		}
+	}
+	t.Fatal("expiration-redis runs no sentinel container")
+	return nil
 }
 
 func TestStoreTopologyCheckCatches(t *testing.T) {
@@ -140,6 +186,16 @@ func TestStoreTopologyCheckCatches(t *testing.T) {
 		"the replica set through its Service alone": {false, "tickets", "MONGO_URI",
 			"mongodb://tickets:$(MONGO_PASSWORD)@tickets-mongo:27017/tickets", "not every member of tickets-mongo"},
 		"one broker node": {false, "expiration", "NATS_URL", "nats://nats:4222", "not every member of nats"},
+		"sentinels missing a member": {false, "expiration", "REDIS_SENTINELS",
+			"expiration-redis-0.expiration-redis:26379,expiration-redis-1.expiration-redis:26379",
+			"not the sentinel of every member of expiration-redis"},
+		"the members' Redis port for sentinels": {false, "expiration", "REDIS_SENTINELS",
+			"expiration-redis-0.expiration-redis:6379,expiration-redis-1.expiration-redis:6379,expiration-redis-2.expiration-redis:6379",
+			"not the sentinel of every member"},
+		"sentinels that are not host:port": {false, "expiration", "REDIS_SENTINELS",
+			"redis://expiration-redis:26379", "is not host:port"},
+		"another master name": {false, "expiration", "REDIS_MASTER_NAME", "mymaster",
+			`REDIS_MASTER_NAME is "mymaster", not the name expiration-redis's sentinels watch ("expiration")`},
 		"a member in development": {true, "auth", "MONGO_URI",
 			"mongodb://auth:$(MONGO_PASSWORD)@auth-mongo-0.auth-mongo:27017/auth", "auth-mongo is one pod"},
 		"a replica set name in development": {true, "auth", "MONGO_URI",
@@ -165,6 +221,55 @@ func TestNetworkPoliciesLetReplicaSetMembersTalk(t *testing.T) {
 	m = renderProd(t)
 	policy(t, m, "nats").Spec.Ingress = policy(t, m, "nats").Spec.Ingress[:1]
 	assertProblem(t, CheckNetwork(m), "needed but denied", "nats", "6222")
+}
+
+// A replicated Redis is reached through its sentinels, never one server, and
+// a single-pod one through its Service, never sentinels it does not run.
+func TestRedisTopologyCheckCatches(t *testing.T) {
+	m := renderProd(t)
+	c := container(t, m, "expiration")
+	c.Env = append(c.Env, corev1.EnvVar{Name: "REDIS_URL", Value: "redis://:$(REDIS_PASSWORD)@expiration-redis-0.expiration-redis:6379/0"})
+	assertProblem(t, CheckStoreTopology(m), "Deployment/expiration", "REDIS_URL names one server of expiration-redis", "REDIS_SENTINELS")
+
+	m = renderDev(t)
+	c = container(t, m, "expiration")
+	c.Env = append(c.Env, corev1.EnvVar{Name: "REDIS_SENTINELS", Value: "expiration-redis-0.expiration-redis:26379"}, corev1.EnvVar{Name: "REDIS_MASTER_NAME", Value: "expiration"})
+	assertProblem(t, CheckStoreTopology(m), "Deployment/expiration", "runs no sentinels")
+}
+
+func TestRedisSentinelAuthCheckCatches(t *testing.T) {
+	m := renderProd(t)
+	require.Empty(t, CheckStoreAuth(m))
+	envVar(t, container(t, m, "expiration"), "REDIS_PASSWORD").ValueFrom.SecretKeyRef.Key = "other"
+	assertProblem(t, CheckStoreAuth(m), "Deployment/expiration", "REDIS_PASSWORD is expiration-redis/other", "not the secret expiration-redis demands")
+
+	m = renderProd(t)
+	c := container(t, m, "expiration")
+	c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "REDIS_PASSWORD" })
+	assertProblem(t, CheckStoreAuth(m), "Deployment/expiration", "without a REDIS_PASSWORD from a secret")
+}
+
+func TestSentinelsStandInForRedisURLOnlyWhole(t *testing.T) {
+	r := theRepo(t)
+	m := renderProd(t)
+	require.Empty(t, CheckEnv(m, r.skaffold, r.required))
+	c := container(t, m, "expiration")
+	c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "REDIS_MASTER_NAME" })
+	assertProblem(t, CheckEnv(m, r.skaffold, r.required), "Deployment/expiration", "REDIS_SENTINELS stands in for REDIS_URL", "REDIS_MASTER_NAME is not set")
+	c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "REDIS_SENTINELS" })
+	assertProblem(t, CheckEnv(m, r.skaffold, r.required), "Deployment/expiration", "required REDIS_URL is not set")
+}
+
+func TestNetworkPoliciesLetRedisMembersAndSentinelsTalk(t *testing.T) {
+	m := renderProd(t)
+	require.Empty(t, CheckNetwork(m))
+	p := policy(t, m, "expiration-redis")
+	p.Spec.Egress[0].Ports = p.Spec.Egress[0].Ports[:1]
+	assertProblem(t, CheckNetwork(m), "needed but denied", "expiration-redis -> expiration-redis", "26379")
+	m = renderProd(t)
+	p = policy(t, m, "expiration")
+	p.Spec.Egress[0].Ports = p.Spec.Egress[0].Ports[:1]
+	assertProblem(t, CheckNetwork(m), "needed but denied", "expiration -> expiration-redis", "26379")
 }
 
 func TestParseURLListReadsEveryServer(t *testing.T) {

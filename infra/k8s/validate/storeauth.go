@@ -63,6 +63,9 @@ func CheckStoreAuth(m *Manifests) []string {
 				found = appendIf(found, urlCredentials(env, e, stores))
 			}
 		}
+		if _, ok := env["REDIS_SENTINELS"]; ok {
+			found = appendIf(found, sentinelCredentials(env, stores))
+		}
 		problems = append(problems, prefixed(fmt.Sprintf("Deployment/%s/%s: ", d.Name, c.Name), found)...)
 	}
 	problems = append(problems, shared("broker user", brokerUsers)...)

@@ -17,7 +17,7 @@ import (
 // externalProof are the flows the external mode is proved with here: the
 // cheap ones that use every part of its configuration (the front door, its
 // certificate, the stand-in's controls).
-var externalProof = []string{"TestExternalModeReadsItsEnvironment", "TestAFullPurchase", "TestAThreeDSecurePurchaseCompletesByTheWebhook"}
+var externalProof = []string{"TestExternalModeReadsItsEnvironment", "TestExternalModeTrustsTheCertificateOfE2ECAFile", "TestAFullPurchase", "TestAThreeDSecurePurchaseCompletesByTheWebhook"}
 
 // The external mode (-tags external) is what the kind workflow runs against
 // https://ticketing.dev; no cluster runs here, so it runs against this

@@ -22,9 +22,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -235,5 +237,29 @@ func TestExternalModeReadsItsEnvironment(t *testing.T) {
 	}
 	if err := stripe.Authenticate("pi_x", true); !errors.Is(err, errNoStandIn) {
 		t.Fatalf("without a stand-in: %v, want errNoStandIn", err)
+	}
+}
+
+// E2E_CA_FILE is what makes a self-signed front door trusted: with it the
+// people's transport reaches it, without it Go refuses the certificate.
+func TestExternalModeTrustsTheCertificateOfE2ECAFile(t *testing.T) {
+	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer front.Close()
+	ca := t.TempDir() + "/front-door.crt"
+	crt := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.Certificate().Raw})
+	if err := os.WriteFile(ca, crt, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"E2E_BASE_URL": front.URL, "E2E_CA_FILE": ca}
+	d, _, err := connect(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reachable(d); err != nil {
+		t.Fatalf("with E2E_CA_FILE: %v", err)
+	}
+	var unknown x509.UnknownAuthorityError
+	if _, err := (&http.Client{Timeout: 5 * time.Second}).Get(front.URL); !errors.As(err, &unknown) {
+		t.Fatalf("without it: %v, want an unknown certificate authority", err)
 	}
 }

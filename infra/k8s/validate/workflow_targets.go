@@ -34,6 +34,7 @@ var (
 	forwardPort = regexp.MustCompile(`^(\d*):?(\d+)$`)
 	secretToVar = regexp.MustCompile(`\bkubectl\s+get\s+secret\s+(\S+)[^\n]*>\s*"?\$\{?(\w+)\}?"?`)
 	localURL    = regexp.MustCompile(`^https?://(?:127\.0\.0\.1|localhost):(\d+)\b`)
+	redirect    = regexp.MustCompile(`>\s*("?[$\w{}/.-]+"?)`)
 )
 
 // CheckWorkflowTargets checks, for every job and every value of its overlay
@@ -154,7 +155,7 @@ func jobComponents(steps []WorkflowStep) []string {
 // resolved from its environment.
 func redirections(s WorkflowStep) []string {
 	var out []string
-	for _, m := range regexp.MustCompile(`>\s*("?[$\w{}/.-]+"?)`).FindAllStringSubmatch(s.Run, -1) {
+	for _, m := range redirect.FindAllStringSubmatch(s.Run, -1) {
 		target := strings.Trim(m[1], `"`)
 		for k, v := range s.Env {
 			target = strings.ReplaceAll(strings.ReplaceAll(target, "${"+k+"}", v), "$"+k, v)

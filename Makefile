@@ -74,6 +74,7 @@ lint-go: ## gofmt, go vet, and each module building without the workspace
 	@unformatted=$$(gofmt -l $(wildcard $(GO_MODULES)) infra/e2e infra/tools infra/k8s/validate); \
 		if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet $(GO_PACKAGES) ./infra/e2e/...
+	go vet -tags external ./infra/e2e/...
 	@for s in $(wildcard $(SERVICES)) infra/runner; do \
 		if go list -deps ./$$s | grep -E 'testenv|testcontainers|FerretDB|otlpreceiver|/(apptest|ordertest|stripetest|harness)$$'; then \
 			echo "$$s links test-only code (above) into its production binary"; exit 1; fi; \
@@ -145,7 +146,9 @@ lint-workflows: ## actionlint on .github/workflows (installs the pinned version 
 
 # The running system from outside: bin/runner on ports of its own, driven
 # through its gateway by Go flows (infra/e2e), newman (infra/postman) and the
-# client's browser tests (client/e2e).
+# client's browser tests (client/e2e). The flows' external mode (-tags
+# external), which the kind workflow points at a cluster, is proved here
+# against the same runner (TestTheExternalModeAgainstTheRunner).
 .PHONY: test-e2e
 test-e2e: deps browser tools build client-build postman-deps ## end-to-end: Go flows, the Postman collection, browser tests
 	@status=0; go test -count=1 -timeout 20m -v ./infra/e2e/... > $(E2E_LOG) 2>&1 || status=$$?; \

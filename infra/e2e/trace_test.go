@@ -1,8 +1,8 @@
+//go:build !external
+
 package e2e
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,17 +11,6 @@ import (
 
 	"ticketing.dev/common/testenv"
 )
-
-// newTrace makes up a trace as a traced browser would start one: a fresh
-// trace id, and the span id of the browser's own span, which the services'
-// server spans name as their parent.
-func newTrace() (traceID, root, traceparent string) {
-	id, span := make([]byte, 16), make([]byte, 8)
-	_, _ = rand.Read(id)
-	_, _ = rand.Read(span)
-	traceID, root = hex.EncodeToString(id), hex.EncodeToString(span)
-	return traceID, root, "00-" + traceID + "-" + root + "-01"
-}
 
 // spanKey names a span by its service and name.
 type spanKey struct{ service, name string }
@@ -204,5 +193,22 @@ func checkNoIDsInNames(t *testing.T, tr traced, ids ...string) {
 				t.Errorf("span name %q carries an id", s.Name)
 			}
 		}
+	}
+}
+
+// checkLapseTrace checks that the lapse, a window after the reservation,
+// is still the reservation's trace: the expiry job carries its context.
+func checkLapseTrace(t *testing.T, traceID, root string, o order) {
+	t.Helper()
+	tr := waitForSpans(t, traceID, spanKey{"expiration", "handle order:created"}, spanKey{"expiration", "fire order:expire"},
+		spanKey{"expiration", "publish expiration:complete"}, spanKey{"orders", "handle expiration:complete"})
+	tr.causal(t, root)
+	schedule, fire := tr.span(t, "expiration", "handle order:created"), tr.span(t, "expiration", "fire order:expire")
+	expired, lapse := tr.span(t, "expiration", "publish expiration:complete"), tr.span(t, "orders", "handle expiration:complete")
+	checkParent(t, fire, schedule.SpanID, "the job continues the handling that scheduled it")
+	checkParent(t, expired, fire.SpanID, "the job publishes the expiry")
+	checkParent(t, lapse, expired.SpanID, "orders handles it")
+	if fire.Start.Before(o.ExpiresAt.Add(-time.Second)) {
+		t.Errorf("the job ran at %s, before the hold's end %s", fire.Start, o.ExpiresAt)
 	}
 }

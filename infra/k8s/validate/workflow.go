@@ -26,10 +26,15 @@ type WorkflowJob struct {
 	Strategy struct {
 		Matrix map[string]any `json:"matrix"`
 	} `json:"strategy"`
-	Steps []struct {
-		Name string `json:"name"`
-		Run  string `json:"run"`
-	} `json:"steps"`
+	Steps []WorkflowStep `json:"steps"`
+}
+
+// WorkflowStep is one step of a job: its script and the environment it
+// sets for it.
+type WorkflowStep struct {
+	Name string            `json:"name"`
+	Run  string            `json:"run"`
+	Env  map[string]string `json:"env"`
 }
 
 // KindCluster is a kind cluster configuration (kind.x-k8s.io/v1alpha4),

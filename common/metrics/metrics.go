@@ -34,25 +34,28 @@ const Path = "/metrics"
 // collectors aside). Dashboards and alerts may name only these; the manifests
 // validator checks that (Names).
 const (
-	HTTPRequests         = "http_requests_total"
-	HTTPRequestDuration  = "http_request_duration_seconds"
-	EventsPublished      = "events_published_total"
-	EventsHandled        = "events_handled_total"
-	EventsRedelivered    = "events_redelivered_total"
-	EventsParked         = "events_parked_total"
-	OutboxPending        = "outbox_pending_events"
-	OutboxOldestAge      = "outbox_oldest_pending_age_seconds"
-	OutboxScrapeErrors   = "outbox_scrape_errors_total"
-	ReservationsWon      = "reservations_won_total"
-	ReservationsRefused  = "reservations_refused_total"
-	HoldsLapsed          = "holds_lapsed_total"
-	HoldLapseLateness    = "hold_lapse_lateness_seconds"
-	PaymentsTotal        = "payments_total"
-	runtimePrefix        = "go_"
-	processPrefix        = "process_"
-	unmatchedRoute       = "unmatched"
-	otherMethod          = "OTHER"
-	outboxScrapeDeadline = 2 * time.Second
+	HTTPRequests        = "http_requests_total"
+	HTTPRequestDuration = "http_request_duration_seconds"
+	EventsPublished     = "events_published_total"
+	EventsHandled       = "events_handled_total"
+	EventsRedelivered   = "events_redelivered_total"
+	EventsParked        = "events_parked_total"
+	OutboxPending       = "outbox_pending_events"
+	OutboxOldestAge     = "outbox_oldest_pending_age_seconds"
+	OutboxScrapeErrors  = "outbox_scrape_errors_total"
+	ReservationsWon     = "reservations_won_total"
+	ReservationsRefused = "reservations_refused_total"
+	HoldsLapsed         = "holds_lapsed_total"
+	HoldLapseLateness   = "hold_lapse_lateness_seconds"
+	PaymentsTotal       = "payments_total"
+	RedisMemoryUsed     = "redis_memory_used_bytes"
+	RedisMemoryMax      = "redis_memory_max_bytes"
+	RedisScrapeErrors   = "redis_memory_scrape_errors_total"
+	runtimePrefix       = "go_"
+	processPrefix       = "process_"
+	unmatchedRoute      = "unmatched"
+	otherMethod         = "OTHER"
+	scrapeDeadline      = 2 * time.Second
 )
 
 // Names lists the metrics Set exports beyond the runtime's; the runtime's
@@ -61,7 +64,7 @@ func Names() []string {
 	return []string{
 		HTTPRequests, HTTPRequestDuration, EventsPublished, EventsHandled, EventsRedelivered, EventsParked,
 		OutboxPending, OutboxOldestAge, OutboxScrapeErrors, ReservationsWon, ReservationsRefused,
-		HoldsLapsed, HoldLapseLateness, PaymentsTotal,
+		HoldsLapsed, HoldLapseLateness, PaymentsTotal, RedisMemoryUsed, RedisMemoryMax, RedisScrapeErrors,
 	}
 }
 
@@ -312,36 +315,72 @@ func (s *Set) WatchOutbox(read Backlog) {
 	if s == nil {
 		return
 	}
-	s.wrapped.MustRegister(&backlogCollector{read: read, errors: s.outboxErrors,
-		pending: prometheus.NewDesc(OutboxPending, "Events stored in an outbox and not yet published.", nil, nil),
-		age: prometheus.NewDesc(OutboxOldestAge, "How long ago the oldest unpublished event occurred; 0 when none waits.",
-			nil, nil),
+	s.wrapped.MustRegister(&scrapedGauges{errors: s.outboxErrors,
+		descs: []*prometheus.Desc{
+			prometheus.NewDesc(OutboxPending, "Events stored in an outbox and not yet published.", nil, nil),
+			prometheus.NewDesc(OutboxOldestAge, "How long ago the oldest unpublished event occurred; 0 when none waits.",
+				nil, nil),
+		},
+		read: func(ctx context.Context) ([]float64, error) {
+			n, oldest, err := read(ctx)
+			age := 0.0
+			if n > 0 && !oldest.IsZero() {
+				age = max(time.Since(oldest).Seconds(), 0)
+			}
+			return []float64{float64(n), age}, err
+		},
 	})
 }
 
-type backlogCollector struct {
-	read         Backlog
-	errors       prometheus.Counter
-	pending, age *prometheus.Desc
+// RedisMemory reads a Redis's INFO memory: the bytes it uses (used_memory)
+// and its cap (maxmemory; 0 when it has none).
+type RedisMemory func(ctx context.Context) (used, limit int64, err error)
+
+// WatchRedisMemory exports the memory of the Redis read reads, at every
+// scrape and bounded by the same deadline as the outbox's: a Redis that is
+// away or slow leaves both gauges absent for that scrape (Prometheus marks
+// the series stale; no last value is repeated as if it were current) and
+// counts an error. Call it once per Set.
+func (s *Set) WatchRedisMemory(read RedisMemory) {
+	if s == nil {
+		return
+	}
+	s.wrapped.MustRegister(&scrapedGauges{
+		errors: s.wrapped.counter(RedisScrapeErrors, "Scrapes that could not read Redis's memory."),
+		descs: []*prometheus.Desc{
+			prometheus.NewDesc(RedisMemoryUsed, "Bytes the service's Redis uses (INFO memory used_memory).", nil, nil),
+			prometheus.NewDesc(RedisMemoryMax, "The service's Redis's maxmemory in bytes; 0 when it has no cap.", nil, nil),
+		},
+		read: func(ctx context.Context) ([]float64, error) {
+			used, limit, err := read(ctx)
+			return []float64{float64(used), float64(limit)}, err
+		},
+	})
 }
 
-func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.pending
-	ch <- c.age
+// scrapedGauges are gauges read at every scrape, one value per desc, within
+// scrapeDeadline; a failed read exposes none of them and counts an error.
+type scrapedGauges struct {
+	read   func(ctx context.Context) ([]float64, error)
+	errors prometheus.Counter
+	descs  []*prometheus.Desc
 }
 
-func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), outboxScrapeDeadline)
+func (c *scrapedGauges) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *scrapedGauges) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeDeadline)
 	defer cancel()
-	n, oldest, err := c.read(ctx)
+	values, err := c.read(ctx)
 	if err != nil {
 		c.errors.Inc()
 		return
 	}
-	age := 0.0
-	if n > 0 && !oldest.IsZero() {
-		age = max(time.Since(oldest).Seconds(), 0)
+	for i, d := range c.descs {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, values[i])
 	}
-	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(n))
-	ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, age)
 }

@@ -86,12 +86,14 @@ type App struct {
 
 // Wire opens Redis and builds the listeners, the worker and the rebuilder
 // over it. Readiness checks Redis as well as the broker, and Redis closes
-// after the broker, so no listener still uses it.
+// after the broker, so no listener still uses it. Every scrape of /metrics
+// reads Redis's memory and cap (the ExpirationRedisNearlyFull alert).
 func Wire(_ context.Context, deps *service.Deps, cfg Config) (*App, error) {
 	rdb := newRedis(cfg)
 	deps.AddStore("redis",
 		func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		func(context.Context) error { return rdb.Close() })
+	deps.Metrics.WatchRedisMemory(store.Memory(rdb))
 	holds := store.New(rdb)
 	w := worker.New(rdb, deps.Bus, deps.Logger, worker.Config{CheckInterval: cfg.CheckInterval, Metrics: deps.Metrics, Tracing: deps.Tracing})
 	rebuilder := rebuild.New(store.NewMarker(rdb), deps.Bus, holds, deps.Logger,

@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"ticketing.dev/common/apitest"
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/metrics"
+	"ticketing.dev/common/metrics/metricstest"
 	"ticketing.dev/common/testenv"
 	"ticketing.dev/expiration/internal/store"
 )
@@ -50,6 +55,15 @@ func TestHoldsLapseOnceAcrossARedisFailover(t *testing.T) {
 	})
 	require.Eventually(t, func() bool { return s.get("/readyz") == http.StatusOK }, 30*time.Second, 50*time.Millisecond)
 	s.waitMarked("the schedule is complete at start")
+	// Two caps, the primary's and the replica's (CONFIG SET is not
+	// replicated), tell which server the memory gauges read.
+	api := apitest.New(t, fmt.Sprintf("http://127.0.0.1:%d", s.port))
+	const primaryCap, replicaCap = 300 << 20, 400 << 20
+	for addr, limit := range map[string]int{rs.Primary.Addr: primaryCap, rs.Replica.Addr: replicaCap} {
+		_, err := rs.Command(addr, "CONFIG", "SET", "maxmemory", strconv.Itoa(limit))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, float64(primaryCap), metricstest.Read(t, api).Value(metrics.RedisMemoryMax), "the primary's memory")
 
 	// Deadlines from just after the kill to well after the promotion, whole
 	// seconds apart at least 1.5 s away, so no job runs before the kill.
@@ -90,6 +104,8 @@ func TestHoldsLapseOnceAcrossARedisFailover(t *testing.T) {
 		assert.Equal(t, 1, len(s.lapses(id)), "order %s lapses once", id)
 	}
 	assert.Equal(t, http.StatusOK, s.get("/readyz"), "ready on the new primary")
+	assert.Equal(t, float64(replicaCap), metricstest.Read(t, api).Value(metrics.RedisMemoryMax),
+		"the memory gauges follow the sentinels to the new primary")
 	t.Logf("failover: replica promoted %s after the kill, schedule rebuilt %s after the kill; 9 holds (deadlines over 6.3 s from 100 ms after the kill, one lost with the primary)",
 		promoted.Sub(killed).Round(time.Millisecond), rebuilt.Sub(killed).Round(time.Millisecond))
 	logLateness(t, "across the failover", late)

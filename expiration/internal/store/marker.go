@@ -81,12 +81,20 @@ func (m *Marker) Present(ctx context.Context) (bool, error) {
 // runID reads the run id, which Redis draws anew each time it starts, from
 // INFO server.
 func runID(info string) (string, error) {
-	for _, line := range strings.Split(info, "\n") {
-		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok && id != "" {
-			return id, nil
-		}
+	if id := infoField(info, "run_id"); id != "" {
+		return id, nil
 	}
 	return "", errors.New("checking the schedule marker: INFO server has no run_id")
+}
+
+// infoField is the value of field in an INFO reply; "" when it has none.
+func infoField(info, field string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // Rebuild is one rebuild of the schedule under way.

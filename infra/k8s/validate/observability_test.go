@@ -49,6 +49,9 @@ func TestObservabilityScrapesEveryServiceAndShowsWhatTheyExport(t *testing.T) {
 		assert.Empty(t, CheckQueries(c.M, e), c.Name)
 		queries, _ := c.M.Queries()
 		assert.Len(t, queries, 4, "%s: three dashboards and the alerts", c.Name)
+		assert.True(t, slices.ContainsFunc(queries["ConfigMap "+configMapWith(t, c.M, AlertsKey).Name+": "+AlertsKey], func(q string) bool {
+			return strings.Contains(q, "redis_memory_used_bytes") && strings.Contains(q, "redis_memory_max_bytes")
+		}), "%s: an alert compares expiration's Redis's memory with its cap (ExpirationRedisNearlyFull)", c.Name)
 		for _, svc := range goServices() {
 			d := c.M.Deployment(svc)
 			require.NotNil(t, d, svc)

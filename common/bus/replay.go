@@ -48,6 +48,9 @@ const (
 // is skipped (the durable subscriptions park it). A handler error, a lost
 // connection or the end of ctx stops the replay with an error.
 func (c *Client) Replay(ctx context.Context, since time.Time, handle Handler, subjects ...events.Subject) error {
+	if c.cfg.Transport == TransportJetStream {
+		return c.replayJetStream(ctx, since, handle, subjects...)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	conn, err := stan.Connect(c.cfg.ClusterID, c.cfg.ClientID+"-replay-"+uuid.NewString()[:8],

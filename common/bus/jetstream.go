@@ -18,6 +18,8 @@ import (
 const (
 	jsSetupTimeout = 2 * time.Second
 	jsAckTimeout   = 5 * time.Second
+	pullExpiry     = 4 * time.Second
+	pullHeartbeat  = time.Second
 )
 
 // groupMembers is how many members of a queue group may each have
@@ -141,6 +143,10 @@ func (j *jsConn) consume(cfg jetstream.ConsumerConfig, inflight int, handle jets
 		return err
 	}
 	cc, err := cons.Consume(handle, jetstream.PullMaxMessages(inflight),
+		// A pull request waits at the consumer's leader; one lost with a
+		// leader that died is noticed by its missing heartbeats and made
+		// again within seconds, not after the default 30 s.
+		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, nats.ErrConnectionClosed) {
 				j.c.log.Debug("pulling from JetStream", "consumer", cfg.Durable, "err", err)

@@ -141,6 +141,12 @@ func (n *NATS) Stop(t testing.TB) {
 	n.proc.stop()
 }
 
+// Kill ends the server at once (SIGKILL), as a crash would, keeping its store.
+func (n *NATS) Kill(t testing.TB) {
+	t.Helper()
+	n.proc.kill()
+}
+
 // Start starts the stopped server again on the same address and store.
 func (n *NATS) Start(t testing.TB) {
 	t.Helper()

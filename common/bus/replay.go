@@ -78,17 +78,22 @@ func (c *Client) Replay(ctx context.Context, since time.Time, handle Handler, su
 		defer handling.Unlock()
 		return handle(ctx, Message{Envelope: env, Deliveries: 1, Sequence: m.Sequence})
 	}
+	return replayEach(subjects, cancel, func(subject events.Subject) error {
+		return replayChannel(ctx, conn, subject, since, func(m *stan.Msg) error { return deliver(subject, m) })
+	})
+}
+
+// replayEach replays every subject at once and returns the first error,
+// cancelling the others with it.
+func replayEach(subjects []events.Subject, cancel context.CancelCauseFunc, replay func(events.Subject) error) error {
 	var (
 		wg       sync.WaitGroup
 		errsMu   sync.Mutex
 		firstErr error
 	)
 	for _, subject := range subjects {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := replayChannel(ctx, conn, subject, since, func(m *stan.Msg) error { return deliver(subject, m) })
-			if err != nil {
+		wg.Go(func() {
+			if err := replay(subject); err != nil {
 				errsMu.Lock()
 				if firstErr == nil {
 					firstErr = fmt.Errorf("bus: replaying %s: %w", subject, err)
@@ -96,7 +101,7 @@ func (c *Client) Replay(ctx context.Context, since time.Time, handle Handler, su
 				errsMu.Unlock()
 				cancel(err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return firstErr

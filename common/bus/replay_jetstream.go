@@ -29,12 +29,7 @@ func (c *Client) replayJetStream(ctx context.Context, since time.Time, handle Ha
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var (
-		handling sync.Mutex
-		wg       sync.WaitGroup
-		errsMu   sync.Mutex
-		firstErr error
-	)
+	var handling sync.Mutex
 	deliver := func(subject events.Subject, m jetstream.Msg, seq uint64) error {
 		env, err := decodeEnvelope(m.Data(), subject)
 		if err != nil {
@@ -45,21 +40,9 @@ func (c *Client) replayJetStream(ctx context.Context, since time.Time, handle Ha
 		defer handling.Unlock()
 		return handle(ctx, Message{Envelope: env, Deliveries: 1, Sequence: seq})
 	}
-	for _, subject := range subjects {
-		wg.Go(func() {
-			err := replaySubject(ctx, js, subject, since, func(m jetstream.Msg, seq uint64) error { return deliver(subject, m, seq) })
-			if err != nil {
-				errsMu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("bus: replaying %s: %w", subject, err)
-				}
-				errsMu.Unlock()
-				cancel(err)
-			}
-		})
-	}
-	wg.Wait()
-	return firstErr
+	return replayEach(subjects, cancel, func(subject events.Subject) error {
+		return replaySubject(ctx, js, subject, since, func(m jetstream.Msg, seq uint64) error { return deliver(subject, m, seq) })
+	})
 }
 
 // replaySubject reads one subject from since to its last message at the start.

@@ -65,7 +65,7 @@ func transportOf(url string) transport {
 }
 
 // shared is the package's shared server of the transport.
-func (tr transport) shared(t *testing.T) string {
+func (tr transport) shared(t testing.TB) string {
 	t.Helper()
 	if tr.jetstream() {
 		return tr.register(testenv.JetStreamURL(t))

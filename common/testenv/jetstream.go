@@ -21,14 +21,9 @@ import (
 // package's shared one), on a file store of its own, that the test may stop,
 // kill and start again at the same address and store.
 type JetStream struct {
-	URL string
+	broker
 	// Name is the server's name, which JetStream reports a stream's leader by.
 	Name string
-	proc *process
-	dir  string
-	// passwords holds every broker user's password when the server
-	// authenticates (NewSecuredJetStream); nil, it lets anyone in.
-	passwords map[string]string
 }
 
 var sharedJetStream shared[string]
@@ -80,7 +75,7 @@ func startJetStream(secured bool) (*JetStream, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &JetStream{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), Name: "js-" + strconv.Itoa(port), dir: dir}
+	n := &JetStream{broker: broker{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), dir: dir}, Name: "js-" + strconv.Itoa(port)}
 	conf := fmt.Sprintf("server_name: %q\nlisten: \"127.0.0.1:%d\"\njetstream { store_dir: %q }\n", n.Name, port, filepath.Join(dir, "store"))
 	if secured {
 		auth, err := n.secure()
@@ -105,23 +100,7 @@ func startJetStream(secured bool) (*JetStream, error) {
 // secure gives every JetStream user a random password and returns the
 // authorization block.
 func (n *JetStream) secure() (string, error) {
-	n.passwords = map[string]string{}
-	var creds []bus.Credential
-	for _, user := range bus.JetStreamUsers() {
-		n.passwords[user] = RandomName(user + "-pw")
-		creds = append(creds, bus.Credential{User: user, Password: n.passwords[user]})
-	}
-	return bus.JetStreamServerConfig(creds)
-}
-
-// Credential returns user's credentials on a secured server.
-func (n *JetStream) Credential(t testing.TB, user string) bus.Credential {
-	t.Helper()
-	pw, ok := n.passwords[user]
-	if !ok {
-		t.Fatalf("testenv: the broker at %s has no user %q", n.URL, user)
-	}
-	return bus.Credential{User: user, Password: pw}
+	return bus.JetStreamServerConfig(n.givePasswords(bus.JetStreamUsers()))
 }
 
 // BusConfigAs is JetStreamBusConfig for user on a secured server.
@@ -131,33 +110,6 @@ func (n *JetStream) BusConfigAs(t testing.TB, user string) bus.Config {
 	c := n.Credential(t, user)
 	cfg.User, cfg.Password = c.User, c.Password
 	return cfg
-}
-
-// Stop stops the server (SIGTERM), keeping its store.
-func (n *JetStream) Stop(t testing.TB) {
-	t.Helper()
-	n.proc.stop()
-}
-
-// Kill ends the server at once (SIGKILL), keeping its store.
-func (n *JetStream) Kill(t testing.TB) {
-	t.Helper()
-	n.proc.kill()
-}
-
-// Start starts the stopped server again on the same address and store.
-func (n *JetStream) Start(t testing.TB) {
-	t.Helper()
-	if err := n.proc.start(); err != nil {
-		t.Fatalf("testenv: restarting JetStream: %v", err)
-	}
-}
-
-func (n *JetStream) shutdown() {
-	n.proc.stop()
-	if n.dir != "" {
-		os.RemoveAll(n.dir)
-	}
 }
 
 // JetStreamBusConfig is BusConfig on the JetStream transport.
@@ -238,7 +190,7 @@ cluster {
 	if err != nil {
 		return nil, err
 	}
-	return &JetStream{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), Name: name, proc: p}, nil
+	return &JetStream{broker: broker{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), proc: p}, Name: name}, nil
 }
 
 // BusConfig is JetStreamBusConfig with every node's URL and the stream

@@ -200,33 +200,27 @@ func (p *process) output() string {
 }
 
 // stop ends the process (SIGTERM, then SIGKILL) and waits until its port is closed.
-func (p *process) stop() {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-}
+func (p *process) stop() { p.end(syscall.SIGTERM, 10*time.Second) }
 
 // kill ends the process at once (SIGKILL), as a crash or a lost machine
 // would, and waits for it.
-func (p *process) kill() {
+func (p *process) kill() { p.end(syscall.SIGKILL, 0) }
+
+// end sends sig, and kills the process's group if it is still there after grace.
+func (p *process) end(sig syscall.Signal, grace time.Duration) {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
 	p.mu.Unlock()
 	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-done
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
 }
 
 func waitForPort(port int, timeout time.Duration, exited <-chan struct{}) error {

@@ -18,7 +18,7 @@ import (
 )
 
 // ErrNotConnected is returned by Publish while there is no broker connection.
-var ErrNotConnected = errors.New("bus: not connected to NATS Streaming")
+var ErrNotConnected = errors.New("bus: not connected to the broker")
 
 // The transports Config.Transport names (EVENT_BUS).
 const (
@@ -317,7 +317,7 @@ func (c *Client) WaitConnected(ctx context.Context) error {
 	for !c.Connected() {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for NATS Streaming: %w", ctx.Err())
+			return fmt.Errorf("waiting for the broker (%s): %w", c.cfg.Transport, ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -346,7 +346,7 @@ func (c *Client) publishRaw(ctx context.Context, subject string, data []byte, ms
 	c.mu.Lock()
 	conn := c.conn
 	c.mu.Unlock()
-	if conn == nil || !conn.connected() {
+	if conn == nil {
 		return ErrNotConnected
 	}
 	if err := ctx.Err(); err != nil {

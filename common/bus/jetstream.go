@@ -103,6 +103,12 @@ func (j *jsConn) connected() bool { return j.nc.IsConnected() }
 // message with an id it has seen within DuplicateWindow, and acks it as if
 // stored.
 func (j *jsConn) publish(ctx context.Context, subject string, data []byte, msgID string) error {
+	if !j.connected() {
+		// The connection is reconnecting by itself, and keeps nothing for
+		// later (ReconnectBufSize), so say so at once, as stan does once it
+		// gave its connection up.
+		return ErrNotConnected
+	}
 	ctx, cancel := context.WithTimeout(ctx, j.c.cfg.PubAckWait)
 	defer cancel()
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(StreamName)}

@@ -1,5 +1,6 @@
 // Package testenv gives tests real servers: a MongoDB-protocol server, NATS
-// Streaming, Redis and stripe-mock (DESIGN.md §8).
+// Streaming, JetStream (nats-server, single node or a 3-node cluster), Redis
+// and stripe-mock (DESIGN.md §8).
 //
 // Where a Docker engine answers, the shared servers run in containers through
 // testcontainers-go (set TESTENV=local to opt out). Elsewhere, as on the

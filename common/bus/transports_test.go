@@ -82,7 +82,7 @@ type server struct {
 func (s *server) Stop(t testing.TB)  { s.stop(t) }
 func (s *server) Start(t testing.TB) { s.start(t) }
 
-func (tr transport) restartable(t *testing.T) *server {
+func (tr transport) restartable(t testing.TB) *server {
 	t.Helper()
 	if tr.jetstream() {
 		n := testenv.NewJetStream(t)

@@ -193,6 +193,12 @@ run: deps tools build client-build ## run the whole system on this machine (prin
 bench: deps tools build ## load benchmark: req/s, p50/p99 vs the database's ceiling, memory
 	go run ./infra/loadbench $(BENCH_FLAGS)
 
+# The bus alone, both transports in one run, against the servers in bin/
+# (docs/benchmarks.md, "The event bus").
+.PHONY: bench-bus
+bench-bus: ## bus benchmark: publish→handled p50/p99 and events/s, stan and JetStream, 1 and 8 publishers
+	cd common && TESTENV=local go test -run '^$$' -bench BenchmarkBus -benchtime 5000x -count 3 ./bus
+
 .PHONY: build
 build: ## build every service, the runner and redrive (README: Parked events) into bin/
 	go build -o $(BIN)/ $(foreach s,$(wildcard $(SERVICES)),./$(s)) ./infra/runner ./common/bus/cmd/redrive

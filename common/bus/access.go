@@ -78,6 +78,8 @@ func Users() []string {
 // subjects.
 type Permissions struct {
 	Publish, Subscribe []string
+	// DenyPublish is refused even where Publish would allow it (JetStream).
+	DenyPublish []string
 }
 
 // UserPermissions returns the permissions of user on cluster: a service's
@@ -86,21 +88,9 @@ type Permissions struct {
 // for a name that is no user.
 func UserPermissions(cluster, user string) (p Permissions, ok bool) {
 	pub := "_STAN.pub." + cluster + "."
-	var channels []string
-	switch user {
-	case RedriveUser, ObserverUser:
-		channels = []string{">"}
-	default:
-		i := slices.IndexFunc(Services, func(s Service) bool { return s.Name == user })
-		if i < 0 {
-			return Permissions{}, false
-		}
-		for _, subj := range Services[i].Publishes {
-			channels = append(channels, string(subj))
-		}
-		if q := Services[i].Queue; q != "" {
-			channels = append(channels, ParkedChannel(q))
-		}
+	channels, ok := publishes(user)
+	if !ok {
+		return Permissions{}, false
 	}
 	p.Publish = []string{
 		"_STAN.discover." + cluster,
@@ -117,6 +107,27 @@ func UserPermissions(cluster, user string) (p Permissions, ok bool) {
 	}
 	p.Subscribe = []string{"_INBOX.>", "_STAN.acks.>"}
 	return p, true
+}
+
+// publishes lists the channels user may publish on: a service's own and its
+// parked channel; every one (">") for the redrive and observer users. ok is
+// false for a name that is no such user.
+func publishes(user string) (channels []string, ok bool) {
+	switch user {
+	case RedriveUser, ObserverUser:
+		return []string{">"}, true
+	}
+	i := slices.IndexFunc(Services, func(s Service) bool { return s.Name == user })
+	if i < 0 {
+		return nil, false
+	}
+	for _, subj := range Services[i].Publishes {
+		channels = append(channels, string(subj))
+	}
+	if q := Services[i].Queue; q != "" {
+		channels = append(channels, ParkedChannel(q))
+	}
+	return channels, true
 }
 
 // Credential is one user's name and password.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/stan.go"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -19,7 +18,43 @@ import (
 )
 
 // ErrNotConnected is returned by Publish while there is no broker connection.
-var ErrNotConnected = errors.New("bus: not connected to NATS Streaming")
+var ErrNotConnected = errors.New("bus: not connected to the broker")
+
+// The transports Config.Transport names (EVENT_BUS).
+const (
+	TransportStan      = "stan"
+	TransportJetStream = "jetstream"
+)
+
+// Transports lists the valid values of Config.Transport.
+var Transports = []string{TransportStan, TransportJetStream}
+
+// conn is one live connection of a transport: the client's only view of the
+// broker's protocol (stan.go, jetstream.go).
+type conn interface {
+	connected() bool
+	// publish sends data and waits for the broker's ack; msgID lets a
+	// broker that deduplicates (JetStream) drop a second copy.
+	publish(ctx context.Context, subject string, data []byte, msgID string) error
+	// subscribe opens s; its messages go to Client.deliver.
+	subscribe(s *Subscription) error
+	// redrive reads run's parked channel through a durable reader.
+	redrive(ctx context.Context, run *redriveRun) error
+	// stopDelivery stops taking messages, keeping every durable position.
+	stopDelivery()
+	// drop releases a connection found dead; close ends a live one.
+	drop()
+	close() error
+}
+
+// delivery is one message handed to a subscription, whatever the transport.
+type delivery struct {
+	data []byte
+	seq  uint64
+	// deliveries counts this one: 1 the first time.
+	deliveries int
+	ack        func() error
+}
 
 // ErrNotYet is wrapped by a handler's error when the event depends on one that
 // has not been applied yet (a version gap). It is retried in-process, then
@@ -104,6 +139,12 @@ type Parked struct {
 
 // Config says where the broker is and who this process is.
 type Config struct {
+	// Transport is the broker protocol: TransportStan (the default) or
+	// TransportJetStream (EVENT_BUS).
+	Transport string
+	// Replicas is how many copies of the stream JetStream keeps
+	// (JETSTREAM_REPLICAS, default 1; 3 on a 3-node cluster). Stan ignores it.
+	Replicas  int
 	URL       string
 	ClusterID string
 	// ClientID must be unique per process (the pod name in Kubernetes).
@@ -144,6 +185,12 @@ func (c *Config) credentials() nats.Option {
 }
 
 func (c *Config) setDefaults() {
+	if c.Transport == "" {
+		c.Transport = TransportStan
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -171,7 +218,7 @@ type Client struct {
 	tracer trace.Tracer
 
 	mu      sync.Mutex
-	conn    stan.Conn
+	conn    conn
 	subs    []*Subscription
 	closing bool
 
@@ -238,14 +285,11 @@ func (c *Client) Subscribe(s Subscription) error {
 	defer c.mu.Unlock()
 	c.subs = append(c.subs, &s)
 	if c.conn != nil {
-		if err := c.subscribe(c.conn, &s); err != nil {
+		if err := c.conn.subscribe(&s); err != nil {
 			// Most likely the connection is going away. Either way, starting
 			// over resubscribes everything on a fresh connection.
 			c.log.Warn("subscribing failed; reconnecting", "subject", s.Subject, "err", err)
-			select {
-			case c.lost <- struct{}{}:
-			default:
-			}
+			c.connectionLost()
 		}
 	}
 	return nil
@@ -255,7 +299,7 @@ func (c *Client) Subscribe(s Subscription) error {
 func (c *Client) Connected() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.conn != nil && c.conn.NatsConn() != nil && c.conn.NatsConn().IsConnected()
+	return c.conn != nil && c.conn.connected()
 }
 
 // Check is a readiness check: nil while connected.
@@ -273,7 +317,7 @@ func (c *Client) WaitConnected(ctx context.Context) error {
 	for !c.Connected() {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for NATS Streaming: %w", ctx.Err())
+			return fmt.Errorf("waiting for the broker (%s): %w", c.cfg.Transport, ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -289,14 +333,16 @@ func (c *Client) Publish(ctx context.Context, e events.Envelope) (err error) {
 	if err != nil {
 		return fmt.Errorf("bus: encoding %s: %w", e.Subject, err)
 	}
-	if err := c.publishRaw(ctx, string(e.Subject), data); err != nil {
+	if err := c.publishRaw(ctx, string(e.Subject), data, e.ID); err != nil {
 		return err
 	}
 	c.cfg.observer().Published(string(e.Subject))
 	return nil
 }
 
-func (c *Client) publishRaw(ctx context.Context, subject string, data []byte) error {
+// publishRaw publishes data on subject; msgID is what the broker
+// deduplicates by (an event's id; a parked record's own).
+func (c *Client) publishRaw(ctx context.Context, subject string, data []byte, msgID string) error {
 	c.mu.Lock()
 	conn := c.conn
 	c.mu.Unlock()
@@ -306,8 +352,7 @@ func (c *Client) publishRaw(ctx context.Context, subject string, data []byte) er
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// stan's Publish blocks until the ack or PubAckWait, which bounds it.
-	if err := conn.Publish(subject, data); err != nil {
+	if err := conn.publish(ctx, subject, data, msgID); err != nil {
 		return fmt.Errorf("bus: publishing %s: %w", subject, err)
 	}
 	return nil
@@ -325,6 +370,11 @@ func (c *Client) Close(ctx context.Context) error {
 	c.mu.Unlock()
 	close(c.stop)
 	<-c.loopDone
+	c.mu.Lock()
+	if c.conn != nil {
+		c.conn.stopDelivery()
+	}
+	c.mu.Unlock()
 
 	drained := make(chan struct{})
 	go func() { c.handlers.Wait(); close(drained) }()
@@ -341,17 +391,21 @@ func (c *Client) Close(ctx context.Context) error {
 	c.conn = nil
 	c.mu.Unlock()
 	if conn != nil {
-		return conn.Close()
+		return conn.close()
 	}
 	return nil
 }
 
 func (c *Client) connectLoop() {
 	defer close(c.loopDone)
+	broker := "NATS Streaming"
+	if c.cfg.Transport == TransportJetStream {
+		broker = "JetStream"
+	}
 	for {
 		conn, err := c.connect()
 		if err != nil {
-			c.log.Warn("connecting to NATS Streaming", "url", c.cfg.URL, "err", err)
+			c.log.Warn("connecting to "+broker, "url", c.cfg.URL, "err", err)
 			select {
 			case <-c.stop:
 				return
@@ -359,7 +413,7 @@ func (c *Client) connectLoop() {
 				continue
 			}
 		}
-		c.log.Info("connected to NATS Streaming", "url", c.cfg.URL, "client_id", c.cfg.ClientID)
+		c.log.Info("connected to "+broker, "url", c.cfg.URL, "client_id", c.cfg.ClientID)
 		select {
 		case <-c.stop:
 			return
@@ -367,65 +421,46 @@ func (c *Client) connectLoop() {
 			c.mu.Lock()
 			c.conn = nil
 			c.mu.Unlock()
-			// stan has closed the dead connection already; make sure its
-			// NATS connection goes too.
-			if nc := conn.NatsConn(); nc != nil {
-				nc.Close()
-			}
-			c.log.Warn("lost NATS Streaming connection; reconnecting")
+			conn.drop()
+			c.log.Warn("lost the connection to " + broker + "; reconnecting")
 		}
 	}
 }
 
-func (c *Client) connect() (stan.Conn, error) {
+// connectionLost tells connectLoop to start over on a fresh connection.
+func (c *Client) connectionLost() {
+	select {
+	case c.lost <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) connect() (conn, error) {
 	// Drop a stale loss signal from an earlier connection.
 	select {
 	case <-c.lost:
 	default:
 	}
-	conn, err := stan.Connect(c.cfg.ClusterID, c.cfg.ClientID,
-		stan.NatsURL(c.cfg.URL),
-		stan.NatsOptions(
-			nats.Name(c.cfg.ClientID),
-			c.cfg.credentials(),
-			nats.MaxReconnects(-1),
-			nats.ReconnectWait(c.cfg.ReconnectWait),
-		),
-		stan.ConnectWait(5*time.Second),
-		stan.PubAckWait(c.cfg.PubAckWait),
-		stan.Pings(c.cfg.PingInterval, c.cfg.PingMaxOut),
-		stan.SetConnectionLostHandler(func(_ stan.Conn, err error) {
-			c.log.Warn("NATS Streaming connection lost", "err", err)
-			select {
-			case c.lost <- struct{}{}:
-			default:
-			}
-		}),
+	var (
+		cn  conn
+		err error
 	)
+	if c.cfg.Transport == TransportJetStream {
+		cn, err = c.dialJetStream()
+	} else {
+		cn, err = c.dialStan()
+	}
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range c.subs {
-		if err := c.subscribe(conn, s); err != nil {
-			_ = conn.Close()
+		if err := cn.subscribe(s); err != nil {
+			_ = cn.close()
 			return nil, fmt.Errorf("subscribing to %s: %w", s.Subject, err)
 		}
 	}
-	c.conn = conn
-	return conn, nil
-}
-
-// subscribe opens s on conn. c.mu is held.
-func (c *Client) subscribe(conn stan.Conn, s *Subscription) error {
-	_, err := conn.QueueSubscribe(string(s.Subject), s.Queue,
-		func(m *stan.Msg) { c.deliver(s, m) },
-		stan.DurableName(s.Queue),
-		stan.DeliverAllAvailable(),
-		stan.SetManualAckMode(),
-		stan.AckWait(s.AckWait),
-		stan.MaxInflight(s.MaxInflight),
-	)
-	return err
+	c.conn = cn
+	return cn, nil
 }

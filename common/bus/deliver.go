@@ -12,8 +12,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/nats-io/stan.go"
-
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/tracing"
 )
@@ -128,11 +126,11 @@ func (c *Client) Stuck() []Stuck {
 	return out
 }
 
-// deliver is stan's callback: it starts the message's handling and returns, so
+// deliver is a transport's callback: it starts the message's handling and returns, so
 // the subscription's other messages start too (up to MaxInflight).
-func (c *Client) deliver(s *Subscription, m *stan.Msg) {
+func (c *Client) deliver(s *Subscription, m delivery) {
 	received := time.Now()
-	key := msgKey{queue: s.Queue, subject: s.Subject, seq: m.Sequence}
+	key := msgKey{queue: s.Queue, subject: s.Subject, seq: m.seq}
 	c.mu.Lock()
 	if c.closing {
 		// Not acked: the broker hands it to the next member of the group.
@@ -145,7 +143,7 @@ func (c *Client) deliver(s *Subscription, m *stan.Msg) {
 		c.stats.RedeliveredWhileRunning++
 		c.mu.Unlock()
 		// The running handler acks it (acks go by sequence) or lets it go.
-		c.log.Warn("message redelivered while its handler runs; dropped", "subject", s.Subject, "queue", s.Queue, "seq", m.Sequence)
+		c.log.Warn("message redelivered while its handler runs; dropped", "subject", s.Subject, "queue", s.Queue, "seq", m.seq)
 		return
 	}
 	if t == nil {
@@ -185,16 +183,16 @@ func (c *Client) sweep(now time.Time) {
 // run handles one delivery of m, retrying gaps and outages while the hold
 // lasts, under a span that continues the publisher's trace. It reports
 // whether the message is done with (acked or parked).
-func (c *Client) run(s *Subscription, m *stan.Msg, key msgKey, received time.Time) bool {
-	log := c.log.With("subject", s.Subject, "queue", s.Queue, "seq", m.Sequence)
-	if m.Redelivered {
+func (c *Client) run(s *Subscription, m delivery, key msgKey, received time.Time) bool {
+	log := c.log.With("subject", s.Subject, "queue", s.Queue, "seq", m.seq)
+	if m.deliveries > 1 {
 		c.cfg.observer().Redelivered(string(s.Subject))
 	}
-	env, err := decodeEnvelope(m.Data, s.Subject)
+	env, err := decodeEnvelope(m.data, s.Subject)
 	if err != nil {
 		return c.park(log, s, m, "malformed envelope: "+err.Error())
 	}
-	msg := Message{Envelope: env, Deliveries: int(m.RedeliveryCount) + 1, Sequence: m.Sequence}
+	msg := Message{Envelope: env, Deliveries: m.deliveries, Sequence: m.seq}
 	ctx, span := c.startHandling(s, msg)
 	log = log.With("event_id", env.ID, "deliveries", msg.Deliveries).With(tracing.LogAttrs(ctx)...)
 	done, err := c.handle(ctx, log, s, m, key, msg, received)
@@ -205,7 +203,7 @@ func (c *Client) run(s *Subscription, m *stan.Msg, key msgKey, received time.Tim
 // handle runs the attempts of one delivery. It reports whether the message
 // is done with, and the last error if an attempt failed (the reason a parked
 // message was parked).
-func (c *Client) handle(ctx context.Context, log *slog.Logger, s *Subscription, m *stan.Msg, key msgKey, msg Message, received time.Time) (bool, error) {
+func (c *Client) handle(ctx context.Context, log *slog.Logger, s *Subscription, m delivery, key msgKey, msg Message, received time.Time) (bool, error) {
 	// Everything is over before the broker's AckWait, leaving a quarter of
 	// it for the ack to get there.
 	holdUntil := received.Add(s.AckWait - s.AckWait/4)
@@ -245,8 +243,8 @@ func (c *Client) handle(ctx context.Context, log *slog.Logger, s *Subscription, 
 }
 
 // acked acks a message its handler applied.
-func (c *Client) acked(log *slog.Logger, s *Subscription, m *stan.Msg) {
-	if ackErr := m.Ack(); ackErr != nil {
+func (c *Client) acked(log *slog.Logger, s *Subscription, m delivery) {
+	if ackErr := m.ack(); ackErr != nil {
 		// The effect is stored; a redelivery will be recognised as such.
 		log.Warn("ack failed; the event will be redelivered", "err", ackErr)
 		return
@@ -318,21 +316,22 @@ func decodeEnvelope(data []byte, subject events.Subject) (events.Envelope, error
 
 // park moves m to the queue's parked channel and acks it; it reports whether
 // that worked (if not, the message comes back and is parked then).
-func (c *Client) park(log *slog.Logger, s *Subscription, m *stan.Msg, reason string) bool {
-	raw := json.RawMessage(m.Data)
-	if !json.Valid(m.Data) {
-		raw, _ = json.Marshal(string(m.Data))
+func (c *Client) park(log *slog.Logger, s *Subscription, m delivery, reason string) bool {
+	raw := json.RawMessage(m.data)
+	if !json.Valid(m.data) {
+		raw, _ = json.Marshal(string(m.data))
 	}
 	record, err := json.Marshal(Parked{Queue: s.Queue, Subject: string(s.Subject), Reason: reason, ParkedAt: time.Now().UTC(), Message: raw})
 	if err == nil {
-		err = c.publishRaw(context.Background(), ParkedChannel(s.Queue), record)
+		// One delivery parks one record, however often it is tried.
+		err = c.publishRaw(context.Background(), ParkedChannel(s.Queue), record, fmt.Sprintf("park:%s:%s:%d", s.Queue, s.Subject, m.seq))
 	}
 	if err != nil {
 		log.Error("parking a poison message failed; it will be redelivered", "reason", reason, "err", err)
 		return false
 	}
 	log.Error("parked a message that keeps failing", "reason", reason, "channel", ParkedChannel(s.Queue))
-	if err := m.Ack(); err != nil {
+	if err := m.ack(); err != nil {
 		log.Warn("ack of parked message failed", "err", err)
 	}
 	c.mu.Lock()

@@ -1,4 +1,14 @@
-// Package bus is the event bus over NATS Streaming (stan.go).
+// Package bus is the event bus over NATS Streaming (stan.go) or JetStream
+// (jetstream.go), chosen by Config.Transport (EVENT_BUS, default stan).
+//
+// Both transports sit behind one Client: a connection of either kind (the
+// conn interface) hands deliveries to the same handling, parking, re-driving
+// and replay, and the conformance suite runs every test against both. On
+// JetStream every channel is the subject SubjectPrefix+channel of one stream,
+// described by StreamConfig and made sure of at connect; each (queue group,
+// subject) is a durable pull consumer (ConsumerName) that every member of the
+// group pulls from; Publish sends the event id as Nats-Msg-Id, so the broker
+// drops a second publication of one event. docs/events.md compares the two.
 //
 // A Client connects in the background and keeps reconnecting, so a service can
 // start before its broker and survive the broker's restarts. Subscriptions are
@@ -79,12 +89,13 @@
 // Password, from NATS_USER and NATS_PASSWORD), which may publish only the
 // channels it owns and its parked channel: access.go holds the table and
 // renders the broker's configuration (ServerConfig) for the local runner, the
-// tests and Kubernetes alike.
+// tests and Kubernetes alike; access_jetstream.go derives JetStream's
+// permissions from the same table (JetStreamServerConfig).
 //
 // # Shutdown
 //
 // On Close the client stops taking messages, waits for running handlers
 // (cancelling their context at Close's deadline) and closes the connection. It
-// never unsubscribes: the durable queue group keeps its position for the next
-// process.
+// never unsubscribes nor deletes a consumer: the durable queue group keeps its
+// position for the next process.
 package bus

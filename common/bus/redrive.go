@@ -9,10 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/stan.go"
 
 	"ticketing.dev/common/events"
 )
@@ -64,32 +62,23 @@ func (c *Client) redrive(ctx context.Context, queue string) (RedriveReport, erro
 	if conn == nil {
 		return RedriveReport{Queue: queue}, ErrNotConnected
 	}
-	channel := ParkedChannel(queue)
 	run := &redriveRun{c: c, queue: queue, report: RedriveReport{Queue: queue}, done: make(chan error, 1)}
 	run.marker, _ = json.Marshal(redriveMarker("redrive end " + uuid.NewString()))
-	if err := conn.Publish(channel, run.marker); err != nil {
+	if err := c.publishRaw(ctx, ParkedChannel(queue), run.marker, uuid.NewString()); err != nil {
 		return run.report, fmt.Errorf("marking the end: %w", err)
 	}
-	sub, err := conn.Subscribe(channel, run.handle,
-		stan.DurableName(RedriveDurable),
-		stan.DeliverAllAvailable(),
-		stan.SetManualAckMode(),
-		stan.AckWait(30*time.Second),
-		stan.MaxInflight(16),
-	)
-	if err != nil {
-		return run.report, fmt.Errorf("subscribing: %w", err)
-	}
-	select {
-	case err = <-run.done:
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
-	// Close, not Unsubscribe: the durable keeps its position for the next run.
-	if closeErr := sub.Close(); err == nil && closeErr != nil {
-		err = fmt.Errorf("closing the subscription: %w", closeErr)
-	}
+	err := conn.redrive(ctx, run)
 	return run.end(), err
+}
+
+// wait returns the run's outcome, or ctx's end.
+func (r *redriveRun) wait(ctx context.Context) error {
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // redriveRun is one pass of Redrive over a queue's parked channel. The
@@ -108,22 +97,22 @@ type redriveRun struct {
 
 // handle republishes one parked record and acks it after the broker took the
 // republication; it finishes the run at this run's marker or a failure.
-func (r *redriveRun) handle(m *stan.Msg) {
+func (r *redriveRun) handle(m delivery) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
 	case r.finished:
 		return // not acked: the next run sees it
-	case isMarker(m.Data):
-		_ = m.Ack()
-		if string(m.Data) == string(r.marker) {
+	case isMarker(m.data):
+		_ = m.ack()
+		if string(m.data) == string(r.marker) {
 			r.finish(nil)
 		}
 		return
 	}
-	republished, err := r.c.redriveRecord(r.queue, m.Data)
+	republished, err := r.c.redriveRecord(r.queue, m.data, m.seq)
 	if err != nil {
-		r.finish(fmt.Errorf("record %d: %w", m.Sequence, err))
+		r.finish(fmt.Errorf("record %d: %w", m.seq, err))
 		return
 	}
 	if republished {
@@ -131,8 +120,8 @@ func (r *redriveRun) handle(m *stan.Msg) {
 	} else {
 		r.report.Skipped++
 	}
-	if err := m.Ack(); err != nil {
-		r.finish(fmt.Errorf("acking record %d: %w", m.Sequence, err))
+	if err := m.ack(); err != nil {
+		r.finish(fmt.Errorf("acking record %d: %w", m.seq, err))
 	}
 }
 
@@ -154,19 +143,23 @@ func (r *redriveRun) end() RedriveReport {
 
 func isMarker(data []byte) bool { return len(data) > 0 && data[0] == '"' }
 
-// redriveRecord republishes one parked record; it reports false for one that
-// holds no event (a malformed message), which is skipped.
-func (c *Client) redriveRecord(queue string, data []byte) (bool, error) {
+// redriveRecord republishes one parked record, the seq'th of its channel; it
+// reports false for one that holds no event (a malformed message), which is
+// skipped. Its broker message id is the event's id and the record's, so
+// JetStream takes it although it saw the event before, and drops a second
+// republication of the same record.
+func (c *Client) redriveRecord(queue string, data []byte, seq uint64) (bool, error) {
 	var p Parked
 	if err := json.Unmarshal(data, &p); err != nil {
 		c.log.Warn("not a parked record; skipped", "queue", queue, "err", err)
 		return false, nil
 	}
-	if _, err := decodeEnvelope(p.Message, events.Subject(p.Subject)); err != nil {
+	env, err := decodeEnvelope(p.Message, events.Subject(p.Subject))
+	if err != nil {
 		c.log.Warn("parked message holds no event; skipped", "queue", queue, "subject", p.Subject, "reason", p.Reason, "err", err)
 		return false, nil
 	}
-	if err := c.publishRaw(context.Background(), p.Subject, p.Message); err != nil {
+	if err := c.publishRaw(context.Background(), p.Subject, p.Message, fmt.Sprintf("%s:redrive:%s:%d", env.ID, queue, seq)); err != nil {
 		return false, err
 	}
 	c.log.Info("re-drove a parked event", "queue", queue, "subject", p.Subject, "parked_at", p.ParkedAt, "reason", p.Reason)

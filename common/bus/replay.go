@@ -48,6 +48,9 @@ const (
 // is skipped (the durable subscriptions park it). A handler error, a lost
 // connection or the end of ctx stops the replay with an error.
 func (c *Client) Replay(ctx context.Context, since time.Time, handle Handler, subjects ...events.Subject) error {
+	if c.cfg.Transport == TransportJetStream {
+		return c.replayJetStream(ctx, since, handle, subjects...)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	conn, err := stan.Connect(c.cfg.ClusterID, c.cfg.ClientID+"-replay-"+uuid.NewString()[:8],
@@ -75,17 +78,22 @@ func (c *Client) Replay(ctx context.Context, since time.Time, handle Handler, su
 		defer handling.Unlock()
 		return handle(ctx, Message{Envelope: env, Deliveries: 1, Sequence: m.Sequence})
 	}
+	return replayEach(subjects, cancel, func(subject events.Subject) error {
+		return replayChannel(ctx, conn, subject, since, func(m *stan.Msg) error { return deliver(subject, m) })
+	})
+}
+
+// replayEach replays every subject at once and returns the first error,
+// cancelling the others with it.
+func replayEach(subjects []events.Subject, cancel context.CancelCauseFunc, replay func(events.Subject) error) error {
 	var (
 		wg       sync.WaitGroup
 		errsMu   sync.Mutex
 		firstErr error
 	)
 	for _, subject := range subjects {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := replayChannel(ctx, conn, subject, since, func(m *stan.Msg) error { return deliver(subject, m) })
-			if err != nil {
+		wg.Go(func() {
+			if err := replay(subject); err != nil {
 				errsMu.Lock()
 				if firstErr == nil {
 					firstErr = fmt.Errorf("bus: replaying %s: %w", subject, err)
@@ -93,7 +101,7 @@ func (c *Client) Replay(ctx context.Context, since time.Time, handle Handler, su
 				errsMu.Unlock()
 				cancel(err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return firstErr

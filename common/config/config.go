@@ -175,7 +175,13 @@ type Common struct {
 	// channels its service owns (common/bus, access.go).
 	NATSUser     string
 	NATSPassword string
-	CookieSecure bool
+	// EventBus (EVENT_BUS, stan or jetstream, default stan) is the bus's
+	// transport: NATS Streaming or JetStream (common/bus).
+	EventBus string
+	// JetStreamReplicas (JETSTREAM_REPLICAS, default 1) is how many copies
+	// of the event stream JetStream keeps: 3 on a 3-node cluster.
+	JetStreamReplicas int
+	CookieSecure      bool
 	// TrustProxy (TRUST_PROXY, default false) reads a client's address from
 	// the last X-Forwarded-For hop, which our own ingress or gateway appends:
 	// what the rate limits count per address. Set it only behind them.
@@ -245,6 +251,14 @@ func (e *Env) LoadCommon(s Service) Common {
 		c.NATSPassword = e.String("NATS_PASSWORD", "")
 		if (c.NATSUser == "") != (c.NATSPassword == "") {
 			e.problems = append(e.problems, "NATS_USER and NATS_PASSWORD go together: set both or neither")
+		}
+		c.EventBus = e.String("EVENT_BUS", "stan")
+		if c.EventBus != "stan" && c.EventBus != "jetstream" {
+			e.problems = append(e.problems, fmt.Sprintf("EVENT_BUS=%q is not stan or jetstream", c.EventBus))
+		}
+		c.JetStreamReplicas = e.Int("JETSTREAM_REPLICAS", 1)
+		if c.JetStreamReplicas < 1 || c.JetStreamReplicas > 5 {
+			e.problems = append(e.problems, "JETSTREAM_REPLICAS must be 1 to 5")
 		}
 	}
 	return c

@@ -53,8 +53,11 @@ func TestDefaults(t *testing.T) {
 		NATSURL:       "nats://nats:4222",
 		NATSClusterID: "ticketing",
 		NATSClientID:  "tickets-0",
+		EventBus:      "stan",
 		CookieSecure:  true,
 		Metrics:       true,
+		// The default transport, with the stream on one node.
+		JetStreamReplicas: 1,
 	}, c)
 	assert.Equal(t, 15*time.Minute, window)
 	assert.Equal(t, 4, workers)
@@ -149,6 +152,28 @@ func TestBrokerCredentialsAreReadAndGoTogether(t *testing.T) {
 		e.LoadCommon(config.Service{Name: "tickets", NATS: true})
 		require.ErrorContains(t, e.Err(), "NATS_USER and NATS_PASSWORD go together")
 	}
+}
+
+func TestTheEventBusIsChosenByEventBus(t *testing.T) {
+	base := map[string]string{"NATS_URL": "nats://nats:4222", "NATS_CLIENT_ID": "tickets-0"}
+	e := env(base)
+	c := e.LoadCommon(config.Service{Name: "tickets", NATS: true})
+	require.NoError(t, e.Err())
+	assert.Equal(t, "stan", c.EventBus, "NATS Streaming stays the default")
+	assert.Equal(t, 1, c.JetStreamReplicas)
+
+	base["EVENT_BUS"], base["JETSTREAM_REPLICAS"] = "jetstream", "3"
+	e = env(base)
+	c = e.LoadCommon(config.Service{Name: "tickets", NATS: true})
+	require.NoError(t, e.Err())
+	assert.Equal(t, "jetstream", c.EventBus)
+	assert.Equal(t, 3, c.JetStreamReplicas)
+
+	base["EVENT_BUS"], base["JETSTREAM_REPLICAS"] = "kafka", "0"
+	e = env(base)
+	e.LoadCommon(config.Service{Name: "tickets", NATS: true})
+	require.ErrorContains(t, e.Err(), `EVENT_BUS="kafka" is not stan or jetstream`)
+	require.ErrorContains(t, e.Err(), "JETSTREAM_REPLICAS must be 1 to 5")
 }
 
 func TestPublicOriginsDefaultToTheIngressAndAreParsed(t *testing.T) {

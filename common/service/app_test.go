@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -93,15 +94,26 @@ func (d *demo) hear(ctx context.Context, p events.TicketCreated) error {
 	return nil
 }
 
+// On either transport of the bus (EVENT_BUS), unchanged.
 func TestRunServesRoutesRelaysOutboxesSubscribesAndStops(t *testing.T) {
+	t.Run("stan", func(t *testing.T) {
+		runServesRoutesRelaysOutboxesSubscribesAndStops(t, map[string]string{"NATS_URL": testenv.NATSURL(t)})
+	})
+	t.Run("jetstream", func(t *testing.T) {
+		runServesRoutesRelaysOutboxesSubscribesAndStops(t, map[string]string{"NATS_URL": testenv.JetStreamURL(t), "EVENT_BUS": "jetstream"})
+	})
+}
+
+func runServesRoutesRelaysOutboxesSubscribesAndStops(t *testing.T, broker map[string]string) {
 	port, err := testenv.FreePort()
 	require.NoError(t, err)
 	env := map[string]string{
 		"HOST": "127.0.0.1", "PORT": fmt.Sprint(port),
 		"MONGO_URI": testenv.DatabaseURI(t), "JWT_KEY": "demo-key-0123456789abcdef-0123456789",
-		"NATS_URL": testenv.NATSURL(t), "NATS_CLUSTER_ID": testenv.ClusterID, "NATS_CLIENT_ID": testenv.RandomName("demo"),
+		"NATS_CLUSTER_ID": testenv.ClusterID, "NATS_CLIENT_ID": testenv.RandomName("demo"),
 		"LOG_LEVEL": "error", "PUBLIC_ORIGINS": "https://shop.example.test",
 	}
+	maps.Copy(env, broker)
 	d := &demo{heard: make(chan events.TicketCreated, 1)}
 	api, stop, done, runErr := runDemo(t, d, port, env)
 

@@ -129,6 +129,8 @@ func Open(ctx context.Context, needs config.Service, cfg config.Common, logger *
 	}
 	if needs.NATS {
 		d.Bus = bus.New(bus.Config{
+			Transport: cfg.EventBus,
+			Replicas:  cfg.JetStreamReplicas,
 			URL:       cfg.NATSURL,
 			ClusterID: cfg.NATSClusterID,
 			ClientID:  cfg.NATSClientID,

@@ -34,16 +34,21 @@ func startSharedNATS() (string, func(), error) {
 	return n.URL, n.shutdown, nil
 }
 
-// NATS is a NATS Streaming server of one test's own, with a file store, that
-// the test may stop and start again at the same address.
-type NATS struct {
+// broker is a server process of one test's own (or a package's shared
+// one) that the test may stop, kill and start again at the same address
+// and store.
+type broker struct {
 	URL  string
 	proc *process
 	dir  string
 	// passwords holds every broker user's password when the server
-	// authenticates (NewSecuredNATS); nil, it lets anyone in.
+	// authenticates; nil, it lets anyone in.
 	passwords map[string]string
 }
+
+// NATS is a NATS Streaming server of one test's own, with a file store, that
+// the test may stop and start again at the same address.
+type NATS struct{ broker }
 
 // NewNATS starts a dedicated, restartable NATS Streaming server.
 func NewNATS(t testing.TB) *NATS {
@@ -80,7 +85,7 @@ func startNATS(fileStore, secured bool) (*NATS, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &NATS{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), dir: dir}
+	n := &NATS{broker{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), dir: dir}}
 	if fileStore {
 		args = append(args, "-store", "file", "-dir", filepath.Join(dir, "store"))
 	}
@@ -102,13 +107,7 @@ func startNATS(fileStore, secured bool) (*NATS, error) {
 // secure gives every broker user a random password and writes the server's
 // configuration into n's folder.
 func (n *NATS) secure() (path string, err error) {
-	n.passwords = map[string]string{}
-	var creds []bus.Credential
-	for _, user := range bus.Users() {
-		n.passwords[user] = RandomName(user + "-pw")
-		creds = append(creds, bus.Credential{User: user, Password: n.passwords[user]})
-	}
-	conf, err := bus.ServerConfig(ClusterID, creds)
+	conf, err := bus.ServerConfig(ClusterID, n.givePasswords(bus.Users()))
 	if err != nil {
 		return "", err
 	}
@@ -116,8 +115,19 @@ func (n *NATS) secure() (path string, err error) {
 	return path, os.WriteFile(path, []byte(conf), 0o600)
 }
 
-// Credential returns user's credentials on a secured server (NewSecuredNATS).
-func (n *NATS) Credential(t testing.TB, user string) bus.Credential {
+// givePasswords gives each of users a random password and returns them.
+func (n *broker) givePasswords(users []string) []bus.Credential {
+	n.passwords = map[string]string{}
+	var creds []bus.Credential
+	for _, user := range users {
+		n.passwords[user] = RandomName(user + "-pw")
+		creds = append(creds, bus.Credential{User: user, Password: n.passwords[user]})
+	}
+	return creds
+}
+
+// Credential returns user's credentials on a secured server.
+func (n *broker) Credential(t testing.TB, user string) bus.Credential {
 	t.Helper()
 	pw, ok := n.passwords[user]
 	if !ok {
@@ -135,23 +145,31 @@ func (n *NATS) BusConfigAs(t testing.TB, user string) bus.Config {
 	return cfg
 }
 
-// Stop stops the server, keeping its store.
-func (n *NATS) Stop(t testing.TB) {
+// Stop stops the server (SIGTERM), keeping its store.
+func (n *broker) Stop(t testing.TB) {
 	t.Helper()
 	n.proc.stop()
+}
+
+// Kill ends the server at once (SIGKILL), as a crash would, keeping its store.
+func (n *broker) Kill(t testing.TB) {
+	t.Helper()
+	n.proc.kill()
 }
 
 // Start starts the stopped server again on the same address and store.
-func (n *NATS) Start(t testing.TB) {
+func (n *broker) Start(t testing.TB) {
 	t.Helper()
 	if err := n.proc.start(); err != nil {
-		t.Fatalf("testenv: restarting NATS Streaming: %v", err)
+		t.Fatalf("testenv: restarting %s: %v", n.proc.name, err)
 	}
 }
 
-func (n *NATS) shutdown() {
+func (n *broker) shutdown() {
 	n.proc.stop()
-	os.RemoveAll(n.dir)
+	if n.dir != "" {
+		os.RemoveAll(n.dir)
+	}
 }
 
 // BusConfig returns a bus configuration for url with a unique client id and

@@ -36,7 +36,7 @@ func NewNATSCluster(t testing.TB) *NATSCluster {
 		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	first := &NATS{dir: dir}
+	first := &NATS{broker{dir: dir}}
 	conf, err := first.secure()
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
@@ -85,7 +85,7 @@ func startClusterNode(dir, conf string, i, port int, routes, peers []string) (*N
 	if err != nil {
 		return nil, "", err
 	}
-	return &NATS{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), proc: p}, fmt.Sprintf("http://127.0.0.1:%d", monitor), nil
+	return &NATS{broker{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), proc: p}}, fmt.Sprintf("http://127.0.0.1:%d", monitor), nil
 }
 
 // BusConfigAs is BusConfig for user, with every node's URL.

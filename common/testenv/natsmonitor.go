@@ -25,7 +25,7 @@ func NewMonitoredNATS(t testing.TB) (*NATS, string) {
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	n := &NATS{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), proc: p}
+	n := &NATS{broker{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), proc: p}}
 	t.Cleanup(n.shutdown)
 	if err := waitForPort(monitor, 30*time.Second, p.done); err != nil {
 		t.Fatalf("testenv: NATS Streaming's monitoring port: %v", err)

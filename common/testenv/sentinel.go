@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -158,14 +157,6 @@ func (rs *RedisSentinel) PrimaryAddr() (string, error) {
 func (rs *RedisSentinel) KillPrimary(t testing.TB) {
 	t.Helper()
 	rs.Primary.proc.kill()
-}
-
-// kill ends the process with SIGKILL and waits for it.
-func (p *process) kill() {
-	if cmd, done := p.running(); cmd != nil {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
 }
 
 // redisCommand authenticates and sends one command over a connection of its

@@ -1,5 +1,6 @@
 // Package testenv gives tests real servers: a MongoDB-protocol server, NATS
-// Streaming, Redis and stripe-mock (DESIGN.md §8).
+// Streaming, JetStream (nats-server, single node or a 3-node cluster), Redis
+// and stripe-mock (DESIGN.md §8).
 //
 // Where a Docker engine answers, the shared servers run in containers through
 // testcontainers-go (set TESTENV=local to opt out). Elsewhere, as on the
@@ -200,15 +201,22 @@ func (p *process) output() string {
 }
 
 // stop ends the process (SIGTERM, then SIGKILL) and waits until its port is closed.
-func (p *process) stop() {
+func (p *process) stop() { p.end(syscall.SIGTERM, 10*time.Second) }
+
+// kill ends the process at once (SIGKILL), as a crash or a lost machine
+// would, and waits for it.
+func (p *process) kill() { p.end(syscall.SIGKILL, 0) }
+
+// end sends sig, and kills the process's group if it is still there after grace.
+func (p *process) end(sig syscall.Signal, grace time.Duration) {
 	cmd, done := p.running()
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(sig)
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(grace):
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}

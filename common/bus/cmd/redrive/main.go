@@ -5,6 +5,7 @@
 //
 //	NATS_URL=nats://nats:4222 NATS_USER=redrive NATS_PASSWORD=... redrive -queue orders-service
 //	NATS_URL=nats://nats:4222 NATS_USER=redrive NATS_PASSWORD=... redrive -monitor http://nats:8222   # every parked.* channel
+//	EVENT_BUS=jetstream NATS_URL=nats://nats:4222 NATS_USER=redrive NATS_PASSWORD=... redrive          # every parked.* subject
 //
 // It connects as the broker user NATS_USER (redrive, the one user besides the
 // services' that may publish on every channel: common/bus, access.go).
@@ -23,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"syscall"
 	"time"
 
@@ -43,6 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flags.SetOutput(stderr)
 	natsURL := flags.String("nats", getenv("NATS_URL"), "NATS Streaming URL (default $NATS_URL)")
 	cluster := flags.String("cluster", orDefault(getenv("NATS_CLUSTER_ID"), "ticketing"), "NATS Streaming cluster id (default $NATS_CLUSTER_ID)")
+	transport := flags.String("bus", orDefault(getenv("EVENT_BUS"), bus.TransportStan), "the bus's transport, stan or jetstream (default $EVENT_BUS)")
 	monitor := flags.String("monitor", getenv("NATS_MONITOR_URL"), "the broker's monitoring URL, to find every parked channel when no -queue is named (default $NATS_MONITOR_URL)")
 	timeout := flags.Duration("timeout", 2*time.Minute, "give up after this long")
 	var queues []string
@@ -58,13 +61,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *natsURL == "" {
 		return errors.New("no broker: set NATS_URL or -nats")
 	}
+	if !slices.Contains(bus.Transports, *transport) {
+		return fmt.Errorf("EVENT_BUS (-bus) %q is not one of %v", *transport, bus.Transports)
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	c := bus.New(bus.Config{
+		Transport: *transport,
+		URL:       *natsURL,
+		ClusterID: *cluster,
+		ClientID:  clientID(),
+		User:      getenv("NATS_USER"),
+		Password:  getenv("NATS_PASSWORD"),
+		Logger:    slog.New(slog.NewTextHandler(stderr, nil)),
+	})
+	defer c.Close(context.Background())
+	if len(queues) == 0 && *transport != bus.TransportJetStream && *monitor == "" {
+		return errors.New("name a -queue, or give -monitor (NATS_MONITOR_URL) to re-drive every parked channel")
+	}
+	if err := c.WaitConnected(ctx); err != nil {
+		return err
+	}
 	if len(queues) == 0 {
-		if *monitor == "" {
-			return errors.New("name a -queue, or give -monitor (NATS_MONITOR_URL) to re-drive every parked channel")
-		}
-		found, err := bus.ParkedQueues(ctx, *monitor)
+		found, err := parkedQueues(ctx, c, *transport, *monitor)
 		if err != nil {
 			return err
 		}
@@ -74,24 +93,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		queues = found
 	}
-
-	c := bus.New(bus.Config{
-		URL:       *natsURL,
-		ClusterID: *cluster,
-		ClientID:  clientID(),
-		User:      getenv("NATS_USER"),
-		Password:  getenv("NATS_PASSWORD"),
-		Logger:    slog.New(slog.NewTextHandler(stderr, nil)),
-	})
-	defer c.Close(context.Background())
-	if err := c.WaitConnected(ctx); err != nil {
-		return err
-	}
 	reports, err := c.Redrive(ctx, queues...)
 	for _, r := range reports {
 		fmt.Fprintf(stdout, "%s: republished %d, skipped %d\n", bus.ParkedChannel(r.Queue), r.Republished, r.Skipped)
 	}
 	return err
+}
+
+// parkedQueues finds every queue with a parked channel: JetStream lists
+// its subjects itself; NATS Streaming, on its monitoring endpoint.
+func parkedQueues(ctx context.Context, c *bus.Client, transport, monitor string) ([]string, error) {
+	if transport == bus.TransportJetStream {
+		return c.ParkedQueues(ctx)
+	}
+	return bus.ParkedQueues(ctx, monitor)
 }
 
 func orDefault(v, def string) string {

@@ -72,10 +72,13 @@ func publish(t *testing.T, c *bus.Client, subject events.Subject) events.Envelop
 	return e
 }
 
-// parkOne parks one event for a fresh queue group on url and returns both.
-func parkOne(t *testing.T, url string) (*consumer, events.Envelope) {
+// parkOne parks one event for a fresh queue group on the broker at env's
+// NATS_URL and returns both.
+func parkOne(t *testing.T, env map[string]string) (*consumer, events.Envelope) {
 	t.Helper()
-	c := testenv.NewBus(t, url)
+	cfg := testenv.BusConfig(env["NATS_URL"])
+	cfg.Transport = env["EVENT_BUS"]
+	c := testenv.ConnectBus(t, cfg)
 	subject := events.Subject(testenv.RandomName("subject"))
 	k := subscribe(t, c, subject)
 	e := publish(t, c, subject)
@@ -91,11 +94,22 @@ func redrive(t *testing.T, env map[string]string, args ...string) (string, error
 	return out.String(), err
 }
 
+// forEachTransport runs test against each transport's broker, given as the
+// environment redrive reads.
+func forEachTransport(t *testing.T, test func(t *testing.T, env map[string]string)) {
+	t.Run("stan", func(t *testing.T) { test(t, map[string]string{"NATS_URL": testenv.NATSURL(t)}) })
+	t.Run("jetstream", func(t *testing.T) {
+		test(t, map[string]string{"NATS_URL": testenv.JetStreamURL(t), "EVENT_BUS": bus.TransportJetStream})
+	})
+}
+
 func TestRedriveOneQueue(t *testing.T) {
-	url := testenv.NATSURL(t)
-	k, e := parkOne(t, url)
+	forEachTransport(t, testRedriveOneQueue)
+}
+
+func testRedriveOneQueue(t *testing.T, env map[string]string) {
+	k, e := parkOne(t, env)
 	k.fixed.Store(true)
-	env := map[string]string{"NATS_URL": url}
 
 	var out string
 	require.Eventually(t, func() bool {
@@ -113,16 +127,27 @@ func TestRedriveOneQueue(t *testing.T) {
 }
 
 func TestRedriveEveryParkedChannel(t *testing.T) {
-	nats, monitor := testenv.NewMonitoredNATS(t)
-	a, ea := parkOne(t, nats.URL)
-	b, eb := parkOne(t, nats.URL)
+	t.Run("stan", func(t *testing.T) {
+		nats, monitor := testenv.NewMonitoredNATS(t)
+		redriveEveryParkedChannel(t, map[string]string{"NATS_URL": nats.URL, "NATS_MONITOR_URL": monitor})
+	})
+	t.Run("jetstream", func(t *testing.T) {
+		// JetStream lists its subjects itself: no monitoring endpoint.
+		js := testenv.NewJetStream(t)
+		redriveEveryParkedChannel(t, map[string]string{"NATS_URL": js.URL, "EVENT_BUS": bus.TransportJetStream})
+	})
+}
+
+func redriveEveryParkedChannel(t *testing.T, env map[string]string) {
+	a, ea := parkOne(t, env)
+	b, eb := parkOne(t, env)
 	a.fixed.Store(true)
 	b.fixed.Store(true)
 
 	var out string
 	require.Eventually(t, func() bool {
 		var err error
-		out, err = redrive(t, map[string]string{"NATS_URL": nats.URL, "NATS_MONITOR_URL": monitor})
+		out, err = redrive(t, env)
 		return assert.NoError(t, err) && a.count(ea.ID) == 2 && b.count(eb.ID) == 2
 	}, testenv.Wait, 500*time.Millisecond, "both parked events come back")
 	lines := bytes.Split(bytes.TrimSpace([]byte(out)), []byte("\n"))
@@ -140,19 +165,30 @@ func TestRedriveNeedsABrokerAndAQueueOrTheMonitor(t *testing.T) {
 // On an authenticated broker redrive connects as its own user, the one that
 // may put a parked event back on any channel; orders parks as itself.
 func TestRedriveAsItsOwnBrokerUser(t *testing.T) {
-	n := testenv.NewSecuredNATS(t)
-	orders := testenv.ConnectBus(t, n.BusConfigAs(t, "orders"))
+	t.Run("stan", func(t *testing.T) {
+		n := testenv.NewSecuredNATS(t)
+		redriveAsItsOwnBrokerUser(t, n.URL, "", n.BusConfigAs, n.Credential)
+	})
+	t.Run("jetstream", func(t *testing.T) {
+		n := testenv.NewSecuredJetStream(t)
+		redriveAsItsOwnBrokerUser(t, n.URL, bus.TransportJetStream, n.BusConfigAs, n.Credential)
+	})
+}
+
+func redriveAsItsOwnBrokerUser(t *testing.T, url, transport string,
+	configAs func(testing.TB, string) bus.Config, credential func(testing.TB, string) bus.Credential) {
+	orders := testenv.ConnectBus(t, configAs(t, "orders"))
 	k := subscribeAs(t, orders, events.SubjectTicketCreated, "orders-service")
-	e := publish(t, testenv.ConnectBus(t, n.BusConfigAs(t, "tickets")), events.SubjectTicketCreated)
+	e := publish(t, testenv.ConnectBus(t, configAs(t, "tickets")), events.SubjectTicketCreated)
 	require.Eventually(t, func() bool { return orders.Stats().Parked == 1 }, testenv.Wait, testenv.Tick)
 	k.fixed.Store(true)
 
-	cred := n.Credential(t, "redrive")
-	out, err := redrive(t, map[string]string{"NATS_URL": n.URL, "NATS_USER": cred.User, "NATS_PASSWORD": cred.Password, "NATS_CLUSTER_ID": testenv.ClusterID}, "-queue", k.queue)
+	cred := credential(t, "redrive")
+	out, err := redrive(t, map[string]string{"NATS_URL": url, "EVENT_BUS": transport, "NATS_USER": cred.User, "NATS_PASSWORD": cred.Password, "NATS_CLUSTER_ID": testenv.ClusterID}, "-queue", k.queue)
 	require.NoError(t, err)
 	assert.Equal(t, "parked.orders-service: republished 1, skipped 0\n", out)
 	require.Eventually(t, func() bool { return k.count(e.ID) == 2 }, testenv.Wait, testenv.Tick, "orders gets the event again")
 
-	_, err = redrive(t, map[string]string{"NATS_URL": n.URL}, "-queue", k.queue, "-timeout", "2s")
+	_, err = redrive(t, map[string]string{"NATS_URL": url, "EVENT_BUS": transport}, "-queue", k.queue, "-timeout", "2s")
 	assert.Error(t, err, "without credentials the broker never lets redrive in")
 }

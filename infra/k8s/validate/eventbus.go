@@ -177,21 +177,25 @@ func named0(sets []*appsv1.StatefulSet, name string) *appsv1.StatefulSet {
 	return nil
 }
 
-// jetStreamClustered: nats-server runs with JetStream on (a jetstream block
-// in its configuration) storing on its volume, a cluster name, its pod's name
-// as server name (a restarted pod is the same Raft peer), routes to exactly
-// the members and a cluster listen address, all authenticated.
+// jetStreamClustered: nats-server runs with JetStream on (-js, or a
+// jetstream block in its configuration) storing on its volume (-sd, or
+// store_dir), a cluster name, its pod's name as server name (a restarted pod
+// is the same Raft peer), routes to exactly the members and a cluster listen
+// address, all authenticated.
 func jetStreamClustered(m *Manifests, s *appsv1.StatefulSet) []string {
 	pod := s.Spec.Template.Spec
 	c := pod.Containers[0]
 	var found []string
 	conf, _ := mountedConfigMapFile(m, pod, c, configFlag(c))
-	dir := jetStreamStoreDir.FindStringSubmatch(conf)
+	dir := argAfter(c.Args, "-sd")
+	if d := jetStreamStoreDir.FindStringSubmatch(conf); dir == "" && d != nil {
+		dir = d[1]
+	}
 	switch {
-	case !regexp.MustCompile(`(?m)^\s*jetstream\s*\{`).MatchString(conf) && !slices.Contains(c.Args, "-js"):
-		found = append(found, "nats-server runs without JetStream: nothing is stored")
-	case dir == nil || !onClaim(s, c, dir[1]):
-		found = append(found, "JetStream's store_dir is not on a volume of the StatefulSet's claims: a restart loses the stream")
+	case !slices.Contains(c.Args, "-js") && !regexp.MustCompile(`(?m)^\s*jetstream\s*\{`).MatchString(conf):
+		found = append(found, "nats-server runs without JetStream (-js): nothing is stored")
+	case dir == "" || !onClaim(s, c, dir):
+		found = append(found, fmt.Sprintf("JetStream's store directory %q is not on a volume of the StatefulSet's claims: a restart loses the stream", dir))
 	}
 	if argAfter(c.Args, "-cluster_name") == "" {
 		found = append(found, "no -cluster_name: JetStream's cluster needs one")

@@ -140,14 +140,12 @@ func TestBrokerClusterCheckCatches(t *testing.T) {
 		"NATS Streaming sharing a node":   {"prod", "nats", noAntiAffinity, []string{"StatefulSet/nats", "anti-affinity"}},
 		"JetStream without a budget":      {"prod+jetstream", "jetstream", noBudget, []string{"StatefulSet/jetstream", "0 disruption budgets"}},
 		"NATS Streaming without a budget": {"prod", "nats", noBudget, []string{"StatefulSet/nats", "0 disruption budgets"}},
-		"JetStream off": {"prod+jetstream", "jetstream", func(t *testing.T, m *Manifests, _ string) {
-			cm := named(t, m.ConfigMaps, jetStreamConfigMap(t, m))
-			cm.Data["nats.conf"] = strings.Replace(cm.Data["nats.conf"], "jetstream {", "# jetstream {", 1)
+		"JetStream off": {"prod+jetstream", "jetstream", func(t *testing.T, m *Manifests, b string) {
+			withoutArg(statefulSet(t, m, b), "-js")
 		}, []string{"StatefulSet/jetstream", "without JetStream"}},
-		"JetStream storing off its volume": {"prod+jetstream", "jetstream", func(t *testing.T, m *Manifests, _ string) {
-			cm := named(t, m.ConfigMaps, jetStreamConfigMap(t, m))
-			cm.Data["nats.conf"] = strings.Replace(cm.Data["nats.conf"], `"/data/jetstream"`, `"/tmp/jetstream"`, 1)
-		}, []string{"StatefulSet/jetstream", "store_dir is not on a volume"}},
+		"JetStream storing off its volume": {"prod+jetstream", "jetstream", func(t *testing.T, m *Manifests, b string) {
+			setArg(statefulSet(t, m, b), "-sd", "/tmp/jetstream")
+		}, []string{"StatefulSet/jetstream", `store directory "/tmp/jetstream" is not on a volume`}},
 		"a fixed server name": {"prod+jetstream", "jetstream", func(t *testing.T, m *Manifests, b string) {
 			setArg(statefulSet(t, m, b), "-server_name", "a")
 		}, []string{"StatefulSet/jetstream", `-server_name "a" is not the pod's name`}},
@@ -218,10 +216,10 @@ func TestJetStreamAccessCheckCatches(t *testing.T) {
 			[]string{"user tickets", "not exactly its channels"}},
 		"a service allowed every API call": {edit(`"$JS.API.INFO"`, `"$JS.API.>"`),
 			[]string{"user auth", "may call $JS.API.>"}},
-		"a service reading another's consumer": {edit(`"$JS.API.CONSUMER.MSG.NEXT.TICKETING.payments-service"`, `"$JS.API.CONSUMER.MSG.NEXT.TICKETING.orders-service"`),
-			[]string{"user payments", "not its own consumer payments-service"}},
-		"a service that cannot pull": {edit(`"$JS.API.CONSUMER.MSG.NEXT.TICKETING.expiration-service", `, ``),
-			[]string{"user expiration", "cannot pull or ack"}},
+		"a service that cannot pull": {edit(`"$JS.API.CONSUMER.MSG.NEXT.TICKETING.>", `, ``),
+			[]string{"user auth", "may not call $JS.API.CONSUMER.MSG.NEXT.TICKETING.>"}},
+		"a service that may move leaders": {edit(`"$JS.API.CONSUMER.LEADER.>", `, ``),
+			[]string{"user auth", "not denied $JS.API.CONSUMER.LEADER.>"}},
 		"a service that may delete the stream": {edit(`deny: ["$JS.API.STREAM.DELETE.>", `, `deny: [`),
 			[]string{"user auth", "not denied $JS.API.STREAM.DELETE.>"}},
 		"a service reading every subject": {edit(`subscribe: { allow: ["_INBOX.>"]`, `subscribe: { allow: ["_INBOX.>", ">"]`),

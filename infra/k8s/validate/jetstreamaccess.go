@@ -56,19 +56,39 @@ func StanAccessTable(conf, cluster string) AccessTable {
 	return table
 }
 
-// jetStreamDestructive are the JetStream API calls no user of ours may make:
-// they delete events or a service's position in them.
+// jetStreamAPI are the JetStream API requests a bus client makes on the
+// stream (common/bus access_jetstream.go): make sure of the stream, read one
+// message (Replay), create or update, read and pull from its consumers, ack.
+// A consumer is one per (queue group, channel), named queue__channel in one
+// subject token, so permissions cannot narrow it to a service's own.
+var jetStreamAPI = []string{
+	"$JS.API.INFO",
+	"$JS.API.STREAM.INFO." + JetStreamStream,
+	"$JS.API.STREAM.CREATE." + JetStreamStream,
+	"$JS.API.STREAM.UPDATE." + JetStreamStream,
+	"$JS.API.STREAM.MSG.GET." + JetStreamStream,
+	"$JS.API.CONSUMER.CREATE." + JetStreamStream + ".>",
+	"$JS.API.CONSUMER.DURABLE.CREATE." + JetStreamStream + ".>",
+	"$JS.API.CONSUMER.INFO." + JetStreamStream + ".>",
+	"$JS.API.CONSUMER.MSG.NEXT." + JetStreamStream + ".>",
+	"$JS.ACK." + JetStreamStream + ".>",
+}
+
+// jetStreamDestructive are the JetStream API requests no user of ours may
+// make: they delete events or positions, or move the cluster's leaders and
+// peers.
 var jetStreamDestructive = []string{
-	"$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.MSG.DELETE.>", "$JS.API.CONSUMER.DELETE.>",
+	"$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.MSG.DELETE.>",
+	"$JS.API.STREAM.SNAPSHOT.>", "$JS.API.STREAM.RESTORE.>", "$JS.API.STREAM.PEER.>", "$JS.API.STREAM.LEADER.>",
+	"$JS.API.CONSUMER.DELETE.>", "$JS.API.CONSUMER.LEADER.>",
+	"$JS.API.META.>", "$JS.API.SERVER.>", "$JS.API.ACCOUNT.>",
 }
 
 // CheckJetStreamAccess: the users of every JetStream broker are exactly the
-// access table's, and each may publish exactly its channels (as
-// JetStreamSubjectPrefix subjects), call only the non-destructive API of the
-// stream JetStreamStream and only for its own durable consumer (its parked
-// channel's queue group; every consumer for a user that may publish every
-// channel, redrive), is denied every destructive call, and subscribes only to
-// its inbox.
+// access table's (no observer, no user of NATS Streaming's server), and each
+// may publish exactly its channels (as JetStreamSubjectPrefix subjects), make
+// exactly the API requests of jetStreamAPI on stream JetStreamStream, is
+// denied every destructive request, and subscribes only to its inbox.
 func CheckJetStreamAccess(m *Manifests, table AccessTable) []string {
 	var problems []string
 	for _, s := range m.StatefulSets {
@@ -77,9 +97,8 @@ func CheckJetStreamAccess(m *Manifests, table AccessTable) []string {
 		}
 		c := s.Spec.Template.Spec.Containers[0]
 		conf, _ := mountedConfigMapFile(m, s.Spec.Template.Spec, c, configFlag(c))
-		users := ParseBrokerUsers(conf)
 		var found, names []string
-		for _, u := range users {
+		for _, u := range ParseBrokerUsers(conf) {
 			names = append(names, u.Name)
 			channels, ok := table[u.Name]
 			if !ok {
@@ -99,40 +118,30 @@ func CheckJetStreamAccess(m *Manifests, table AccessTable) []string {
 	return problems
 }
 
-// jetStreamSubjects are the subjects of a user's channels, and the durable
-// consumer it owns: the queue group of its parked channel, ">" (every one)
-// for a user of every channel, "" for one that consumes nothing.
-func jetStreamSubjects(channels []string) (subjects []string, durable string) {
-	for _, ch := range channels {
-		subjects = append(subjects, JetStreamSubjectPrefix+ch)
-		if q, ok := strings.CutPrefix(ch, "parked."); ok {
-			durable = q
-		}
-		if ch == ">" {
-			durable = ">"
-		}
-	}
-	return subjects, durable
-}
-
 func jetStreamUserAccess(u BrokerUser, channels []string) []string {
-	var found, subjects []string
-	want, durable := jetStreamSubjects(channels)
+	var found, subjects, api []string
+	want := make([]string, len(channels))
+	for i, ch := range channels {
+		want[i] = JetStreamSubjectPrefix + ch
+	}
 	for _, p := range u.Publish {
-		if !strings.HasPrefix(p, "$JS.") {
+		if strings.HasPrefix(p, "$JS.") {
+			api = append(api, p)
+		} else {
 			subjects = append(subjects, p)
-			continue
 		}
-		found = appendIf(found, jetStreamAPIAllowed(p, durable))
 	}
 	if !sameSet(subjects, want) {
 		found = append(found, fmt.Sprintf("may publish %v, not exactly its channels %v", subjects, want))
 	}
-	if durable != "" && durable != ">" {
-		for _, need := range []string{"$JS.API.CONSUMER.MSG.NEXT." + JetStreamStream + "." + durable, "$JS.ACK." + JetStreamStream + "." + durable + ".>"} {
-			if !slices.Contains(u.Publish, need) {
-				found = append(found, fmt.Sprintf("may not publish %s: its consumer %s cannot pull or ack", need, durable))
-			}
+	for _, p := range api {
+		if !slices.Contains(jetStreamAPI, p) {
+			found = append(found, fmt.Sprintf("may call %s, not one of the requests a bus client makes on stream %s", p, JetStreamStream))
+		}
+	}
+	for _, p := range jetStreamAPI {
+		if !slices.Contains(api, p) {
+			found = append(found, fmt.Sprintf("may not call %s, which a bus client needs", p))
 		}
 	}
 	for _, d := range jetStreamDestructive {
@@ -144,35 +153,4 @@ func jetStreamUserAccess(u BrokerUser, channels []string) []string {
 		found = append(found, fmt.Sprintf("may subscribe to %v, not only its inbox _INBOX.>", u.Subscribe))
 	}
 	return found
-}
-
-// jetStreamAPIAllowed: p is a JetStream API subject a service needs: account
-// and stream information, creating or updating the stream, getting a message
-// (redrive), and creating, reading, pulling from and acking its durable.
-func jetStreamAPIAllowed(p, durable string) string {
-	if p == "$JS.API.INFO" {
-		return ""
-	}
-	for _, op := range []string{"STREAM.INFO", "STREAM.CREATE", "STREAM.UPDATE"} {
-		if p == "$JS.API."+op+"."+JetStreamStream {
-			return ""
-		}
-	}
-	if p == "$JS.API.STREAM.MSG.GET."+JetStreamStream && durable == ">" {
-		return ""
-	}
-	for _, op := range []string{"$JS.API.CONSUMER.CREATE.", "$JS.API.CONSUMER.DURABLE.CREATE.", "$JS.API.CONSUMER.INFO.", "$JS.API.CONSUMER.MSG.NEXT.", "$JS.ACK."} {
-		rest, ok := strings.CutPrefix(p, op+JetStreamStream+".")
-		if !ok {
-			continue
-		}
-		if durable == "" {
-			return fmt.Sprintf("may call %s, but consumes nothing", p)
-		}
-		if durable == ">" || rest == durable || rest == durable+".>" {
-			return ""
-		}
-		return fmt.Sprintf("may call %s, which is not its own consumer %s", p, durable)
-	}
-	return fmt.Sprintf("may call %s, not one of the calls it needs on stream %s", p, JetStreamStream)
 }

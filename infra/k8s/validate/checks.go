@@ -481,12 +481,12 @@ func ownDatabase(e corev1.EnvVar, svc string) (host, problem string) {
 func natsServerFlags(m *Manifests) []string {
 	var problems []string
 	for _, s := range m.StatefulSets {
-		if s.Name != "nats" {
+		if st, _ := storeOf(m, s); st.kind != kindStan {
 			continue
 		}
 		args := strings.Join(s.Spec.Template.Spec.Containers[0].Args, " ")
 		if !strings.Contains(args, "-cid=ticketing") || !strings.Contains(args, "-store=file") {
-			problems = append(problems, "StatefulSet/nats: not run with cluster id ticketing and a file store")
+			problems = append(problems, "StatefulSet/"+s.Name+": not run with cluster id ticketing and a file store")
 		}
 	}
 	return problems

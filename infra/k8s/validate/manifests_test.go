@@ -24,7 +24,7 @@ func TestEveryOverlayAndComponentCombinationRendersAndDecodesStrictly(t *testing
 		assert.NotEmpty(t, c.M.NetworkPolicies, c.Name)
 	}
 	// The ones CI must never silently stop rendering.
-	for _, want := range []string{"dev", "prod", "dev+stripe-mock", "prod+stripe-mock", "dev+stripe-standin", "prod+stripe-standin"} {
+	for _, want := range []string{"dev", "prod", "dev+stripe-mock", "prod+stripe-mock", "dev+stripe-standin", "prod+stripe-standin", "dev+jetstream", "prod+jetstream"} {
 		assert.Contains(t, names, want)
 	}
 }
@@ -155,7 +155,13 @@ func TestEveryStoreAuthenticatesWithCredentialsFromSecrets(t *testing.T) {
 			users += len(st.users)
 		}
 		// 7 broker users, 4 MongoDB users, Redis: the check saw every store.
-		assert.Equal(t, 12, users, c.Name)
+		// JetStream's configuration has the six users that connect; the
+		// seventh key (stan) authenticates its routes (-cluster, -routes).
+		want := 12
+		if slices.Contains(c.Components, "jetstream") {
+			want = 11
+		}
+		assert.Equal(t, want, users, c.Name)
 	}
 }
 
@@ -224,10 +230,13 @@ func TestProductionReplicatesEveryStoreAcrossNodes(t *testing.T) {
 	for _, c := range renders(t) {
 		single := singleStores
 		if c.Overlay != "prod" {
-			// Development: one pod per store.
+			// Development: one pod per store, except JetStream's cluster,
+			// which components/jetstream runs on three nodes everywhere.
 			single = map[string]string{}
 			for _, s := range c.M.StatefulSets {
-				single[s.Name] = "development"
+				if st, _ := storeOf(c.M, s); st.kind != kindJetStream {
+					single[s.Name] = "development"
+				}
 			}
 		}
 		assert.Empty(t, CheckReplicatedStores(c.M, single), c.Name)
@@ -240,6 +249,8 @@ func TestProductionReplicatesEveryStoreAcrossNodes(t *testing.T) {
 		if c.Overlay == "prod" {
 			// 4 MongoDBs, the broker and Redis: the check saw them all.
 			assert.Equal(t, 6, replicated, c.Name)
+		} else if slices.Contains(c.Components, "jetstream") {
+			assert.Equal(t, 1, replicated, c.Name)
 		}
 	}
 }

@@ -108,8 +108,9 @@ func members(s *appsv1.StatefulSet) []string {
 // keeps a majority, and is configured as one replicated store: mongod with
 // --replSet and a keyfile from a secret, its replset sidecar listing every
 // member; NATS Streaming clustered with every member a peer and a route, the
-// routes authenticated with a password from a secret; Redis with a sentinel
-// beside every member (sentinelConfigured). A store in single (with
+// routes authenticated with a password from a secret; JetStream's nodes routed
+// to each other the same way, JetStream on and stored on their volumes; Redis
+// with a sentinel beside every member (sentinelConfigured). A store in single (with
 // why) runs one pod and has no budget, which could only block node drains.
 func CheckReplicatedStores(m *Manifests, single map[string]string) []string {
 	var problems []string
@@ -132,10 +133,12 @@ func CheckReplicatedStores(m *Manifests, single map[string]string) []string {
 		switch st.kind {
 		case "mongo":
 			found = append(found, replicaSetConfigured(s)...)
-		case "nats-streaming":
+		case kindStan:
 			found = append(found, brokerClustered(s)...)
 		case "redis":
 			found = append(found, sentinelConfigured(s)...)
+		case kindJetStream:
+			found = append(found, jetStreamClustered(m, s)...)
 		}
 		problems = append(problems, prefixed(w.ID()+": ", found)...)
 	}
@@ -264,6 +267,14 @@ func brokerClustered(s *appsv1.StatefulSet) []string {
 	if got := strings.Split(argAfter(c.Args, "-cluster_peers"), ","); !sameSet(got, peers) {
 		found = append(found, fmt.Sprintf("-cluster_peers %v are not the members %v", got, peers))
 	}
+	return append(found, routedToMembers(s, c)...)
+}
+
+// routedToMembers: a NATS server's routes (-routes) are exactly the
+// StatefulSet's members and it listens for theirs (-cluster), every URL with
+// credentials from a secret. NATS Streaming and JetStream cluster alike.
+func routedToMembers(s *appsv1.StatefulSet, c corev1.Container) []string {
+	var found []string
 	routes, err := ParseURLList(argAfter(c.Args, "-routes"))
 	var hosts []string
 	for _, r := range routes {

@@ -19,7 +19,7 @@ func (k secretKey) String() string { return k.Secret + "/" + k.Key }
 // store is what one store StatefulSet admits: user -> the secret key holding
 // its password ("" is the one user of a store without user names: Redis).
 type store struct {
-	kind  string // "nats-streaming", "redis" or "mongo"
+	kind  string // "nats-streaming", "nats" (JetStream), "redis" or "mongo"
 	users map[string]secretKey
 }
 
@@ -94,7 +94,7 @@ func storeOf(m *Manifests, s *appsv1.StatefulSet) (store, []string) {
 	st := store{kind: kind, users: map[string]secretKey{}}
 	var found []string
 	switch kind {
-	case "nats-streaming":
+	case kindStan, kindJetStream:
 		found = brokerUsersOf(m, pod, c, st.users)
 	case "redis":
 		pw := argAfter(c.Args, "--requirepass")
@@ -128,7 +128,7 @@ func brokerUsersOf(m *Manifests, pod corev1.PodSpec, c corev1.Container, users m
 		}
 	}
 	if file == "" {
-		return []string{"NATS Streaming runs without a configuration file (-c), so without users: anyone may connect and publish anything"}
+		return []string{"the broker runs without a configuration file (-c), so without users: anyone may connect and publish anything"}
 	}
 	conf, ok := mountedConfigMapFile(m, pod, c, file)
 	if !ok {
@@ -241,7 +241,7 @@ func brokerCredentials(env map[string]corev1.EnvVar, stores map[string]store) (u
 		host = StoreOfHost(urls[0].Hostname())
 	}
 	st, ok := stores[host]
-	if !ok || st.kind != "nats-streaming" {
+	if !ok || !isBroker(st.kind) {
 		return user, key, fmt.Sprintf("NATS_URL names %q, no broker of these manifests", host)
 	}
 	if want, ok := st.users[user]; !ok || want != key {

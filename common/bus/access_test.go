@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -200,14 +201,23 @@ func TestServerConfigNamesItsMistakes(t *testing.T) {
 	assert.NotContains(t, conf, `"_STAN.pub.ticketing.>"`, "no service may publish everywhere")
 }
 
-// kubernetesConfig is the broker configuration Kubernetes mounts
-// (infra/k8s/base/nats/nats.conf): bus.ServerConfig with every password a
-// variable the NATS server reads from its environment, which the StatefulSet
-// fills from the nats-users Secret. The deployment has no observer.
-const kubernetesConfig = "../../infra/k8s/base/nats/nats.conf"
+// The broker configurations Kubernetes mounts, each with every password a
+// variable the server reads from its environment, which the StatefulSet fills
+// from the nats-users Secret: NATS Streaming's (infra/k8s/base/nats/nats.conf,
+// bus.ServerConfig) and JetStream's (infra/k8s/components/jetstream/nats.conf,
+// bus.JetStreamServerConfig). The deployment has no observer.
+var kubernetesConfigs = map[string]func([]bus.Credential) (string, error){
+	"../../infra/k8s/base/nats/nats.conf": func(creds []bus.Credential) (string, error) {
+		return bus.ServerConfig("ticketing", creds)
+	},
+	"../../infra/k8s/components/jetstream/nats.conf": func(creds []bus.Credential) (string, error) {
+		// The stan key authenticates the nodes' routes, not a client.
+		return bus.JetStreamServerConfig(slices.DeleteFunc(slices.Clone(creds), func(c bus.Credential) bool { return c.User == "stan" }))
+	},
+}
 
-// The committed file is what ServerConfig renders, so the permissions
-// Kubernetes enforces are the ones tested above. UPDATE_K8S=1 rewrites it.
+// The committed files are what the access table renders, so the permissions
+// Kubernetes enforces are the ones tested above. UPDATE_K8S=1 rewrites them.
 func TestTheKubernetesBrokerConfigIsTheTestedOne(t *testing.T) {
 	var creds []bus.Credential
 	for _, user := range bus.Users() {
@@ -216,12 +226,14 @@ func TestTheKubernetesBrokerConfigIsTheTestedOne(t *testing.T) {
 		}
 		creds = append(creds, bus.Credential{User: user, Password: "$" + strings.ToUpper(user) + "_PASSWORD"})
 	}
-	want, err := bus.ServerConfig("ticketing", creds)
-	require.NoError(t, err)
-	if os.Getenv("UPDATE_K8S") == "1" {
-		require.NoError(t, os.WriteFile(kubernetesConfig, []byte(want), 0o644))
+	for path, render := range kubernetesConfigs {
+		want, err := render(creds)
+		require.NoError(t, err)
+		if os.Getenv("UPDATE_K8S") == "1" {
+			require.NoError(t, os.WriteFile(path, []byte(want), 0o644))
+		}
+		got, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Equal(t, want, string(got), "%s: regenerate with: UPDATE_K8S=1 go test ./common/bus -run KubernetesBrokerConfig", path)
 	}
-	got, err := os.ReadFile(kubernetesConfig)
-	require.NoError(t, err)
-	assert.Equal(t, want, string(got), "regenerate with: UPDATE_K8S=1 go test ./common/bus -run KubernetesBrokerConfig")
 }

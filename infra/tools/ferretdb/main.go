@@ -54,12 +54,7 @@ func run(addr, dir, logLevel string) error {
 	defer os.RemoveAll(sockDir)
 	sock := filepath.Join(sockDir, "ferretdb.sock")
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{Unix: sock},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + abs + "/",
-	})
+	f, err := newFerretDB(abs, sock, logger)
 	if err != nil {
 		return err
 	}
@@ -77,4 +72,14 @@ func run(addr, dir, logLevel string) error {
 	serveErr := s.serve(ctx, ln)
 	stop()
 	return errors.Join(serveErr, <-done)
+}
+
+// newFerretDB is FerretDB on SQLite files in dir, listening on the Unix socket sock.
+func newFerretDB(dir, sock string, logger *slog.Logger) (*ferretdb.FerretDB, error) {
+	return ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{Unix: sock},
+		Logger:    logger,
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/",
+	})
 }

@@ -62,6 +62,10 @@ func run(addr, dir, logLevel string) error {
 	if err != nil {
 		return err
 	}
+	stopProfiles, err := startProfiles()
+	if err != nil {
+		return fmt.Errorf("%s: %w", profileEnv, err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	done := make(chan error, 1)
@@ -71,7 +75,7 @@ func run(addr, dir, logLevel string) error {
 	fmt.Fprintln(os.Stderr, "ferretdb: listening on", ln.Addr())
 	serveErr := s.serve(ctx, ln)
 	stop()
-	return errors.Join(serveErr, <-done)
+	return errors.Join(serveErr, <-done, stopProfiles())
 }
 
 // newFerretDB is FerretDB on SQLite files in dir, listening on the Unix socket sock.

@@ -99,6 +99,6 @@ func (b *bench) saleCell(ctx context.Context, catalogue, inFlight int) error {
 	}
 	r := b.rows[len(b.rows)-1]
 	b.step("flash sale: %d in flight, catalogue %d: winners %d, p50 %s, p99 %s",
-		inFlight, catalogue, r.Sample.Statuses[http.StatusCreated], ms(r.Sample.Percentile(0.50)), ms(r.Sample.Percentile(0.99)))
+		inFlight, catalogue, r.Sample.Statuses[http.StatusCreated], ms(r.Sample.Percentile(50)), ms(r.Sample.Percentile(99)))
 	return nil
 }

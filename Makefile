@@ -103,10 +103,10 @@ lint-size: $(BIN)/gocyclo $(BIN)/funclen ## no function outside tests over 60 li
 		if [ -n "$$long" ]; then echo "$$long"; fi; \
 		[ -z "$$cyclo$$long" ]
 
-# The linters' own tests (they live in the tools module, outside go.work).
+# The tools module's own tests (it lives outside go.work).
 .PHONY: test-tools
-test-tools: ## the linters' tests (funclen, mdlinks)
-	cd infra/tools && GOWORK=off go vet ./funclen ./mdlinks && GOWORK=off go test -count=1 ./funclen ./mdlinks
+test-tools: ## the linters' tests (funclen, mdlinks) and the FerretDB wrapper's
+	cd infra/tools && GOWORK=off go vet ./funclen ./mdlinks ./ferretdb && GOWORK=off go test -count=1 ./funclen ./mdlinks ./ferretdb
 
 .PHONY: test-go
 test-go: deps tools ## Go tests of every module, with the race detector (the runner's need nginx)

@@ -32,7 +32,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	flags.StringVar(&o.stanURL, "stan", getenv("STAN_URL"), "NATS Streaming's URL, the broker moved from (default $STAN_URL)")
 	flags.StringVar(&o.jsURL, "jetstream", getenv("NATS_URL"), "JetStream's URL, the broker moved to (default $NATS_URL)")
 	flags.StringVar(&o.cluster, "cluster", orDefault(getenv("NATS_CLUSTER_ID"), "ticketing"), "NATS Streaming cluster id (default $NATS_CLUSTER_ID)")
-	flags.IntVar(&o.replicas, "replicas", 0, "the stream's replicas if busmove creates it (default $JETSTREAM_REPLICAS, else 1)")
+	flags.IntVar(&o.replicas, "replicas", 0, "the stream's replicas if busmove creates it; an existing stream is left as it is (default $JETSTREAM_REPLICAS, else 1)")
 	flags.DurationVar(&o.since, "since", 0, "copy the history of the -subject channels stored this long ago and since, acking nothing, instead of what queue groups have not acked")
 	flags.DurationVar(&o.idle, "idle", 3*time.Second, "a channel is done once nothing more came for this long")
 	flags.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")

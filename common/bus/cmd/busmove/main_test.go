@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -236,4 +238,29 @@ func TestMoveAsTheRedriveUser(t *testing.T) {
 	env["NATS_PASSWORD"], env["STAN_PASSWORD"] = onJS.Password, "wrong"
 	_, err = busmove(t, env, "-queue", "expiration-service", "-timeout", "5s")
 	assert.ErrorContains(t, err, "connecting to NATS Streaming", "NATS Streaming refuses a wrong password")
+}
+
+// A stream the services made is left as it is: busmove with the default
+// -replicas does not change it.
+func TestMoveLeavesAnExistingStreamAlone(t *testing.T) {
+	js := testenv.NewJetStream(t)
+	cfg := testenv.JetStreamBusConfig(js.URL)
+	testenv.ConnectBus(t, cfg) // creates the stream
+	nc, err := nats.Connect(js.URL)
+	require.NoError(t, err)
+	defer nc.Close()
+	jsAPI, err := jetstream.New(nc)
+	require.NoError(t, err)
+	stream, err := jsAPI.Stream(testenv.Context(t), bus.StreamName)
+	require.NoError(t, err)
+	want := stream.CachedInfo().Config
+	want.Description = "changed by an operator"
+	_, err = jsAPI.UpdateStream(testenv.Context(t), want)
+	require.NoError(t, err)
+
+	_, err = busmove(t, map[string]string{"STAN_URL": testenv.NATSURL(t), "NATS_URL": js.URL}, "-queue", "orders-service", "-idle", "1s", "-replicas", "1")
+	require.NoError(t, err)
+	stream, err = jsAPI.Stream(testenv.Context(t), bus.StreamName)
+	require.NoError(t, err)
+	assert.Equal(t, "changed by an operator", stream.CachedInfo().Config.Description)
 }

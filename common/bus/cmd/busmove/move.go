@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,9 +37,7 @@ func connect(ctx context.Context, o options) (*mover, error) {
 	}
 	js, err := jetstream.New(nc)
 	if err == nil {
-		setup, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err = js.CreateOrUpdateStream(setup, bus.StreamConfig(o.replicas))
-		cancel()
+		err = ensureStream(ctx, js, o.replicas)
 	}
 	if err != nil {
 		nc.Close()
@@ -51,6 +50,18 @@ func connect(ctx context.Context, o options) (*mover, error) {
 		return nil, fmt.Errorf("connecting to NATS Streaming at %s (cluster %s): %w", o.stanURL, o.cluster, err)
 	}
 	return &mover{o: o, sc: sc, nc: nc, js: js}, nil
+}
+
+// ensureStream creates the stream if the services have not yet, and leaves
+// one that exists as it is: a forgotten -replicas must not shrink it.
+func ensureStream(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := js.Stream(ctx, bus.StreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, bus.StreamConfig(replicas))
+	}
+	return err
 }
 
 // userInfo presents user's credentials, if any.

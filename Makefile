@@ -201,7 +201,7 @@ bench-bus: ## bus benchmark: publish→handled p50/p99 and events/s, stan and Je
 
 .PHONY: build
 build: ## build every service, the runner and redrive (README: Parked events) into bin/
-	go build -o $(BIN)/ $(foreach s,$(wildcard $(SERVICES)),./$(s)) ./infra/runner ./common/bus/cmd/redrive
+	go build -o $(BIN)/ $(foreach s,$(wildcard $(SERVICES)),./$(s)) ./infra/runner ./common/bus/cmd/redrive ./common/bus/cmd/busmove
 
 # npm ci only when the lock file changed since the last install; next build only
 # when a source file is newer than the last build.

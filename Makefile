@@ -64,7 +64,7 @@ $(BIN)/gocyclo $(BIN)/funclen $(BIN)/mdlinks &: $(LINT_TOOLS_SRC) infra/tools/go
 ## ---- checks and tests ----------------------------------------------------------
 
 .PHONY: test
-test: deps tools lint test-go test-go-jetstream test-manifests test-tools lint-workflows test-client test-e2e ## install what is needed, then run every test
+test: deps tools lint test-go test-go-jetstream test-systems-jetstream test-manifests test-tools lint-workflows test-client test-e2e test-e2e-jetstream ## install what is needed, then run every test
 
 .PHONY: lint
 lint: lint-go lint-links lint-size ## the three below, in order
@@ -103,10 +103,10 @@ lint-size: $(BIN)/gocyclo $(BIN)/funclen ## no function outside tests over 60 li
 		if [ -n "$$long" ]; then echo "$$long"; fi; \
 		[ -z "$$cyclo$$long" ]
 
-# The linters' own tests (they live in the tools module, outside go.work).
+# The tools module's own tests (it lives outside go.work).
 .PHONY: test-tools
-test-tools: ## the linters' tests (funclen, mdlinks)
-	cd infra/tools && GOWORK=off go vet ./funclen ./mdlinks && GOWORK=off go test -count=1 ./funclen ./mdlinks
+test-tools: ## the linters' tests (funclen, mdlinks) and the FerretDB wrapper's
+	cd infra/tools && GOWORK=off go vet ./funclen ./mdlinks ./ferretdb && GOWORK=off go test -count=1 ./funclen ./mdlinks ./ferretdb
 
 .PHONY: test-go
 test-go: deps tools ## Go tests of every module, with the race detector (the runner's need nginx)
@@ -123,6 +123,16 @@ JETSTREAM_PACKAGES = $(sort $(patsubst %/,./%,$(dir $(shell grep -rlE --include=
 .PHONY: test-go-jetstream
 test-go-jetstream: deps tools ## the Go tests that reach the broker, on JetStream (EVENT_BUS=jetstream), with the race detector
 	EVENT_BUS=jetstream go test -race -count=1 -timeout 15m $(JETSTREAM_PACKAGES)
+
+# The systems tests (infra/systemtest) run in test-go on the default
+# transport, NATS Streaming; here again with every service on JetStream
+# (the harness follows EVENT_BUS). A target that runs GO_PACKAGES on
+# JetStream should leave SYSTEM_PACKAGES out, as they run here.
+SYSTEM_PACKAGES := ./infra/systemtest/...
+
+.PHONY: test-systems-jetstream
+test-systems-jetstream: deps tools ## the systems tests with EVENT_BUS=jetstream (test-go runs them on NATS Streaming)
+	EVENT_BUS=jetstream go test -race -count=1 -timeout 20m $(SYSTEM_PACKAGES)
 
 # The browser tests (client/e2e) need a running system: see client/README.md.
 .PHONY: test-client
@@ -163,12 +173,25 @@ lint-workflows: ## actionlint on .github/workflows (installs the pinned version 
 # against the same runner (TestTheExternalModeAgainstTheRunner).
 .PHONY: test-e2e
 test-e2e: deps browser tools build client-build postman-deps ## end-to-end: Go flows, the Postman collection, browser tests
-	@status=0; go test -count=1 -timeout 20m -v ./infra/e2e/... > $(E2E_LOG) 2>&1 || status=$$?; \
-		grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+[a-z_]+_test\.go:)' $(E2E_LOG) || true; \
-		if [ $$status -ne 0 ]; then echo "--- last lines of $(E2E_LOG):"; tail -n 150 $(E2E_LOG); fi; \
-		exit $$status
+	$(call run-e2e,stan,$(E2E_LOG))
+
+# The same suite with the runner on JetStream (EVENT_BUS=jetstream), over the
+# same bin/ and client build. With test-systems-jetstream it adds about 10
+# minutes to `make test` (443 s and 180 s on a shared 2-CPU machine).
+.PHONY: test-e2e-jetstream
+test-e2e-jetstream: deps browser tools build client-build postman-deps ## end-to-end with the system on JetStream
+	$(call run-e2e,jetstream,$(E2E_LOG:.log=-jetstream.log))
 
 E2E_LOG := /tmp/ticketing-e2e.log
+
+# run-e2e runs the e2e suite on transport $(1), its output in $(2), and
+# shows the outline (and the end of the output when it fails).
+define run-e2e
+@status=0; EVENT_BUS=$(1) go test -count=1 -timeout 20m -v ./infra/e2e/... > $(2) 2>&1 || status=$$?; \
+	grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+[a-z_]+_test\.go:)' $(2) || true; \
+	if [ $$status -ne 0 ]; then echo "--- last lines of $(2):"; tail -n 150 $(2); fi; \
+	exit $$status
+endef
 
 # The pictures the READMEs show are committed in client/docs/screenshots; a
 # browser-test run writes a fresh set to client/e2e/screenshots (ignored).
@@ -213,7 +236,7 @@ bench-bus: ## bus benchmark: publish→handled p50/p99 and events/s, stan and Je
 
 .PHONY: build
 build: ## build every service, the runner and redrive (README: Parked events) into bin/
-	go build -o $(BIN)/ $(foreach s,$(wildcard $(SERVICES)),./$(s)) ./infra/runner ./common/bus/cmd/redrive
+	go build -o $(BIN)/ $(foreach s,$(wildcard $(SERVICES)),./$(s)) ./infra/runner ./common/bus/cmd/redrive ./common/bus/cmd/busmove
 
 # npm ci only when the lock file changed since the last install; next build only
 # when a source file is newer than the last build.

@@ -96,14 +96,26 @@ func startSystem() (stop func(), err error) {
 	}, nil
 }
 
-// startRunner starts bin/runner over dataDir, its output in a log file there.
+// startRunner starts bin/runner over dataDir, its output in a log file
+// there, on the event bus EVENT_BUS names (eventBus).
 func startRunner(root, dataDir string, env ...string) (*launch.Runner, error) {
 	log, err := os.CreateTemp(dataDir, "runner-*.log")
 	if err != nil {
 		return nil, err
 	}
 	log.Close()
+	env = append([]string{"EVENT_BUS=" + eventBus()}, env...)
 	return launch.Start(context.Background(), launch.Options{Root: root, DataDir: dataDir, Env: env, LogPath: log.Name()})
+}
+
+// eventBus is the transport the suite runs the system on: EVENT_BUS, NATS
+// Streaming (stan) unless it says jetstream. `make test` runs the suite on
+// both (test-e2e, test-e2e-jetstream).
+func eventBus() string {
+	if v := os.Getenv("EVENT_BUS"); v != "" {
+		return v
+	}
+	return "stan"
 }
 
 // kill kills a service outright (no graceful shutdown) and waits until the

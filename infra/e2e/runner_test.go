@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,6 +74,26 @@ func TestARunStopsCleanlyAndTheNextReusesItsData(t *testing.T) {
 			t.Fatalf("the seller's listing did not survive the restart: %+v", page.Tickets)
 		}
 	})
+}
+
+// The runner runs the system on the transport the suite was asked for: its
+// broker is NATS Streaming or nats-server with JetStream, and redrive is
+// told which (DATA_DIR/run/redrive.env).
+func TestTheSystemRunsOnTheEventBusAsked(t *testing.T) {
+	broker := map[string]string{"stan": "nats-streaming", "jetstream": "jetstream"}[eventBus()]
+	if broker == "" {
+		t.Fatalf("EVENT_BUS=%q is not stan or jetstream", eventBus())
+	}
+	if _, ok := launch.PIDs(system.dataDir)[broker]; !ok {
+		t.Fatalf("EVENT_BUS=%s, but the runner runs no %s: %v", eventBus(), broker, launch.PIDs(system.dataDir))
+	}
+	b, err := os.ReadFile(filepath.Join(system.dataDir, "run", "redrive.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "EVENT_BUS="+eventBus()+"\n") {
+		t.Fatalf("redrive is not told EVENT_BUS=%s (its settings hold a password, not shown)", eventBus())
+	}
 }
 
 // withBase points the package's helpers at another runner for the length of f.

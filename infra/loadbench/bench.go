@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,8 @@ type bench struct {
 	sellers   []person
 	catalogue []string
 	rows      []row
+	// saleLabel ends the flash sale's row name (-only sale names its cell).
+	saleLabel string
 	memory    memoryReport
 	// idle is what each process spent during the pause at rest, over idleFor.
 	idle    cpuAccount
@@ -83,7 +86,7 @@ func runScenarios(ctx context.Context, opts config, out io.Writer) (bool, error)
 			return false, err
 		}
 		fmt.Fprintln(out, "starting a system of its own (bin/runner, NO_CLIENT=1, a temporary data folder, free ports)")
-		sys, err = startSystem(ctx, root)
+		sys, err = startSystem(ctx, root, opts.saleEnv()...)
 	}
 	if err != nil {
 		return false, err
@@ -108,7 +111,7 @@ func runScenarios(ctx context.Context, opts config, out io.Writer) (bool, error)
 	}()
 	b := &bench{
 		opts: opts, sys: sys, db: db, out: out, runID: randomID(),
-		api: newAPI(sys.baseURL, max(opts.Concurrency, opts.SaleConcurrency)),
+		api: newAPI(sys.baseURL, max(opts.Concurrency, opts.SaleConcurrency, slices.Max(opts.SaleInFlight))),
 	}
 	if err := b.run(ctx); err != nil {
 		return false, err
@@ -127,38 +130,12 @@ func (b *bench) run(ctx context.Context) error {
 			load.Stop()
 		}
 	}()
-	if b.opts.Only == "sustained" {
-		b.step("seeding: %d sellers sign up", b.opts.Sellers)
-		if err := b.signUpSellers(ctx); err != nil {
-			return err
-		}
-		if err := b.sustained(ctx); err != nil {
-			return err
-		}
-		b.memory.peak = load.Stop()
-		load = nil
-		b.memory.rest, b.memory.after = b.memory.startup, snapshot(b.sys.pids())
-		return ctx.Err()
-	}
-	if b.opts.Only == "browse" {
-		err := b.runBrowse(ctx)
+	if b.opts.Only != "" {
+		err := b.runAlone(ctx)
 		b.memory.peak = load.Stop()
 		load = nil
 		b.memory.after = snapshot(b.sys.pids())
 		return err
-	}
-	if b.opts.Only == "signin" {
-		b.step("seeding: %d buyers sign up", b.opts.Buyers)
-		if err := b.signUps(ctx); err != nil {
-			return err
-		}
-		b.memory.rest = snapshot(b.sys.pids())
-		b.step("signing in")
-		b.signIns(ctx)
-		b.memory.peak = load.Stop()
-		load = nil
-		b.memory.after = snapshot(b.sys.pids())
-		return ctx.Err()
 	}
 	if err := b.seed(ctx); err != nil {
 		return err
@@ -174,6 +151,36 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	b.memory.after = snapshot(b.sys.pids())
 	b.printMachine("after")
+	return ctx.Err()
+}
+
+// runAlone runs the one scenario -only names, with what it needs seeded
+// first, and records the memory at rest where it has a rest.
+func (b *bench) runAlone(ctx context.Context) error {
+	switch b.opts.Only {
+	case "sustained":
+		b.memory.rest = b.memory.startup
+		b.step("seeding: %d sellers sign up", b.opts.Sellers)
+		if err := b.signUpSellers(ctx); err != nil {
+			return err
+		}
+		if err := b.sustained(ctx); err != nil {
+			return err
+		}
+	case "browse":
+		return b.runBrowse(ctx)
+	case "signin":
+		b.step("seeding: %d buyers sign up", b.opts.Buyers)
+		if err := b.signUps(ctx); err != nil {
+			return err
+		}
+		b.memory.rest = snapshot(b.sys.pids())
+		b.step("signing in")
+		b.signIns(ctx)
+	case "sale":
+		b.memory.rest = b.memory.startup
+		return b.runSaleMatrix(ctx)
+	}
 	return ctx.Err()
 }
 
@@ -568,7 +575,7 @@ func (b *bench) flashSale(ctx context.Context) error {
 	}
 	locked := b.lockedTickets(ctx, ids)
 	b.add(row{
-		Name: fmt.Sprintf("flash sale: POST /api/orders (%d at once)", b.opts.SaleConcurrency), Sample: s,
+		Name: fmt.Sprintf("flash sale: POST /api/orders (%d at once%s)", b.opts.SaleConcurrency, b.saleLabel), Sample: s,
 		Want: []int{http.StatusCreated, http.StatusConflict}, CPU: cpu,
 		Ceiling: ceiling, CeilingCPU: ceilingCPU, CeilingWhat: "findOneAndUpdate on a copy of the replica",
 		MaxP99: saleMaxP99,

@@ -14,6 +14,7 @@
 //
 //	make bench
 //	go run ./infra/loadbench -catalogue 1000 -sale-concurrency 50
+//	go run ./infra/loadbench -only sale -sale-in-flight 8,50 -sale-catalogues 100,1000
 //
 // Every loop is bounded in count and in time; it stops by itself.
 package main
@@ -48,8 +49,13 @@ type config struct {
 	// rate of 0 is a share of what a closed loop achieves first.
 	SustainFor  time.Duration
 	SustainRate float64
-	// Only names the one scenario to run ("sustained", "signin", "browse"), or is empty for all.
+	// Only names the one scenario to run ("sustained", "signin", "browse",
+	// "sale", "observability"), or is empty for all.
 	Only string
+	// SaleInFlight and SaleCatalogues are the cells -only sale runs: a
+	// flash sale for each catalogue size and number of buyers in flight.
+	SaleInFlight   intList
+	SaleCatalogues intList
 
 	Root     string
 	BaseURL  string
@@ -73,7 +79,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.SustainFor, "sustain-for", 60*time.Second, "how long the sustained-writes scenario offers POST /api/tickets")
 	fs.Float64Var(&o.SustainRate, "sustain-rate", 0, "listings per second the sustained-writes scenario offers (0: 80% of what a closed loop achieves just before)")
 	fs.StringVar(&o.Only, "only", "", "run only this scenario: sustained (signs up only the sellers), signin (signs up only the buyers), "+
-		"browse (the public reads at each cache layer) or observability (browsing with tracing and metrics off, then on, on two systems)")
+		"browse (the public reads at each cache layer), sale (the flash sale for each of -sale-in-flight and -sale-catalogues) or observability (browsing with tracing and metrics off, then on, on two systems)")
+	o.SaleInFlight, o.SaleCatalogues = intList{8, 50}, intList{100, 1000}
+	fs.Var(&o.SaleInFlight, "sale-in-flight", "with -only sale: buyers in flight at once, one flash sale each (comma-separated)")
+	fs.Var(&o.SaleCatalogues, "sale-catalogues", "with -only sale: tickets in the catalogue, one round of flash sales each (comma-separated)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -109,8 +118,8 @@ func (o config) check() error {
 			errs = append(errs, fmt.Errorf("%s must be at least 1", f.name))
 		}
 	}
-	if !slices.Contains([]string{"", "sustained", "signin", "browse", "observability"}, o.Only) {
-		errs = append(errs, fmt.Errorf("-only %q: the scenarios that run alone are sustained, signin, browse and observability", o.Only))
+	if !slices.Contains([]string{"", "sustained", "signin", "browse", "sale", "observability"}, o.Only) {
+		errs = append(errs, fmt.Errorf("-only %q: the scenarios that run alone are sustained, signin, browse, sale and observability", o.Only))
 	}
 	if o.Only == "observability" && o.BaseURL != "" {
 		errs = append(errs, errors.New("-only observability starts two systems of its own: unset BASE_URL and DATA_DIR"))

@@ -51,3 +51,20 @@ func TestBadOptionsAreAllNamed(t *testing.T) {
 		assert.Contains(t, err.Error(), want)
 	}
 }
+
+func TestOptionsNameTheFlashSaleCells(t *testing.T) {
+	o, err := parseOptions(nil, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, intList{8, 50}, o.SaleInFlight, "8 and 50 in flight by default")
+	assert.Equal(t, intList{100, 1000}, o.SaleCatalogues, "100 and 1,000 tickets by default")
+	assert.Empty(t, o.saleEnv(), "four cells fit the default open-order cap")
+
+	o, err = parseOptions([]string{"-only", "sale", "-sale-in-flight", "1,8,50", "-sale-catalogues", "1000,100"}, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, intList{1, 8, 50}, o.SaleInFlight)
+	assert.Equal(t, intList{1000, 100}, o.SaleCatalogues)
+	assert.Equal(t, []string{"MAX_OPEN_ORDERS=6"}, o.saleEnv(), "a buyer may win once in each of six cells")
+
+	_, err = parseOptions([]string{"-sale-in-flight", "8,0"}, env(nil), io.Discard)
+	assert.ErrorContains(t, err, `"0" is not a positive count`)
+}

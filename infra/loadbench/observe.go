@@ -151,7 +151,7 @@ func reportObservability(out io.Writer, r observedRun) bool {
 		s    *sample
 		cpu  time.Duration
 	}{{"tracing and metrics off", r.off, r.offCPU}, {"tracing and metrics on", r.on, r.onCPU}} {
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\n", x.name, okRate(x.s), x.s.Percentile(0.50), x.s.Percentile(0.99),
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\n", x.name, okRate(x.s), x.s.Percentile(50), x.s.Percentile(99),
 			cpuPerRequest(x.cpu, x.s.Count()), x.s.Unexpected(200))
 	}
 	_ = tw.Flush()

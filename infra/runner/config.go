@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,10 @@ type config struct {
 	GoMaxProcs string
 	// ReadyTimeout bounds how long a process may take to become ready.
 	ReadyTimeout time.Duration
+	// EventBus (EVENT_BUS) is the broker the system runs on: bus.TransportStan
+	// (NATS Streaming, the default) or bus.TransportJetStream (nats-server
+	// with JetStream). Every service and the redrive command get it.
+	EventBus string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -70,9 +75,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		NoGatewayCache:      getenv("GATEWAY_CACHE") == "off",
 		GoMaxProcs:          getenv("GOMAXPROCS"),
 		ReadyTimeout:        90 * time.Second,
+		EventBus:            orDefault(getenv("EVENT_BUS"), bus.TransportStan),
 	}
 	var errs []error
 	var err error
+	if !slices.Contains(bus.Transports, cfg.EventBus) {
+		errs = append(errs, fmt.Errorf("EVENT_BUS=%q is not one of %s", cfg.EventBus, strings.Join(bus.Transports, ", ")))
+	}
 	if cfg.GatewayPort, err = port(getenv, "GATEWAY_PORT", 8080); err != nil {
 		errs = append(errs, err)
 	}
@@ -144,6 +153,9 @@ func (c config) serviceEnv() []string {
 	}
 	return []string{"GOMAXPROCS=1"}
 }
+
+// jetStream reports whether the system runs on JetStream.
+func (c config) jetStream() bool { return c.EventBus == bus.TransportJetStream }
 
 // jwtKey returns the configured key, or one generated on first run and kept in
 // the data folder, so sessions survive restarts and no key is ever committed.

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 
-	"ticketing.dev/common/bus"
 	"ticketing.dev/infra/runner/launch"
 )
 
@@ -43,8 +42,8 @@ func (c config) ports(withStandIn, withClient bool) []portUse {
 	uses := []portUse{
 		{c.GatewayPort, "the gateway", "GATEWAY_PORT"},
 		{b + offFerretDB, "FerretDB", "BASE_PORT"},
-		{b + offNATS, "NATS Streaming", "BASE_PORT"},
-		{b + offNATSMonitor, "NATS monitoring", "BASE_PORT"},
+		{b + offNATS, c.brokerName(), "BASE_PORT"},
+		{b + offNATSMonitor, "the broker's monitoring", "BASE_PORT"},
 		{b + offRedis, "Redis", "BASE_PORT"},
 		{b + offAuth, "auth", "BASE_PORT"},
 		{b + offTickets, "tickets", "BASE_PORT"},
@@ -121,7 +120,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	defer release()
 
-	out := newLogMux(stdout, "nats-streaming", "expiration")
+	out := newLogMux(stdout, sys.cfg.brokerName(), "expiration")
 	sup := newSupervisor(out, filepath.Join(cfg.DataDir, "run"), cfg.ReadyTimeout)
 	defer func() {
 		out.say("stopping everything")
@@ -153,7 +152,8 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		return unlessStopped(ctx, err)
 	}
 	gatewayURL := fmt.Sprintf("http://%s", net.JoinHostPort(displayHost(cfg.Host), strconv.Itoa(cfg.GatewayPort)))
-	fmt.Fprintf(stdout, "\n  Ticketing is running: %s\n%s  (Ctrl-C stops everything)\n\n", gatewayURL, metricsBanner(sys.services())+tracesBanner())
+	fmt.Fprintf(stdout, "\n  Ticketing is running: %s\n%s  (Ctrl-C stops everything)\n\n", gatewayURL,
+		metricsBanner(sys.services())+tracesBanner()+sys.busBanner())
 
 	select {
 	case <-ctx.Done():
@@ -178,7 +178,7 @@ func unlessStopped(ctx context.Context, err error) error {
 // starts; release unlocks the data folder.
 func (sys *system) prepare() (release func(), err error) {
 	cfg := sys.cfg
-	for _, dir := range []string{"ferretdb", "nats", "redis", "run"} {
+	for _, dir := range []string{"ferretdb", "nats", "jetstream", "redis", "run"} {
 		if err := os.MkdirAll(filepath.Join(cfg.DataDir, dir), 0o755); err != nil {
 			return nil, err
 		}
@@ -190,7 +190,7 @@ func (sys *system) prepare() (release func(), err error) {
 	if err := checkPorts(cfg.Host, cfg.ports(sys.withStandIn, sys.withClient)); err != nil {
 		return fail(err)
 	}
-	for _, name := range []string{"ferretdb", "nats-streaming-server", "redis-server", "auth", "tickets", "orders", "expiration", "payments", "nginx"} {
+	for _, name := range []string{"ferretdb", sys.brokerBinary(), "redis-server", "auth", "tickets", "orders", "expiration", "payments", "nginx"} {
 		if _, err := lookBinary(sys.bin, name); err != nil {
 			return fail(err)
 		}
@@ -214,11 +214,7 @@ func (sys *system) writeStoreConfigs() error {
 	if sys.creds, err = sys.cfg.credentials(); err != nil {
 		return err
 	}
-	var users []bus.Credential
-	for _, user := range bus.Users() {
-		users = append(users, bus.Credential{User: user, Password: sys.creds.NATS[user]})
-	}
-	conf, err := bus.ServerConfig("ticketing", users)
+	conf, err := sys.brokerConfig()
 	if err != nil {
 		return err
 	}
@@ -229,6 +225,9 @@ func (sys *system) writeStoreConfigs() error {
 	}
 	if err := writePrivate(sys.redisConf, []byte(fmt.Sprintf("requirepass %q\n", sys.creds.Redis))); err != nil {
 		return fmt.Errorf("writing Redis's configuration: %w", err)
+	}
+	if err := writePrivate(filepath.Join(run, RedriveEnvFile), []byte(strings.Join(sys.redriveEnv(), "\n")+"\n")); err != nil {
+		return fmt.Errorf("writing redrive's settings: %w", err)
 	}
 	return nil
 }
@@ -241,9 +240,7 @@ func (sys *system) infra() []spec {
 	cfg, b := sys.cfg, sys.cfg.BasePort
 	infra := []spec{
 		{Name: "ferretdb", Port: b + offFerretDB, Args: []string{"-listen-addr", sys.local(offFerretDB), "-data-dir", filepath.Join(cfg.DataDir, "ferretdb")}},
-		{Name: "nats-streaming", Path: "nats-streaming-server", Port: b + offNATS, Args: []string{
-			"-cid", "ticketing", "-a", "127.0.0.1", "-p", strconv.Itoa(b + offNATS), "-m", strconv.Itoa(b + offNATSMonitor),
-			"-store", "file", "-dir", filepath.Join(cfg.DataDir, "nats"), "-c", sys.natsConf}},
+		sys.broker(),
 		{Name: "redis", Path: "redis-server", Port: b + offRedis, Args: []string{sys.redisConf,
 			"--bind", "127.0.0.1", "--port", strconv.Itoa(b + offRedis), "--dir", filepath.Join(cfg.DataDir, "redis"),
 			"--appendonly", "yes", "--appendfsync", "everysec", "--save", ""}},
@@ -265,7 +262,7 @@ func (sys *system) services() []spec {
 		// key; this one is not a secret.
 		stripeKey = "sk_test_localstandin"
 	}
-	common := append([]string{"NATS_URL=nats://" + sys.local(offNATS), "NATS_CLUSTER_ID=ticketing", "COOKIE_SECURE=false", "JWT_KEY=" + sys.jwtKey,
+	common := append([]string{"EVENT_BUS=" + cfg.EventBus, "NATS_URL=nats://" + sys.local(offNATS), "NATS_CLUSTER_ID=ticketing", "COOKIE_SECURE=false", "JWT_KEY=" + sys.jwtKey,
 		"PUBLIC_ORIGINS=" + cfg.publicOrigins()}, cfg.serviceEnv()...)
 	service := func(name string, off int, env ...string) spec {
 		own := []string{"HOST=127.0.0.1", "PORT=" + strconv.Itoa(b+off), "NATS_CLIENT_ID=" + name + "-local",

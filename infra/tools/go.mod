@@ -8,6 +8,7 @@ require (
 	github.com/nats-io/nats-streaming-server v0.25.6
 	github.com/stretchr/testify v1.9.0
 	github.com/stripe/stripe-mock v0.203.0
+	go.mongodb.org/mongo-driver v1.16.0
 	modernc.org/sqlite v1.31.1
 )
 
@@ -74,7 +75,6 @@ require (
 	github.com/xeipuuv/gojsonschema v1.2.0 // indirect
 	github.com/youmark/pkcs8 v0.0.0-20181117223130-1be2e3e5546d // indirect
 	go.etcd.io/bbolt v1.3.8 // indirect
-	go.mongodb.org/mongo-driver v1.16.0 // indirect
 	go.opentelemetry.io/otel v1.28.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.28.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.28.0 // indirect

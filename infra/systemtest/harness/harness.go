@@ -1,7 +1,8 @@
 // Package harness runs the services as real processes for tests that cross
 // service boundaries: each service is its own binary, built from the
 // workspace, started with the environment DESIGN.md §7 names, talking to one
-// real NATS Streaming server and to its own database on the shared
+// real broker (NATS Streaming, or JetStream with EVENT_BUS=jetstream:
+// Transport) and to its own database on the shared
 // MongoDB-protocol server. Tests drive them only as users and other services
 // would: over HTTP and through events. A service and the broker can be
 // stopped, killed and started again.
@@ -16,9 +17,7 @@
 package harness
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -30,8 +29,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
@@ -51,17 +48,31 @@ type Env map[string]string
 // System is a set of service processes around one broker.
 type System struct {
 	t testing.TB
-	// NATS is the system's own broker: stop and start it to test outages.
-	// It authenticates as a deployment's does (testenv.NewSecuredNATS):
+	// NATS is the system's own broker, on the transport EVENT_BUS names:
+	// stop and start it to test outages. It authenticates as a
+	// deployment's does (testenv.NewSecuredNATS, testenv.NewSecuredJetStream):
 	// each service connects as its own user, allowed to publish only its
 	// own channels.
-	NATS *testenv.NATS
+	NATS Broker
+	// Transport is the bus's transport every service of the system is
+	// given (EVENT_BUS), bus.TransportStan or bus.TransportJetStream.
+	Transport string
+	url       string
 }
 
-// New starts a broker for the test. Services start with Start.
+// New starts a broker for the test, on the transport EVENT_BUS names (NATS
+// Streaming unless it says jetstream). Services start with Start.
 func New(t testing.TB) *System {
 	t.Helper()
-	return &System{t: t, NATS: testenv.NewSecuredNATS(t)}
+	s := &System{t: t, Transport: Transport(t)}
+	if s.Transport == bus.TransportJetStream {
+		js := testenv.NewSecuredJetStream(t)
+		s.NATS, s.url = js, js.URL
+	} else {
+		n := testenv.NewSecuredNATS(t)
+		s.NATS, s.url = n, n.URL
+	}
+	return s
 }
 
 // Service is one running (or stopped) service process.
@@ -91,7 +102,7 @@ type Service struct {
 // Start builds (once) and starts service name, and waits until its /readyz
 // answers 200. It gets PORT, MONGO_URI (a database of its own), NATS_URL,
 // NATS_CLUSTER_ID, NATS_CLIENT_ID, NATS_USER and NATS_PASSWORD (the broker
-// user named after the service, when there is one), JWT_KEY and
+// user named after the service, when there is one), EVENT_BUS, JWT_KEY and
 // COOKIE_SECURE=false; extra adds to or overrides them.
 func (s *System) Start(name string, extra Env) *Service {
 	s.t.Helper()
@@ -108,7 +119,8 @@ func (s *System) Start(name string, extra Env) *Service {
 	env := Env{
 		"PORT":            strconv.Itoa(port),
 		"MONGO_URI":       proxied,
-		"NATS_URL":        s.NATS.URL,
+		"NATS_URL":        s.url,
+		"EVENT_BUS":       s.Transport,
 		"NATS_CLUSTER_ID": testenv.ClusterID,
 		"JWT_KEY":         JWTKey,
 		"COOKIE_SECURE":   "false",
@@ -234,26 +246,6 @@ func (s *System) Session(userID string) string {
 	return apitest.Session(s.t, JWTKey, userID)
 }
 
-// Bus returns a client on the system's broker, for a test that plays another
-// service: publishing its events or watching ours. It connects as the
-// observer user, which may publish on every channel. Closed with the test.
-func (s *System) Bus() *bus.Client {
-	return testenv.ConnectBus(s.t, s.NATS.BusConfigAs(s.t, bus.ObserverUser))
-}
-
-// Stan connects to the system's broker as the observer user with a raw stan
-// connection (client id from prefix), for a test that must put on the wire
-// what no bus client sends. Closed with the test.
-func (s *System) Stan(prefix string) stan.Conn {
-	s.t.Helper()
-	c := s.NATS.Credential(s.t, bus.ObserverUser)
-	conn, err := stan.Connect(testenv.ClusterID, testenv.RandomName(prefix), stan.NatsURL(s.NATS.URL),
-		stan.NatsOptions(nats.UserInfo(c.User, c.Password)))
-	require.NoError(s.t, err, "connecting to the broker as %s", c.User)
-	s.t.Cleanup(func() { _ = conn.Close() })
-	return conn
-}
-
 // Run runs a binary to completion with only env (and PATH) as its
 // environment, for a test of how a service refuses to start.
 func Run(bin string, env map[string]string) (string, error) {
@@ -264,46 +256,4 @@ func Run(bin string, env map[string]string) (string, error) {
 	}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
-}
-
-// parkedMarkerPrefix starts the end marker Parked publishes; it is never a
-// parked record.
-const parkedMarkerPrefix = "harness: end of parked records "
-
-// Parked returns every record parked for queue (bus.ParkedChannel) since the
-// broker started, in order. Reading a channel never says it is at its end,
-// so Parked first appends a marker of its own and reads up to it: what comes
-// before is everything parked until now, none included when nothing was.
-func (s *System) Parked(queue string) []bus.Parked {
-	s.t.Helper()
-	conn := s.Stan("parked-reader")
-	defer func() { _ = conn.Close() }()
-	channel := bus.ParkedChannel(queue)
-	marker := parkedMarkerPrefix + testenv.RandomName("")
-	require.NoError(s.t, conn.Publish(channel, []byte(marker)))
-
-	raw := make(chan []byte, 1024)
-	sub, err := conn.Subscribe(channel, func(m *stan.Msg) { raw <- m.Data }, stan.DeliverAllAvailable())
-	require.NoError(s.t, err)
-	defer func() { _ = sub.Close() }()
-	var parked []bus.Parked
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case data := <-raw:
-			switch {
-			case string(data) == marker:
-				return parked
-			case bytes.HasPrefix(data, []byte(parkedMarkerPrefix)):
-				continue // an earlier reader's marker
-			}
-			var p bus.Parked
-			if err := json.Unmarshal(data, &p); err != nil {
-				p = bus.Parked{Queue: queue, Reason: "unreadable parked record: " + string(data)}
-			}
-			parked = append(parked, p)
-		case <-timeout:
-			s.t.Fatalf("harness: reading %s did not reach its end marker in 30s", channel)
-		}
-	}
 }

@@ -54,18 +54,17 @@ func run(addr, dir, logLevel string) error {
 	defer os.RemoveAll(sockDir)
 	sock := filepath.Join(sockDir, "ferretdb.sock")
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{Unix: sock},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + abs + "/",
-	})
+	f, err := newFerretDB(abs, sock, logger)
 	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
+	}
+	stopProfiles, err := startProfiles()
+	if err != nil {
+		return fmt.Errorf("%s: %w", profileEnv, err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -76,5 +75,15 @@ func run(addr, dir, logLevel string) error {
 	fmt.Fprintln(os.Stderr, "ferretdb: listening on", ln.Addr())
 	serveErr := s.serve(ctx, ln)
 	stop()
-	return errors.Join(serveErr, <-done)
+	return errors.Join(serveErr, <-done, stopProfiles())
+}
+
+// newFerretDB is FerretDB on SQLite files in dir, listening on the Unix socket sock.
+func newFerretDB(dir, sock string, logger *slog.Logger) (*ferretdb.FerretDB, error) {
+	return ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{Unix: sock},
+		Logger:    logger,
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/",
+	})
 }

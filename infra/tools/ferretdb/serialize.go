@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -26,6 +27,13 @@ import (
 // time: a write's query and its write back can no longer interleave with
 // another write to the same collection.
 //
+// A collection is named by its database and its name ("orders.tickets"), as
+// MongoDB names it: the services share one server in `make run`, and orders'
+// replica "tickets" has nothing to do with tickets' own "tickets" — one lock
+// for both would make each wait on the other's writes for nothing. SQLite
+// keeps each database in a file of its own, so writes to two databases never
+// share a table either.
+//
 // Reads are never held back; SQLite already gives each statement a consistent
 // view.
 
@@ -48,13 +56,14 @@ type serializer struct {
 	locks map[string]*sync.Mutex
 }
 
-func (s *serializer) lockFor(collection string) *sync.Mutex {
+// lockFor is the lock of one collection, named "database.collection".
+func (s *serializer) lockFor(namespace string) *sync.Mutex {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l, ok := s.locks[collection]
+	l, ok := s.locks[namespace]
 	if !ok {
 		l = &sync.Mutex{}
-		s.locks[collection] = l
+		s.locks[namespace] = l
 	}
 	return l
 }
@@ -106,8 +115,8 @@ func (s *serializer) proxy(client net.Conn) {
 		if err != nil {
 			return
 		}
-		if collection, write := writeTarget(msg); write {
-			err = s.relayWrite(server, msg, collection, r)
+		if namespace, write := writeTarget(msg); write {
+			err = s.relayWrite(server, msg, namespace, r)
 		} else {
 			_, err = server.Write(msg)
 		}
@@ -119,8 +128,8 @@ func (s *serializer) proxy(client net.Conn) {
 
 // relayWrite sends a write command and waits, holding its collection's lock,
 // until its reply has gone back to the client (or the server hung up).
-func (s *serializer) relayWrite(server net.Conn, msg []byte, collection string, r *replies) error {
-	lock := s.lockFor(collection)
+func (s *serializer) relayWrite(server net.Conn, msg []byte, namespace string, r *replies) error {
+	lock := s.lockFor(namespace)
 	lock.Lock()
 	defer lock.Unlock()
 	replied := r.expect(int32(binary.LittleEndian.Uint32(msg[4:8])))
@@ -192,8 +201,8 @@ func readMessage(r io.Reader) ([]byte, error) {
 }
 
 // writeTarget reports whether msg is an acknowledged write command, and the
-// collection it writes. Anything it cannot read is treated as a read and
-// passed through.
+// collection it writes as "database.collection" (the command's $db). Anything
+// it cannot read is treated as a read and passed through.
 func writeTarget(msg []byte) (string, bool) {
 	if binary.LittleEndian.Uint32(msg[12:16]) != opMsg || len(msg) < headerLen+5 {
 		return "", false
@@ -219,7 +228,10 @@ func writeTarget(msg []byte) (string, bool) {
 			if err != nil || !writeCommands[strings.ToLower(command)] {
 				return "", false
 			}
-			return collection, true
+			// A command without $db is refused by the server; it still takes
+			// a lock (of "" databases), never none.
+			db, _ := stringElement(body[:size], "$db")
+			return db + "." + collection, true
 		}
 		body = body[size:] // a kind-1 document sequence: its size covers it all
 	}
@@ -249,4 +261,74 @@ func firstElement(doc []byte) (key, value string, err error) {
 		return "", "", errors.New("bad string length")
 	}
 	return key, string(rest[4 : 4+n-1]), nil
+}
+
+// stringElement finds the top-level string element key in a BSON document.
+func stringElement(doc []byte, key string) (string, bool) {
+	if len(doc) < 5 {
+		return "", false
+	}
+	rest := doc[4 : len(doc)-1]
+	for len(rest) > 0 {
+		kind := rest[0]
+		end := 1
+		for end < len(rest) && rest[end] != 0 {
+			end++
+		}
+		if end >= len(rest) {
+			return "", false
+		}
+		name, value := string(rest[1:end]), rest[end+1:]
+		n := valueSize(kind, value)
+		if n < 0 || n > len(value) {
+			return "", false
+		}
+		if kind == 0x02 && name == key {
+			return string(value[4 : n-1]), true
+		}
+		rest = value[n:]
+	}
+	return "", false
+}
+
+// fixedSizes are the sizes of the BSON values of fixed length, by type.
+var fixedSizes = map[byte]int{
+	0x01: 8, 0x06: 0, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8, 0x13: 16, 0xFF: 0, 0x7F: 0,
+}
+
+// valueSize is the length of a BSON value of type kind at the start of v, or
+// -1 if it cannot be told.
+func valueSize(kind byte, v []byte) int {
+	if n, ok := fixedSizes[kind]; ok {
+		return n
+	}
+	if kind == 0x0B { // regular expression: two C strings
+		first := bytes.IndexByte(v, 0)
+		if first < 0 {
+			return -1
+		}
+		second := bytes.IndexByte(v[first+1:], 0)
+		if second < 0 {
+			return -1
+		}
+		return first + 1 + second + 1
+	}
+	if len(v) < 4 {
+		return -1
+	}
+	n := int(int32(binary.LittleEndian.Uint32(v[:4])))
+	if n < 1 {
+		return -1
+	}
+	switch kind {
+	case 0x02, 0x0D, 0x0E: // string, JavaScript, symbol: length, bytes, NUL
+		return 4 + n
+	case 0x05: // binary: length, subtype, bytes
+		return 4 + 1 + n
+	case 0x0C: // DB pointer: string, ObjectId
+		return 4 + n + 12
+	case 0x03, 0x04, 0x0F: // document, array, code with scope: length includes itself
+		return n
+	}
+	return -1
 }

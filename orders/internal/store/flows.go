@@ -20,7 +20,9 @@ const decideTimeout = 5 * time.Second
 
 // Reserve creates an order for buyerID on ticketID. The reservation is the
 // hold, one conditional update on the replica that exactly one of any number
-// of concurrent buyers wins; nothing is checked first. Before it, the buyer's
+// of concurrent buyers wins. A read of the replica comes first and refuses,
+// before any write, a buyer the replica already shows cannot win (refusedEarly);
+// it only ever refuses, so the hold stays the arbiter. Before the hold, the buyer's
 // open-order slot is taken (slots.go), the same way; only then is the order
 // inserted, with order:created in its outbox. A reservation that ends without
 // an order frees its slot again; one that cannot tell leaves the slot, like
@@ -46,6 +48,9 @@ func (s *Store) Reserve(ctx context.Context, buyerID, ticketID string, window ti
 	if err != nil {
 		return order.Order{}, false, err
 	}
+	if err := s.refusedEarly(ctx, ticketID, buyerID); err != nil {
+		return order.Order{}, false, err
+	}
 	orderID := primitive.NewObjectID().Hex()
 	at := s.now().UTC()
 	if err := s.takeSlot(ctx, buyerID, orderID, ticketID, at); err != nil {
@@ -63,6 +68,31 @@ func (s *Store) Reserve(ctx context.Context, buyerID, ticketID string, window ti
 	}
 	return s.place(ctx, order.New(orderID, buyerID, order.Ticket{ID: held.ID, Title: held.Title, Price: held.Price},
 		held.Version, orderTime(s.now()), window))
+}
+
+// refusedEarly is the refusal the hold would give, read from the replica
+// before anything is written: the ticket is unknown, the buyer's own, sold,
+// or held by another buyer's reservation. In a flash sale nearly every buyer
+// asks for a ticket someone has just taken; each would otherwise take an
+// open-order slot, try the hold and free the slot again — three writes that
+// queue behind the winners' for nothing. A ticket the buyer holds goes on to
+// the hold (their retry gets their order back). The read may be stale only
+// the way any answer is: a ticket freed just after it is refused as a race
+// lost a moment later would be; a ticket shown free is still decided by the
+// conditional hold, so nothing is sold twice.
+func (s *Store) refusedEarly(ctx context.Context, ticketID, buyerID string) error {
+	t, err := s.Ticket(ctx, ticketID)
+	switch {
+	case err != nil:
+		return err
+	case t.SellerID == buyerID:
+		return order.ErrOwnTicket
+	case t.Sold:
+		return order.ErrTicketSold
+	case t.OrderID != "" && t.HeldBy != buyerID:
+		return order.ErrTicketReserved
+	}
+	return nil
 }
 
 // slotRefused answers a reservation whose slot was not taken: at the cap,

@@ -64,7 +64,7 @@ $(BIN)/gocyclo $(BIN)/funclen $(BIN)/mdlinks &: $(LINT_TOOLS_SRC) infra/tools/go
 ## ---- checks and tests ----------------------------------------------------------
 
 .PHONY: test
-test: deps tools lint test-go test-systems-jetstream test-manifests test-tools lint-workflows test-client test-e2e test-e2e-jetstream ## install what is needed, then run every test
+test: deps tools lint test-go test-go-jetstream test-systems-jetstream test-manifests test-tools lint-workflows test-client test-e2e test-e2e-jetstream ## install what is needed, then run every test
 
 .PHONY: lint
 lint: lint-go lint-links lint-size ## the three below, in order
@@ -111,6 +111,18 @@ test-tools: ## the linters' tests (funclen, mdlinks) and the FerretDB wrapper's
 .PHONY: test-go
 test-go: deps tools ## Go tests of every module, with the race detector (the runner's need nginx)
 	go test -race -count=1 -timeout 15m $(GO_PACKAGES)
+
+# The same tests again on JetStream, where a test reaches "the broker": it
+# calls testenv.SharedBroker or testenv.NewBroker, or starts a service through
+# servicetest, apptest or ordertest, all of which follow EVENT_BUS. The rest
+# never open a broker, and common/bus and redrive already run every test on
+# both transports, so running them again would only repeat them.
+BROKER_TESTS_RE := testenv[.](SharedBroker|NewBroker)[(]|common/servicetest"|internal/(apptest|ordertest)"
+JETSTREAM_PACKAGES = $(sort $(patsubst %/,./%,$(dir $(shell grep -rlE --include='*.go' '$(BROKER_TESTS_RE)' common $(wildcard $(SERVICES))))))
+
+.PHONY: test-go-jetstream
+test-go-jetstream: deps tools ## the Go tests that reach the broker, on JetStream (EVENT_BUS=jetstream), with the race detector
+	EVENT_BUS=jetstream go test -race -count=1 -timeout 15m $(JETSTREAM_PACKAGES)
 
 # The systems tests (infra/systemtest) run in test-go on the default
 # transport, NATS Streaming; here again with every service on JetStream

@@ -118,8 +118,10 @@ func TestAServiceCannotDeleteItsDurableQueueGroup(t *testing.T) {
 			return
 		}
 		c := n.Credential(t, "orders")
+		// ConnectWait also bounds the refused unsubscribe below; 1 s was too
+		// short to connect on a loaded machine (-race, shared cores).
 		conn, err := stan.Connect(testenv.ClusterID, testenv.RandomName("orders"), stan.NatsURL(n.URL),
-			stan.NatsOptions(nats.UserInfo(c.User, c.Password)), stan.ConnectWait(time.Second))
+			stan.NatsOptions(nats.UserInfo(c.User, c.Password)), stan.ConnectWait(5*time.Second))
 		require.NoError(t, err)
 		defer conn.Close()
 		sub, err := conn.QueueSubscribe(string(events.SubjectTicketCreated), "orders-service", func(*stan.Msg) {}, stan.DurableName("orders-service"))

@@ -83,8 +83,8 @@ func TestLiveness(t *testing.T) {
 
 func TestReadinessFollowsTheBroker(t *testing.T) {
 	t.Parallel()
-	nats := testenv.NewNATS(t)
-	client := testenv.NewBus(t, nats.URL)
+	nats := testenv.NewBroker(t)
+	client := nats.NewBus(t)
 	srv := serve(t, map[string]health.Check{
 		"mongo": connectMongo(t, testenv.MongoURI(t)),
 		"nats":  client.Check,
@@ -107,8 +107,8 @@ func TestReadinessFollowsTheBroker(t *testing.T) {
 // away: the broker's check is run and reported, but it takes no request down.
 func TestABrokerThatOnlyDegradesKeepsTheServiceReady(t *testing.T) {
 	t.Parallel()
-	nats := testenv.NewNATS(t)
-	client := testenv.NewBus(t, nats.URL)
+	nats := testenv.NewBroker(t)
+	client := nats.NewBus(t)
 	srv := serveDegrading(t,
 		map[string]health.Check{"mongo": connectMongo(t, testenv.MongoURI(t))},
 		map[string]health.Check{"nats": client.Check})

@@ -41,6 +41,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/readconcern"
 	"go.mongodb.org/mongo-driver/mongo/readpref"
 	"go.mongodb.org/mongo-driver/mongo/writeconcern"
+	"go.mongodb.org/mongo-driver/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/x/mongo/driver/connstring"
 	"go.mongodb.org/mongo-driver/x/mongo/driver/topology"
 )
@@ -148,12 +149,16 @@ func IsDuplicateKey(err error) bool {
 // or could not confirm a write: its write concern was not satisfied (a
 // majority out of reach), or the primary stepped down or shut down under it.
 // Such a write may have been applied; it is never a refusal of the input.
+// An operation that found its connection pool cleared by another's network
+// error is unavailable too: it never reached the database.
 func IsUnavailable(err error) bool {
 	var selection topology.ServerSelectionError
 	var labeled mongo.LabeledError
+	var pool driver.RetryablePoolError
 	return mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.As(err, &selection) ||
 		errors.Is(err, mongo.ErrClientDisconnected) || hasWriteConcernError(err) ||
-		(errors.As(err, &labeled) && labeled.HasErrorLabel("RetryableWriteError"))
+		(errors.As(err, &labeled) && labeled.HasErrorLabel("RetryableWriteError")) ||
+		(errors.As(err, &pool) && pool.Retryable())
 }
 
 func hasWriteConcernError(err error) bool {

@@ -212,6 +212,21 @@ func TestEveryCommandCarriesTheConcernsAndTheServerAcceptsThem(t *testing.T) {
 	assert.Equal(t, "majority", finds[0].Lookup("readConcern", "level").StringValue())
 }
 
+// clearedPool is the driver's error for an operation that found its
+// connection pool cleared by another operation's network error (the
+// driver's own type is unexported): "connection pool for 127.0.0.1:46033
+// was cleared because another operation failed with: … EOF".
+type clearedPool struct{}
+
+func (clearedPool) Error() string   { return "connection pool was cleared" }
+func (clearedPool) Retryable() bool { return true }
+
+// Seen under -race in auth's database-outage test: the second request of an
+// outage got the pool-cleared error, and answered 500 instead of 503.
+func TestAClearedConnectionPoolIsUnavailable(t *testing.T) {
+	assert.True(t, mongox.IsUnavailable(fmt.Errorf("outbox: marking users: %w", clearedPool{})))
+}
+
 // With w=majority a write can be applied on the primary and still fail: its
 // concern was not met in time, or the primary stepped down. Such an error is
 // an outage to retry (503), never a refusal of the input or a 500.

@@ -158,7 +158,7 @@ func explain(b *testing.B, db *mongo.Database, find bson.D) {
 // relay's peak heap while draining (sampled every 5 ms).
 func BenchmarkDrainABacklogOf5000(b *testing.B) {
 	ctx := benchContext(b)
-	client := testenv.NewBus(b, testenv.NATSURL(b))
+	client := testenv.SharedBroker(b).NewBus(b)
 	const backlog = 5000
 	for range b.N {
 		b.StopTimer()

@@ -63,7 +63,7 @@ func TestRelayPublishesInOrderAndEmptiesTheOutbox(t *testing.T) {
 	ctx := testenv.Context(t)
 	db := testenv.NewDatabase(t)
 	coll := db.Collection("tickets")
-	client := testenv.NewBus(t, testenv.NATSURL(t))
+	client := testenv.SharedBroker(t).NewBus(t)
 	ticket := testenv.RandomName("t")
 	got := &collector{ticket: ticket}
 	queue := testenv.RandomName("q")
@@ -103,7 +103,7 @@ func TestQueuedWakesTheRelayAtOnce(t *testing.T) {
 	ctx := testenv.Context(t)
 	db := testenv.NewDatabase(t)
 	box := outbox.New(db.Collection("tickets"))
-	client := testenv.NewBus(t, testenv.NATSURL(t))
+	client := testenv.SharedBroker(t).NewBus(t)
 	ticket := testenv.RandomName("t")
 	got := &collector{ticket: ticket}
 	require.NoError(t, client.Subscribe(bus.Subscription{Subject: events.SubjectTicketUpdated, Queue: testenv.RandomName("q"), Handler: got.handle}))
@@ -127,8 +127,8 @@ func TestRelayPublishesWhatWasWrittenWhileTheBrokerWasDown(t *testing.T) {
 	ctx := testenv.Context(t)
 	db := testenv.NewDatabase(t)
 	coll := db.Collection("tickets")
-	nats := testenv.NewNATS(t)
-	publisher := testenv.NewBus(t, nats.URL)
+	nats := testenv.NewBroker(t)
+	publisher := nats.NewBus(t)
 	relay := outbox.NewRelay(publisher, testenv.Logger(t), outbox.New(coll)).WithInterval(100 * time.Millisecond)
 	relayCtx, stopRelay := context.WithCancel(ctx)
 	relayDone := make(chan struct{})
@@ -152,7 +152,7 @@ func TestRelayPublishesWhatWasWrittenWhileTheBrokerWasDown(t *testing.T) {
 
 	nats.Start(t)
 	got := &collector{ticket: "t1"}
-	subscriber := testenv.NewBus(t, nats.URL)
+	subscriber := nats.NewBus(t)
 	require.NoError(t, subscriber.Subscribe(bus.Subscription{Subject: events.SubjectTicketUpdated, Queue: "q", Handler: got.handle}))
 
 	require.Eventually(t, func() bool { return len(got.titles(t)) == 1 }, 30*time.Second, 50*time.Millisecond)
@@ -289,7 +289,7 @@ func TestTwoRelaysAtOncePublishEverythingAndLoseNothing(t *testing.T) {
 	ctx := testenv.Context(t)
 	db := testenv.NewDatabase(t)
 	coll := db.Collection("tickets")
-	client := testenv.NewBus(t, testenv.NATSURL(t))
+	client := testenv.SharedBroker(t).NewBus(t)
 
 	var mu sync.Mutex
 	seen := map[string][]int64{} // ticket -> versions in arrival order

@@ -170,7 +170,7 @@ func TestWireFailingStopsRunWithTheServiceNamed(t *testing.T) {
 	}
 	env := map[string]string{
 		"MONGO_URI": testenv.DatabaseURI(t), "JWT_KEY": "demo-key-0123456789abcdef-0123456789",
-		"NATS_URL": testenv.NATSURL(t), "NATS_CLIENT_ID": testenv.RandomName("demo"), "LOG_LEVEL": "error",
+		"NATS_URL": testenv.SharedBroker(t).URL, "EVENT_BUS": testenv.BusTransport(), "NATS_CLIENT_ID": testenv.RandomName("demo"), "LOG_LEVEL": "error",
 	}
 	err := spec.Run(context.Background(), func(k string) string { return env[k] })
 	require.Error(t, err)

@@ -71,15 +71,15 @@ func countingSpec() service.Spec[demoConfig, *demo] {
 
 // runCounting runs the counting service as main does, on its own broker so
 // that nothing another test published is counted, and returns its client.
-func runCounting(t *testing.T, extra map[string]string) (*apitest.Client, *testenv.NATS) {
+func runCounting(t *testing.T, extra map[string]string) (*apitest.Client, *testenv.Broker) {
 	t.Helper()
 	port, err := testenv.FreePort()
 	require.NoError(t, err)
-	broker := testenv.NewNATS(t)
+	broker := testenv.NewBroker(t)
 	env := map[string]string{
 		"HOST": "127.0.0.1", "PORT": fmt.Sprint(port),
 		"MONGO_URI": testenv.DatabaseURI(t), "JWT_KEY": "demo-key-0123456789abcdef-0123456789",
-		"NATS_URL": broker.URL, "NATS_CLUSTER_ID": testenv.ClusterID, "NATS_CLIENT_ID": testenv.RandomName("counting"),
+		"NATS_URL": broker.URL, "NATS_CLUSTER_ID": testenv.ClusterID, "EVENT_BUS": broker.Transport, "NATS_CLIENT_ID": testenv.RandomName("counting"),
 		"LOG_LEVEL": "error",
 	}
 	for k, v := range extra {

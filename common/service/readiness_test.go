@@ -26,10 +26,10 @@ func (r *running) readyBody(t *testing.T) (int, string) {
 // has nothing to do without the broker, and is unready.
 func TestABrokerOutageDegradesAServiceWithADatabaseAndStopsOneWithout(t *testing.T) {
 	t.Parallel()
-	nats := testenv.NewNATS(t)
+	nats := testenv.NewBroker(t)
 	open := func(needs config.Service) *running {
 		deps, err := service.Open(testenv.Context(t), needs, config.Common{
-			MongoURI: testenv.MongoURI(t), NATSURL: nats.URL, NATSClusterID: testenv.ClusterID,
+			MongoURI: testenv.MongoURI(t), NATSURL: nats.URL, NATSClusterID: testenv.ClusterID, EventBus: nats.Transport,
 			NATSClientID: testenv.RandomName(needs.Name),
 		}, testenv.Logger(t))
 		require.NoError(t, err)

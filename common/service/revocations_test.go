@@ -42,7 +42,7 @@ func publish(t *testing.T, p events.Payload) {
 	t.Helper()
 	env, err := events.New(p)
 	require.NoError(t, err)
-	require.NoError(t, testenv.NewBus(t, testenv.NATSURL(t)).Publish(testenv.Context(t), env))
+	require.NoError(t, testenv.SharedBroker(t).NewBus(t).Publish(testenv.Context(t), env))
 }
 
 func token(t *testing.T, userID string) (string, session.Token) {
@@ -98,7 +98,7 @@ func TestReadinessWaitsForTheRevocationReplay(t *testing.T) {
 	require.NoError(t, err)
 	cfg, err := guardedSpec.Config(func(name string) string {
 		return map[string]string{
-			"JWT_KEY": servicetest.JWTKey, "NATS_URL": "nats://127.0.0.1:" + strconv.Itoa(port), "NATS_CLIENT_ID": testenv.RandomName("guarded"),
+			"JWT_KEY": servicetest.JWTKey, "NATS_URL": "nats://127.0.0.1:" + strconv.Itoa(port), "EVENT_BUS": testenv.BusTransport(), "NATS_CLIENT_ID": testenv.RandomName("guarded"),
 		}[name]
 	})
 	require.NoError(t, err)

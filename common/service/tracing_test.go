@@ -15,7 +15,7 @@ import (
 )
 
 // One request's trace follows its event through the outbox, the relay, the
-// broker and the listener, through real FerretDB, NATS Streaming and an
+// broker and the listener, through real FerretDB, the run's broker (EVENT_BUS) and an
 // OTLP receiver: the server span continues the caller's traceparent, the
 // publish (by the relay, later, from the stored entry) is its child, and
 // the handling is the publish's child.
@@ -26,7 +26,7 @@ func TestARequestsTraceFollowsItsEventThroughTheOutboxToTheListener(t *testing.T
 	env := map[string]string{
 		"HOST": "127.0.0.1", "PORT": fmt.Sprint(port),
 		"MONGO_URI": testenv.DatabaseURI(t), "JWT_KEY": "demo-key-0123456789abcdef-0123456789",
-		"NATS_URL": testenv.NATSURL(t), "NATS_CLUSTER_ID": testenv.ClusterID, "NATS_CLIENT_ID": testenv.RandomName("demo"),
+		"NATS_URL": testenv.SharedBroker(t).URL, "NATS_CLUSTER_ID": testenv.ClusterID, "EVENT_BUS": testenv.BusTransport(), "NATS_CLIENT_ID": testenv.RandomName("demo"),
 		"LOG_LEVEL": "error", "OTEL_EXPORTER_OTLP_ENDPOINT": rx.Endpoint,
 	}
 	d := &demo{handled: make(chan handledIn, 16)}

@@ -1,8 +1,8 @@
 // Package servicetest starts a service for its component tests exactly as
 // main does — LoadConfig, service.Open, the service's Wire, service.Start —
-// over the real servers testenv runs: a fresh database, the shared NATS
-// Streaming server, and whatever else the test passes in the environment.
-// Only tests import it.
+// over the real servers testenv runs: a fresh database, the shared broker
+// (NATS Streaming, or JetStream under EVENT_BUS=jetstream), and whatever
+// else the test passes in the environment. Only tests import it.
 package servicetest
 
 import (
@@ -113,16 +113,18 @@ func Start[C service.Configured, A service.Wired](t testing.TB, spec service.Spe
 
 // addDefaults adds to env, where the test set nothing, what every service
 // needs from testenv's servers: a fresh database (when it has one), the shared
-// broker, a client id of its own, the test session key, and cookies a
-// plain-HTTP test server can set.
+// broker of the run's transport (testenv.SharedBroker), a client id of its
+// own, the test session key, and cookies a plain-HTTP test server can set.
 func addDefaults(t testing.TB, env map[string]string, name string, mongo bool) {
 	defaults := map[string]string{
-		"NATS_URL":        testenv.NATSURL(t),
-		"NATS_CLUSTER_ID": testenv.ClusterID,
-		"NATS_CLIENT_ID":  testenv.RandomName(name),
-		"JWT_KEY":         JWTKey,
-		"COOKIE_SECURE":   "false",
-		"LOG_LEVEL":       "debug",
+		"NATS_CLIENT_ID": testenv.RandomName(name),
+		"JWT_KEY":        JWTKey,
+		"COOKIE_SECURE":  "false",
+		"LOG_LEVEL":      "debug",
+	}
+	// A test that names its broker names its transport too (Broker.Env).
+	if _, set := env["NATS_URL"]; !set {
+		maps.Copy(defaults, testenv.SharedBroker(t).Env())
 	}
 	if mongo && env["MONGO_URI"] == "" {
 		defaults["MONGO_URI"] = testenv.DatabaseURI(t)

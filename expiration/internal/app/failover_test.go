@@ -37,8 +37,8 @@ const failoverLateness = 15 * time.Second
 // kill; so would a client that stayed on the primary's address.
 func TestHoldsLapseOnceAcrossARedisFailover(t *testing.T) {
 	rs := testenv.NewRedisSentinel(t)
-	s := &system{t: t, nats: testenv.NewNATS(t), redis: rs.Primary}
-	s.bus = testenv.NewBus(t, s.nats.URL)
+	s := &system{t: t, nats: testenv.NewBroker(t), redis: rs.Primary}
+	s.bus = s.nats.NewBus(t)
 	s.expired = testenv.Record(t, s.bus, events.SubjectExpirationComplete)
 	// The test's own view of Redis follows the primary as expiration's does.
 	s.rdb = redis.NewFailoverClient(&redis.FailoverOptions{

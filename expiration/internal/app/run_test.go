@@ -29,7 +29,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // Streaming server and a Redis of the test's own, which it may restart.
 type system struct {
 	t       testing.TB
-	nats    *testenv.NATS
+	nats    *testenv.Broker
 	redis   *testenv.Redis
 	bus     *bus.Client
 	rdb     *redis.Client
@@ -40,8 +40,8 @@ type system struct {
 
 func newSystem(t testing.TB, persistentRedis bool) *system {
 	t.Helper()
-	s := &system{t: t, nats: testenv.NewNATS(t), redis: testenv.NewRedis(t, persistentRedis)}
-	s.bus = testenv.NewBus(t, s.nats.URL)
+	s := &system{t: t, nats: testenv.NewBroker(t), redis: testenv.NewRedis(t, persistentRedis)}
+	s.bus = s.nats.NewBus(t)
 	s.expired = testenv.Record(t, s.bus, events.SubjectExpirationComplete)
 	opts, err := redis.ParseURL(s.redis.URL)
 	require.NoError(t, err)
@@ -70,6 +70,7 @@ func (s *system) launch(override map[string]string) (stop func()) {
 	env := map[string]string{
 		"PORT":                      strconv.Itoa(port),
 		"NATS_URL":                  s.nats.URL,
+		"EVENT_BUS":                 s.nats.Transport,
 		"NATS_CLIENT_ID":            testenv.RandomName("expiration"),
 		"REDIS_URL":                 s.redis.URL,
 		"EXPIRATION_CHECK_INTERVAL": "1s",
@@ -312,7 +313,7 @@ func TestReadinessChecksRedisAndTheBroker(t *testing.T) {
 // Redis demands a password in every deployment: without it expiration is
 // refused, says so on /readyz and gets no traffic; with it, it is ready.
 func TestExpirationWithoutRedisPasswordIsRefusedAndNotReady(t *testing.T) {
-	s := &system{t: t, nats: testenv.NewNATS(t), redis: testenv.NewSecuredRedis(t, false)}
+	s := &system{t: t, nats: testenv.NewBroker(t), redis: testenv.NewSecuredRedis(t, false)}
 	stop := s.launch(map[string]string{"REDIS_URL": "redis://" + s.redis.Addr + "/0"})
 	var body string
 	require.Eventually(t, func() bool {

@@ -71,8 +71,8 @@ func TestRepeatsAndOldEventsAreAckedAndChangeNothing(t *testing.T) {
 // had been applied.
 func TestEventOrderOverTheBroker(t *testing.T) {
 	e := ordertest.New(t)
-	nats := testenv.NewNATS(t)
-	service := testenv.NewBus(t, nats.URL)
+	nats := testenv.NewBroker(t)
+	service := nats.NewBus(t)
 	var mu sync.Mutex
 	var log []string
 	for _, s := range listeners.Subscriptions(e.Store, testenv.Logger(t)) {
@@ -94,7 +94,7 @@ func TestEventOrderOverTheBroker(t *testing.T) {
 		}
 		require.NoError(t, service.Subscribe(s))
 	}
-	tickets := testenv.NewBus(t, nats.URL)
+	tickets := nats.NewBus(t)
 	publish := func(p events.Payload) {
 		env, err := events.New(p)
 		require.NoError(t, err)

@@ -65,10 +65,10 @@ func TestConfiguration(t *testing.T) {
 func TestRunServesUntilStopped(t *testing.T) {
 	port, err := testenv.FreePort()
 	require.NoError(t, err)
-	nats := testenv.NewNATS(t)
+	nats := testenv.NewBroker(t)
 	env := map[string]string{
 		"PORT": strconv.Itoa(port), "MONGO_URI": testenv.DatabaseURI(t), "JWT_KEY": servicetest.JWTKey,
-		"NATS_URL": nats.URL, "NATS_CLIENT_ID": testenv.RandomName("payments"), "STRIPE_KEY": apptest.StripeKey,
+		"NATS_URL": nats.URL, "EVENT_BUS": nats.Transport, "NATS_CLIENT_ID": testenv.RandomName("payments"), "STRIPE_KEY": apptest.StripeKey,
 		"STRIPE_WEBHOOK_SECRET": apptest.WebhookSecret,
 		"STRIPE_API_BASE":       testenv.StripeMockURL(t), "COOKIE_SECURE": "false",
 	}

@@ -1,5 +1,5 @@
 // Package apptest starts payments as main does (common/servicetest) — the
-// real router, a real database, a real NATS Streaming server, stripe-go —
+// real router, a real database, a real broker (testenv.NewBroker), stripe-go —
 // for tests, with Stripe played by stripe-mock or by the Stripe stand-in
 // (infra/stripestandin: PaymentIntent states, declines, 3-D Secure, signed
 // webhooks to this payments). Only tests import it.
@@ -48,7 +48,7 @@ type Harness struct {
 	Stripe *stripestandin.Server
 	// StripeURL is where payments reaches Stripe.
 	StripeURL string
-	NATS      *testenv.NATS
+	NATS      *testenv.Broker
 	// Bus is a client of the test's own, to publish other services' events.
 	Bus *bus.Client
 	// Paid records the payment:created events the broker delivered.
@@ -116,7 +116,7 @@ func New(t testing.TB, opts Options) *Harness {
 	// SameAs); waiting for it keeps it from racing the test.
 	require.Eventually(t, func() bool { return h.App.Payer.Passes() > 0 }, 20*time.Second, 5*time.Millisecond)
 
-	h.Bus = testenv.NewBus(t, h.NATS.URL)
+	h.Bus = h.NATS.NewBus(t)
 	h.Paid = testenv.Record(t, h.Bus, events.SubjectPaymentCreated)
 	return h
 }
@@ -141,12 +141,13 @@ func (h *Harness) environment(opts Options) []servicetest.Option {
 	} else {
 		h.Stripe, h.StripeURL = StartStandIn(t)
 	}
-	h.NATS = testenv.NewNATS(t)
+	h.NATS = testenv.NewBroker(t)
 	env := []servicetest.Option{
 		servicetest.Set("STRIPE_KEY", StripeKey),
 		servicetest.Set("STRIPE_WEBHOOK_SECRET", WebhookSecret),
 		servicetest.Set("STRIPE_API_BASE", h.StripeURL),
 		servicetest.Set("NATS_URL", h.NATS.URL),
+		servicetest.Set("EVENT_BUS", h.NATS.Transport),
 		servicetest.Set("PAYMENTS_RECONCILE_INTERVAL", ReconcileInterval.String()),
 	}
 	if opts.FaultProxy {

@@ -146,8 +146,8 @@ func TestListenersOverTheBroker(t *testing.T) {
 	ctx := testenv.Context(t)
 	db := testenv.NewDatabase(t)
 	tickets := store.New(db)
-	nats := testenv.NewNATS(t)
-	service := testenv.NewBus(t, nats.URL)
+	nats := testenv.NewBroker(t)
+	service := nats.NewBus(t)
 	relay := outbox.NewRelay(service, testenv.Logger(t), tickets.Outbox())
 	testenv.Background(t, relay.Run)
 
@@ -174,7 +174,7 @@ func TestListenersOverTheBroker(t *testing.T) {
 		require.NoError(t, service.Subscribe(s))
 	}
 	var updates []events.TicketUpdated
-	observer := testenv.NewBus(t, nats.URL)
+	observer := nats.NewBus(t)
 	require.NoError(t, observer.Subscribe(bus.Subscription{Subject: events.SubjectTicketUpdated, Queue: "observer", Handler: func(_ context.Context, m bus.Message) error {
 		p, err := events.Decode[events.TicketUpdated](m.Envelope)
 		if err != nil {
@@ -188,7 +188,7 @@ func TestListenersOverTheBroker(t *testing.T) {
 
 	tk := ticket.New("seller", "Concert", 1000, time.Now())
 	require.NoError(t, tickets.Create(ctx, &tk))
-	orders := testenv.NewBus(t, nats.URL)
+	orders := nats.NewBus(t)
 	publish := func(p events.Payload) {
 		env, err := events.New(p)
 		require.NoError(t, err)
@@ -266,7 +266,7 @@ func TestTenThousandReserveCancelCyclesKeepTheTicketSmall(t *testing.T) {
 	// machine, more than testenv.Context allows.
 	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
 	defer cancel()
-	relay := outbox.NewRelay(testenv.NewBus(t, testenv.NATSURL(t)), testenv.Logger(t), h.tickets.Outbox())
+	relay := outbox.NewRelay(testenv.SharedBroker(t).NewBus(t), testenv.Logger(t), h.tickets.Outbox())
 	id := h.newTicket()
 	oid, err := primitive.ObjectIDFromHex(id)
 	require.NoError(t, err)

@@ -104,18 +104,8 @@ func startRunner(root, dataDir string, env ...string) (*launch.Runner, error) {
 		return nil, err
 	}
 	log.Close()
-	env = append([]string{"EVENT_BUS=" + eventBus()}, env...)
+	env = append([]string{"EVENT_BUS=" + testenv.BusTransport()}, env...)
 	return launch.Start(context.Background(), launch.Options{Root: root, DataDir: dataDir, Env: env, LogPath: log.Name()})
-}
-
-// eventBus is the transport the suite runs the system on: EVENT_BUS, NATS
-// Streaming (stan) unless it says jetstream. `make test` runs the suite on
-// both (test-e2e, test-e2e-jetstream).
-func eventBus() string {
-	if v := os.Getenv("EVENT_BUS"); v != "" {
-		return v
-	}
-	return "stan"
 }
 
 // kill kills a service outright (no graceful shutdown) and waits until the

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"ticketing.dev/common/testenv"
 	"ticketing.dev/infra/runner/launch"
 )
 
@@ -80,19 +81,19 @@ func TestARunStopsCleanlyAndTheNextReusesItsData(t *testing.T) {
 // broker is NATS Streaming or nats-server with JetStream, and redrive is
 // told which (DATA_DIR/run/redrive.env).
 func TestTheSystemRunsOnTheEventBusAsked(t *testing.T) {
-	broker := map[string]string{"stan": "nats-streaming", "jetstream": "jetstream"}[eventBus()]
+	broker := map[string]string{"stan": "nats-streaming", "jetstream": "jetstream"}[testenv.BusTransport()]
 	if broker == "" {
-		t.Fatalf("EVENT_BUS=%q is not stan or jetstream", eventBus())
+		t.Fatalf("EVENT_BUS=%q is not stan or jetstream", testenv.BusTransport())
 	}
 	if _, ok := launch.PIDs(system.dataDir)[broker]; !ok {
-		t.Fatalf("EVENT_BUS=%s, but the runner runs no %s: %v", eventBus(), broker, launch.PIDs(system.dataDir))
+		t.Fatalf("EVENT_BUS=%s, but the runner runs no %s: %v", testenv.BusTransport(), broker, launch.PIDs(system.dataDir))
 	}
 	b, err := os.ReadFile(filepath.Join(system.dataDir, "run", "redrive.env"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), "EVENT_BUS="+eventBus()+"\n") {
-		t.Fatalf("redrive is not told EVENT_BUS=%s (its settings hold a password, not shown)", eventBus())
+	if !strings.Contains(string(b), "EVENT_BUS="+testenv.BusTransport()+"\n") {
+		t.Fatalf("redrive is not told EVENT_BUS=%s (its settings hold a password, not shown)", testenv.BusTransport())
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"slices"
 	"testing"
 	"time"
 
@@ -30,20 +28,6 @@ type Broker interface {
 	Credential(t testing.TB, user string) bus.Credential
 	// BusConfigAs is a bus configuration for user on this broker.
 	BusConfigAs(t testing.TB, user string) bus.Config
-}
-
-// Transport is the transport EVENT_BUS names (default bus.TransportStan),
-// which every system test runs on: `make test` runs them on both.
-func Transport(t testing.TB) string {
-	t.Helper()
-	v := os.Getenv("EVENT_BUS")
-	if v == "" {
-		return bus.TransportStan
-	}
-	if !slices.Contains(bus.Transports, v) {
-		t.Fatalf("harness: EVENT_BUS=%q is not one of %v", v, bus.Transports)
-	}
-	return v
 }
 
 // BrokerURL is the broker's address, the NATS_URL every service gets.

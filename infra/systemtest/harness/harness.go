@@ -2,7 +2,7 @@
 // service boundaries: each service is its own binary, built from the
 // workspace, started with the environment DESIGN.md §7 names, talking to one
 // real broker (NATS Streaming, or JetStream with EVENT_BUS=jetstream:
-// Transport) and to its own database on the shared
+// testenv.BusTransport) and to its own database on the shared
 // MongoDB-protocol server. Tests drive them only as users and other services
 // would: over HTTP and through events. A service and the broker can be
 // stopped, killed and started again.
@@ -64,7 +64,7 @@ type System struct {
 // Streaming unless it says jetstream). Services start with Start.
 func New(t testing.TB) *System {
 	t.Helper()
-	s := &System{t: t, Transport: Transport(t)}
+	s := &System{t: t, Transport: testenv.BusTransport()}
 	if s.Transport == bus.TransportJetStream {
 		js := testenv.NewSecuredJetStream(t)
 		s.NATS, s.url = js, js.URL

@@ -193,9 +193,14 @@ func TestARedeliveredOrderCreatedSchedulesOneJob(t *testing.T) {
 	id := testenv.RandomName("order")
 	at := time.Now().Add(2 * time.Second)
 	env := s.orderCreated(id, at)
-	// The same envelope again (a redelivery), and the same order in a new
-	// envelope (a publisher that published twice).
+	// The same envelope again (a redelivery), and, once the first is
+	// scheduled, the same order in a new envelope (a publisher that published
+	// twice). Handlers run side by side, so the later envelope is sent only
+	// after the first is in Redis: sent at once, it may be handled first and
+	// move the lapse a minute out.
 	require.NoError(t, s.bus.Publish(testenv.Context(t), env))
+	require.Eventually(t, func() bool { return s.jobState(id) != "none" }, 30*time.Second, 10*time.Millisecond,
+		"order %s was never scheduled", id)
 	s.orderCreated(id, at.Add(time.Minute))
 
 	sentinel := testenv.RandomName("sentinel")

@@ -206,11 +206,16 @@ func TestServerConfigNamesItsMistakes(t *testing.T) {
 // The broker configurations Kubernetes mounts, each with every password a
 // variable the server reads from its environment, which the StatefulSet fills
 // from the nats-users Secret: NATS Streaming's (infra/k8s/base/nats/nats.conf,
-// bus.ServerConfig) and JetStream's (infra/k8s/components/jetstream/nats.conf,
+// bus.ServerConfig; a clustered node's in the prod overlay,
+// bus.ClusteredServerConfig) and JetStream's (infra/k8s/components/jetstream/nats.conf,
 // bus.JetStreamServerConfig). The deployment has no observer.
 var kubernetesConfigs = map[string]func([]bus.Credential) (string, error){
 	"../../infra/k8s/base/nats/nats.conf": func(creds []bus.Credential) (string, error) {
 		return bus.ServerConfig("ticketing", creds)
+	},
+	// The production overlay's three clustered nodes read this one instead.
+	"../../infra/k8s/overlays/prod/nats-cluster.conf": func(creds []bus.Credential) (string, error) {
+		return bus.ClusteredServerConfig("ticketing", creds)
 	},
 	"../../infra/k8s/components/jetstream/nats.conf": func(creds []bus.Credential) (string, error) {
 		// The stan key authenticates the nodes' routes, not a client.

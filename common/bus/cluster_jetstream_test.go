@@ -8,7 +8,6 @@ package bus_test
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -88,7 +87,7 @@ func newCluster(t *testing.T, tr transport) *cluster {
 	t.Helper()
 	if tr.jetstream() {
 		cl := testenv.NewJetStreamCluster(t)
-		c := &cluster{url: tr.register(cl.URL), config: cl.BusConfig(), leader: cl.StreamLeader}
+		c := &cluster{url: tr.register(cl.URL), config: cl.BusConfig(), leader: cl.Leader}
 		for _, n := range cl.Nodes {
 			c.nodes = append(c.nodes, n)
 		}
@@ -96,9 +95,7 @@ func newCluster(t *testing.T, tr transport) *cluster {
 	}
 	cl := testenv.NewNATSCluster(t)
 	require.Eventually(t, cl.Formed, testenv.Wait, testenv.Tick, "the nodes elect a leader")
-	c := &cluster{url: tr.register(cl.URL), config: cl.BusConfigAs(t, "redrive"), leader: func() int {
-		return slices.Index(cl.Roles(), "Leader")
-	}}
+	c := &cluster{url: tr.register(cl.URL), config: cl.BusConfigAs(t, "redrive"), leader: cl.Leader}
 	for _, n := range cl.Nodes {
 		c.nodes = append(c.nodes, n)
 	}

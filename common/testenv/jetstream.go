@@ -120,22 +120,47 @@ func JetStreamBusConfig(url string) bus.Config {
 }
 
 // JetStreamCluster is three JetStream servers clustered on loopback, each
-// with its own store, routes between all of them, letting anyone in.
+// with its own store, routes between all of them, letting anyone in unless
+// made by NewSecuredJetStreamCluster.
 type JetStreamCluster struct {
 	// URL lists every node, comma-separated, as a service's NATS_URL would.
 	URL   string
 	Nodes []*JetStream
+	wholeCluster
+	// auth holds the users' passwords of a secured cluster, the same on
+	// every node.
+	auth broker
 }
 
 // NewJetStreamCluster starts a three-node JetStream cluster, stopped when
 // the test ends. Each node may be killed, stopped and started again.
 func NewJetStreamCluster(t testing.TB) *JetStreamCluster {
 	t.Helper()
+	return newJetStreamCluster(t, false)
+}
+
+// NewSecuredJetStreamCluster is NewJetStreamCluster with every node
+// authenticating the users of bus.JetStreamUsers as NewSecuredJetStream
+// does, the same password for a user on every node.
+func NewSecuredJetStreamCluster(t testing.TB) *JetStreamCluster {
+	t.Helper()
+	return newJetStreamCluster(t, true)
+}
+
+func newJetStreamCluster(t testing.TB, secured bool) *JetStreamCluster {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "testenv-jetstream-cluster-")
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	c := &JetStreamCluster{}
+	auth := ""
+	if secured {
+		if auth, err = bus.JetStreamServerConfig(c.auth.givePasswords(bus.JetStreamUsers())); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+	}
 	const size = 3
 	ports, routes := make([]int, size), make([]string, size)
 	for i := range size {
@@ -148,22 +173,23 @@ func NewJetStreamCluster(t testing.TB) *JetStreamCluster {
 		}
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", route)
 	}
-	c := &JetStreamCluster{}
 	var urls []string
 	for i := range size {
-		n, err := startJetStreamNode(dir, i, ports[i], routes)
+		n, err := startJetStreamNode(dir, i, ports[i], routes, auth)
 		if err != nil {
 			t.Fatalf("testenv: %v", err)
 		}
+		n.passwords = c.auth.passwords
 		t.Cleanup(n.proc.stop)
-		c.Nodes = append(c.Nodes, n)
+		c.Nodes, c.nodes = append(c.Nodes, n), append(c.nodes, &n.broker)
 		urls = append(urls, n.URL)
 	}
 	c.URL = strings.Join(urls, ",")
+	c.auth.URL = c.URL
 	return c
 }
 
-func startJetStreamNode(dir string, i, port int, routes []string) (*JetStream, error) {
+func startJetStreamNode(dir string, i, port int, routes []string, auth string) (*JetStream, error) {
 	name := fmt.Sprintf("node-%d", i)
 	node := filepath.Join(dir, name)
 	if err := os.MkdirAll(node, 0o700); err != nil {
@@ -183,7 +209,7 @@ cluster {
 }
 `, name, port, filepath.Join(node, "store"), strings.TrimPrefix(routes[i], "nats-route://"), strings.Join(quoted, ", "))
 	path := filepath.Join(node, "nats.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(conf+auth), 0o600); err != nil {
 		return nil, err
 	}
 	p, err := startProcess("nats-server", port, "-c", path)
@@ -191,6 +217,21 @@ cluster {
 		return nil, err
 	}
 	return &JetStream{broker: broker{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), proc: p}, Name: name}, nil
+}
+
+// Credential returns user's credentials on a secured cluster.
+func (c *JetStreamCluster) Credential(t testing.TB, user string) bus.Credential {
+	t.Helper()
+	return c.auth.Credential(t, user)
+}
+
+// BusConfigAs is BusConfig for user on a secured cluster.
+func (c *JetStreamCluster) BusConfigAs(t testing.TB, user string) bus.Config {
+	t.Helper()
+	cfg := c.BusConfig()
+	cr := c.Credential(t, user)
+	cfg.User, cfg.Password = cr.User, cr.Password
+	return cfg
 }
 
 // BusConfig is JetStreamBusConfig with every node's URL and the stream
@@ -201,10 +242,15 @@ func (c *JetStreamCluster) BusConfig() bus.Config {
 	return cfg
 }
 
-// StreamLeader returns the index of the node that leads bus.StreamName, or
-// -1 while none does (an election, or no stream yet).
-func (c *JetStreamCluster) StreamLeader() int {
-	nc, err := nats.Connect(c.URL, nats.Timeout(time.Second))
+// Leader returns the index of the node that leads bus.StreamName, or -1
+// while none does (an election, or no stream yet). On a secured cluster it
+// asks as the observer user.
+func (c *JetStreamCluster) Leader() int {
+	opts := []nats.Option{nats.Timeout(time.Second)}
+	if pw, ok := c.auth.passwords[bus.ObserverUser]; ok {
+		opts = append(opts, nats.UserInfo(bus.ObserverUser, pw))
+	}
+	nc, err := nats.Connect(c.URL, opts...)
 	if err != nil {
 		return -1
 	}

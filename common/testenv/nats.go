@@ -90,7 +90,7 @@ func startNATS(fileStore, secured bool) (*NATS, error) {
 		args = append(args, "-store", "file", "-dir", filepath.Join(dir, "store"))
 	}
 	if secured {
-		conf, err := n.secure()
+		conf, err := n.secure(bus.ServerConfig)
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err
@@ -105,9 +105,9 @@ func startNATS(fileStore, secured bool) (*NATS, error) {
 }
 
 // secure gives every broker user a random password and writes the server's
-// configuration into n's folder.
-func (n *NATS) secure() (path string, err error) {
-	conf, err := bus.ServerConfig(ClusterID, n.givePasswords(bus.Users()))
+// configuration, as render makes it, into n's folder.
+func (n *NATS) secure(render func(cluster string, creds []bus.Credential) (string, error)) (path string, err error) {
+	conf, err := render(ClusterID, n.givePasswords(bus.Users()))
 	if err != nil {
 		return "", err
 	}

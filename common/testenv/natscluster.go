@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,13 +17,15 @@ import (
 
 // NATSCluster is three NATS Streaming servers clustered as the production
 // overlay runs them (infra/k8s/overlays/prod/nats-cluster.yaml): Raft
-// replication (-clustered) with every node a peer, each node its own file
-// store and Raft log, routes authenticated with the broker's own user, and
+// replication (-clustered) with every node a peer and the overlay's Raft
+// timings (bus.ClusteredServerConfig), each node its own file store and Raft
+// log, routes authenticated with the broker's own user, and
 // clients authenticated as NewSecuredNATS's are.
 type NATSCluster struct {
 	// URL lists every node, comma-separated, as the services' NATS_URL does.
 	URL   string
 	Nodes []*NATS
+	wholeCluster
 	// monitors are the nodes' monitoring endpoints, for Roles.
 	monitors []string
 }
@@ -37,7 +40,7 @@ func NewNATSCluster(t testing.TB) *NATSCluster {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	first := &NATS{broker{dir: dir}}
-	conf, err := first.secure()
+	conf, err := first.secure(bus.ClusteredServerConfig)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -64,6 +67,7 @@ func NewNATSCluster(t testing.TB) *NATSCluster {
 		n.passwords = first.passwords
 		t.Cleanup(n.proc.stop)
 		c.Nodes, c.monitors = append(c.Nodes, n), append(c.monitors, monitor)
+		c.nodes = append(c.nodes, &n.broker)
 		urls = append(urls, n.URL)
 	}
 	c.URL = strings.Join(urls, ",")
@@ -95,6 +99,16 @@ func (c *NATSCluster) BusConfigAs(t testing.TB, user string) bus.Config {
 	cfg.URL = c.URL
 	return cfg
 }
+
+// Credential returns user's credentials, the same on every node.
+func (c *NATSCluster) Credential(t testing.TB, user string) bus.Credential {
+	t.Helper()
+	return c.Nodes[0].Credential(t, user)
+}
+
+// Leader returns the index of the node that is the Raft leader, -1 while
+// none is.
+func (c *NATSCluster) Leader() int { return slices.Index(c.Roles(), "Leader") }
 
 // Roles are the nodes' Raft roles ("Leader", "Follower", "Candidate"), ""
 // for a node that does not answer.

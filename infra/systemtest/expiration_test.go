@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 
 	"ticketing.dev/common/apitest"
+	"ticketing.dev/common/ratelimit"
 	"ticketing.dev/common/testenv"
 	"ticketing.dev/infra/stripestandin"
 	"ticketing.dev/infra/systemtest/harness"
@@ -44,16 +46,26 @@ type fullMarketOptions struct {
 	window          string
 	persistentRedis bool
 	payments        bool
+	// cluster puts the market on a three-node broker (harness.NewOnCluster).
+	cluster bool
+	// buyers is how many buyers reserve from the test's one address; above
+	// orders' default burst per address, orders lets them all reserve at
+	// once, as it would buyers behind one venue's NAT.
+	buyers int
 }
 
 func newFullMarket(t *testing.T, opts fullMarketOptions) *fullMarket {
 	t.Helper()
-	sys := harness.New(t)
+	newSystem := harness.New
+	if opts.cluster {
+		newSystem = harness.NewOnCluster
+	}
+	sys := newSystem(t)
 	f := &fullMarket{
 		market: &market{
 			t: t, sys: sys,
 			tickets: sys.Start("tickets", nil),
-			orders:  sys.Start("orders", harness.Env{"ORDER_EXPIRATION_WINDOW": opts.window}),
+			orders:  sys.Start("orders", ordersEnv(opts)),
 		},
 		redis: testenv.NewSecuredRedis(t, opts.persistentRedis),
 	}
@@ -77,6 +89,14 @@ func newFullMarket(t *testing.T, opts fullMarketOptions) *fullMarket {
 	f.holds = asynq.NewInspector(redisOpt)
 	t.Cleanup(func() { _ = f.holds.Close() })
 	return f
+}
+
+func ordersEnv(opts fullMarketOptions) harness.Env {
+	env := harness.Env{"ORDER_EXPIRATION_WINDOW": opts.window}
+	if opts.buyers > ratelimit.DefaultRequests.PerAddress.Burst {
+		env["RESERVE_ADDRESS_BURST"] = strconv.Itoa(opts.buyers)
+	}
+	return env
 }
 
 // pendingOrder is an order as its buyer sees it.

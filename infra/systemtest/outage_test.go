@@ -86,16 +86,23 @@ type saleOrder struct {
 	ticketID string
 }
 
-func newFlashSale(t *testing.T) *flashSale {
+// saleOptions shape a flash sale: how many buyers rush for the saleTickets,
+// and whether the broker is a three-node cluster.
+type saleOptions struct {
+	buyers  int
+	cluster bool
+}
+
+func newFlashSale(t *testing.T, opts saleOptions) *flashSale {
 	t.Helper()
 	// A window far longer than the test: nothing lapses, every order is
 	// settled by the script or still open at the end.
-	f := newFullMarket(t, fullMarketOptions{window: "30m", payments: true})
+	f := newFullMarket(t, fullMarketOptions{window: "30m", payments: true, cluster: opts.cluster, buyers: opts.buyers})
 	s := &flashSale{
 		fullMarket: f, seller: f.sys.Session("seller"),
 		placed: map[string]saleOrder{}, edits: map[string]int{}, tally: map[string]int{},
 	}
-	for i := range saleBuyers {
+	for i := range opts.buyers {
 		s.buyers = append(s.buyers, f.sys.Session(fmt.Sprint("buyer-", i)))
 	}
 	for i := range saleTickets {
@@ -114,23 +121,32 @@ func newFlashSale(t *testing.T) *flashSale {
 
 // rush is the opening of the sale: every buyer at once, buyer i after
 // ticket i mod 20. Each ticket goes to exactly one of its buyers.
-func (s *flashSale) rush() {
+func (s *flashSale) rush() { s.rushWhile(nil) }
+
+// rushWhile is rush with fault, when not nil, struck as soon as the first
+// buyer has won: while the rest of the rush is answered and its events are
+// on their way.
+func (s *flashSale) rushWhile(fault func()) {
 	s.t.Helper()
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
-	for i := range saleBuyers {
+	for i := range s.buyers {
 		wg.Go(func() {
 			<-gate
 			s.reserve(i, s.ticketIDs[i%saleTickets])
 		})
 	}
 	close(gate)
+	if fault != nil {
+		require.Eventually(s.t, func() bool { return s.count("reserve 201") > 0 }, wait, time.Millisecond, "nobody won")
+		fault()
+	}
 	wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	require.Empty(s.t, s.wrong)
 	require.Equal(s.t, saleTickets, s.tally["reserve 201"], "one winner per ticket: %v", s.tally)
-	require.Equal(s.t, saleBuyers-saleTickets, s.tally["reserve 409"], "every other buyer is refused: %v", s.tally)
+	require.Equal(s.t, len(s.buyers)-saleTickets, s.tally["reserve 409"], "every other buyer is refused: %v", s.tally)
 	winners := map[string]int{}
 	for _, o := range s.placed {
 		winners[o.ticketID]++
@@ -200,7 +216,7 @@ func (s *flashSale) round(r int) {
 		wg.Go(func() { s.pay(o) })
 	}
 	for range 8 {
-		buyer, ticketID := rand.IntN(saleBuyers), tickets[rand.IntN(len(tickets))]
+		buyer, ticketID := rand.IntN(len(s.buyers)), tickets[rand.IntN(len(tickets))]
 		wg.Go(func() { s.reserve(buyer, ticketID) })
 	}
 	wg.Go(func() { s.reprice(tickets[rand.IntN(len(tickets))]) })
@@ -230,6 +246,13 @@ func (s *flashSale) takeLive(n int) []saleOrder {
 		s.live = slices.Delete(s.live, i, i+1)
 	}
 	return taken
+}
+
+// count is how many answers the tally holds for "action status".
+func (s *flashSale) count(answer string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tally[answer]
 }
 
 func (s *flashSale) anyOrder() (saleOrder, bool) {
@@ -691,7 +714,7 @@ func (s *flashSale) requireAgreement() {
 // The assertions of the outage tests hold on a healthy system: the same
 // sale, with every database reachable.
 func TestAFlashSaleEndsWithEveryServiceAgreeing(t *testing.T) {
-	s := newFlashSale(t)
+	s := newFlashSale(t, saleOptions{buyers: saleBuyers})
 	s.rush()
 	s.trade(5 * roundEvery)
 	s.requireRightAnswers("")
@@ -703,7 +726,7 @@ func TestAFlashSaleEndsWithEveryServiceAgreeing(t *testing.T) {
 // selling, and once the database is back tickets catches up with every
 // order's events and orders with every ticket change, nothing parked.
 func TestAFlashSaleSurvivesTheTicketsDatabaseBeingDown(t *testing.T) {
-	s := newFlashSale(t)
+	s := newFlashSale(t, saleOptions{buyers: saleBuyers})
 	s.rush()
 	s.outage(s.tickets)
 	s.requireRightAnswers("tickets", "read ticket", "reprice")
@@ -719,7 +742,7 @@ func TestAFlashSaleSurvivesTheTicketsDatabaseBeingDown(t *testing.T) {
 // keeps listing and repricing and buyers keep paying, and once the database is
 // back orders catches up with every ticket change and payment, nothing parked.
 func TestAFlashSaleSurvivesTheOrdersDatabaseBeingDown(t *testing.T) {
-	s := newFlashSale(t)
+	s := newFlashSale(t, saleOptions{buyers: saleBuyers})
 	s.rush()
 	s.outage(s.orders)
 	s.requireRightAnswers("orders", "reserve", "cancel", "read order")

@@ -30,6 +30,43 @@ type Broker interface {
 	BusConfigAs(t testing.TB, user string) bus.Config
 }
 
+// Cluster is a three-node broker of either transport (testenv.NATSCluster,
+// testenv.JetStreamCluster), secured as a single node is. As a Broker it is
+// the whole cluster; KillNode and StartNode take one node down and up.
+type Cluster interface {
+	Broker
+	// Leader is the node that leads: the stream's leader on JetStream, the
+	// Raft leader of NATS Streaming; -1 while none does.
+	Leader() int
+	KillNode(t testing.TB, i int)
+	StartNode(t testing.TB, i int)
+}
+
+// clusterSize is how many nodes a Cluster has, as production runs them.
+const clusterSize = 3
+
+// NewOnCluster is New on a three-node cluster of the transport EVENT_BUS
+// names, formed (a leader elected) before it returns. On JetStream every
+// service keeps the stream on all three nodes (JETSTREAM_REPLICAS=3).
+func NewOnCluster(t testing.TB) *System {
+	t.Helper()
+	s := &System{t: t, Transport: testenv.BusTransport()}
+	if s.Transport == bus.TransportJetStream {
+		c := testenv.NewSecuredJetStreamCluster(t)
+		s.Cluster, s.url = c, c.URL
+	} else {
+		c := testenv.NewNATSCluster(t)
+		s.Cluster, s.url = c, c.URL
+	}
+	s.NATS = s.Cluster
+	// The stream is made sure of by the first client; until then JetStream
+	// names no leader.
+	_ = s.Bus()
+	require.Eventually(t, func() bool { return s.Cluster.Leader() >= 0 }, time.Minute, 100*time.Millisecond,
+		"harness: the %s cluster never elected a leader", s.Transport)
+	return s
+}
+
 // BrokerURL is the broker's address, the NATS_URL every service gets.
 func (s *System) BrokerURL() string { return s.url }
 

@@ -57,13 +57,30 @@ type System struct {
 	// Transport is the bus's transport every service of the system is
 	// given (EVENT_BUS), bus.TransportStan or bus.TransportJetStream.
 	Transport string
-	url       string
+	// Cluster is the broker as three nodes, for a test that takes one of
+	// them down (NewOnCluster); nil for a single-node broker. NATS is then
+	// the whole cluster: stopping it stops every node.
+	Cluster Cluster
+	url     string
 }
 
+// SystemBrokerEnv names the variable that puts every System on a three-node
+// broker cluster ("cluster") rather than one node (unset or "node"), as
+// production runs it: `make test-systems-jetstream` sets it.
+const SystemBrokerEnv = "SYSTEMTEST_BROKER"
+
 // New starts a broker for the test, on the transport EVENT_BUS names (NATS
-// Streaming unless it says jetstream). Services start with Start.
+// Streaming unless it says jetstream): one node, or a three-node cluster
+// when SYSTEMTEST_BROKER=cluster. Services start with Start.
 func New(t testing.TB) *System {
 	t.Helper()
+	switch v := os.Getenv(SystemBrokerEnv); v {
+	case "cluster":
+		return NewOnCluster(t)
+	case "", "node":
+	default:
+		t.Fatalf("harness: %s=%q is neither node nor cluster", SystemBrokerEnv, v)
+	}
 	s := &System{t: t, Transport: testenv.BusTransport()}
 	if s.Transport == bus.TransportJetStream {
 		js := testenv.NewSecuredJetStream(t)
@@ -124,6 +141,9 @@ func (s *System) Start(name string, extra Env) *Service {
 		"NATS_CLUSTER_ID": testenv.ClusterID,
 		"JWT_KEY":         JWTKey,
 		"COOKIE_SECURE":   "false",
+	}
+	if s.Cluster != nil && s.Transport == bus.TransportJetStream {
+		env["JETSTREAM_REPLICAS"] = strconv.Itoa(clusterSize)
 	}
 	if slices.Contains(bus.Users(), name) {
 		c := s.NATS.Credential(s.t, name)

@@ -128,7 +128,20 @@ func postgresCredential() (*syscall.Credential, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+	// Its own groups only: root's supplementary groups would go with it.
+	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	ids, err := u.GroupIds()
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		g, err := strconv.ParseUint(id, 10, 32)
+		if err != nil {
+			return nil, err
+		}
+		cred.Groups = append(cred.Groups, uint32(g))
+	}
+	return cred, nil
 }
 
 // reachableBy fails, saying what to do, when as (nil: the runner's own user)

@@ -26,9 +26,10 @@ var ferretBackends = []string{backendSQLite, backendPostgreSQL}
 
 const (
 	// postgresPool is FerretDB's pool of connections to PostgreSQL. Its
-	// default, 50, costs about 250 MiB of backends once a burst opens them
-	// all, on a machine of two CPUs that cannot run 50 queries at once;
-	// the proxy in front already lets only one write per collection in.
+	// default, 50, opens a backend per connection in a burst, and two CPUs
+	// cannot run 50 queries at once: the flash sale at 50 in flight measured
+	// p99 865 ms and 130 MiB (PSS) with 50, 540 ms and 90 MiB with 8
+	// (docs/benchmarks.md).
 	postgresPool = 8
 	// postgresMaxConnections leaves room beyond the pool for psql.
 	postgresMaxConnections = postgresPool + 4

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,6 +169,26 @@ func TestFerretDBOnTheRunnersPostgreSQL(t *testing.T) {
 	for _, sp := range sys.infra() {
 		assert.NotContains(t, strings.Join(sp.Args, " "), sys.creds.PostgreSQL, "%s: passwords stay off command lines", sp.Name)
 	}
+}
+
+// A runner run by root names the folder PostgreSQL's user cannot enter,
+// before initdb fails on it with a message about something else.
+func TestPostgresUserMustBeAbleToReachTheDataFolder(t *testing.T) {
+	as := &syscall.Credential{Uid: 4242, Gid: 4242}
+	closed := filepath.Join(t.TempDir(), "closed")
+	inside := filepath.Join(closed, "data")
+	require.NoError(t, os.MkdirAll(inside, 0o755))
+	require.NoError(t, os.Chmod(closed, 0o700))
+	// The test's own temporary folders are its user's alone, as closed is.
+	for _, d := range []string{filepath.Dir(closed), filepath.Dir(filepath.Dir(closed))} {
+		require.NoError(t, os.Chmod(d, 0o755))
+	}
+	err := reachableBy(as, inside)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "may not enter "+closed+":")
+	require.NoError(t, os.Chmod(closed, 0o711))
+	assert.NoError(t, reachableBy(as, inside))
+	assert.NoError(t, reachableBy(nil, inside), "the runner's own user reaches its own folders")
 }
 
 // letPostgresIn lets PostgreSQL's own user into a test's temporary folder

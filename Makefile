@@ -31,10 +31,11 @@ help: ## list the targets
 ## ---- set-up (idempotent) -------------------------------------------------------
 
 .PHONY: deps
-deps: ## install system packages the tests and the runner need (apt): Redis, and nginx for the gateway
+deps: ## install system packages the tests and the runner need (apt): Redis, nginx for the gateway, PostgreSQL for FERRETDB_BACKEND=postgresql
 	@missing=""; \
 		command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 		command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+		command -v postgres >/dev/null || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 		if [ -n "$$missing" ]; then \
 			echo "installing$$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -85,7 +86,8 @@ func runScenarios(ctx context.Context, opts config, out io.Writer) (bool, error)
 		if err != nil {
 			return false, err
 		}
-		fmt.Fprintln(out, "starting a system of its own (bin/runner, NO_CLIENT=1, a temporary data folder, free ports)")
+		fmt.Fprintf(out, "starting a system of its own (bin/runner, NO_CLIENT=1, a temporary data folder, free ports; FerretDB on %s)\n",
+			cmp.Or(os.Getenv("FERRETDB_BACKEND"), "sqlite"))
 		sys, err = startSystem(ctx, root, opts.saleEnv()...)
 	}
 	if err != nil {

@@ -51,6 +51,12 @@ func startSystem(ctx context.Context, root string, env ...string) (*system, erro
 	if err != nil {
 		return nil, err
 	}
+	// With FERRETDB_BACKEND=postgresql a runner run by root runs PostgreSQL
+	// as user postgres, who must be able to enter the data folder's parent.
+	// What is secret in it (credentials.json) is the runner's alone.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return nil, err
+	}
 	dataDir := filepath.Join(tmp, "data")
 	logPath := filepath.Join(tmp, "runner.log")
 	r, err := launch.Start(ctx, launch.Options{

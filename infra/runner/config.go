@@ -57,6 +57,10 @@ type config struct {
 	// (NATS Streaming, the default) or bus.TransportJetStream (nats-server
 	// with JetStream). Every service and the redrive command get it.
 	EventBus string
+	// FerretDBBackend (FERRETDB_BACKEND) is what FerretDB keeps the data in:
+	// backendSQLite (the default) or backendPostgreSQL, a cluster of the
+	// runner's own in the data folder.
+	FerretDBBackend string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -76,11 +80,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 		GoMaxProcs:          getenv("GOMAXPROCS"),
 		ReadyTimeout:        90 * time.Second,
 		EventBus:            orDefault(getenv("EVENT_BUS"), bus.TransportStan),
+		FerretDBBackend:     orDefault(getenv("FERRETDB_BACKEND"), backendSQLite),
 	}
 	var errs []error
 	var err error
 	if !slices.Contains(bus.Transports, cfg.EventBus) {
 		errs = append(errs, fmt.Errorf("EVENT_BUS=%q is not one of %s", cfg.EventBus, strings.Join(bus.Transports, ", ")))
+	}
+	if !slices.Contains(ferretBackends, cfg.FerretDBBackend) {
+		errs = append(errs, fmt.Errorf("FERRETDB_BACKEND=%q is not one of %s", cfg.FerretDBBackend, strings.Join(ferretBackends, ", ")))
 	}
 	if cfg.GatewayPort, err = port(getenv, "GATEWAY_PORT", 8080); err != nil {
 		errs = append(errs, err)
@@ -207,6 +215,9 @@ func (c config) credentials() (launch.Credentials, error) {
 		creds.NATS[user] = pw
 	}
 	if err := fill(&creds.Redis); err != nil {
+		return creds, err
+	}
+	if err := fill(&creds.PostgreSQL); err != nil {
 		return creds, err
 	}
 	if !changed {

@@ -31,6 +31,8 @@ type spec struct {
 	ReadyPath string
 	// Host is where the runner reaches Port to see it ready; 127.0.0.1 if empty.
 	Host string
+	// Credential, when set, is the user it runs as (PostgreSQL refuses root).
+	Credential *syscall.Credential
 }
 
 // restartPolicy: a process that dies is started again after a growing pause;
@@ -95,7 +97,7 @@ func (p *proc) launch(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = pw, pw
 	// Its own process group, so stopping it stops its children (npm -> node),
 	// and death with the runner if the runner is killed outright.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM, Credential: p.spec.Credential}
 	err = cmd.Start()
 	pw.Close()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -378,11 +379,25 @@ func isZombie(pid int) bool {
 }
 
 func TestConfigNamesBadValues(t *testing.T) {
-	env := map[string]string{"GATEWAY_PORT": "eighty", "ORDER_EXPIRATION_WINDOW": "soon", "TICKETING_ROOT": t.TempDir()}
+	env := map[string]string{"GATEWAY_PORT": "eighty", "ORDER_EXPIRATION_WINDOW": "soon", "FERRETDB_BACKEND": "mysql", "TICKETING_ROOT": t.TempDir()}
 	_, err := loadConfig(func(k string) string { return env[k] })
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `GATEWAY_PORT="eighty" is not a port number`)
 	assert.Contains(t, err.Error(), `ORDER_EXPIRATION_WINDOW="soon" is not a positive duration`)
+	assert.Contains(t, err.Error(), `FERRETDB_BACKEND="mysql" is not one of sqlite, postgresql`)
+}
+
+// PostgreSQL's port is checked with the others, and only when it runs.
+func TestPostgreSQLsPortIsCheckedOnlyOnItsBackend(t *testing.T) {
+	cfg, err := loadConfig(func(k string) string { return map[string]string{"TICKETING_ROOT": t.TempDir()}[k] })
+	require.NoError(t, err)
+	assert.Equal(t, backendSQLite, cfg.FerretDBBackend, "the default")
+	has := func(c config) bool {
+		return slices.ContainsFunc(c.ports(false, false), func(u portUse) bool { return u.Port == c.BasePort+offPostgres })
+	}
+	assert.False(t, has(cfg))
+	cfg.FerretDBBackend = backendPostgreSQL
+	assert.True(t, has(cfg))
 }
 
 func TestServicesGetOneCPUUnlessTheRunnerIsToldOtherwise(t *testing.T) {

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +18,9 @@ import (
 	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"ticketing.dev/common/bus"
 	"ticketing.dev/common/events"
@@ -76,17 +82,7 @@ func TestEachServiceGetsItsOwnBrokerUserAndRedisItsPassword(t *testing.T) {
 // The broker and Redis the runner starts refuse what they must.
 func TestTheRunnersBrokerAndRedisAuthenticate(t *testing.T) {
 	sys := storeSystem(t)
-	sup := newSupervisor(newLogMux(&lockedBuffer{}), filepath.Join(sys.cfg.DataDir, "run"), 30*time.Second)
-	t.Cleanup(sup.stopAll)
-	for _, sp := range sys.infra() {
-		if sp.Name != "nats-streaming" && sp.Name != "redis" {
-			continue
-		}
-		var err error
-		sp.Path, err = lookBinary(sys.bin, sp.Path)
-		require.NoError(t, err)
-		require.NoError(t, sup.start(context.Background(), sp))
-	}
+	startInfra(t, sys, "nats-streaming", "redis")
 
 	t.Run("redis refuses a client without the password", func(t *testing.T) {
 		conn, err := net.Dial("tcp", sys.local(offRedis))
@@ -127,6 +123,120 @@ func TestTheRunnersBrokerAndRedisAuthenticate(t *testing.T) {
 	})
 }
 
+// With FERRETDB_BACKEND=postgresql the runner makes a PostgreSQL cluster of
+// its own once, runs FerretDB on it, and a second start finds the data the
+// first wrote; a stopped run leaves no server behind.
+func TestFerretDBOnTheRunnersPostgreSQL(t *testing.T) {
+	sys := storeSystem(t)
+	sys.cfg.FerretDBBackend = backendPostgreSQL
+	letPostgresIn(t, sys.cfg.DataDir)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pgVersion := filepath.Join(sys.cfg.postgresDir(), "PG_VERSION")
+	var made time.Time
+	for start := range 2 {
+		require.NoError(t, sys.preparePostgres(ctx))
+		info, err := os.Stat(pgVersion)
+		require.NoError(t, err, "the cluster is made")
+		if start == 0 {
+			made = info.ModTime()
+		}
+		assert.Equal(t, made, info.ModTime(), "a second start makes no new cluster")
+		sup := startInfra(t, sys, "postgresql", "ferretdb")
+		tickets := ferretClient(ctx, t, sys).Database("tickets").Collection("tickets")
+		if start == 0 {
+			_, err := tickets.InsertOne(ctx, bson.M{"_id": "t1", "title": "concert", "version": 0})
+			require.NoError(t, err)
+		}
+		// The reservation's shape: a conditional update wins once.
+		res := tickets.FindOneAndUpdate(ctx, bson.M{"_id": "t1", "version": start}, bson.M{"$inc": bson.M{"version": 1}})
+		require.NoError(t, res.Err(), "start %d", start)
+		assert.ErrorIs(t, tickets.FindOneAndUpdate(ctx, bson.M{"_id": "t1", "version": start}, bson.M{"$inc": bson.M{"version": 1}}).Err(), mongo.ErrNoDocuments)
+		var got struct {
+			Title   string `bson:"title"`
+			Version int    `bson:"version"`
+		}
+		require.NoError(t, tickets.FindOne(ctx, bson.M{"_id": "t1"}).Decode(&got))
+		assert.Equal(t, "concert", got.Title)
+		assert.Equal(t, start+1, got.Version)
+		sup.stopAll()
+		_, err = net.DialTimeout("tcp", sys.local(offPostgres), time.Second)
+		assert.Error(t, err, "PostgreSQL stops with the run")
+	}
+	hba, err := os.ReadFile(filepath.Join(sys.cfg.postgresDir(), "pg_hba.conf"))
+	require.NoError(t, err)
+	assert.NotRegexp(t, `(?m)^[^#].*\btrust\b`, string(hba), "no client gets in without the password")
+	for _, sp := range sys.infra() {
+		assert.NotContains(t, strings.Join(sp.Args, " "), sys.creds.PostgreSQL, "%s: passwords stay off command lines", sp.Name)
+	}
+}
+
+// A runner run by root names the folder PostgreSQL's user cannot enter,
+// before initdb fails on it with a message about something else.
+func TestPostgresUserMustBeAbleToReachTheDataFolder(t *testing.T) {
+	as := &syscall.Credential{Uid: 4242, Gid: 4242}
+	closed := filepath.Join(t.TempDir(), "closed")
+	inside := filepath.Join(closed, "data")
+	require.NoError(t, os.MkdirAll(inside, 0o755))
+	require.NoError(t, os.Chmod(closed, 0o700))
+	// The test's own temporary folders are its user's alone, as closed is.
+	for _, d := range []string{filepath.Dir(closed), filepath.Dir(filepath.Dir(closed))} {
+		require.NoError(t, os.Chmod(d, 0o755))
+	}
+	err := reachableBy(as, inside)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "may not enter "+closed+":")
+	require.NoError(t, os.Chmod(closed, 0o711))
+	assert.NoError(t, reachableBy(as, inside))
+	assert.NoError(t, reachableBy(nil, inside), "the runner's own user reaches its own folders")
+}
+
+// letPostgresIn lets PostgreSQL's own user into a test's temporary folder
+// (made for root alone) when the test runs as root, as the runner requires.
+func letPostgresIn(t *testing.T, dir string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return
+	}
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		require.NoError(t, os.Chmod(d, 0o755))
+	}
+}
+
+// ferretClient is a MongoDB client of the system's FerretDB.
+func ferretClient(ctx context.Context, t *testing.T, sys *system) *mongo.Client {
+	t.Helper()
+	client, err := mongo.Connect(ctx, options.Client().ApplyURI("mongodb://"+sys.local(offFerretDB)+"/").
+		SetServerSelectionTimeout(20*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return client
+}
+
+// startInfra starts the named servers of sys.infra(), each ready before the
+// next; the test's end stops them.
+func startInfra(t *testing.T, sys *system, names ...string) *supervisor {
+	t.Helper()
+	out := &lockedBuffer{}
+	sup := newSupervisor(newLogMux(out), filepath.Join(sys.cfg.DataDir, "run"), 60*time.Second)
+	t.Cleanup(func() {
+		sup.stopAll()
+		if t.Failed() {
+			t.Log(out.String())
+		}
+	})
+	for _, sp := range sys.infra() {
+		if !slices.Contains(names, sp.Name) {
+			continue
+		}
+		var err error
+		sp.Path, err = lookBinary(sys.bin, cmp.Or(sp.Path, sp.Name))
+		require.NoError(t, err)
+		require.NoError(t, sup.start(context.Background(), sp), "starting %s", sp.Name)
+	}
+	return sup
+}
+
 // storeSystem is a system on free ports with a data folder of its own, its
 // store configurations written.
 func storeSystem(t *testing.T) *system {
@@ -136,7 +246,7 @@ func storeSystem(t *testing.T) *system {
 	_, base, err := launch.FreePorts(0)
 	require.NoError(t, err)
 	dir := t.TempDir()
-	for _, sub := range []string{"nats", "redis", "run"} {
+	for _, sub := range []string{"ferretdb", "nats", "redis", "run"} {
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, sub), 0o755))
 	}
 	sys := &system{cfg: config{Root: root, DataDir: dir, BasePort: base}, bin: filepath.Join(root, "bin")}

@@ -22,6 +22,7 @@ const (
 	offNATSMonitor = 2
 	offRedis       = 3
 	offStripeHTTP  = 4
+	offPostgres    = 5
 	offAuth        = 10
 	offTickets     = 11
 	offOrders      = 12
@@ -50,6 +51,9 @@ func (c config) ports(withStandIn, withClient bool) []portUse {
 		{b + offOrders, "orders", "BASE_PORT"},
 		{b + offExpiration, "expiration", "BASE_PORT"},
 		{b + offPayments, "payments", "BASE_PORT"},
+	}
+	if c.onPostgres() {
+		uses = append(uses, portUse{b + offPostgres, "PostgreSQL (FerretDB's backend)", "BASE_PORT"})
 	}
 	if withStandIn {
 		uses = append(uses, portUse{b + offStripeHTTP, "the Stripe stand-in", "BASE_PORT"})
@@ -108,6 +112,10 @@ type system struct {
 	// files, written into the data folder's run/ at each start: they hold
 	// the passwords, which stay off command lines.
 	natsConf, redisConf string
+	// postgresBin is PostgreSQL's server, and postgresAs who runs it (nil:
+	// the runner's user), with FERRETDB_BACKEND=postgresql.
+	postgresBin string
+	postgresAs  *syscall.Credential
 }
 
 func run(ctx context.Context, cfg config, stdout io.Writer) error {
@@ -204,6 +212,11 @@ func (sys *system) prepare() (release func(), err error) {
 	if err := sys.writeStoreConfigs(); err != nil {
 		return fail(err)
 	}
+	if cfg.onPostgres() {
+		if err := sys.preparePostgres(context.Background()); err != nil {
+			return fail(fmt.Errorf("PostgreSQL: %w", err))
+		}
+	}
 	return release, nil
 }
 
@@ -238,13 +251,20 @@ func (sys *system) local(off int) string { return "127.0.0.1:" + strconv.Itoa(sy
 // infra are the servers the services depend on.
 func (sys *system) infra() []spec {
 	cfg, b := sys.cfg, sys.cfg.BasePort
-	infra := []spec{
-		{Name: "ferretdb", Port: b + offFerretDB, Args: []string{"-listen-addr", sys.local(offFerretDB), "-data-dir", filepath.Join(cfg.DataDir, "ferretdb")}},
-		sys.broker(),
-		{Name: "redis", Path: "redis-server", Port: b + offRedis, Args: []string{sys.redisConf,
-			"--bind", "127.0.0.1", "--port", strconv.Itoa(b + offRedis), "--dir", filepath.Join(cfg.DataDir, "redis"),
-			"--appendonly", "yes", "--appendfsync", "everysec", "--save", ""}},
+	var infra []spec
+	ferret := spec{Name: "ferretdb", Port: b + offFerretDB, Args: []string{"-listen-addr", sys.local(offFerretDB), "-data-dir", filepath.Join(cfg.DataDir, "ferretdb")}}
+	if cfg.onPostgres() {
+		infra = append(infra, sys.postgresSpec())
+		ferret.Args = append(ferret.Args, "-handler", backendPostgreSQL)
+		// The URL holds the password: in the environment, off the command line.
+		ferret.Env = []string{"FERRETDB_POSTGRESQL_URL=" + sys.postgresURL()}
 	}
+	infra = append(infra,
+		ferret,
+		sys.broker(),
+		spec{Name: "redis", Path: "redis-server", Port: b + offRedis, Args: []string{sys.redisConf,
+			"--bind", "127.0.0.1", "--port", strconv.Itoa(b + offRedis), "--dir", filepath.Join(cfg.DataDir, "redis"),
+			"--appendonly", "yes", "--appendfsync", "everysec", "--save", ""}})
 	return infra
 }
 

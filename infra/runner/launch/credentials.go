@@ -11,7 +11,7 @@ import (
 
 // CredentialsFile is where the runner keeps the stores' credentials it
 // generated, in its data folder (mode 0600): one broker user per service and
-// tool, and Redis's password. Delete the data folder to get new ones.
+// tool, Redis's and PostgreSQL's passwords. Delete the data folder to get new ones.
 const CredentialsFile = "credentials.json"
 
 // Credentials are the passwords a run's broker and Redis demand.
@@ -20,6 +20,9 @@ type Credentials struct {
 	NATS map[string]string `json:"nats"`
 	// Redis is the password of expiration's Redis.
 	Redis string `json:"redis"`
+	// PostgreSQL is the password of FerretDB's PostgreSQL role, with
+	// FERRETDB_BACKEND=postgresql.
+	PostgreSQL string `json:"postgresql,omitempty"`
 }
 
 // ReadCredentials reads the credentials the runner keeps in dataDir.

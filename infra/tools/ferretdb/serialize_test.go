@@ -26,7 +26,7 @@ func startProxied(t *testing.T) (*serializer, *mongo.Client) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "ferretdb.sock")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f, err := newFerretDB(dir, sock, logger)
+	f, err := newFerretDB(settings{handler: "sqlite"}, dir, sock, logger)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

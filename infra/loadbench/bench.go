@@ -51,47 +51,55 @@ type bench struct {
 	rows      []row
 	// saleLabel ends the flash sale's row name (-only sale names its cell).
 	saleLabel string
-	memory    memoryReport
+	// sales are the flash sales' figures, for the table across transports.
+	sales []saleFigures
+	// watchers counts the broker connections made, each a client id of its own.
+	watchers int
+	memory   memoryReport
 	// idle is what each process spent during the pause at rest, over idleFor.
 	idle    cpuAccount
 	idleFor time.Duration
 }
 
-// run runs the benchmark opts ask for: everything, ending with the
-// observability comparison on systems of its own, or one scenario alone.
-func run(ctx context.Context, opts config, out io.Writer) (bool, error) {
+// runOn runs the benchmark opts ask for on opts.Bus: everything, ending
+// with the observability comparison on systems of its own, or one scenario
+// alone. It returns the flash sales' figures besides.
+func runOn(ctx context.Context, opts config, out io.Writer) (bool, []saleFigures, error) {
 	switch opts.Only {
 	case "observability":
-		return observability(ctx, opts, out)
+		met, err := observability(ctx, opts, out)
+		return met, nil, err
 	case "":
-		met, err := runScenarios(ctx, opts, out)
+		met, sales, err := runScenarios(ctx, opts, out)
 		if err != nil || opts.BaseURL != "" {
-			return met, err // a system someone else runs keeps its settings
+			return met, sales, err // a system someone else runs keeps its settings
 		}
 		observed, err := observability(ctx, opts, out)
-		return met && observed, err
+		return met && observed, sales, err
 	}
 	return runScenarios(ctx, opts, out)
 }
 
-// runScenarios seeds one system and runs the scenarios against it.
-func runScenarios(ctx context.Context, opts config, out io.Writer) (bool, error) {
-	var sys *system
-	var err error
+// openSystem attaches to the system opts name, or starts one of its own.
+func openSystem(ctx context.Context, opts config, out io.Writer) (*system, error) {
 	if opts.BaseURL != "" {
-		fmt.Fprintf(out, "driving the running system at %s (data folder %s)\n", opts.BaseURL, opts.DataDir)
-		sys, err = attachSystem(ctx, opts.BaseURL, opts.DataDir, opts.BasePort)
-	} else {
-		root, err := repoRoot(opts)
-		if err != nil {
-			return false, err
-		}
-		fmt.Fprintf(out, "starting a system of its own (bin/runner, NO_CLIENT=1, a temporary data folder, free ports; FerretDB on %s)\n",
-			cmp.Or(os.Getenv("FERRETDB_BACKEND"), "sqlite"))
-		sys, err = startSystem(ctx, root, opts.saleEnv()...)
+		fmt.Fprintf(out, "driving the running system at %s (data folder %s, EVENT_BUS=%s)\n", opts.BaseURL, opts.DataDir, opts.Bus)
+		return attachSystem(ctx, opts.BaseURL, opts.DataDir, opts.BasePort, opts.Bus)
 	}
+	root, err := repoRoot(opts)
 	if err != nil {
-		return false, err
+		return nil, err
+	}
+	fmt.Fprintf(out, "starting a system of its own (bin/runner, NO_CLIENT=1, EVENT_BUS=%s, a temporary data folder, free ports; FerretDB on %s)\n",
+		opts.Bus, cmp.Or(os.Getenv("FERRETDB_BACKEND"), "sqlite"))
+	return startSystem(ctx, root, opts.Bus, opts.saleEnv()...)
+}
+
+// runScenarios seeds one system and runs the scenarios against it.
+func runScenarios(ctx context.Context, opts config, out io.Writer) (bool, []saleFigures, error) {
+	sys, err := openSystem(ctx, opts, out)
+	if err != nil {
+		return false, nil, err
 	}
 	defer func() {
 		sys.stop(opts.Keep)
@@ -101,7 +109,7 @@ func runScenarios(ctx context.Context, opts config, out io.Writer) (bool, error)
 	}()
 	db, err := connectDatabase(ctx, sys.mongoURI)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	defer func() {
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -116,9 +124,9 @@ func runScenarios(ctx context.Context, opts config, out io.Writer) (bool, error)
 		api: newAPI(sys.baseURL, max(opts.Concurrency, opts.SaleConcurrency, slices.Max(opts.SaleInFlight))),
 	}
 	if err := b.run(ctx); err != nil {
-		return false, err
+		return false, nil, err
 	}
-	return b.report(), nil
+	return b.report(), b.sales, nil
 }
 
 // run seeds the system and runs the scenarios in order, sampling the
@@ -540,13 +548,19 @@ func (b *bench) listSaleTickets(ctx context.Context) ([]string, []primitive.Obje
 }
 
 // flashSale has every buyer order one of a few tickets at once, against the
-// bare database loop doing the same, and checks exactly one order per ticket won.
+// bare database loop doing the same, and checks exactly one order per ticket
+// won. It watches the sale's events on the broker meanwhile (salewatch.go).
 func (b *bench) flashSale(ctx context.Context) error {
 	n := b.opts.SaleTickets
 	ids, oids, err := b.listSaleTickets(ctx)
 	if err != nil {
 		return err
 	}
+	watch, err := b.watchSale(ctx, ids)
+	if err != nil {
+		return err
+	}
+	defer watch.close(ctx)
 
 	// Buyers come in groups of buyers/tickets for one ticket, so each
 	// group's requests are in flight together.
@@ -576,7 +590,8 @@ func (b *bench) flashSale(ctx context.Context) error {
 		return err
 	}
 	locked := b.lockedTickets(ctx, ids)
-	b.add(row{
+	lag := watch.wait(ctx, winners, 30*time.Second)
+	b.addSale(row{
 		Name: fmt.Sprintf("flash sale: POST /api/orders (%d at once%s)", b.opts.SaleConcurrency, b.saleLabel), Sample: s,
 		Want: []int{http.StatusCreated, http.StatusConflict}, CPU: cpu,
 		Ceiling: ceiling, CeilingCPU: ceilingCPU, CeilingWhat: "findOneAndUpdate on a copy of the replica",
@@ -587,7 +602,8 @@ func (b *bench) flashSale(ctx context.Context) error {
 			{What: fmt.Sprintf("tickets shows all %d reserved (got %d)", n, locked), Met: locked == n},
 			{What: fmt.Sprintf("the bare loop also had exactly %d winners (got %d)", n, ceiling.Statuses[201]), Met: ceiling.Statuses[201] == n},
 		},
-	})
+		Notes: lag.notes(),
+	}, lag)
 	return nil
 }
 

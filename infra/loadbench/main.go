@@ -15,6 +15,7 @@
 //	make bench
 //	go run ./infra/loadbench -catalogue 1000 -sale-concurrency 50
 //	go run ./infra/loadbench -only sale -sale-in-flight 8,50 -sale-catalogues 100,1000
+//	go run ./infra/loadbench -only sale -bus stan,jetstream   # a system on each transport in turn
 //
 // Every loop is bounded in count and in time; it stops by itself.
 package main
@@ -31,6 +32,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"ticketing.dev/common/bus"
 )
 
 // config is the benchmark's knobs. Flags set the load; the environment
@@ -56,6 +59,10 @@ type config struct {
 	// flash sale for each catalogue size and number of buyers in flight.
 	SaleInFlight   intList
 	SaleCatalogues intList
+	// Buses are the transports to run on, one system each, in turn
+	// (EVENT_BUS's values); Bus is the one a pass runs on.
+	Buses transportList
+	Bus   string
 
 	Root     string
 	BaseURL  string
@@ -83,12 +90,18 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	o.SaleInFlight, o.SaleCatalogues = intList{8, 50}, intList{100, 1000}
 	fs.Var(&o.SaleInFlight, "sale-in-flight", "with -only sale: buyers in flight at once, one flash sale each (comma-separated)")
 	fs.Var(&o.SaleCatalogues, "sale-catalogues", "with -only sale: tickets in the catalogue, one round of flash sales each (comma-separated)")
+	o.Buses = transportList{bus.TransportStan}
+	if v := getenv("EVENT_BUS"); v != "" {
+		o.Buses = transportList{v}
+	}
+	fs.Var(&o.Buses, "bus", "the transports to run on, one system each in turn, comparing their flash sales (comma-separated: stan, jetstream; default EVENT_BUS, else stan)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if o.SaleConcurrency == 0 {
 		o.SaleConcurrency = o.Concurrency
 	}
+	o.Bus = o.Buses[0]
 	o.Root = getenv("TICKETING_ROOT")
 	o.BaseURL = getenv("BASE_URL")
 	o.DataDir = getenv("DATA_DIR")
@@ -120,6 +133,12 @@ func (o config) check() error {
 	}
 	if !slices.Contains([]string{"", "sustained", "signin", "browse", "sale", "observability"}, o.Only) {
 		errs = append(errs, fmt.Errorf("-only %q: the scenarios that run alone are sustained, signin, browse, sale and observability", o.Only))
+	}
+	if err := o.Buses.check(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.BaseURL != "" && len(o.Buses) > 1 {
+		errs = append(errs, errors.New("-bus: a running system has one transport; name it alone (its EVENT_BUS), or unset BASE_URL and DATA_DIR"))
 	}
 	if o.Only == "observability" && o.BaseURL != "" {
 		errs = append(errs, errors.New("-only observability starts two systems of its own: unset BASE_URL and DATA_DIR"))

@@ -67,7 +67,7 @@ func browsingSystem(ctx context.Context, opts config, out io.Writer, env ...stri
 	if err != nil {
 		return nil, err
 	}
-	sys, err := startSystem(ctx, root, env...)
+	sys, err := startSystem(ctx, root, opts.Bus, env...)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -97,8 +96,8 @@ func (b *bench) saleCell(ctx context.Context, catalogue, inFlight int) error {
 	if err := b.flashSale(ctx); err != nil {
 		return err
 	}
-	r := b.rows[len(b.rows)-1]
-	b.step("flash sale: %d in flight, catalogue %d: winners %d, p50 %s, p99 %s",
-		inFlight, catalogue, r.Sample.Statuses[http.StatusCreated], ms(r.Sample.Percentile(50)), ms(r.Sample.Percentile(99)))
+	f := b.sales[len(b.sales)-1]
+	b.step("flash sale: %d in flight, catalogue %d: winners %d, p50 %s, p99 %s; order:created p50 %s, p99 %s; reserved p50 %s, p99 %s",
+		inFlight, catalogue, f.Winners, ms(f.P50), ms(f.P99), ms(f.Published[0]), ms(f.Published[1]), ms(f.Reserved[0]), ms(f.Reserved[1]))
 	return nil
 }

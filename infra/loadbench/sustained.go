@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,11 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	stan "github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson"
 
-	"ticketing.dev/infra/runner/launch"
+	"ticketing.dev/common/events"
 )
 
 // Targets (issue 11): under sustained writes every event leaves its outbox
@@ -33,96 +30,31 @@ const (
 	sustainedInFlight = 256
 )
 
-// arrivals records when each of the scenario's ticket:created events reached
-// a subscriber, against the time it was written (its occurredAt: taken just
-// before the write).
-type arrivals struct {
-	prefix string
-	mu     sync.Mutex
-	first  map[string]time.Time     // ticket id -> first arrival
-	delay  map[string]time.Duration // ticket id -> arrival - occurredAt
-	dups   int
-}
-
-func (a *arrivals) handle(m *stan.Msg) {
-	now := time.Now()
-	var env struct {
-		OccurredAt time.Time `json:"occurredAt"`
-		Data       struct {
-			ID    string `json:"id"`
-			Title string `json:"title"`
-		} `json:"data"`
-	}
-	if json.Unmarshal(m.Data, &env) != nil || !strings.HasPrefix(env.Data.Title, a.prefix) {
-		return
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, seen := a.first[env.Data.ID]; seen {
-		a.dups++
-		return
-	}
-	a.first[env.Data.ID] = now
-	a.delay[env.Data.ID] = now.Sub(env.OccurredAt)
-}
-
-// of returns the delays and the last arrival of the events of ids.
-func (a *arrivals) of(ids []string) (delays []time.Duration, last time.Time, missing int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, id := range ids {
-		at, ok := a.first[id]
-		if !ok {
-			missing++
-			continue
-		}
-		delays = append(delays, a.delay[id])
-		if at.After(last) {
-			last = at
-		}
-	}
-	slices.Sort(delays)
-	return delays, last, missing
-}
-
-// watchBroker connects to the system's broker, which admits the runner's
-// users only, as its observer user.
-func (b *bench) watchBroker() (stan.Conn, error) {
-	creds, err := launch.ReadCredentials(b.sys.dataDir)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := stan.Connect("ticketing", "loadbench-"+b.runID, stan.NatsURL(b.sys.natsURL),
-		stan.NatsOptions(nats.UserInfo(creds.Observer())))
-	if err != nil {
-		return nil, fmt.Errorf("connecting to NATS Streaming at %s: %w", b.sys.natsURL, err)
-	}
-	return conn, nil
-}
-
 // sustained offers POST /api/tickets at a steady rate for opts.SustainFor
 // (the rate opts.SustainRate, or a share of what a closed loop achieves
 // first) and measures, per event, how long after its write the broker
 // delivered it, and how long after the load the last one came.
 func (b *bench) sustained(ctx context.Context) error {
-	conn, err := b.watchBroker()
+	watch, err := b.watchBroker(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	got := &arrivals{prefix: "Sustained " + b.runID, first: map[string]time.Time{}, delay: map[string]time.Duration{}}
-	sub, err := conn.Subscribe("ticket:created", got.handle)
-	if err != nil {
-		return fmt.Errorf("subscribing to ticket:created: %w", err)
+	defer closeWatch(ctx, watch)
+	prefix := "Sustained " + b.runID
+	got := newArrivals(func(e events.Envelope) (string, bool) {
+		t, err := events.Decode[events.TicketCreated](e)
+		return t.ID, err == nil && strings.HasPrefix(t.Title, prefix)
+	})
+	if err := b.subscribe(watch, events.SubjectTicketCreated, got); err != nil {
+		return err
 	}
-	defer sub.Close()
 
 	rate, probeNote, err := b.sustainedRate(ctx)
 	if err != nil {
 		return err
 	}
 	b.step("sustained writes: POST /api/tickets at %.0f/s for %s", rate, b.opts.SustainFor)
-	load := b.offerListings(ctx, rate, got.prefix)
+	load := b.offerListings(ctx, rate, prefix)
 
 	waitErr := waitUntil(ctx, 2*time.Minute, "every sustained-write event to arrive", func(context.Context) (bool, error) {
 		_, _, missing := got.of(load.ids)

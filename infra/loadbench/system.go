@@ -19,6 +19,9 @@ type system struct {
 	dataDir  string
 	mongoURI string
 	natsURL  string
+	// transport is the broker's protocol (EVENT_BUS), which whatever
+	// watches the broker must speak.
+	transport string
 	// ownLimits says the signin limit per address was raised for this run
 	// (see signinLimitEnv); an attached system keeps whatever it has.
 	ownLimits bool
@@ -27,7 +30,7 @@ type system struct {
 }
 
 // goServices are the processes the memory targets are about. The runner's
-// other children (FerretDB, NATS Streaming, Redis, stripe-mock) are reported
+// other children (FerretDB, the broker, Redis, stripe-mock) are reported
 // for information only.
 var goServices = []string{"auth", "tickets", "orders", "expiration", "payments"}
 
@@ -44,9 +47,10 @@ var signinLimitEnv = []string{
 }
 
 // startSystem runs bin/runner on free ports with a temporary data folder and
-// waits until its gateway answers (infra/runner/launch); env is added to the
-// runner's environment, which its services inherit.
-func startSystem(ctx context.Context, root string, env ...string) (*system, error) {
+// waits until its gateway answers (infra/runner/launch), its broker on
+// transport (EVENT_BUS); env is added to the runner's environment, which its
+// services inherit.
+func startSystem(ctx context.Context, root, transport string, env ...string) (*system, error) {
 	tmp, err := os.MkdirTemp("", "loadbench-")
 	if err != nil {
 		return nil, err
@@ -61,7 +65,7 @@ func startSystem(ctx context.Context, root string, env ...string) (*system, erro
 	logPath := filepath.Join(tmp, "runner.log")
 	r, err := launch.Start(ctx, launch.Options{
 		Root: root, DataDir: dataDir, LogPath: logPath,
-		Env: append(append([]string{"NO_CLIENT=1"}, signinLimitEnv...), env...),
+		Env: append(append([]string{"NO_CLIENT=1", "EVENT_BUS=" + transport}, signinLimitEnv...), env...),
 	})
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -72,6 +76,7 @@ func startSystem(ctx context.Context, root string, env ...string) (*system, erro
 		dataDir:   dataDir,
 		mongoURI:  fmt.Sprintf("mongodb://127.0.0.1:%d/", r.BasePort),
 		natsURL:   fmt.Sprintf("nats://127.0.0.1:%d", r.BasePort+1),
+		transport: transport,
 		ownLimits: true,
 		logPath:   logPath,
 		stop: func(keep bool) {
@@ -83,14 +88,15 @@ func startSystem(ctx context.Context, root string, env ...string) (*system, erro
 	}, nil
 }
 
-// attachSystem uses a system someone else runs.
-func attachSystem(ctx context.Context, baseURL, dataDir string, basePort int) (*system, error) {
+// attachSystem uses a system someone else runs, its broker on transport.
+func attachSystem(ctx context.Context, baseURL, dataDir string, basePort int, transport string) (*system, error) {
 	s := &system{
-		baseURL:  strings.TrimSuffix(baseURL, "/"),
-		dataDir:  dataDir,
-		mongoURI: fmt.Sprintf("mongodb://127.0.0.1:%d/", basePort),
-		natsURL:  fmt.Sprintf("nats://127.0.0.1:%d", basePort+1),
-		stop:     func(bool) {},
+		baseURL:   strings.TrimSuffix(baseURL, "/"),
+		dataDir:   dataDir,
+		mongoURI:  fmt.Sprintf("mongodb://127.0.0.1:%d/", basePort),
+		natsURL:   fmt.Sprintf("nats://127.0.0.1:%d", basePort+1),
+		transport: transport,
+		stop:      func(bool) {},
 	}
 	if len(s.pids()) == 0 {
 		return nil, fmt.Errorf("no pid files in %s: is DATA_DIR the running system's data folder?", filepath.Join(dataDir, "run"))

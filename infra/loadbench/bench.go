@@ -62,6 +62,8 @@ func run(ctx context.Context, opts config, out io.Writer) (bool, error) {
 	switch opts.Only {
 	case "observability":
 		return observability(ctx, opts, out)
+	case "side-by-side":
+		return sideBySide(ctx, opts, out)
 	case "":
 		met, err := runScenarios(ctx, opts, out)
 		if err != nil || opts.BaseURL != "" {
@@ -75,28 +77,11 @@ func run(ctx context.Context, opts config, out io.Writer) (bool, error) {
 
 // runScenarios seeds one system and runs the scenarios against it.
 func runScenarios(ctx context.Context, opts config, out io.Writer) (bool, error) {
-	var sys *system
-	var err error
-	if opts.BaseURL != "" {
-		fmt.Fprintf(out, "driving the running system at %s (data folder %s)\n", opts.BaseURL, opts.DataDir)
-		sys, err = attachSystem(ctx, opts.BaseURL, opts.DataDir, opts.BasePort)
-	} else {
-		root, err := repoRoot(opts)
-		if err != nil {
-			return false, err
-		}
-		fmt.Fprintln(out, "starting a system of its own (bin/runner, NO_CLIENT=1, a temporary data folder, free ports)")
-		sys, err = startSystem(ctx, root, opts.saleEnv()...)
-	}
+	sys, err := openSystem(ctx, opts, out)
 	if err != nil {
 		return false, err
 	}
-	defer func() {
-		sys.stop(opts.Keep)
-		if opts.Keep && sys.logPath != "" {
-			fmt.Fprintf(out, "kept the runner's log: %s\n", sys.logPath)
-		}
-	}()
+	defer sys.stop(opts.Keep)
 	db, err := connectDatabase(ctx, sys.mongoURI)
 	if err != nil {
 		return false, err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -117,4 +118,33 @@ func envInt(environ, name string) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// openSystem attaches to the system opts names, or starts one of its own;
+// its stop says where the runner's log is when -keep kept it.
+func openSystem(ctx context.Context, opts config, out io.Writer) (*system, error) {
+	var sys *system
+	var err error
+	if opts.BaseURL != "" {
+		fmt.Fprintf(out, "driving the running system at %s (data folder %s)\n", opts.BaseURL, opts.DataDir)
+		sys, err = attachSystem(ctx, opts.BaseURL, opts.DataDir, opts.BasePort)
+	} else {
+		root, rerr := repoRoot(opts)
+		if rerr != nil {
+			return nil, rerr
+		}
+		fmt.Fprintln(out, "starting a system of its own (bin/runner, NO_CLIENT=1, a temporary data folder, free ports)")
+		sys, err = startSystem(ctx, root, opts.saleEnv()...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	stop := sys.stop
+	sys.stop = func(keep bool) {
+		stop(keep)
+		if keep && sys.logPath != "" {
+			fmt.Fprintf(out, "kept the runner's log: %s\n", sys.logPath)
+		}
+	}
+	return sys, nil
 }

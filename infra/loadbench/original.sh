@@ -10,7 +10,10 @@
 #   infra/loadbench/original.sh bench     run loadbench -only side-by-side against both
 #   infra/loadbench/original.sh startup   time each service's start to its first answer, both
 #   infra/loadbench/original.sh down      stop both
-#   infra/loadbench/original.sh all       every step in order, the bench under the bench lock
+#   infra/loadbench/original.sh all       every step in order, then down
+#
+# On a shared machine, hold its benchmark lock around bench and startup:
+#   flock /path/to/bench.lock sh -c 'infra/loadbench/original.sh bench -buyers 250 -catalogue 1000 && infra/loadbench/original.sh startup'
 #
 # What the original runs on, and why:
 # - the database: ours, the FerretDB our runner starts (its own databases, orig-auth and
@@ -161,7 +164,7 @@ EOF
 }
 
 bench() {
-  (cd "$root" && flock /work/wt/bench.lock env BASE_URL="http://127.0.0.1:$OURS_GATEWAY" DATA_DIR="$ours_data" BASE_PORT=$OURS_BASE \
+  (cd "$root" && env BASE_URL="http://127.0.0.1:$OURS_GATEWAY" DATA_DIR="$ours_data" BASE_PORT=$OURS_BASE \
     ORIGINAL_URL="http://127.0.0.1:$ORIG_ROUTER" ORIGINAL_DATA_DIR="$ORIGINAL" \
     go run ./infra/loadbench -only side-by-side "${BENCH_ARGS[@]}")
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -69,6 +68,9 @@ func runOn(ctx context.Context, opts config, out io.Writer) (bool, []saleFigures
 	case "observability":
 		met, err := observability(ctx, opts, out)
 		return met, nil, err
+	case "side-by-side":
+		met, err := sideBySide(ctx, opts, out)
+		return met, nil, err
 	case "":
 		met, sales, err := runScenarios(ctx, opts, out)
 		if err != nil || opts.BaseURL != "" {
@@ -80,33 +82,13 @@ func runOn(ctx context.Context, opts config, out io.Writer) (bool, []saleFigures
 	return runScenarios(ctx, opts, out)
 }
 
-// openSystem attaches to the system opts name, or starts one of its own.
-func openSystem(ctx context.Context, opts config, out io.Writer) (*system, error) {
-	if opts.BaseURL != "" {
-		fmt.Fprintf(out, "driving the running system at %s (data folder %s, EVENT_BUS=%s)\n", opts.BaseURL, opts.DataDir, opts.Bus)
-		return attachSystem(ctx, opts.BaseURL, opts.DataDir, opts.BasePort, opts.Bus)
-	}
-	root, err := repoRoot(opts)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(out, "starting a system of its own (bin/runner, NO_CLIENT=1, EVENT_BUS=%s, a temporary data folder, free ports; FerretDB on %s)\n",
-		opts.Bus, cmp.Or(os.Getenv("FERRETDB_BACKEND"), "sqlite"))
-	return startSystem(ctx, root, opts.Bus, opts.saleEnv()...)
-}
-
 // runScenarios seeds one system and runs the scenarios against it.
 func runScenarios(ctx context.Context, opts config, out io.Writer) (bool, []saleFigures, error) {
 	sys, err := openSystem(ctx, opts, out)
 	if err != nil {
 		return false, nil, err
 	}
-	defer func() {
-		sys.stop(opts.Keep)
-		if opts.Keep && sys.logPath != "" {
-			fmt.Fprintf(out, "kept the runner's log: %s\n", sys.logPath)
-		}
-	}()
+	defer sys.stop(opts.Keep)
 	db, err := connectDatabase(ctx, sys.mongoURI)
 	if err != nil {
 		return false, nil, err

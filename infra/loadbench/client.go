@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -16,13 +17,16 @@ import (
 type api struct {
 	base   string
 	client *http.Client
+	// cookie is the session cookie's name: "session" here, another on a
+	// foreign system (sidebyside.go).
+	cookie string
 }
 
 func newAPI(base string, conns int) *api {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = conns * 2
 	t.MaxIdleConnsPerHost = conns * 2
-	return &api{base: base, client: &http.Client{Transport: t, Timeout: opTimeout}}
+	return &api{base: base, client: &http.Client{Transport: t, Timeout: opTimeout}, cookie: "session"}
 }
 
 // do sends one request. out, when not nil, receives the decoded body of a
@@ -45,18 +49,15 @@ func (a *api) do(ctx context.Context, method, path, token string, body, out any)
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if token != "" {
-		req.AddCookie(&http.Cookie{Name: "session", Value: token})
+		req.Header.Add("Cookie", a.cookie+"="+token)
 	}
 	res, err := a.client.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
 	defer res.Body.Close()
-	for _, c := range res.Cookies() {
-		if c.Name == "session" {
-			session = c.Value
-		}
-	}
+	session = sessionCookie(res.Header.Values("Set-Cookie"), a.cookie)
+
 	if out != nil && res.StatusCode/100 == 2 {
 		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
 			return res.StatusCode, session, fmt.Errorf("%s %s: decoding the answer: %w", method, path, err)
@@ -64,6 +65,20 @@ func (a *api) do(ctx context.Context, method, path, token string, body, out any)
 	}
 	_, _ = io.Copy(io.Discard, res.Body)
 	return res.StatusCode, session, nil
+}
+
+// sessionCookie is the value the Set-Cookie lines give the cookie named
+// name, or "". They are read by hand: net/http skips a cookie whose name is
+// not an RFC 6265 token, as the original's "express:sess" is not.
+func sessionCookie(lines []string, name string) string {
+	value := ""
+	for _, l := range lines {
+		pair, _, _ := strings.Cut(l, ";")
+		if v, ok := strings.CutPrefix(strings.TrimSpace(pair), name+"="); ok {
+			value = v
+		}
+	}
+	return value
 }
 
 // call is do as one load-loop operation.

@@ -68,6 +68,10 @@ type config struct {
 	BaseURL  string
 	DataDir  string
 	BasePort int
+	// OriginalURL and OriginalDir name the foreign system -only side-by-side
+	// compares with: its base URL, and the folder whose run/ holds its pid files.
+	OriginalURL string
+	OriginalDir string
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -86,7 +90,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.SustainFor, "sustain-for", 60*time.Second, "how long the sustained-writes scenario offers POST /api/tickets")
 	fs.Float64Var(&o.SustainRate, "sustain-rate", 0, "listings per second the sustained-writes scenario offers (0: 80% of what a closed loop achieves just before)")
 	fs.StringVar(&o.Only, "only", "", "run only this scenario: sustained (signs up only the sellers), signin (signs up only the buyers), "+
-		"browse (the public reads at each cache layer), sale (the flash sale for each of -sale-in-flight and -sale-catalogues) or observability (browsing with tracing and metrics off, then on, on two systems)")
+		"browse (the public reads at each cache layer), sale (the flash sale for each of -sale-in-flight and -sale-catalogues), observability (browsing with tracing and metrics off, then on, on two systems) "+
+		"or side-by-side (each route of the original on this system and on the one ORIGINAL_URL and ORIGINAL_DATA_DIR name, in alternating rounds)")
 	o.SaleInFlight, o.SaleCatalogues = intList{8, 50}, intList{100, 1000}
 	fs.Var(&o.SaleInFlight, "sale-in-flight", "with -only sale: buyers in flight at once, one flash sale each (comma-separated)")
 	fs.Var(&o.SaleCatalogues, "sale-catalogues", "with -only sale: tickets in the catalogue, one round of flash sales each (comma-separated)")
@@ -105,6 +110,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	o.Root = getenv("TICKETING_ROOT")
 	o.BaseURL = getenv("BASE_URL")
 	o.DataDir = getenv("DATA_DIR")
+	o.OriginalURL = getenv("ORIGINAL_URL")
+	o.OriginalDir = getenv("ORIGINAL_DATA_DIR")
 	o.BasePort = 4100
 	if v := getenv("BASE_PORT"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -131,8 +138,11 @@ func (o config) check() error {
 			errs = append(errs, fmt.Errorf("%s must be at least 1", f.name))
 		}
 	}
-	if !slices.Contains([]string{"", "sustained", "signin", "browse", "sale", "observability"}, o.Only) {
-		errs = append(errs, fmt.Errorf("-only %q: the scenarios that run alone are sustained, signin, browse, sale and observability", o.Only))
+	if !slices.Contains([]string{"", "sustained", "signin", "browse", "sale", "observability", "side-by-side"}, o.Only) {
+		errs = append(errs, fmt.Errorf("-only %q: the scenarios that run alone are sustained, signin, browse, sale, observability and side-by-side", o.Only))
+	}
+	if (o.Only == "side-by-side") != (o.OriginalURL != "" && o.OriginalDir != "") {
+		errs = append(errs, errors.New("-only side-by-side, and only it, needs the original named by both ORIGINAL_URL and ORIGINAL_DATA_DIR"))
 	}
 	if err := o.Buses.check(); err != nil {
 		errs = append(errs, err)
@@ -149,7 +159,7 @@ func (o config) check() error {
 	if o.Duration <= 0 {
 		errs = append(errs, errors.New("-duration must be positive"))
 	}
-	if o.Buyers < o.SaleTickets {
+	if o.Buyers < o.SaleTickets && o.Only != "side-by-side" { // it holds no sale
 		errs = append(errs, errors.New("-buyers must be at least -sale-tickets"))
 	}
 	return errors.Join(errs...)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -129,4 +131,34 @@ func envInt(environ, name string) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// openSystem attaches to the system opts names, or starts one of its own;
+// its stop says where the runner's log is when -keep kept it.
+func openSystem(ctx context.Context, opts config, out io.Writer) (*system, error) {
+	var sys *system
+	var err error
+	if opts.BaseURL != "" {
+		fmt.Fprintf(out, "driving the running system at %s (data folder %s, EVENT_BUS=%s)\n", opts.BaseURL, opts.DataDir, opts.Bus)
+		sys, err = attachSystem(ctx, opts.BaseURL, opts.DataDir, opts.BasePort, opts.Bus)
+	} else {
+		root, rerr := repoRoot(opts)
+		if rerr != nil {
+			return nil, rerr
+		}
+		fmt.Fprintf(out, "starting a system of its own (bin/runner, NO_CLIENT=1, EVENT_BUS=%s, a temporary data folder, free ports; FerretDB on %s)\n",
+			opts.Bus, cmp.Or(os.Getenv("FERRETDB_BACKEND"), "sqlite"))
+		sys, err = startSystem(ctx, root, opts.Bus, opts.saleEnv()...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	stop := sys.stop
+	sys.stop = func(keep bool) {
+		stop(keep)
+		if keep && sys.logPath != "" {
+			fmt.Fprintf(out, "kept the runner's log: %s\n", sys.logPath)
+		}
+	}
+	return sys, nil
 }

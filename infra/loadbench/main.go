@@ -144,12 +144,7 @@ func (o config) check() error {
 	if (o.Only == "side-by-side") != (o.OriginalURL != "" && o.OriginalDir != "") {
 		errs = append(errs, errors.New("-only side-by-side, and only it, needs the original named by both ORIGINAL_URL and ORIGINAL_DATA_DIR"))
 	}
-	if err := o.Buses.check(); err != nil {
-		errs = append(errs, err)
-	}
-	if o.BaseURL != "" && len(o.Buses) > 1 {
-		errs = append(errs, errors.New("-bus: a running system has one transport; name it alone (its EVENT_BUS), or unset BASE_URL and DATA_DIR"))
-	}
+	errs = append(errs, o.checkBuses()...)
 	if o.Only == "observability" && o.BaseURL != "" {
 		errs = append(errs, errors.New("-only observability starts two systems of its own: unset BASE_URL and DATA_DIR"))
 	}
@@ -163,6 +158,18 @@ func (o config) check() error {
 		errs = append(errs, errors.New("-buyers must be at least -sale-tickets"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkBuses reports what is wrong with -bus.
+func (o config) checkBuses() []error {
+	var errs []error
+	if err := o.Buses.check(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.BaseURL != "" && len(o.Buses) > 1 {
+		errs = append(errs, errors.New("-bus: a running system has one transport; name it alone (its EVENT_BUS), or unset BASE_URL and DATA_DIR"))
+	}
+	return errs
 }
 
 func main() {

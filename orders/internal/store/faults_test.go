@@ -261,3 +261,52 @@ func TestTheSweeperReadsALiveHoldOnceUntilItsOrderExpires(t *testing.T) {
 	assert.Equal(t, 1, n, "looked at again once its order should have expired")
 	assert.Empty(t, e.Replica(ticketID).OrderID)
 }
+
+// A buyer asks again for the ticket their order holds while they cancel that
+// order (a retry after a lost answer, racing a click on Cancel). Whichever
+// wins, the retry answers the order while it is open, a new order once it is
+// cancelled, or a refusal while the cancellation still holds the ticket —
+// never the cancelled order, which the buyer would take for a live hold.
+func TestARetryRacingTheBuyersOwnCancellationNeverAnswersACancelledOrder(t *testing.T) {
+	e := ordertest.New(t, ordertest.Quiet())
+	ctx := testenv.Context(t)
+	ticketID := e.ListTicket("seller", "Concert", 1000)
+	live, _, err := e.Store.Reserve(ctx, "buyer", ticketID, time.Minute)
+	require.NoError(t, err)
+	answers := map[string]int{}
+	for range 60 {
+		var (
+			wg       sync.WaitGroup
+			retry    order.Order
+			fresh    bool
+			retryErr error
+		)
+		wg.Go(func() { retry, fresh, retryErr = e.Store.Reserve(ctx, "buyer", ticketID, time.Minute) })
+		wg.Go(func() {
+			_, err := e.Store.Cancel(ctx, live.ID, func(order.Order) error { return nil })
+			assert.NoError(t, err)
+		})
+		wg.Wait()
+		switch {
+		case retryErr != nil:
+			require.ErrorIs(t, retryErr, order.ErrTicketReserved)
+			answers["refused"]++
+			live, _, err = e.Store.Reserve(ctx, "buyer", ticketID, time.Minute)
+			require.NoError(t, err, "the cancellation done, the ticket is for sale again")
+		case fresh:
+			answers["new order"]++
+			live = retry
+		default:
+			answers["the open order"]++
+			require.Equal(t, live.ID, retry.ID)
+			require.Equal(t, events.StatusCreated, retry.Status, "the retry answered the order cancelled under it")
+			_, err := e.Store.Cancel(ctx, live.ID, func(order.Order) error { return nil })
+			require.NoError(t, err)
+			live, _, err = e.Store.Reserve(ctx, "buyer", ticketID, time.Minute)
+			require.NoError(t, err)
+		}
+		require.Equal(t, events.StatusCreated, e.Order(live.ID).Status, "the answer is an open order: %+v", live)
+		require.Equal(t, live.ID, e.Replica(ticketID).OrderID, "and it holds the ticket")
+	}
+	t.Logf("60 retries racing a cancellation answered: %v", answers)
+}

@@ -242,17 +242,20 @@ func (s *Store) insertOutcome(ctx context.Context, o *order.Order, insertErr err
 // their live order they get it back (live). Otherwise — the order was
 // cancelled, or was never stored (their earlier attempt died or answered 503)
 // — the hold is settled as the sweeper would, at once, so the buyer need not
-// wait for it.
+// wait for it. The order can leave created between the settling read and the
+// read of the whole order (the buyer's own cancellation racing their retry);
+// it is then settled again as what it has become, never answered as live.
 func (s *Store) settleOwnHold(ctx context.Context, held order.ReplicaTicket) (o order.Order, live bool, err error) {
 	state, err := s.settle(ctx, held.ID, held.OrderID)
-	if err != nil {
+	if err != nil || state.Status != events.StatusCreated {
 		return order.Order{}, false, err
-	}
-	if state.Status != events.StatusCreated {
-		return order.Order{}, false, nil
 	}
 	o, err = s.Get(ctx, held.OrderID)
 	if err != nil {
+		return order.Order{}, false, err
+	}
+	if o.Status != events.StatusCreated {
+		_, err = s.settle(ctx, held.ID, held.OrderID)
 		return order.Order{}, false, err
 	}
 	return o, true, nil

@@ -135,9 +135,12 @@ func (s *system) holdsLapseAfter(lose func(), what string) lossLateness {
 	// to then every job is still waiting in Redis, none is running.
 	first := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
 	// A cancelled and a paid order whose windows close with the first hold's.
+	// Each subject has a handler of its own, so a settlement published at once
+	// could overtake its order:created; it is published once the job is there.
 	cancelled, paid := testenv.RandomName("cancelled"), testenv.RandomName("paid")
 	for _, id := range []string{cancelled, paid} {
 		s.orderCreated(id, first)
+		s.waitJob(id, "scheduled")
 	}
 	s.publish(events.OrderCancelled{ID: cancelled, Version: 1, Ticket: events.TicketRef{ID: "ticket-" + cancelled}})
 	s.publish(events.OrderCompleted{ID: paid, Version: 1, Ticket: events.TicketRef{ID: "ticket-" + paid}})

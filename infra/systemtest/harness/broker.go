@@ -42,9 +42,6 @@ type Cluster interface {
 	StartNode(t testing.TB, i int)
 }
 
-// clusterSize is how many nodes a Cluster has, as production runs them.
-const clusterSize = 3
-
 // NewOnCluster is New on a three-node cluster of the transport EVENT_BUS
 // names, formed (a leader elected) before it returns. On JetStream every
 // service keeps the stream on all three nodes (JETSTREAM_REPLICAS=3).

@@ -142,8 +142,10 @@ func (s *System) Start(name string, extra Env) *Service {
 		"JWT_KEY":         JWTKey,
 		"COOKIE_SECURE":   "false",
 	}
-	if s.Cluster != nil && s.Transport == bus.TransportJetStream {
-		env["JETSTREAM_REPLICAS"] = strconv.Itoa(clusterSize)
+	// A JetStream cluster keeps the stream on every node; the broker says
+	// how many (one node says nothing, the default).
+	if r := s.NATS.BusConfigAs(s.t, bus.ObserverUser).Replicas; r > 1 {
+		env["JETSTREAM_REPLICAS"] = strconv.Itoa(r)
 	}
 	if slices.Contains(bus.Users(), name) {
 		c := s.NATS.Credential(s.t, name)

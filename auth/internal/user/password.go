@@ -36,7 +36,9 @@ type Hasher struct {
 	lanes     uint8
 	slots     chan struct{}
 	// dummy is hashed against when the email is unknown, so an unknown email
-	// costs the same time as a wrong password.
+	// costs the same time as a wrong password. It is a random key under a
+	// random salt, encoded with the hasher's parameters: no password matches
+	// it, and making it costs no hash at start-up.
 	dummy string
 
 	// derived counts the argon2id runs, hashes and comparisons alike: what
@@ -66,11 +68,14 @@ func NewFastHasher() *Hasher { return newHasher(64, 1) }
 
 func newHasher(memoryKiB, passes uint32) *Hasher {
 	h := &Hasher{memoryKiB: memoryKiB, passes: passes, lanes: 1, slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
-	dummy, err := h.Hash("dummy password, never matches")
-	if err != nil {
+	salt, key := make([]byte, saltLen), make([]byte, keyLen)
+	if _, err := rand.Read(salt); err != nil {
 		panic(err) // crypto/rand failing is not recoverable
 	}
-	h.dummy = dummy
+	if _, err := rand.Read(key); err != nil {
+		panic(err)
+	}
+	h.dummy = h.encode(salt, key)
 	return h
 }
 
@@ -86,9 +91,14 @@ func (h *Hasher) Hash(password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("salt: %w", err)
 	}
-	key := h.derive([]byte(password), salt, h.memoryKiB, h.passes, h.lanes)
+	return h.encode(salt, h.derive([]byte(password), salt, h.memoryKiB, h.passes, h.lanes)), nil
+}
+
+// encode is the PHC-style string of a key derived under the hasher's
+// parameters.
+func (h *Hasher) encode(salt, key []byte) string {
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, h.memoryKiB, h.passes, h.lanes,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
 // Compare reports whether password matches encoded, in constant time. It reads

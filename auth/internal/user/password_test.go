@@ -76,3 +76,17 @@ func TestTheMemoryOfABurstIsGivenBackOnceHashingStops(t *testing.T) {
 		return m.HeapSys-m.HeapReleased < oneHash
 	}, 10*time.Second, 100*time.Millisecond, "the heap keeps at least one hash's memory from the OS")
 }
+
+// The unknown email's comparison costs one derivation, as a wrong password's
+// does, and making the hasher costs none: a start-up does not wait for a hash.
+func TestTheDummyComparisonCostsOneHashAndStartingNone(t *testing.T) {
+	h := user.NewHasher()
+	assert.Zero(t, h.Derivations(), "nothing is hashed at start-up")
+	hash, err := h.Hash("password1")
+	require.NoError(t, err)
+	ok, err := h.Compare(hash, "wrong")
+	require.NoError(t, err)
+	require.False(t, ok)
+	h.CompareDummy("password1")
+	assert.Equal(t, int64(3), h.Derivations(), "a hash, a wrong password, an unknown email")
+}

@@ -16,7 +16,9 @@ GO_PACKAGES := $(foreach m,$(wildcard $(GO_MODULES)),./$(m)/...)
 BIN := $(CURDIR)/bin
 NATS_SERVER_SRC := $(wildcard infra/tools/nats-server/*)
 LINT_TOOLS_SRC := $(wildcard infra/tools/funclen/*.go infra/tools/mdlinks/*.go)
-TOOLS_SRC := $(filter-out $(LINT_TOOLS_SRC) $(NATS_SERVER_SRC),$(wildcard infra/tools/*.go infra/tools/*/*.go)) infra/tools/go.mod infra/tools/go.sum
+TOOLS_SRC := $(filter-out $(LINT_TOOLS_SRC) $(NATS_SERVER_SRC),$(wildcard infra/tools/*.go infra/tools/*/*.go infra/tools/ferretdb/*/*.go)) infra/tools/go.mod infra/tools/go.sum
+# The go.mod that builds FerretDB from its patched copy (see the tools' rule).
+FERRETDB_MODFILE := $(BIN)/.ferretdb-src/go.mod
 # Every folder holding a Go module's code, for the function-size check.
 GO_CODE := $(wildcard $(SERVICES)) common infra
 
@@ -45,10 +47,15 @@ deps: ## install system packages the tests and the runner need (apt): Redis, ngi
 tools: $(BIN)/ferretdb $(BIN)/nats-streaming-server $(BIN)/nats-server $(BIN)/stripe-mock ## build the loopback servers into bin/
 
 # The servers live in their own module, outside go.work, so their dependencies
-# never touch the services' build list.
-$(BIN)/ferretdb $(BIN)/nats-streaming-server $(BIN)/stripe-mock &: $(TOOLS_SRC)
+# never touch the services' build list. FerretDB is built from a copy of its
+# module that looks documents up by _id for any filter naming one
+# (infra/tools/ferretdb/pushdown); -modfile names the go.mod that points at it.
+$(BIN)/ferretdb $(BIN)/nats-streaming-server $(BIN)/stripe-mock &: $(TOOLS_SRC) $(FERRETDB_MODFILE)
 	@echo "building test servers into bin/ (FerretDB, NATS Streaming, stripe-mock)"
-	@cd infra/tools && GOWORK=off go build -o $(BIN)/ ./ferretdb github.com/nats-io/nats-streaming-server github.com/stripe/stripe-mock
+	@cd infra/tools && GOWORK=off go build -modfile $(FERRETDB_MODFILE) -o $(BIN)/ ./ferretdb github.com/nats-io/nats-streaming-server github.com/stripe/stripe-mock
+
+$(FERRETDB_MODFILE): $(TOOLS_SRC)
+	@cd infra/tools && GOWORK=off go run ./ferretdb/pushdown -out $(dir $@)
 
 # The NATS server for JetStream (EVENT_BUS=jetstream) has a module of its own:
 # nats-streaming-server, above, holds nats-server at v2.9.
@@ -106,8 +113,9 @@ lint-size: $(BIN)/gocyclo $(BIN)/funclen ## no function outside tests over 60 li
 
 # The tools module's own tests (it lives outside go.work).
 .PHONY: test-tools
-test-tools: ## the linters' tests (funclen, mdlinks) and the FerretDB wrapper's
-	cd infra/tools && GOWORK=off go vet ./funclen ./mdlinks ./ferretdb && GOWORK=off go test -count=1 ./funclen ./mdlinks ./ferretdb
+test-tools: $(FERRETDB_MODFILE) ## the linters' tests (funclen, mdlinks) and the FerretDB wrapper's, on the FerretDB bin/ferretdb links
+	cd infra/tools && GOWORK=off go vet -modfile $(FERRETDB_MODFILE) ./funclen ./mdlinks ./ferretdb/... && \
+		GOWORK=off go test -modfile $(FERRETDB_MODFILE) -count=1 ./funclen ./mdlinks ./ferretdb/...
 
 .PHONY: test-go
 test-go: deps tools ## Go tests of every module, with the race detector (the runner's need nginx)

@@ -4,7 +4,9 @@
 // linked into a service binary. FerretDB itself listens on a Unix
 // socket; clients reach it through a proxy that makes single-document writes
 // atomic as they are in MongoDB (see serialize.go), and it indexes _id the way
-// FerretDB queries it (see idindex.go).
+// FerretDB queries it (see idindex.go). The Makefile builds it from a copy of
+// FerretDB that hands SQLite the _id of any filter naming one (see pushdown/),
+// so a conditional write by _id reads one document, not its collection.
 package main
 
 import (

@@ -22,6 +22,12 @@ import (
 // startProxied runs FerretDB (SQLite, in a temporary directory) behind the
 // serializer, as main does, and returns the serializer and a client of it.
 func startProxied(t *testing.T) (*serializer, *mongo.Client) {
+	s, client, _ := startProxiedIn(t)
+	return s, client
+}
+
+// startProxiedIn is startProxied that also returns the SQLite files' folder.
+func startProxiedIn(t testing.TB) (*serializer, *mongo.Client, string) {
 	t.Helper()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "ferretdb.sock")
@@ -43,7 +49,7 @@ func startProxied(t *testing.T) (*serializer, *mongo.Client) {
 		cancel()
 		wg.Wait()
 	})
-	return s, client
+	return s, client, dir
 }
 
 // The lock is the collection's within its database: a write to orders'

@@ -149,15 +149,21 @@ func (c config) publicOrigins() string {
 	return strings.Join(origins, ",")
 }
 
-// serviceEnv is the environment every Go service gets beyond its own
-// settings. In Kubernetes each service's CPU limit is at most one CPU, and Go
-// sizes GOMAXPROCS from it; here it would default to every CPU of the machine,
-// and five services each keeping several threads spinning for work cost a
-// fifth of the tickets service's CPU per request on two cores (0.20 -> 0.16
-// ms, infra/loadbench). A GOMAXPROCS given to the runner wins.
-func (c config) serviceEnv() []string {
-	if c.GoMaxProcs != "" {
+// serviceEnv is the environment the Go service name gets beyond its own
+// settings: GOMAXPROCS as its Deployment's CPU limit sets it in Kubernetes.
+// Here it would default to every CPU of the machine, and five services each
+// keeping several threads spinning for work cost a fifth of the tickets
+// service's CPU per request on two cores (0.20 -> 0.16 ms, infra/loadbench).
+// Each service's limit is one CPU, auth's two: its signins are argon2id
+// hashes, run one per CPU it may use, and with one CPU a burst of signins
+// queued behind a single hash while the other CPU idled. A GOMAXPROCS given
+// to the runner wins.
+func (c config) serviceEnv(name string) []string {
+	switch {
+	case c.GoMaxProcs != "":
 		return nil
+	case name == "auth":
+		return []string{"GOMAXPROCS=2"}
 	}
 	return []string{"GOMAXPROCS=1"}
 }

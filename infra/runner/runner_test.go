@@ -400,15 +400,19 @@ func TestPostgreSQLsPortIsCheckedOnlyOnItsBackend(t *testing.T) {
 	assert.True(t, has(cfg))
 }
 
-func TestServicesGetOneCPUUnlessTheRunnerIsToldOtherwise(t *testing.T) {
+func TestServicesGetTheirDeploymentsCPUsUnlessTheRunnerIsToldOtherwise(t *testing.T) {
 	root := t.TempDir()
 	cfg, err := loadConfig(func(k string) string { return map[string]string{"TICKETING_ROOT": root}[k] })
 	require.NoError(t, err)
-	assert.Equal(t, []string{"GOMAXPROCS=1"}, cfg.serviceEnv(), "as their Deployments' CPU limits give them")
+	for _, name := range []string{"tickets", "orders", "expiration", "payments"} {
+		assert.Equal(t, []string{"GOMAXPROCS=1"}, cfg.serviceEnv(name), "%s: as its Deployment's CPU limit gives it", name)
+	}
+	assert.Equal(t, []string{"GOMAXPROCS=2"}, cfg.serviceEnv("auth"), "auth hashes on two CPUs, as its Deployment's limit gives it")
 
 	cfg, err = loadConfig(func(k string) string { return map[string]string{"TICKETING_ROOT": root, "GOMAXPROCS": "4"}[k] })
 	require.NoError(t, err)
-	assert.Empty(t, cfg.serviceEnv(), "the runner's own GOMAXPROCS reaches the services unchanged")
+	assert.Empty(t, cfg.serviceEnv("auth"), "the runner's own GOMAXPROCS reaches the services unchanged")
+	assert.Empty(t, cfg.serviceEnv("tickets"))
 }
 
 func TestServicesAllowUnsafeRequestsOnlyFromTheGatewaysOrigin(t *testing.T) {

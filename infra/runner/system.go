@@ -282,11 +282,11 @@ func (sys *system) services() []spec {
 		// key; this one is not a secret.
 		stripeKey = "sk_test_localstandin"
 	}
-	common := append([]string{"EVENT_BUS=" + cfg.EventBus, "NATS_URL=nats://" + sys.local(offNATS), "NATS_CLUSTER_ID=ticketing", "COOKIE_SECURE=false", "JWT_KEY=" + sys.jwtKey,
-		"PUBLIC_ORIGINS=" + cfg.publicOrigins()}, cfg.serviceEnv()...)
+	common := []string{"EVENT_BUS=" + cfg.EventBus, "NATS_URL=nats://" + sys.local(offNATS), "NATS_CLUSTER_ID=ticketing", "COOKIE_SECURE=false", "JWT_KEY=" + sys.jwtKey,
+		"PUBLIC_ORIGINS=" + cfg.publicOrigins()}
 	service := func(name string, off int, env ...string) spec {
-		own := []string{"HOST=127.0.0.1", "PORT=" + strconv.Itoa(b+off), "NATS_CLIENT_ID=" + name + "-local",
-			"NATS_USER=" + name, "NATS_PASSWORD=" + sys.creds.NATS[name]}
+		own := append([]string{"HOST=127.0.0.1", "PORT=" + strconv.Itoa(b+off), "NATS_CLIENT_ID=" + name + "-local",
+			"NATS_USER=" + name, "NATS_PASSWORD=" + sys.creds.NATS[name]}, cfg.serviceEnv(name)...)
 		return spec{Name: name, Port: b + off, ReadyPath: "/readyz", Env: append(append(own, common...), env...)}
 	}
 	// The gateway appends X-Forwarded-For, as the ingress does: the rate

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -342,6 +345,20 @@ func (s *flashSale) listMore(r int) {
 	s.ticketIDs = append(s.ticketIDs, tk.ID)
 }
 
+// lostOnTheWire is a request whose connection closed before any answer: an
+// EOF or a reset, not a timeout (which would be a hang).
+func lostOnTheWire(err error) bool {
+	return err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET))
+}
+
+// retriable are the actions the contract makes safe to send twice: a
+// reservation's retry gets the buyer's own order back, a cancellation of a
+// cancelled order is 204 again, and reads change nothing. A listing or a
+// payment sent twice would be two.
+func retriable(action string) bool {
+	return action == "reserve" || action == "cancel" || action == "read order" || action == publicRead
+}
+
 // ask sends one request to service and checks the answer against the
 // contract: one of healthy while service's database is reachable; 503 in the
 // common error body, and an answer at all, while it is not. ok is false for
@@ -359,6 +376,13 @@ func (s *flashSale) ask(action, service string, api *apitest.Client, method, pat
 	s.mu.Unlock()
 	start := time.Now()
 	res, err := api.Try(method, path, body, opts...)
+	if lostOnTheWire(err) && retriable(action) {
+		// The connection closed under the request (once in thousands, on
+		// loopback). A client retries what the contract makes safe to
+		// repeat, and the retry's answer is held to the contract.
+		s.t.Logf("%s %s %s: %v; asking again", service, method, path, err)
+		res, err = api.Try(method, path, body, opts...)
+	}
 	took := time.Since(start)
 
 	s.mu.Lock()

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -309,4 +311,39 @@ func TestARetryRacingTheBuyersOwnCancellationNeverAnswersACancelledOrder(t *test
 		require.Equal(t, live.ID, e.Replica(ticketID).OrderID, "and it holds the ticket")
 	}
 	t.Logf("60 retries racing a cancellation answered: %v", answers)
+}
+
+// Twenty buyers ask for one ticket at once. They take turns, so each one
+// behind the winner finds its hold placed and is refused by the early read:
+// none of them takes an open-order slot (a write, and another to free it).
+func TestBuyersBehindTheWinnerAreRefusedWithoutAWrite(t *testing.T) {
+	e := ordertest.New(t, ordertest.Quiet())
+	ctx := testenv.Context(t)
+	ticketID := e.ListTicket("seller", "Concert", 1000)
+	var (
+		wg           sync.WaitGroup
+		mu           sync.Mutex
+		won, refused int
+	)
+	for i := range 20 {
+		wg.Go(func() {
+			_, _, err := e.Store.Reserve(ctx, fmt.Sprint("buyer-", i), ticketID, time.Minute)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				won++
+			case errors.Is(err, order.ErrTicketReserved):
+				refused++
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, 1, won)
+	assert.Equal(t, 19, refused)
+	slots, err := e.Store.Tickets().Database().Collection("buyers").CountDocuments(ctx, bson.M{})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, slots, "only the winner took an open-order slot")
 }

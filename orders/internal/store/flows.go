@@ -18,9 +18,16 @@ import (
 // a write whose answer it lost, once the request itself may be gone.
 const decideTimeout = 5 * time.Second
 
+// longestTurn bounds how long a reservation waits for the one ahead of it on
+// the same ticket (turns.go). A healthy one takes tens of milliseconds, and
+// a few hundred in a flash sale's queue.
+const longestTurn = time.Second
+
 // Reserve creates an order for buyerID on ticketID. The reservation is the
 // hold, one conditional update on the replica that exactly one of any number
-// of concurrent buyers wins. A read of the replica comes first and refuses,
+// of concurrent buyers wins. This process's reservations of one ticket take
+// turns (turns.go), so the buyers behind a winner find its hold placed. A
+// read of the replica comes first and refuses,
 // before any write, a buyer the replica already shows cannot win (refusedEarly);
 // it only ever refuses, so the hold stays the arbiter. Before the hold, the buyer's
 // open-order slot is taken (slots.go), the same way; only then is the order
@@ -48,6 +55,11 @@ func (s *Store) Reserve(ctx context.Context, buyerID, ticketID string, window ti
 	if err != nil {
 		return order.Order{}, false, err
 	}
+	done, err := s.turns.wait(ctx, ticketID, longestTurn)
+	if err != nil {
+		return order.Order{}, false, err
+	}
+	defer done()
 	if err := s.refusedEarly(ctx, ticketID, buyerID); err != nil {
 		return order.Order{}, false, err
 	}

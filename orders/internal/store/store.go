@@ -37,6 +37,8 @@ type Store struct {
 	now     func() time.Time
 	// lapsed is told how late each order Lapse expired was (metrics).
 	lapsed func(late time.Duration)
+	// turns queues this process's reservations of one ticket (turns.go).
+	turns turns
 }
 
 // New returns the store over db's "orders", "tickets" and "buyers"

@@ -10,6 +10,7 @@
 #   infra/loadbench/original.sh bench     run loadbench -only side-by-side against both
 #   infra/loadbench/original.sh startup   time each service's start to its first answer, both
 #   infra/loadbench/original.sh down      stop both
+#   infra/loadbench/original.sh clean     stop both and delete their data, so the next up starts afresh
 #   infra/loadbench/original.sh all       every step in order, then down
 #
 # On a shared machine, hold its benchmark lock around bench and startup:
@@ -227,6 +228,7 @@ BENCH_ARGS=("$@")
 case $cmd in
   fetch) fetch ;; install) install ;; up) up_ours && up_original ;; bench) bench ;;
   startup) startup ;; down) down ;;
+  clean) down; rm -rf "$ours_data" "$ORIGINAL/nats" "$run" ;;
   all) fetch && install && trap down EXIT && up_ours && up_original && bench && startup ;;
-  *) echo "usage: $0 fetch|install|up|bench|startup|down|all [loadbench flags]" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|install|up|bench|startup|down|clean|all [loadbench flags]" >&2; exit 2 ;;
 esac

@@ -17,6 +17,13 @@ type memory struct {
 	// HWM (VmHWM) is the most that was ever resident, since the process
 	// started: the peak no sampling interval can miss.
 	HWM int64
+	// Anon (RssAnon) is the part of RSS that is the process's own: heap,
+	// stacks, anything no file backs. The rest of RSS is mostly the pages of
+	// its executable and libraries that are mapped, clean and shared with
+	// the page cache: a Go binary of 35-45 MB has 20 MiB of them mapped
+	// after start-up, and that, not the heap, is most of a Go service's RSS.
+	// Zero on kernels before 4.5, which do not report it.
+	Anon int64
 }
 
 // readMemory reads the resident memory of a process and its children
@@ -30,6 +37,7 @@ func readMemory(pid int) (memory, error) {
 		}
 		total.RSS += m.RSS
 		total.HWM += m.HWM
+		total.Anon += m.Anon
 	}
 	return total, nil
 }
@@ -43,13 +51,14 @@ func readOwnMemory(pid int) (memory, error) {
 	return parseStatus(bufio.NewScanner(f))
 }
 
-// parseStatus reads VmRSS and VmHWM from the lines of a /proc status file.
+// parseStatus reads VmRSS, VmHWM and (where the kernel has it) RssAnon from
+// the lines of a /proc status file.
 func parseStatus(lines *bufio.Scanner) (memory, error) {
 	var m memory
 	found := 0
 	for lines.Scan() {
 		key, value, ok := strings.Cut(lines.Text(), ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
+		if !ok || (key != "VmRSS" && key != "VmHWM" && key != "RssAnon") {
 			continue
 		}
 		fields := strings.Fields(value)
@@ -60,12 +69,16 @@ func parseStatus(lines *bufio.Scanner) (memory, error) {
 		if err != nil {
 			return memory{}, fmt.Errorf("%s: %w", key, err)
 		}
-		if key == "VmRSS" {
+		switch key {
+		case "VmRSS":
 			m.RSS = n
-		} else {
+			found++
+		case "VmHWM":
 			m.HWM = n
+			found++
+		case "RssAnon":
+			m.Anon = n
 		}
-		found++
 	}
 	if err := lines.Err(); err != nil {
 		return memory{}, err

@@ -18,13 +18,15 @@ State:	S (sleeping)
 VmPeak:	 2048876 kB
 VmHWM:	   39744 kB
 VmRSS:	   25120 kB
+RssAnon:	    3720 kB
+RssFile:	   21400 kB
 Threads:	9
 `
 
 func TestParseStatusReadsResidentMemory(t *testing.T) {
 	m, err := parseStatus(bufio.NewScanner(strings.NewReader(statusFile)))
 	require.NoError(t, err)
-	assert.Equal(t, memory{RSS: 25120, HWM: 39744}, m)
+	assert.Equal(t, memory{RSS: 25120, HWM: 39744, Anon: 3720}, m)
 	assert.InDelta(t, 24.53, mib(m.RSS), 0.01)
 }
 
@@ -33,6 +35,7 @@ func TestParseStatusRefusesWhatItCannotRead(t *testing.T) {
 		"a kernel thread has no Vm lines": "Name:\tkthreadd\nState:\tS\n",
 		"a unit it does not know":         "VmHWM:\t1 MB\nVmRSS:\t1 MB\n",
 		"not a number":                    "VmHWM:\tlots kB\nVmRSS:\t1 kB\n",
+		"an anonymous part not a number":  "VmHWM:\t1 kB\nVmRSS:\t1 kB\nRssAnon:\tsome kB\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := parseStatus(bufio.NewScanner(strings.NewReader(text)))
@@ -46,6 +49,14 @@ func TestReadMemoryOfThisProcess(t *testing.T) {
 	require.NoError(t, err)
 	assert.Positive(t, m.RSS)
 	assert.GreaterOrEqual(t, m.HWM, m.RSS)
+	assert.Positive(t, m.Anon, "this kernel reports RssAnon")
+	assert.Less(t, m.Anon, m.RSS, "the mapped binary is resident too")
+}
+
+func TestParseStatusWithoutAnonymousMemoryStillReadsRSS(t *testing.T) {
+	m, err := parseStatus(bufio.NewScanner(strings.NewReader("VmHWM:\t9 kB\nVmRSS:\t8 kB\n")))
+	require.NoError(t, err, "kernels before 4.5 have no RssAnon")
+	assert.Equal(t, memory{RSS: 8, HWM: 9}, m)
 }
 
 func TestParseStatCountsUserAndSystemTime(t *testing.T) {

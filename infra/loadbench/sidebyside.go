@@ -352,6 +352,25 @@ func (b *sideBench) printMemory() {
 	}
 	tw.Flush()
 	fmt.Fprintln(b.out, "  (gateway: nginx in front of each; the database is ours, shared, and listed once, under ours)")
+	b.printAnonymousMemory()
+}
+
+// printAnonymousMemory prints the part of each service's resident memory that
+// is its own (RssAnon), without the pages of its executable and libraries:
+// most of a Go service's RSS is its mapped binary, most of Node's its heap.
+func (b *sideBench) printAnonymousMemory() {
+	m := b.memory
+	fmt.Fprintf(b.out, "\nOf that, the process's own (RssAnon: heap, stacks; not the mapped executable and libraries), MiB\n\n")
+	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "service\toriginal rest\tafter\tours rest\tafter\tours/original at rest\tafter\t")
+	for _, name := range memoryNames(m.after) {
+		o, u := m.rest[originalPrefix+name], m.rest[name]
+		oAfter, uAfter := m.after[originalPrefix+name], m.after[name]
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s\t\n", name,
+			mib(o.Anon), mib(oAfter.Anon), mib(u.Anon), mib(uAfter.Anon),
+			times(ratio(float64(u.Anon), float64(o.Anon))), times(ratio(float64(uAfter.Anon), float64(oAfter.Anon))))
+	}
+	tw.Flush()
 }
 
 // memoryNames are the processes' names without the original's prefix, the

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,4 +60,19 @@ func TestTheSessionCookieIsFoundByItsName(t *testing.T) {
 	assert.Equal(t, "abc", sessionCookie([]string{"session=abc; Path=/; HttpOnly"}, "session"))
 	assert.Empty(t, sessionCookie(lines, "session"), "express:sess is not session")
 	assert.Empty(t, sessionCookie([]string{"sessionx=1"}, "session"))
+}
+
+func TestSideBySideMemoryShowsWhatIsEachProcesssOwn(t *testing.T) {
+	var out strings.Builder
+	reading := func(rss, anon int64) memory { return memory{RSS: rss, HWM: rss, Anon: anon} }
+	b := &sideBench{out: &out, memory: memoryReport{
+		rest:  map[string]memory{"expiration": reading(28000, 3400), "original/expiration": reading(59000, 34000)},
+		after: map[string]memory{"expiration": reading(30000, 4000), "original/expiration": reading(60000, 40000)},
+	}}
+	b.printMemory()
+	text := out.String()
+	assert.Contains(t, text, "0.47×", "resident at rest, ours over the original's")
+	assert.Contains(t, text, "RssAnon")
+	assert.Contains(t, text, "0.10×", "the process's own memory at rest, ours over the original's")
+	assert.Contains(t, text, "33.2", "the original's own memory at rest, in MiB")
 }

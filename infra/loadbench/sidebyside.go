@@ -337,38 +337,38 @@ func (r sideRow) details() []string {
 
 // printMemory prints the resident memory of each service of ours beside the
 // original's service of the same name, at rest (after seeding, and after
-// the load) and at its peak (VmHWM, the kernel's high-water mark).
+// the load) and at its peak (VmHWM, the kernel's high-water mark); then the
+// part of it that is each process's own (RssAnon), without the pages of its
+// executable and libraries: most of a Go service's RSS is its mapped binary,
+// most of Node's its heap.
 func (b *sideBench) printMemory() {
 	m := b.memory
-	fmt.Fprintf(b.out, "\nResident memory, MiB: at rest after seeding / after the load / peak (VmHWM)\n\n")
-	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "service\toriginal rest\tafter\tpeak\tours rest\tafter\tpeak\tours/original at rest\tat peak\t")
-	for _, name := range memoryNames(m.after) {
-		o, u := originalPrefix+name, name
-		oPeak, uPeak := max(m.after[o].HWM, m.rest[o].HWM), max(m.after[u].HWM, m.rest[u].HWM)
-		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s\t\n", name,
-			mib(m.rest[o].RSS), mib(m.after[o].RSS), mib(oPeak), mib(m.rest[u].RSS), mib(m.after[u].RSS), mib(uPeak),
-			times(ratio(float64(m.rest[u].RSS), float64(m.rest[o].RSS))), times(ratio(float64(uPeak), float64(oPeak))))
-	}
-	tw.Flush()
+	b.memoryTable("Resident memory, MiB: at rest after seeding / after the load / peak (VmHWM)",
+		"original rest\tafter\tpeak\tours rest\tafter\tpeak\tours/original at rest\tat peak",
+		func(o, u string) string {
+			oPeak, uPeak := max(m.after[o].HWM, m.rest[o].HWM), max(m.after[u].HWM, m.rest[u].HWM)
+			return fmt.Sprintf("%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s",
+				mib(m.rest[o].RSS), mib(m.after[o].RSS), mib(oPeak), mib(m.rest[u].RSS), mib(m.after[u].RSS), mib(uPeak),
+				times(ratio(float64(m.rest[u].RSS), float64(m.rest[o].RSS))), times(ratio(float64(uPeak), float64(oPeak))))
+		})
 	fmt.Fprintln(b.out, "  (gateway: nginx in front of each; the database is ours, shared, and listed once, under ours)")
-	b.printAnonymousMemory()
+	b.memoryTable("Of that, the process's own (RssAnon: heap, stacks; not the mapped executable and libraries), MiB",
+		"original rest\tafter\tours rest\tafter\tours/original at rest\tafter",
+		func(o, u string) string {
+			return fmt.Sprintf("%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s",
+				mib(m.rest[o].Anon), mib(m.after[o].Anon), mib(m.rest[u].Anon), mib(m.after[u].Anon),
+				times(ratio(float64(m.rest[u].Anon), float64(m.rest[o].Anon))), times(ratio(float64(m.after[u].Anon), float64(m.after[o].Anon))))
+		})
 }
 
-// printAnonymousMemory prints the part of each service's resident memory that
-// is its own (RssAnon), without the pages of its executable and libraries:
-// most of a Go service's RSS is its mapped binary, most of Node's its heap.
-func (b *sideBench) printAnonymousMemory() {
-	m := b.memory
-	fmt.Fprintf(b.out, "\nOf that, the process's own (RssAnon: heap, stacks; not the mapped executable and libraries), MiB\n\n")
+// memoryTable prints a table with a row per process name: the name, then
+// what row returns for the original's process of that name and ours.
+func (b *sideBench) memoryTable(title, columns string, row func(original, ours string) string) {
+	fmt.Fprintf(b.out, "\n%s\n\n", title)
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "service\toriginal rest\tafter\tours rest\tafter\tours/original at rest\tafter\t")
-	for _, name := range memoryNames(m.after) {
-		o, u := m.rest[originalPrefix+name], m.rest[name]
-		oAfter, uAfter := m.after[originalPrefix+name], m.after[name]
-		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s\t\n", name,
-			mib(o.Anon), mib(oAfter.Anon), mib(u.Anon), mib(uAfter.Anon),
-			times(ratio(float64(u.Anon), float64(o.Anon))), times(ratio(float64(uAfter.Anon), float64(oAfter.Anon))))
+	fmt.Fprintf(tw, "service\t%s\t\n", columns)
+	for _, name := range memoryNames(b.memory.after) {
+		fmt.Fprintf(tw, "%s\t%s\t\n", name, row(originalPrefix+name, name))
 	}
 	tw.Flush()
 }

@@ -1,6 +1,9 @@
 package testenv
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // wholeCluster acts on every node of a three-node broker at once, as an
 // outage of the whole broker would: a test written against one broker
@@ -41,4 +44,24 @@ func (c *wholeCluster) KillNode(t testing.TB, i int) {
 func (c *wholeCluster) StartNode(t testing.TB, i int) {
 	t.Helper()
 	c.nodes[i].Start(t)
+}
+
+// logOnFailure logs every node's own output when the test has failed, so
+// that a cluster that never formed, or lost its leader for too long, says
+// why from the servers' side.
+func (c *wholeCluster) logOnFailure(t testing.TB) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for i, n := range c.nodes {
+			t.Logf("---- broker node %d (%s) ----\n%s", i, n.proc.name, lastLines(n.proc.output(), 200))
+		}
+	})
+}
+
+// lastLines is the last n lines of text.
+func lastLines(text string, n int) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -186,6 +186,7 @@ func newJetStreamCluster(t testing.TB, secured bool) *JetStreamCluster {
 	}
 	c.URL = strings.Join(urls, ",")
 	c.auth.URL = c.URL
+	c.logOnFailure(t)
 	return c
 }
 

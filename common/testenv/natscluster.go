@@ -71,6 +71,7 @@ func NewNATSCluster(t testing.TB) *NATSCluster {
 		urls = append(urls, n.URL)
 	}
 	c.URL = strings.Join(urls, ",")
+	c.logOnFailure(t)
 	return c
 }
 

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -128,14 +129,50 @@ func binary(name string) (string, error) {
 	return "", fmt.Errorf("%s not found in $TICKETING_BIN, PATH or bin/: run `make tools` (or `make test`, which does it)", name)
 }
 
-// FreePort returns a loopback port that was free a moment ago.
+// Test servers' ports come from [quietPortsFrom, quietPortsTo), below
+// Linux's ephemeral ports (32768 on): a port the kernel chose for bind(:0) is
+// one it may give the next moment to the local end of any outgoing
+// connection, and the server then cannot bind it. A 3-node JetStream cluster
+// whose node lost its route port that way never elects a meta leader, as its
+// first start needs every node. The runner's blocks (launch.FreePorts) take
+// 20000 on, so tests of both never pick each other's ports.
+const (
+	quietPortsFrom = 10000
+	quietPortsTo   = 20000
+)
+
+// handedOut is every port FreePort returned in this process, never returned
+// again: the ports of one cluster are distinct, and a stopped server's port
+// stays its own for its restart.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreePort returns a loopback port that was free a moment ago and that this
+// process has not handed out before.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	return freePort(func() int { return quietPortsFrom + rand.IntN(quietPortsTo-quietPortsFrom) })
+}
+
+// freePort is FreePort with the candidates from pick.
+func freePort(pick func() int) (int, error) {
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 200 {
+		port := pick()
+		if handedOut.ports[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		handedOut.ports[port] = true
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free loopback port in [%d, %d) after 200 tries", quietPortsFrom, quietPortsTo)
 }
 
 // process is a server the helpers started on loopback.
